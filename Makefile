@@ -1,0 +1,26 @@
+# `make test` is all a fresh machine needs: it builds .venv, installs the project with its test
+# extra, and runs the suite (which starts and stops its own moto servers on 127.0.0.1).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: test install clean bench
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python bench/bench_wait.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,39 @@
+"""Build boto3 clients from the common CLI options, with botocore's own retry modes."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import boto3
+import botocore.config
+import botocore.exceptions
+
+from .errors import CheckerError, describe_aws_error
+
+
+@dataclass(frozen=True)
+class AwsOptions:
+    """What every AWS command accepts. None means: let boto3 resolve it (env, profile, config).
+
+    `endpoint_url` None keeps boto3's own AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_DYNAMODB handling.
+    """
+
+    region: Optional[str] = None
+    profile: Optional[str] = None
+    endpoint_url: Optional[str] = None
+    retry_mode: str = "standard"
+    max_attempts: int = 5
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+
+    def client(self, service: str):
+        try:
+            session = boto3.Session(profile_name=self.profile, region_name=self.region)
+            config = botocore.config.Config(
+                retries={"mode": self.retry_mode, "max_attempts": self.max_attempts},
+                connect_timeout=self.connect_timeout,
+                read_timeout=self.read_timeout,
+            )
+            return session.client(service, endpoint_url=self.endpoint_url, config=config)
+        except (botocore.exceptions.BotoCoreError, ValueError) as exc:
+            raise CheckerError(describe_aws_error(exc)) from exc

@@ -1,0 +1,274 @@
+"""The pure diff: (what the specs expect, what DynamoDB has) -> the list of changes.
+
+No I/O and no boto3 here, so every rule is a plain function of two dicts and is tested as such.
+Each automatic Change carries the exact API call that carries it out (`operation`, `params`), so
+`apply` does precisely what `plan` showed and nothing else. A change that would lose data or that
+DynamoDB cannot make in place (key schemas, LSIs, attribute types, an index's keys or projection,
+an index that is not in the spec) is reported with `automatic=False`: it needs a person.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from .specs import TableSpec
+
+
+@dataclass(frozen=True)
+class ExpectedTable:
+    """A spec already named for its environment, plus what the checklist wishes beyond CreateTable."""
+
+    spec: TableSpec
+    ttl_attribute: Optional[str] = None
+    point_in_time_recovery: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+@dataclass(frozen=True)
+class LiveTable:
+    """What DynamoDB said. `description` is DescribeTable's `Table`, None when the table is absent;
+    `ttl` / `pitr` are read only when the checklist asks for them."""
+
+    name: str
+    description: Optional[dict]
+    ttl: Optional[dict] = None
+    pitr: Optional[dict] = None
+
+    @property
+    def exists(self) -> bool:
+        return self.description is not None
+
+
+@dataclass(frozen=True)
+class Change:
+    table: str
+    action: str
+    detail: str
+    automatic: bool
+    operation: Optional[str] = None
+    params: dict = field(default_factory=dict, compare=False)
+
+    def to_dict(self) -> dict:
+        return {"table": self.table, "action": self.action, "detail": self.detail, "automatic": self.automatic}
+
+
+def diff_tables(expected: list[ExpectedTable], live: dict[str, LiveTable]) -> list[Change]:
+    changes: list[Change] = []
+    for table in expected:
+        current = live.get(table.name)
+        if current is None or not current.exists:
+            changes += _create_table(table)
+        else:
+            changes += diff_table(table, current)
+    return changes
+
+
+def _create_table(table: ExpectedTable) -> list[Change]:
+    request = table.spec.request
+    indexes = [i["IndexName"] for i in request.get("GlobalSecondaryIndexes", [])]
+    detail = "table does not exist; create it" + (f" with index(es) {', '.join(indexes)}" if indexes else "")
+    changes = [Change(table.name, "create-table", detail, True, "CreateTable", dict(request))]
+    return changes + _ttl_and_pitr(table, None)
+
+
+def _key_signature(key_schema: list, types: dict) -> list:
+    return [(k["AttributeName"], k["KeyType"], types.get(k["AttributeName"])) for k in key_schema]
+
+
+def _describe_keys(key_schema: list, types: dict) -> str:
+    return ", ".join(f"{name} {kind} {typ or '?'}" for name, kind, typ in _key_signature(key_schema, types))
+
+
+def _projection_signature(projection: dict) -> tuple:
+    return projection.get("ProjectionType"), tuple(sorted(projection.get("NonKeyAttributes", [])))
+
+
+def _billing_mode(description: dict) -> str:
+    return (description.get("BillingModeSummary") or {}).get("BillingMode", "PROVISIONED")
+
+
+def _throughput(value: dict) -> tuple:
+    value = value or {}
+    return value.get("ReadCapacityUnits", 0), value.get("WriteCapacityUnits", 0)
+
+
+def diff_table(table: ExpectedTable, current: LiveTable) -> list[Change]:
+    name = table.name
+    spec = table.spec.request
+    live = current.description
+    spec_types = {a["AttributeName"]: a["AttributeType"] for a in spec["AttributeDefinitions"]}
+    live_types = {a["AttributeName"]: a["AttributeType"] for a in live.get("AttributeDefinitions", [])}
+    changes: list[Change] = []
+
+    want_keys = _key_signature(spec["KeySchema"], spec_types)
+    have_keys = _key_signature(live.get("KeySchema", []), live_types)
+    if want_keys != have_keys:
+        changes.append(Change(
+            name, "replace-table",
+            f"key schema is ({_describe_keys(live.get('KeySchema', []), live_types)}), spec wants "
+            f"({_describe_keys(spec['KeySchema'], spec_types)}); key schemas are fixed at creation: "
+            "migrate the data into a new table by hand", False))
+
+    changes += _diff_local_indexes(name, spec, live, spec_types, live_types)
+
+    billing_change = _diff_billing(name, spec, live)
+    changes += billing_change
+    if not billing_change and _billing_mode(live) == "PROVISIONED":
+        changes += _diff_throughput(name, spec, live)
+
+    changes += _diff_global_indexes(name, spec, live, spec_types, live_types)
+    changes += _diff_stream(name, spec, live)
+    changes += _ttl_and_pitr(table, current)
+    return changes
+
+
+def _diff_local_indexes(name, spec, live, spec_types, live_types) -> list[Change]:
+    want = {i["IndexName"]: i for i in spec.get("LocalSecondaryIndexes", [])}
+    have = {i["IndexName"]: i for i in live.get("LocalSecondaryIndexes", [])}
+    changes = []
+    for index_name in sorted(set(want) | set(have)):
+        w, h = want.get(index_name), have.get(index_name)
+        if w and h and (_key_signature(w["KeySchema"], spec_types) == _key_signature(h["KeySchema"], live_types)
+                        and _projection_signature(w["Projection"]) == _projection_signature(h["Projection"])):
+            continue
+        state = "is missing" if h is None else "is not in the spec" if w is None else "differs from the spec"
+        changes.append(Change(name, "replace-table",
+                              f"local secondary index {index_name} {state}; LSIs are fixed at creation: "
+                              "migrate the data into a new table by hand", False))
+    return changes
+
+
+def _diff_billing(name, spec, live) -> list[Change]:
+    want = spec.get("BillingMode", "PROVISIONED")
+    have = _billing_mode(live)
+    if want == have:
+        return []
+    params = {"TableName": name, "BillingMode": want}
+    detail = f"billing mode is {have}, spec wants {want}"
+    if want == "PROVISIONED":
+        params["ProvisionedThroughput"] = spec["ProvisionedThroughput"]
+        spec_indexes = {i["IndexName"]: i for i in spec.get("GlobalSecondaryIndexes", [])}
+        live_index_names = [i["IndexName"] for i in live.get("GlobalSecondaryIndexes", [])]
+        unknown = [n for n in live_index_names if n not in spec_indexes]
+        if unknown:
+            return [Change(name, "update-billing",
+                           f"{detail}, but index(es) {', '.join(unknown)} are not in the spec so their "
+                           "throughput is unknown: switch the billing mode by hand", False)]
+        updates = [{"Update": {"IndexName": n, "ProvisionedThroughput": spec_indexes[n]["ProvisionedThroughput"]}}
+                   for n in live_index_names]
+        if updates:
+            params["GlobalSecondaryIndexUpdates"] = updates
+    return [Change(name, "update-billing", detail, True, "UpdateTable", params)]
+
+
+def _diff_throughput(name, spec, live) -> list[Change]:
+    changes = []
+    want, have = _throughput(spec.get("ProvisionedThroughput")), _throughput(live.get("ProvisionedThroughput"))
+    if want != have:
+        changes.append(Change(
+            name, "update-throughput", f"throughput is {have[0]} RCU / {have[1]} WCU, spec wants {want[0]} / {want[1]}",
+            True, "UpdateTable", {"TableName": name, "ProvisionedThroughput": spec["ProvisionedThroughput"]}))
+    live_indexes = {i["IndexName"]: i for i in live.get("GlobalSecondaryIndexes", [])}
+    for index in spec.get("GlobalSecondaryIndexes", []):
+        current = live_indexes.get(index["IndexName"])
+        if current is None:
+            continue
+        want, have = _throughput(index.get("ProvisionedThroughput")), _throughput(current.get("ProvisionedThroughput"))
+        if want != have:
+            changes.append(Change(
+                name, "update-index-throughput",
+                f"index {index['IndexName']} throughput is {have[0]} RCU / {have[1]} WCU, spec wants {want[0]} / {want[1]}",
+                True, "UpdateTable",
+                {"TableName": name, "GlobalSecondaryIndexUpdates": [{"Update": {
+                    "IndexName": index["IndexName"], "ProvisionedThroughput": index["ProvisionedThroughput"]}}]}))
+    return changes
+
+
+def _diff_global_indexes(name, spec, live, spec_types, live_types) -> list[Change]:
+    want = {i["IndexName"]: i for i in spec.get("GlobalSecondaryIndexes", [])}
+    have = {i["IndexName"]: i for i in live.get("GlobalSecondaryIndexes", [])}
+    changes = []
+    for index_name, index in want.items():
+        current = have.get(index_name)
+        if current is None:
+            changes.append(_create_index(name, index, spec_types, live_types))
+            continue
+        if _key_signature(index["KeySchema"], spec_types) != _key_signature(current["KeySchema"], live_types):
+            changes.append(Change(
+                name, "replace-index",
+                f"index {index_name} keys are ({_describe_keys(current['KeySchema'], live_types)}), spec wants "
+                f"({_describe_keys(index['KeySchema'], spec_types)}); an index's keys are fixed: delete and "
+                "recreate it by hand", False))
+        elif _projection_signature(index["Projection"]) != _projection_signature(current.get("Projection", {})):
+            changes.append(Change(
+                name, "replace-index",
+                f"index {index_name} projection is {_projection_signature(current.get('Projection', {}))[0]}, spec wants "
+                f"{_projection_signature(index['Projection'])[0]}; a projection is fixed: delete and recreate "
+                "the index by hand", False))
+    for index_name in have:
+        if index_name not in want:
+            changes.append(Change(name, "unexpected-index",
+                                  f"index {index_name} exists but is not in the spec; left in place "
+                                  "(checker never deletes an index): add it to the spec or delete it by hand", False))
+    return changes
+
+
+def _create_index(name, index, spec_types, live_types) -> Change:
+    key_names = [k["AttributeName"] for k in index["KeySchema"]]
+    conflicts = [n for n in key_names if n in live_types and live_types[n] != spec_types[n]]
+    if conflicts:
+        return Change(name, "create-index",
+                      f"index {index['IndexName']} is missing, but attribute(s) {', '.join(conflicts)} already have "
+                      "another type on this table: resolve by hand", False)
+    params = {
+        "TableName": name,
+        "AttributeDefinitions": [{"AttributeName": n, "AttributeType": spec_types[n]} for n in key_names],
+        "GlobalSecondaryIndexUpdates": [{"Create": index}],
+    }
+    return Change(name, "create-index", f"index {index['IndexName']} does not exist; create it", True,
+                  "UpdateTable", params)
+
+
+def _diff_stream(name, spec, live) -> list[Change]:
+    want = spec.get("StreamSpecification") or {}
+    have = live.get("StreamSpecification") or {}
+    want_on, have_on = bool(want.get("StreamEnabled")), bool(have.get("StreamEnabled"))
+    if want_on and not have_on:
+        return [Change(name, "update-stream", f"stream is off, spec wants {want['StreamViewType']}", True,
+                       "UpdateTable", {"TableName": name, "StreamSpecification": want})]
+    if have_on and not want_on:
+        return [Change(name, "update-stream", f"stream {have.get('StreamViewType')} is on but not in the spec; "
+                       "left on (turning it off drops its records): disable it by hand if intended", False)]
+    if want_on and want.get("StreamViewType") != have.get("StreamViewType"):
+        return [Change(name, "update-stream", f"stream view type is {have.get('StreamViewType')}, spec wants "
+                       f"{want['StreamViewType']}; changing it means disabling the stream first: do it by hand", False)]
+    return []
+
+
+def _ttl_and_pitr(table: ExpectedTable, current: Optional[LiveTable]) -> list[Change]:
+    name = table.name
+    changes = []
+    if table.ttl_attribute:
+        ttl = (current.ttl if current else None) or {}
+        status, attribute = ttl.get("TimeToLiveStatus", "DISABLED"), ttl.get("AttributeName")
+        if status in ("ENABLED", "ENABLING") and attribute != table.ttl_attribute:
+            changes.append(Change(name, "update-ttl", f"TTL is on attribute {attribute}, checklist wants "
+                                  f"{table.ttl_attribute}; disable TTL by hand first (AWS allows one change an hour)",
+                                  False))
+        elif status not in ("ENABLED", "ENABLING"):
+            changes.append(Change(name, "enable-ttl", f"TTL is {status.lower()}; enable it on {table.ttl_attribute}",
+                                  True, "UpdateTimeToLive",
+                                  {"TableName": name, "TimeToLiveSpecification": {
+                                      "Enabled": True, "AttributeName": table.ttl_attribute}}))
+    if table.point_in_time_recovery:
+        pitr = (current.pitr if current else None) or {}
+        status = pitr.get("PointInTimeRecoveryStatus", "DISABLED")
+        if status != "ENABLED":
+            changes.append(Change(name, "enable-pitr", f"point-in-time recovery is {status.lower()}; enable it",
+                                  True, "UpdateContinuousBackups",
+                                  {"TableName": name, "PointInTimeRecoverySpecification": {
+                                      "PointInTimeRecoveryEnabled": True}}))
+    return changes

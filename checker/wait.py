@@ -1,0 +1,112 @@
+"""Wait until tables and every one of their GSIs are ACTIVE.
+
+botocore's `table_exists` waiter looks only at TableStatus (a table is ACTIVE long before a new
+GSI finishes backfilling) and sleeps 20 s between polls; neither suits a deploy gate. Here the
+delay between polls grows with the time already waited (a tenth of it, between MIN_DELAY and
+MAX_DELAY): a local table that turns ACTIVE at 3 s is seen within ~0.3 s, an index that takes an
+hour to backfill costs a poll every MAX_DELAY seconds.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Optional
+
+from .errors import CheckerError
+from .live import describe_table
+
+MIN_DELAY = 0.05
+MAX_DELAY = 10.0
+DELAY_FRACTION = 0.1
+MISSING = "MISSING"
+HOPELESS = {"DELETING", "ARCHIVING", "ARCHIVED", "INACCESSIBLE_ENCRYPTION_CREDENTIALS"}
+
+
+@dataclass(frozen=True)
+class TableState:
+    """One table's readiness: its status and those of its indexes that are not yet ACTIVE."""
+
+    name: str
+    status: str
+    pending_indexes: dict = field(default_factory=dict)
+
+    @property
+    def ready(self) -> bool:
+        return self.status == "ACTIVE" and not self.pending_indexes
+
+    def summary(self) -> str:
+        if self.status != "ACTIVE" or not self.pending_indexes:
+            return self.status
+        return "ACTIVE, " + ", ".join(f"index {n} {s}" for n, s in sorted(self.pending_indexes.items()))
+
+    def to_dict(self) -> dict:
+        return {"table": self.name, "status": self.status, "ready": self.ready,
+                "pending_indexes": dict(self.pending_indexes)}
+
+
+def table_state(name: str, description: Optional[dict]) -> TableState:
+    if description is None:
+        return TableState(name, MISSING)
+    pending = {i["IndexName"]: i.get("IndexStatus", "UNKNOWN")
+               for i in description.get("GlobalSecondaryIndexes", []) if i.get("IndexStatus") != "ACTIVE"}
+    return TableState(name, description.get("TableStatus", "UNKNOWN"), pending)
+
+
+def next_delay(elapsed: float) -> float:
+    return min(MAX_DELAY, max(MIN_DELAY, elapsed * DELAY_FRACTION))
+
+
+@dataclass(frozen=True)
+class WaitResult:
+    states: list
+    seconds: float
+
+    @property
+    def ready(self) -> bool:
+        return all(s.ready for s in self.states)
+
+    def not_ready(self) -> list:
+        return [s for s in self.states if not s.ready]
+
+
+ProgressCallback = Callable[[TableState, Optional[TableState], float], None]
+
+
+def wait_until_active(client, names: Iterable[str], timeout: float,
+                      on_change: Optional[ProgressCallback] = None,
+                      clock: Callable[[], float] = time.monotonic,
+                      sleep: Callable[[float], None] = time.sleep) -> WaitResult:
+    """Poll until every named table and its GSIs are ACTIVE, or until `timeout` seconds pass.
+
+    Returns the last states seen; the caller decides what a timeout means. A table that is being
+    deleted or archived will never become ACTIVE, so that is an error at once.
+    `on_change(new_state, previous_state_or_None, elapsed)` is called whenever a state changes.
+    """
+    names = list(dict.fromkeys(names))
+    start = clock()
+    states: dict = {}
+    while True:
+        elapsed = clock() - start
+        for name in names:
+            if name in states and states[name].ready:
+                continue
+            state = table_state(name, describe_table(client, name))
+            previous = states.get(name)
+            # Report transitions, and a first sighting only when it is not ready yet.
+            if on_change and state != previous and (previous is not None or not state.ready):
+                on_change(state, previous, elapsed)
+            states[name] = state
+            if state.status in HOPELESS:
+                raise CheckerError(f"table {name} is {state.status}; it will not become ACTIVE")
+        result = WaitResult([states[n] for n in names], clock() - start)
+        if result.ready:
+            return result
+        remaining = timeout - (clock() - start)
+        if remaining <= 0:
+            return result
+        sleep(min(next_delay(clock() - start), remaining))
+
+
+def timeout_message(result: WaitResult, timeout: float) -> str:
+    pending = "; ".join(f"{s.name} ({s.summary()})" for s in result.not_ready())
+    return f"timed out after {timeout:g}s; still not ACTIVE: {pending}"

@@ -1,0 +1,87 @@
+"""Shared fixtures: fake credentials for every test, a moto server on 127.0.0.1, the CLI runner."""
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from moto.server import ThreadedMotoServer
+
+from checker.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = ROOT / "table_specs"
+REGION = "us-east-1"
+
+
+@pytest.fixture(autouse=True)
+def aws_environment(monkeypatch, tmp_path):
+    """No test may reach real AWS or read the developer's ~/.aws."""
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def endpoint(moto_server):
+    """A moto server with an empty account for this test."""
+    request = urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST", data=b"")
+    urllib.request.urlopen(request).read()
+    return moto_server
+
+
+class Cli:
+    """Runs the real click command in-process and keeps stdout and stderr apart."""
+
+    def __init__(self, cwd: Path):
+        self.cwd = cwd
+
+    def __call__(self, *args: str, input: str | None = None):
+        runner = CliRunner()
+        old = os.getcwd()
+        os.chdir(self.cwd)
+        try:
+            result = runner.invoke(main, list(args), input=input, catch_exceptions=False)
+        finally:
+            os.chdir(old)
+        return result
+
+    def json(self, *args: str):
+        result = self(*args, "--format", "json")
+        return result, json.loads(result.stdout)
+
+
+@pytest.fixture
+def project(tmp_path):
+    """A working directory holding a copy of the real table specs, no checklist."""
+    specs = tmp_path / "table_specs"
+    specs.mkdir()
+    for spec in SPECS.glob("*.json"):
+        (specs / spec.name).write_text(spec.read_text())
+    return tmp_path
+
+
+@pytest.fixture
+def cli(project):
+    return Cli(project)
+
+
+def load_spec(name: str) -> dict:
+    return json.loads((SPECS / f"{name}.json").read_text())
