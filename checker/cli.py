@@ -28,6 +28,10 @@ DEFAULT_CHECKLIST = "checklist.yaml"
 FORMATS = click.Choice(["text", "json"])
 
 
+def stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
 def stderr(message: str) -> None:
     click.echo(message, err=True)
 
@@ -221,7 +225,7 @@ def apply(output_format, yes, timeout, concurrency, **options):
     changes = diff_tables(target.tables, read_tables(client, target.tables))
     automatic = [c for c in changes if c.automatic]
     if automatic and not yes:
-        if not sys.stdin.isatty():
+        if not stdin_is_terminal():
             raise CheckerError("not asking for confirmation: stdin is not a terminal; pass --yes to apply")
         stderr(report.plan_text(changes, len(target.tables)))
         if not click.confirm(f"Apply {len(automatic)} change(s)?", err=True):

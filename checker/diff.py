@@ -101,25 +101,28 @@ def diff_table(table: ExpectedTable, current: LiveTable) -> list[Change]:
     live = current.description
     spec_types = {a["AttributeName"]: a["AttributeType"] for a in spec["AttributeDefinitions"]}
     live_types = {a["AttributeName"]: a["AttributeType"] for a in live.get("AttributeDefinitions", [])}
+    # DynamoDB lists every key attribute; a backend that drops some (moto after UpdateTable) must
+    # not make a matching key look different, so an attribute it omits is read as the spec's type.
+    key_types = {**spec_types, **live_types}
     changes: list[Change] = []
 
     want_keys = _key_signature(spec["KeySchema"], spec_types)
-    have_keys = _key_signature(live.get("KeySchema", []), live_types)
+    have_keys = _key_signature(live.get("KeySchema", []), key_types)
     if want_keys != have_keys:
         changes.append(Change(
             name, "replace-table",
-            f"key schema is ({_describe_keys(live.get('KeySchema', []), live_types)}), spec wants "
+            f"key schema is ({_describe_keys(live.get('KeySchema', []), key_types)}), spec wants "
             f"({_describe_keys(spec['KeySchema'], spec_types)}); key schemas are fixed at creation: "
             "migrate the data into a new table by hand", False))
 
-    changes += _diff_local_indexes(name, spec, live, spec_types, live_types)
+    changes += _diff_local_indexes(name, spec, live, spec_types, key_types)
 
     billing_change = _diff_billing(name, spec, live)
     changes += billing_change
     if not billing_change and _billing_mode(live) == "PROVISIONED":
         changes += _diff_throughput(name, spec, live)
 
-    changes += _diff_global_indexes(name, spec, live, spec_types, live_types)
+    changes += _diff_global_indexes(name, spec, live, spec_types, key_types, live_types)
     changes += _diff_stream(name, spec, live)
     changes += _ttl_and_pitr(table, current)
     return changes
@@ -187,7 +190,7 @@ def _diff_throughput(name, spec, live) -> list[Change]:
     return changes
 
 
-def _diff_global_indexes(name, spec, live, spec_types, live_types) -> list[Change]:
+def _diff_global_indexes(name, spec, live, spec_types, key_types, live_types) -> list[Change]:
     want = {i["IndexName"]: i for i in spec.get("GlobalSecondaryIndexes", [])}
     have = {i["IndexName"]: i for i in live.get("GlobalSecondaryIndexes", [])}
     changes = []
@@ -196,10 +199,10 @@ def _diff_global_indexes(name, spec, live, spec_types, live_types) -> list[Chang
         if current is None:
             changes.append(_create_index(name, index, spec_types, live_types))
             continue
-        if _key_signature(index["KeySchema"], spec_types) != _key_signature(current["KeySchema"], live_types):
+        if _key_signature(index["KeySchema"], spec_types) != _key_signature(current["KeySchema"], key_types):
             changes.append(Change(
                 name, "replace-index",
-                f"index {index_name} keys are ({_describe_keys(current['KeySchema'], live_types)}), spec wants "
+                f"index {index_name} keys are ({_describe_keys(current['KeySchema'], key_types)}), spec wants "
                 f"({_describe_keys(index['KeySchema'], spec_types)}); an index's keys are fixed: delete and "
                 "recreate it by hand", False))
         elif _projection_signature(index["Projection"]) != _projection_signature(current.get("Projection", {})):
@@ -223,9 +226,12 @@ def _create_index(name, index, spec_types, live_types) -> Change:
         return Change(name, "create-index",
                       f"index {index['IndexName']} is missing, but attribute(s) {', '.join(conflicts)} already have "
                       "another type on this table: resolve by hand", False)
+    # The live definitions are repeated alongside the new index's: DynamoDB merges them, and a
+    # backend that replaces them instead (moto) keeps the table's own keys defined.
+    definitions = {**live_types, **{n: spec_types[n] for n in key_names}}
     params = {
         "TableName": name,
-        "AttributeDefinitions": [{"AttributeName": n, "AttributeType": spec_types[n]} for n in key_names],
+        "AttributeDefinitions": [{"AttributeName": n, "AttributeType": t} for n, t in definitions.items()],
         "GlobalSecondaryIndexUpdates": [{"Create": index}],
     }
     return Change(name, "create-index", f"index {index['IndexName']} does not exist; create it", True,

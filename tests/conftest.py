@@ -10,7 +10,11 @@ import pytest
 from click.testing import CliRunner
 from moto.server import ThreadedMotoServer
 
+import logging
+
 from checker.cli import main
+
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "table_specs"

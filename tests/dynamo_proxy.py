@@ -1,0 +1,111 @@
+"""An HTTP proxy in front of a moto server that behaves like real DynamoDB in two ways moto does not:
+
+- state: a table reports CREATING for `table_seconds` after CreateTable, and a GSI added by
+  UpdateTable reports CREATING for `index_seconds` (moto reports ACTIVE at once);
+- faults: an operation can be made to answer an AWS error (AccessDenied, throttling, ...).
+
+It is a real server on 127.0.0.1 that the CLI reaches over HTTP; nothing inside checker is patched.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+import zlib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class DynamoProxy:
+    def __init__(self, upstream: str, table_seconds: float = 0.0, index_seconds: float = 0.0):
+        self.upstream = upstream
+        self.table_seconds = table_seconds
+        self.index_seconds = index_seconds
+        self.table_ready_at: dict = {}
+        self.index_ready_at: dict = {}
+        self.faults: dict = {}
+        self.calls: list = []
+        self.lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                status, headers, payload = proxy.handle(self.headers, body)
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def fail(self, operation: str, code: str, message: str, status: int = 400) -> None:
+        self.faults[operation] = (status, code, message)
+
+    def operations(self) -> list:
+        return [op for op, _ in self.calls]
+
+    def handle(self, headers, body: bytes):
+        operation = headers.get("X-Amz-Target", "").split(".")[-1]
+        params = json.loads(body or b"{}")
+        with self.lock:
+            self.calls.append((operation, params))
+        if operation in self.faults:
+            status, code, message = self.faults[operation]
+            return self.reply(status, {"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": message})
+        request = urllib.request.Request(self.upstream + "/", data=body, method="POST",
+                                         headers={k: v for k, v in headers.items() if k.lower() != "host"})
+        try:
+            with urllib.request.urlopen(request) as response:
+                status, payload = response.status, response.read()
+        except urllib.error.HTTPError as error:
+            status, payload = error.code, error.read()
+        document = json.loads(payload or b"{}")
+        if status == 200:
+            document = self.hold_states(operation, params, document)
+        return self.reply(status, document)
+
+    def hold_states(self, operation: str, params: dict, document: dict) -> dict:
+        now = time.monotonic()
+        name = params.get("TableName")
+        if operation == "CreateTable":
+            self.table_ready_at[name] = now + self.table_seconds
+        if operation == "UpdateTable":
+            for update in params.get("GlobalSecondaryIndexUpdates", []):
+                if "Create" in update:
+                    self.index_ready_at[(name, update["Create"]["IndexName"])] = now + self.index_seconds
+        table = document.get("Table") or document.get("TableDescription")
+        if table:
+            if now < self.table_ready_at.get(name, 0):
+                table["TableStatus"] = "CREATING"
+            for index in table.get("GlobalSecondaryIndexes", []):
+                ready = max(self.table_ready_at.get(name, 0), self.index_ready_at.get((name, index["IndexName"]), 0))
+                if now < ready:
+                    index["IndexStatus"] = "CREATING"
+        return document
+
+    @staticmethod
+    def reply(status: int, document: dict):
+        payload = json.dumps(document).encode()
+        # botocore checks DynamoDB's CRC32 header: it must match the body we actually send.
+        return status, {"Content-Type": "application/x-amz-json-1.0",
+                        "x-amz-crc32": str(zlib.crc32(payload) & 0xFFFFFFFF)}, payload
