@@ -119,7 +119,8 @@ class TableWorker:
 
 def apply_changes(client, changes: list, timeout: float = 1800.0, concurrency: int = 4,
                   on_change: Optional[ProgressCallback] = None,
-                  log: Callable[[str], None] = lambda message: None) -> ApplyResult:
+                  log: Callable[[str], None] = lambda message: None,
+                  sleep: Callable[[float], None] = time.sleep) -> ApplyResult:
     """Apply every automatic change; manual ones are returned as `manual`, never attempted."""
     deadline = time.monotonic() + timeout
     by_table: dict = {}
@@ -138,7 +139,7 @@ def apply_changes(client, changes: list, timeout: float = 1800.0, concurrency: i
                 on_change(*args)
 
     def run(table_changes):
-        return TableWorker(client, deadline, locked_on_change, locked_log).run(table_changes)
+        return TableWorker(client, deadline, locked_on_change, locked_log, sleep).run(table_changes)
 
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         per_table = list(pool.map(run, by_table.values()))

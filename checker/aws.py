@@ -30,7 +30,7 @@ class AwsOptions:
         try:
             session = boto3.Session(profile_name=self.profile, region_name=self.region)
             config = botocore.config.Config(
-                retries={"mode": self.retry_mode, "max_attempts": self.max_attempts},
+                retries={"mode": self.retry_mode, "total_max_attempts": self.max_attempts},
                 connect_timeout=self.connect_timeout,
                 read_timeout=self.read_timeout,
             )

@@ -1,0 +1,100 @@
+"""Bad AWS state and bad input: one clear line on stderr, exit 1, never a traceback."""
+from __future__ import annotations
+
+import json
+
+from .dynamo_proxy import DynamoProxy
+
+
+def assert_one_clear_error(result, expected_start):
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, result.stderr
+    assert errors[0].startswith(expected_start), errors[0]
+    return errors[0]
+
+
+def test_no_credentials(cli, monkeypatch):
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    assert_one_clear_error(cli("plan"), "error: no AWS credentials found")
+
+
+def test_no_region(cli, monkeypatch):
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    assert_one_clear_error(cli("plan"), "error: no AWS region: pass --region")
+
+
+def test_unknown_profile(cli):
+    assert_one_clear_error(cli("plan", "--profile", "nope"), "error: AWS profile not found: nope")
+
+
+def test_unreachable_endpoint(cli):
+    result = cli("plan", "--endpoint-url", "http://127.0.0.1:9", "--max-attempts", "1")
+    assert_one_clear_error(result, "error: cannot reach the AWS endpoint http://127.0.0.1:9")
+
+
+def test_access_denied_names_the_action(cli, endpoint):
+    with DynamoProxy(endpoint) as proxy:
+        proxy.fail("DescribeTable", "AccessDeniedException",
+                   "User: arn:aws:iam::123456789012:user/ci is not authorized to perform: dynamodb:DescribeTable")
+        result = cli("plan", "--endpoint-url", proxy.url)
+    line = assert_one_clear_error(result, "error: access denied for dynamodb:DescribeTable (AccessDeniedException)")
+    assert "user/ci" in line
+
+
+def test_throttling_after_botocore_retries(cli, endpoint):
+    with DynamoProxy(endpoint) as proxy:
+        proxy.fail("DescribeTable", "ThrottlingException", "Rate exceeded")
+        result = cli("plan", "--endpoint-url", proxy.url, "--max-attempts", "2")
+    assert_one_clear_error(result, "error: throttled by AWS on DescribeTable after 2 attempts (ThrottlingException)")
+    assert proxy.operations() == ["DescribeTable", "DescribeTable"]  # botocore retried, not us
+
+
+def test_json_format_errors_are_json_on_stdout(cli, endpoint):
+    with DynamoProxy(endpoint) as proxy:
+        proxy.fail("DescribeTable", "AccessDeniedException", "denied")
+        result = cli("plan", "--endpoint-url", proxy.url, "--format", "json")
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["error"].startswith("access denied for dynamodb:DescribeTable")
+
+
+def test_invalid_spec_stops_plan_with_every_problem(cli, project):
+    (project / "table_specs" / "user.json").write_text('{"TableName": "user"}')
+    result = cli("plan")
+    assert result.exit_code == 1
+    assert "error: table_specs/user.json: $: 'AttributeDefinitions' is a required property" in result.stderr
+    assert "error: table_specs/user.json: $: 'KeySchema' is a required property" in result.stderr
+
+
+def test_checklist_undefined_variable(cli, project):
+    (project / "checklist.yaml").write_text(
+        "version: 1\nenvironments:\n  dev:\n    region: ${CHECKER_TEST_REGION}\n")
+    result = cli("validate")
+    assert result.exit_code == 1
+    assert ("checklist.yaml: $.environments.dev.region: environment variable CHECKER_TEST_REGION is not set"
+            in result.stdout)
+
+
+def test_checklist_malformed_yaml_and_unknown_table(cli, project):
+    (project / "checklist.yaml").write_text("version: 1\nenvironments: [\n")
+    result = cli("validate")
+    assert result.exit_code == 1
+    assert "checklist.yaml: line 3 column 1: malformed YAML" in result.stdout
+    (project / "checklist.yaml").write_text(
+        "version: 1\nenvironments:\n  dev: {}\ntables:\n  songs:\n    point_in_time_recovery: true\n")
+    result = cli("validate")
+    assert "checklist.yaml: $.tables.songs: no table spec has TableName 'songs'" in result.stdout
+
+
+def test_checklist_schema_problem(cli, project):
+    (project / "checklist.yaml").write_text("version: 1\nenvironments:\n  dev:\n    regoin: us-east-1\n")
+    result = cli("validate")
+    assert result.exit_code == 1
+    assert "checklist.yaml: $.environments.dev: unknown field(s) 'regoin'" in result.stdout
+
+
+def test_env_without_checklist(cli):
+    assert_one_clear_error(cli("plan", "--env", "dev"), "error: --env dev needs a checklist")
