@@ -42,6 +42,9 @@ def handle_errors(command):
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
+        except KeyboardInterrupt:
+            stderr("error: interrupted; changes already sent to AWS carry on there (run `checker plan` to see)")
+            sys.exit(130)
         except CheckerError as exc:
             for line in str(exc).splitlines():
                 stderr(f"error: {line}")
