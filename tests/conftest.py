@@ -89,3 +89,10 @@ def cli(project):
 
 def load_spec(name: str) -> dict:
     return json.loads((SPECS / f"{name}.json").read_text())
+
+
+@pytest.fixture
+def fake_spotify():
+    from spotify_playlist.fake_spotify import FakeSpotify
+    with FakeSpotify() as fake:
+        yield fake

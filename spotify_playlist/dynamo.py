@@ -1,0 +1,168 @@
+"""DynamoDB operations for the liked-songs cache tables.
+
+Table names come from the environment (LIKED_SONGS_TABLE, LIKED_SONGS_METADATA_TABLE), defaulting
+to the names in DESIGN.md. A missing table surfaces as CacheTableMissing naming the table, so the
+cache can degrade instead of crashing the Lambda (the incident this project exists for).
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Callable, Iterable, Iterator, Optional
+
+import boto3
+import botocore.exceptions
+from boto3.dynamodb.conditions import Key
+
+BATCH_SIZE = 25  # BatchWriteItem's limit
+ADDED_AT_INDEX = "userId-addedAt-index"
+
+
+class CacheTableMissing(Exception):
+    def __init__(self, table: str):
+        self.table = table
+        super().__init__(f"DynamoDB table {table} does not exist")
+
+
+class UnprocessedItemsLeft(Exception):
+    """BatchWriteItem kept returning UnprocessedItems past our retry budget."""
+
+
+@dataclass(frozen=True)
+class CacheTables:
+    songs: str = "liked_songs"
+    metadata: str = "liked_songs_metadata"
+
+    @classmethod
+    def from_environment(cls, environ=os.environ) -> "CacheTables":
+        return cls(songs=environ.get("LIKED_SONGS_TABLE", cls.songs),
+                   metadata=environ.get("LIKED_SONGS_METADATA_TABLE", cls.metadata))
+
+
+def plain(value):
+    """DynamoDB's Decimals back to int/float, so items serialise to JSON as the API sent them."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
+
+
+class LikedSongsStore:
+    def __init__(self, resource=None, tables: Optional[CacheTables] = None,
+                 max_batch_attempts: int = 8, backoff: float = 0.05,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.resource = resource or boto3.resource("dynamodb")
+        self.tables = tables or CacheTables.from_environment()
+        self.songs = self.resource.Table(self.tables.songs)
+        self.metadata = self.resource.Table(self.tables.metadata)
+        self.max_batch_attempts = max_batch_attempts
+        self.backoff = backoff
+        self.sleep = sleep
+
+    def _call(self, table: str, function, *args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except botocore.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                raise CacheTableMissing(table) from None
+            raise
+
+    # -- metadata -------------------------------------------------------------------------
+    def get_metadata(self, user_id: str) -> Optional[dict]:
+        response = self._call(self.tables.metadata, self.metadata.get_item,
+                              Key={"userId": user_id}, ConsistentRead=True)
+        item = response.get("Item")
+        return plain(item) if item else None
+
+    def put_metadata(self, item: dict) -> None:
+        self._call(self.tables.metadata, self.metadata.put_item, Item=item)
+
+    def set_sync_status(self, user_id: str, status: str, reason: Optional[str] = None) -> None:
+        """Change only the status fields, keeping the rest of the metadata as it was."""
+        expression = "SET syncStatus = :status, syncError = :reason"
+        self._call(self.tables.metadata, self.metadata.update_item, Key={"userId": user_id},
+                   UpdateExpression=expression,
+                   ExpressionAttributeValues={":status": status, ":reason": reason or ""})
+
+    def delete_metadata(self, user_id: str) -> None:
+        self._call(self.tables.metadata, self.metadata.delete_item, Key={"userId": user_id})
+
+    # -- songs ----------------------------------------------------------------------------
+    def put_songs(self, items: Iterable[dict]) -> int:
+        return self._batch_write(({"PutRequest": {"Item": item}} for item in items))
+
+    def delete_songs(self, user_id: str, track_ids: Iterable[str]) -> int:
+        return self._batch_write(({"DeleteRequest": {"Key": {"userId": user_id, "trackId": t}}}
+                                  for t in track_ids))
+
+    def _batch_write(self, requests: Iterator[dict]) -> int:
+        written = 0
+        batch: list = []
+        for request in requests:
+            batch.append(request)
+            if len(batch) == BATCH_SIZE:
+                written += self._write_batch(batch)
+                batch = []
+        if batch:
+            written += self._write_batch(batch)
+        return written
+
+    def _write_batch(self, batch: list) -> int:
+        """One BatchWriteItem, re-sending UnprocessedItems with backoff until none are left."""
+        pending = {self.tables.songs: batch}
+        for attempt in range(self.max_batch_attempts):
+            response = self._call(self.tables.songs, self.resource.batch_write_item, RequestItems=pending)
+            pending = response.get("UnprocessedItems") or {}
+            if not pending:
+                return len(batch)
+            self.sleep(self.backoff * 2 ** attempt)
+        left = sum(len(v) for v in pending.values())
+        raise UnprocessedItemsLeft(f"{left} of {len(batch)} writes still unprocessed after "
+                                   f"{self.max_batch_attempts} attempts")
+
+    def query_songs(self, user_id: str, newest_first: bool = True, limit: Optional[int] = None) -> Iterator[dict]:
+        """A user's cached songs through the addedAt index, page by page."""
+        kwargs = {"IndexName": ADDED_AT_INDEX, "KeyConditionExpression": Key("userId").eq(user_id),
+                  "ScanIndexForward": not newest_first}
+        yield from self._query(kwargs, limit)
+
+    def track_ids(self, user_id: str) -> Iterator[str]:
+        kwargs = {"KeyConditionExpression": Key("userId").eq(user_id), "ProjectionExpression": "trackId"}
+        for item in self._query(kwargs, None):
+            yield item["trackId"]
+
+    def _query(self, kwargs: dict, limit: Optional[int]) -> Iterator[dict]:
+        returned = 0
+        while True:
+            if limit is not None:
+                kwargs["Limit"] = max(1, min(limit - returned, 1000))
+            response = self._call(self.tables.songs, self.songs.query, **kwargs)
+            for item in response.get("Items", []):
+                yield plain(item)
+                returned += 1
+                if limit is not None and returned >= limit:
+                    return
+            if "LastEvaluatedKey" not in response:
+                return
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def count_songs(self, user_id: str) -> int:
+        total = 0
+        kwargs = {"KeyConditionExpression": Key("userId").eq(user_id), "Select": "COUNT"}
+        while True:
+            response = self._call(self.tables.songs, self.songs.query, **kwargs)
+            total += response.get("Count", 0)
+            if "LastEvaluatedKey" not in response:
+                return total
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def clear_user(self, user_id: str) -> int:
+        """Delete one user's cached songs and metadata; other users' items are never touched."""
+        removed = self.delete_songs(user_id, list(self.track_ids(user_id)))
+        self.delete_metadata(user_id)
+        return removed

@@ -1,0 +1,160 @@
+"""The Lambda handler: `?action=` routing for API Gateway (REST and HTTP API) and Function URLs.
+
+Every answer is JSON. An unknown action is a 400; any failure is a 500 whose body holds no stack
+trace and which is logged exactly once at ERROR, so that counting ERROR lines in CloudWatch
+(`checker smoke`) counts failures. Log records are one line of JSON each.
+
+Configuration (environment variables):
+  DEFAULT_USER_ID            the user when the request carries no authorizer identity
+  LIKED_SONGS_TABLE, LIKED_SONGS_METADATA_TABLE   cache table names (defaults: DESIGN.md's)
+  USER_TABLE                 where a user's Spotify refresh token is kept (default: user)
+  SPOTIFY_CLIENT_ID, SPOTIFY_CLIENT_SECRET, SPOTIFY_REFRESH_TOKEN   Spotify credentials
+  SPOTIFY_API_BASE_URL, SPOTIFY_ACCOUNTS_BASE_URL  other Spotify endpoints (tests, local stack)
+  CACHE_MAX_AGE_SECONDS      full sync when the last one is older (default 86400)
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from typing import Callable, Optional
+
+import boto3
+import botocore.exceptions
+
+from .dynamo import CacheTables, LikedSongsStore
+from .liked_songs_cache import DEFAULT_MAX_AGE_SECONDS, LikedSongsCache
+from .spotify import DEFAULT_ACCOUNTS_BASE, DEFAULT_API_BASE, SpotifyClient, SpotifyCredentials
+
+ACTIONS = ("sync-liked-songs", "liked-songs-stats", "clear-liked-cache")
+log = logging.getLogger("spotify_playlist")
+
+
+class JsonLineFormatter(logging.Formatter):
+    """One JSON object a line: `{"level": "ERROR", "logger": ..., "message": ...}`.
+
+    A message that is itself JSON is merged in, so fields stay searchable."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        document = {"level": record.levelname, "logger": record.name, "time": int(record.created * 1000)}
+        message = record.getMessage()
+        try:
+            parsed = json.loads(message)
+            document.update(parsed if isinstance(parsed, dict) else {"message": message})
+        except ValueError:
+            document["message"] = message
+        return json.dumps(document, default=str)
+
+
+def configure_logging() -> None:
+    root = logging.getLogger()
+    if not any(isinstance(h.formatter, JsonLineFormatter) for h in root.handlers):
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(JsonLineFormatter())
+        root.handlers = [handler]  # the Lambda runtime's default handler would print a second line
+    root.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
+
+
+class BadRequest(Exception):
+    def __init__(self, status: int, message: str, **extra):
+        super().__init__(message)
+        self.status = status
+        self.extra = extra
+
+
+def query_parameters(event: dict) -> dict:
+    return event.get("queryStringParameters") or {}
+
+
+def caller_user_id(event: dict, default: Optional[str]) -> str:
+    """The calling user from the authorizer (Cognito/JWT/Lambda authorizer), else the default.
+
+    A user id in the query string is deliberately not honoured: each action acts for the
+    caller only."""
+    authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
+    for candidate in (
+        (authorizer.get("jwt") or {}).get("claims", {}).get("sub"),       # HTTP API JWT authorizer
+        (authorizer.get("claims") or {}).get("sub"),                      # REST API Cognito authorizer
+        (authorizer.get("lambda") or {}).get("userId"),                   # HTTP API Lambda authorizer
+        authorizer.get("userId"),                                         # REST API Lambda authorizer
+        authorizer.get("principalId"),
+    ):
+        if candidate:
+            return str(candidate)
+    if default:
+        return default
+    raise BadRequest(401, "no calling user: configure an authorizer or DEFAULT_USER_ID")
+
+
+def response(status: int, body: dict) -> dict:
+    """The proxy-integration shape both API Gateway flavours and Function URLs accept."""
+    return {"statusCode": status, "headers": {"Content-Type": "application/json"},
+            "body": json.dumps(body, default=str)}
+
+
+def refresh_token_for(user_id: str, resource, environ=os.environ) -> Optional[str]:
+    """The user's refresh token from the user table, else SPOTIFY_REFRESH_TOKEN."""
+    try:
+        item = resource.Table(environ.get("USER_TABLE", "user")).get_item(Key={"id": user_id}).get("Item") or {}
+        if item.get("refreshToken"):
+            return item["refreshToken"]
+    except botocore.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+            raise
+        log.warning(json.dumps({"event": "user_table_missing", "table": environ.get("USER_TABLE", "user")}))
+    return environ.get("SPOTIFY_REFRESH_TOKEN")
+
+
+def build_cache(user_id: str, environ=os.environ, resource=None) -> LikedSongsCache:
+    resource = resource or boto3.resource("dynamodb")
+    credentials = SpotifyCredentials(refresh_token=refresh_token_for(user_id, resource, environ),
+                                     client_id=environ.get("SPOTIFY_CLIENT_ID"),
+                                     client_secret=environ.get("SPOTIFY_CLIENT_SECRET"))
+    spotify = SpotifyClient(credentials, api_base=environ.get("SPOTIFY_API_BASE_URL", DEFAULT_API_BASE),
+                            accounts_base=environ.get("SPOTIFY_ACCOUNTS_BASE_URL", DEFAULT_ACCOUNTS_BASE))
+    store = LikedSongsStore(resource, CacheTables.from_environment(environ))
+    return LikedSongsCache(store, spotify,
+                           max_age_seconds=float(environ.get("CACHE_MAX_AGE_SECONDS", DEFAULT_MAX_AGE_SECONDS)))
+
+
+def run_action(action: str, cache: LikedSongsCache, user_id: str, params: dict) -> dict:
+    if action == "sync-liked-songs":
+        full = str(params.get("full", "")).lower() in ("1", "true", "yes")
+        result = cache.sync(user_id, force_full=full)
+        return {"userId": user_id, "sync": result.to_dict()}
+    if action == "liked-songs-stats":
+        return cache.stats(user_id)
+    if action == "clear-liked-cache":
+        return cache.clear(user_id)
+    raise AssertionError(action)
+
+
+def handle(event: dict, context=None, environ=os.environ,
+           cache_factory: Callable[..., LikedSongsCache] = build_cache) -> dict:
+    started = time.monotonic()
+    request_id = getattr(context, "aws_request_id", None)
+    action = query_parameters(event).get("action")
+    try:
+        if action not in ACTIONS:
+            raise BadRequest(400, f"unknown action {action!r}" if action else "missing ?action=",
+                             actions=list(ACTIONS))
+        user_id = caller_user_id(event, environ.get("DEFAULT_USER_ID"))
+        body = run_action(action, cache_factory(user_id, environ), user_id, query_parameters(event))
+        log.info(json.dumps({"event": "request", "action": action, "status": 200, "requestId": request_id,
+                             "ms": int((time.monotonic() - started) * 1000)}))
+        return response(200, body)
+    except BadRequest as exc:
+        log.info(json.dumps({"event": "request", "action": action, "status": exc.status, "requestId": request_id,
+                             "reason": str(exc)}))
+        return response(exc.status, {"error": str(exc), **exc.extra})
+    except Exception as exc:  # the one place a failure becomes a 500, logged once
+        log.error(json.dumps({"event": "request_failed", "action": action, "status": 500, "requestId": request_id,
+                              "error": type(exc).__name__, "reason": str(exc)[:500]}))
+        return response(500, {"error": "internal error", "action": action, "requestId": request_id})
+
+
+def lambda_handler(event, context):
+    configure_logging()
+    return handle(event, context)

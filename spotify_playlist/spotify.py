@@ -1,0 +1,150 @@
+"""Spotify Web API client: saved tracks, "are these saved?", token refresh.
+
+urllib3 (already installed with botocore) does the HTTP. 429 answers are waited out for exactly
+their Retry-After; 5xx and connection errors are retried with exponential backoff; a 401 triggers
+one access-token refresh from the refresh token. Base URLs are configurable so tests and the local
+stack can point the client at fake_spotify.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterator, Optional
+from urllib.parse import urlencode
+
+import urllib3
+
+DEFAULT_API_BASE = "https://api.spotify.com/v1"
+DEFAULT_ACCOUNTS_BASE = "https://accounts.spotify.com"
+PAGE_SIZE = 50        # the API's maximum for /me/tracks
+CONTAINS_BATCH = 50   # the API's maximum ids for /me/tracks/contains
+
+log = logging.getLogger(__name__)
+
+
+class SpotifyError(Exception):
+    """The Spotify API did not give an answer after retries; the message never holds a token."""
+
+
+@dataclass
+class SpotifyCredentials:
+    refresh_token: Optional[str] = None
+    access_token: Optional[str] = None
+    client_id: Optional[str] = None
+    client_secret: Optional[str] = None
+
+
+class SpotifyClient:
+    def __init__(self, credentials: SpotifyCredentials, api_base: str = DEFAULT_API_BASE,
+                 accounts_base: str = DEFAULT_ACCOUNTS_BASE, max_retries: int = 5,
+                 backoff: float = 0.5, max_retry_after: float = 60.0, timeout: float = 10.0,
+                 sleep: Callable[[float], None] = time.sleep, http: Optional[urllib3.PoolManager] = None):
+        self.credentials = credentials
+        self.api_base = api_base.rstrip("/")
+        self.accounts_base = accounts_base.rstrip("/")
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.max_retry_after = max_retry_after
+        self.sleep = sleep
+        # urllib3's own Retry stays off: our loop must see 429s to honour Retry-After and 401s
+        # to refresh the token.
+        self.http = http or urllib3.PoolManager(timeout=urllib3.Timeout(total=timeout), retries=False)
+
+    # -- the API --------------------------------------------------------------------------
+    def saved_tracks_page(self, offset: int = 0, limit: int = PAGE_SIZE) -> dict:
+        """One page of the user's saved tracks, newest first: items, total, next, offset, limit."""
+        return self._get("/me/tracks", {"limit": limit, "offset": offset})
+
+    def saved_track_pages(self, offset: int = 0) -> Iterator[dict]:
+        """Pages from `offset` until `next` is null; one page in memory at a time."""
+        while True:
+            page = self.saved_tracks_page(offset)
+            yield page
+            if not page.get("next") or not page.get("items"):
+                return
+            offset += len(page["items"])
+
+    def contains(self, track_ids: list) -> list:
+        """For each id, whether it is in the user's saved tracks (50 ids a call)."""
+        answers = []
+        for start in range(0, len(track_ids), CONTAINS_BATCH):
+            batch = track_ids[start:start + CONTAINS_BATCH]
+            answers += self._get("/me/tracks/contains", {"ids": ",".join(batch)})
+        return answers
+
+    def refresh_access_token(self) -> str:
+        if not self.credentials.refresh_token:
+            raise SpotifyError("no Spotify refresh token configured (SPOTIFY_REFRESH_TOKEN or the user table)")
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        if self.credentials.client_id and self.credentials.client_secret:
+            pair = f"{self.credentials.client_id}:{self.credentials.client_secret}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+        body = urlencode({"grant_type": "refresh_token", "refresh_token": self.credentials.refresh_token})
+        status, document = self._send("POST", f"{self.accounts_base}/api/token", headers, body)
+        if status != 200 or "access_token" not in document:
+            raise SpotifyError(f"token refresh failed: HTTP {status} {_reason(document)}")
+        self.credentials.access_token = document["access_token"]
+        if document.get("refresh_token"):
+            self.credentials.refresh_token = document["refresh_token"]
+        return self.credentials.access_token
+
+    # -- plumbing -------------------------------------------------------------------------
+    def _get(self, path: str, params: dict):
+        if not self.credentials.access_token:
+            self.refresh_access_token()
+        url = f"{self.api_base}{path}?{urlencode(params)}"
+        refreshed = False
+        while True:
+            status, document = self._send("GET", url, {"Authorization": f"Bearer {self.credentials.access_token}"})
+            if status == 401 and not refreshed:
+                refreshed = True
+                self.refresh_access_token()
+                continue
+            if status != 200:
+                raise SpotifyError(f"GET {path} failed: HTTP {status} {_reason(document)}")
+            return document
+
+    def _send(self, method: str, url: str, headers: dict, body: Optional[str] = None):
+        """One request with retries for 429 (Retry-After) and 5xx / network errors (backoff)."""
+        for attempt in range(self.max_retries + 1):
+            last_attempt = attempt == self.max_retries
+            try:
+                response = self.http.request(method, url, headers=headers, body=body)
+            except urllib3.exceptions.HTTPError as exc:
+                if last_attempt:
+                    raise SpotifyError(f"{method} {url.split('?')[0]} failed: {type(exc).__name__}") from None
+                self.sleep(self.backoff * 2 ** attempt)
+                continue
+            if response.status == 429 and not last_attempt:
+                wait = _retry_after(response.headers.get("Retry-After"), self.backoff * 2 ** attempt)
+                log.info(json.dumps({"event": "spotify_rate_limited", "retry_after": wait}))
+                self.sleep(min(wait, self.max_retry_after))
+                continue
+            if response.status >= 500 and not last_attempt:
+                self.sleep(self.backoff * 2 ** attempt)
+                continue
+            try:
+                document = json.loads(response.data or b"null")
+            except ValueError:
+                document = None
+            return response.status, document
+        raise AssertionError("unreachable")
+
+
+def _retry_after(value: Optional[str], default: float) -> float:
+    try:
+        return max(0.0, float(value))
+    except (TypeError, ValueError):
+        return default
+
+
+def _reason(document) -> str:
+    if isinstance(document, dict):
+        error = document.get("error")
+        if isinstance(error, dict):
+            return str(error.get("message", ""))
+        return str(document.get("error_description") or error or "")
+    return ""

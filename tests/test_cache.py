@@ -1,0 +1,224 @@
+"""The liked-songs cache against moto and the fake Spotify, counting the fake's calls."""
+from __future__ import annotations
+
+import json
+import logging
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from spotify_playlist import liked_songs_cache
+from spotify_playlist.liked_songs_cache import CACHE_FORMAT_VERSION, SyncFailed
+from spotify_playlist.spotify import SpotifyError
+
+from .conftest import REGION
+from .runtime import cached_ids, create_cache_tables, make_cache
+
+PAGES = "/v1/me/tracks"
+CONTAINS = "/v1/me/tracks/contains"
+
+
+@pytest.fixture
+def dynamodb():
+    with mock_aws():
+        yield create_cache_tables()
+
+
+@pytest.fixture
+def synced(dynamodb, fake_spotify):
+    """alice has 1,234 saved tracks, fully synced; the fake's counters are reset."""
+    fake_spotify.add_user("alice", 1234)
+    cache = make_cache(fake_spotify, "alice", dynamodb)
+    cache.sync("alice")
+    fake_spotify.reset_counts()
+    return cache
+
+
+def test_first_sync_of_1234_tracks(dynamodb, fake_spotify):
+    fake_spotify.add_user("alice", 1234)
+    cache = make_cache(fake_spotify, "alice", dynamodb)
+    result = cache.sync("alice")
+    assert (result.mode, result.total) == ("full", 1234)
+    assert fake_spotify.calls[PAGES] == 25
+    assert cache.store.count_songs("alice") == 1234
+    assert cached_ids(cache.store, "alice") == set(fake_spotify.saved_ids("alice"))
+    metadata = cache.store.get_metadata("alice")
+    assert metadata["totalTracks"] == 1234 and metadata["syncStatus"] == "ok"
+    assert metadata["syncVersion"] == CACHE_FORMAT_VERSION
+    assert metadata["lastFullSyncAt"] == metadata["lastSyncedAt"]
+    assert metadata["mostRecentAddedAt"] > metadata["oldestAddedAt"]
+    assert len(metadata["firstPageIds"]) == 50
+
+
+def test_cached_items_hold_the_design_fields(synced, fake_spotify):
+    newest = next(synced.store.query_songs("alice"))
+    assert newest["trackId"] == fake_spotify.saved_ids("alice")[0]
+    assert set(newest) == {"userId", "trackId", "trackUri", "trackName", "artistName", "artistId", "albumName",
+                           "albumId", "addedAt", "syncedAt", "durationMs", "popularity"}
+
+
+def test_nothing_changed_costs_exactly_one_call(synced, fake_spotify):
+    result = synced.sync("alice")
+    assert result.mode == "none"
+    assert sum(fake_spotify.calls.values()) == 1
+
+
+def test_seven_new_tracks_cost_one_call(synced, fake_spotify):
+    added = fake_spotify.add_tracks("alice", 7)
+    result = synced.sync("alice")
+    assert (result.mode, result.added, result.removed) == ("incremental", 7, 0)
+    assert sum(fake_spotify.calls.values()) == 1
+    assert synced.store.count_songs("alice") == 1241
+    assert [s["trackId"] for s in synced.store.query_songs("alice", limit=7)] == added
+
+
+def test_120_new_tracks_cost_three_calls(synced, fake_spotify):
+    fake_spotify.add_tracks("alice", 120)
+    result = synced.sync("alice")
+    assert (result.mode, result.added) == ("incremental", 120)
+    assert fake_spotify.calls[PAGES] == 3 and sum(fake_spotify.calls.values()) == 3
+    assert cached_ids(synced.store, "alice") == set(fake_spotify.saved_ids("alice"))
+
+
+def test_three_recent_removals(synced, fake_spotify):
+    gone = [fake_spotify.saved_ids("alice")[i] for i in (0, 4, 30)]
+    fake_spotify.remove_tracks("alice", gone)
+    result = synced.sync("alice")
+    assert (result.mode, result.removed) == ("incremental", 3)
+    assert (fake_spotify.calls[PAGES], fake_spotify.calls[CONTAINS]) == (1, 1)
+    assert not cached_ids(synced.store, "alice") & set(gone)
+    assert synced.store.count_songs("alice") == 1231
+    assert synced.store.get_metadata("alice")["totalTracks"] == 1231
+
+
+def test_additions_and_removals_together(synced, fake_spotify):
+    fake_spotify.remove_tracks("alice", fake_spotify.saved_ids("alice")[10:12])
+    fake_spotify.add_tracks("alice", 5)
+    result = synced.sync("alice")
+    assert (result.added, result.removed) == (5, 2)
+    assert cached_ids(synced.store, "alice") == set(fake_spotify.saved_ids("alice"))
+
+
+def test_old_removals_fall_back_to_a_full_sync(synced, fake_spotify):
+    fake_spotify.remove_tracks("alice", fake_spotify.saved_ids("alice")[-3:])  # the oldest three
+    result = synced.sync("alice")
+    assert result.mode == "full" and "not found quickly" in result.reason
+    assert fake_spotify.calls[CONTAINS] == synced.max_removal_checks
+    assert cached_ids(synced.store, "alice") == set(fake_spotify.saved_ids("alice"))
+
+
+def test_stale_cache_gets_a_full_sync(synced, fake_spotify):
+    later = synced.clock() + 25 * 3600
+    synced.clock = lambda: later
+    result = synced.sync("alice")
+    assert result.mode == "full" and "old" in result.reason
+
+
+def test_rate_limit_is_waited_out(dynamodb, fake_spotify):
+    fake_spotify.add_user("alice", 120)
+    sleeps = []
+    cache = make_cache(fake_spotify, "alice", dynamodb, sleeps=sleeps)
+    fake_spotify.fail_next(429, times=1, retry_after=3, after=1)
+    result = cache.sync("alice")
+    assert result.total == 120
+    assert sleeps == [3.0]
+    assert fake_spotify.calls[PAGES] == 4  # 3 pages, one of them asked twice
+
+
+def test_failed_sync_leaves_old_items_readable(synced, fake_spotify):
+    before = cached_ids(synced.store, "alice")
+    fake_spotify.remove_tracks("alice", fake_spotify.saved_ids("alice")[:200])
+    fake_spotify.fail_next(500, times=100, after=5)
+    with pytest.raises(SpotifyError):
+        synced.sync("alice", force_full=True)
+    assert cached_ids(synced.store, "alice") == before  # nothing deleted mid-sync
+    metadata = synced.store.get_metadata("alice")
+    assert metadata["syncStatus"] == "error" and "HTTP 500" in metadata["syncError"]
+    assert metadata["totalTracks"] == 1234  # the rest of the metadata is intact
+    # Spotify still failing: the app is served from the previous cache.
+    assert len(synced.my_saved_tracks("alice")) == 1234
+    # Spotify back: the error status forces a full sync that repairs the cache.
+    fake_spotify.faults.clear()
+    assert synced.sync("alice").mode == "full"
+    assert cached_ids(synced.store, "alice") == set(fake_spotify.saved_ids("alice"))
+
+
+def test_my_saved_tracks_syncs_and_reads_newest_first(dynamodb, fake_spotify):
+    fake_spotify.add_user("alice", 60)
+    cache = make_cache(fake_spotify, "alice", dynamodb)
+    tracks = cache.my_saved_tracks("alice")
+    assert [t["trackId"] for t in tracks] == fake_spotify.saved_ids("alice")
+
+
+def test_clearing_one_user_keeps_the_others(dynamodb, fake_spotify):
+    fake_spotify.add_user("alice", 80)
+    fake_spotify.add_user("bob", 30)
+    alice, bob = make_cache(fake_spotify, "alice", dynamodb), make_cache(fake_spotify, "bob", dynamodb)
+    alice.sync("alice")
+    bob.sync("bob")
+    assert alice.clear("alice")["cleared"] == 80
+    assert alice.store.count_songs("alice") == 0 and alice.store.get_metadata("alice") is None
+    assert bob.store.count_songs("bob") == 30 and bob.store.get_metadata("bob")["totalTracks"] == 30
+
+
+def test_stats_on_empty_and_full_cache(dynamodb, fake_spotify):
+    fake_spotify.add_user("alice", 12)
+    cache = make_cache(fake_spotify, "alice", dynamodb)
+    assert cache.stats("alice") == {"metadata": {"message": "No cache found"}, "sampleTracks": [], "cacheAge": "N/A"}
+    cache.sync("alice")
+    stats = cache.stats("alice")
+    assert stats["metadata"]["totalTracks"] == 12
+    assert [t["trackId"] for t in stats["sampleTracks"]] == fake_spotify.saved_ids("alice")[:5]
+    assert stats["cacheAge"].endswith("s")
+    json.dumps(stats)  # serialisable as the handler returns it
+
+
+class Unprocessing:
+    """A DynamoDB resource whose BatchWriteItem leaves the last few requests unprocessed, twice."""
+
+    def __init__(self, resource, times=2, left=3):
+        self._resource = resource
+        self.times = times
+        self.left = left
+        self.batch_sizes = []
+
+    def __getattr__(self, name):
+        return getattr(self._resource, name)
+
+    def batch_write_item(self, RequestItems):
+        ((table, requests),) = RequestItems.items()
+        self.batch_sizes.append(len(requests))
+        if self.times:
+            self.times -= 1
+            if requests[:-self.left]:
+                self._resource.batch_write_item(RequestItems={table: requests[:-self.left]})
+            return {"UnprocessedItems": {table: requests[-self.left:]}}
+        return self._resource.batch_write_item(RequestItems=RequestItems)
+
+
+def test_unprocessed_items_are_retried_until_none_left(dynamodb, fake_spotify):
+    from spotify_playlist.dynamo import LikedSongsStore
+    fake_spotify.add_user("alice", 60)
+    resource = Unprocessing(dynamodb)
+    cache = make_cache(fake_spotify, "alice", dynamodb)
+    cache.store = LikedSongsStore(resource, sleep=lambda s: None)
+    cache.sync("alice")
+    assert cache.store.count_songs("alice") == 60
+    assert resource.batch_sizes[:3] == [25, 3, 3]  # 25 at most a call, the unprocessed re-sent
+    assert max(resource.batch_sizes) == 25
+
+
+def test_missing_tables_degrade_to_spotify_with_one_warning(fake_spotify, caplog):
+    liked_songs_cache._warned_tables.clear()
+    fake_spotify.add_user("alice", 70)
+    with mock_aws():
+        cache = make_cache(fake_spotify, "alice", boto3.resource("dynamodb", region_name=REGION))
+        with caplog.at_level(logging.WARNING):
+            first = cache.my_saved_tracks("alice")
+            second = cache.my_saved_tracks("alice")
+    assert [t["trackId"] for t in first] == fake_spotify.saved_ids("alice") == [t["trackId"] for t in second]
+    warnings = [r for r in caplog.records if "cache_table_missing" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "liked_songs_metadata does not exist" in warnings[0].getMessage()
+    assert "checker apply" in warnings[0].getMessage()
