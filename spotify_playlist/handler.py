@@ -24,8 +24,8 @@ from typing import Callable, Optional
 import boto3
 import botocore.exceptions
 
-from .dynamo import CacheTables, LikedSongsStore
-from .liked_songs_cache import DEFAULT_MAX_AGE_SECONDS, LikedSongsCache
+from .dynamo import CacheTableMissing, CacheTables, LikedSongsStore
+from .liked_songs_cache import DEFAULT_MAX_AGE_SECONDS, LikedSongsCache, warn_missing_table_once
 from .spotify import DEFAULT_ACCOUNTS_BASE, DEFAULT_API_BASE, SpotifyClient, SpotifyCredentials
 
 ACTIONS = ("sync-liked-songs", "liked-songs-stats", "clear-liked-cache")
@@ -122,7 +122,12 @@ def build_cache(user_id: str, environ=os.environ, resource=None) -> LikedSongsCa
 def run_action(action: str, cache: LikedSongsCache, user_id: str, params: dict) -> dict:
     if action == "sync-liked-songs":
         full = str(params.get("full", "")).lower() in ("1", "true", "yes")
-        result = cache.sync(user_id, force_full=full)
+        try:
+            result = cache.sync(user_id, force_full=full)
+        except CacheTableMissing as exc:
+            warn_missing_table_once(exc.table)
+            raise BadRequest(503, f"liked-songs cache unavailable: table {exc.table} does not exist",
+                             fix="run `checker apply` to create the cache tables") from None
         return {"userId": user_id, "sync": result.to_dict()}
     if action == "liked-songs-stats":
         return cache.stats(user_id)
