@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 import botocore.exceptions
+from botocore import xform_name
 
 from .diff import Change
 from .errors import CheckerError, describe_aws_error
-from .live import _snake
 from .wait import ProgressCallback, timeout_message, wait_until_active
 
 ALLOWED_OPERATIONS = {"CreateTable", "UpdateTable", "UpdateTimeToLive", "UpdateContinuousBackups"}
@@ -94,7 +94,7 @@ class TableWorker:
         delay = LIMIT_BACKOFF_START
         while True:
             try:
-                getattr(self.client, _snake(change.operation))(**change.params)
+                getattr(self.client, xform_name(change.operation))(**change.params)
                 return "applied"
             except botocore.exceptions.ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code", "")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Iterable, Optional
 
 import botocore.exceptions
+from botocore import xform_name
 
 from .diff import ExpectedTable, LiveTable
 from .errors import CheckerError, describe_aws_error
@@ -21,13 +22,9 @@ def _error_code(exc: botocore.exceptions.ClientError) -> str:
 def call(client, operation: str, **params):
     """Call one API operation, turning any failure into a one-line CheckerError."""
     try:
-        return getattr(client, _snake(operation))(**params)
+        return getattr(client, xform_name(operation))(**params)
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
         raise CheckerError(describe_aws_error(exc, operation)) from exc
-
-
-def _snake(operation: str) -> str:
-    return "".join("_" + c.lower() if c.isupper() else c for c in operation).lstrip("_")
 
 
 def describe_table(client, name: str) -> Optional[dict]:
