@@ -1,8 +1,10 @@
-"""The deployment checklist (`checklist.yaml`): environments and per-table wishes.
+"""The deployment checklist (`checklist.yaml`): what an environment must have beyond the specs.
 
 Loaded with yaml.safe_load, checked against checker/schemas/checklist.schema.json, then `${VAR}`
-is expanded from the process environment (an undefined variable is an error naming where it is
-used, never a silent empty string).
+is expanded from the process environment: an undefined variable is an error naming where it is
+used, never a silent empty string. Commands that use only part of the checklist (plan needs
+environments and tables) ask only for the variables of those sections, so a missing API token
+does not stop a plan.
 """
 from __future__ import annotations
 
@@ -12,12 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+import jsonschema
 import yaml
 
 from .errors import CheckerError
 from .specs import Problem, SpecError, json_path, load_schema, schema_problems
 
 VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+ALL_SECTIONS = ("environments", "tables", "lambda", "entry_point", "iam", "endpoints", "logs")
+TABLE_SECTIONS = ("environments", "tables")
 
 
 @dataclass(frozen=True)
@@ -37,10 +42,53 @@ class TableWishes:
 
 
 @dataclass(frozen=True)
+class Permission:
+    """DynamoDB actions the runtime needs on a table (its spec TableName), or on one of its indexes."""
+
+    table: str
+    actions: tuple
+    index: Optional[str] = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.table}/index/{self.index}" if self.index else self.table
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    method: str = "GET"
+    url: Optional[str] = None
+    action: Optional[str] = None
+    headers: dict = field(default_factory=dict)
+    body: Any = None
+    expect_status: int = 200
+    schema: Optional[dict] = None
+    timeout: float = 10.0
+    retries: int = 2
+    retry_delay: float = 2.0
+
+
+@dataclass(frozen=True)
+class LogCheck:
+    log_group: Optional[str] = None
+    filter_pattern: str = "ERROR"
+    threshold: int = 0
+    samples: int = 5
+
+
+@dataclass(frozen=True)
 class Checklist:
     file: str
     environments: dict = field(default_factory=dict)
     tables: dict = field(default_factory=dict)
+    function_name: Optional[str] = None
+    required_env: tuple = ()
+    entry_point: Optional[str] = None
+    permissions: tuple = ()
+    warn_broad_grants: bool = True
+    endpoints: tuple = ()
+    logs: Optional[LogCheck] = None
 
     def environment(self, name: str) -> Environment:
         if name not in self.environments:
@@ -93,7 +141,38 @@ def read_checklist_document(path: Path) -> tuple[Any, list[Problem]]:
         return None, [Problem(str(path), where, f"malformed YAML: {reason}")]
 
 
-def checklist_problems(path: Path, table_names: Optional[set] = None, environ=os.environ) -> tuple[Optional[Checklist], list[Problem]]:
+def _semantic_problems(document: dict, file: str, table_names: Optional[set]) -> list[Problem]:
+    problems = []
+    if table_names is not None:
+        known = ", ".join(sorted(table_names))
+        for name in document.get("tables") or {}:
+            if name not in table_names:
+                problems.append(Problem(file, f"$.tables.{name}", f"no table spec has TableName {name!r} (known: {known})"))
+        for i, permission in enumerate((document.get("iam") or {}).get("permissions") or []):
+            if permission["table"] not in table_names:
+                problems.append(Problem(file, f"$.iam.permissions[{i}].table",
+                                        f"no table spec has TableName {permission['table']!r} (known: {known})"))
+    for i, endpoint in enumerate(document.get("endpoints") or []):
+        if "schema" in endpoint:
+            try:
+                jsonschema.Draft202012Validator.check_schema(endpoint["schema"])
+            except jsonschema.SchemaError as exc:
+                problems.append(Problem(file, f"$.endpoints[{i}].schema", f"not a valid JSON Schema: {exc.message}"))
+    names = [e.get("name") for e in document.get("endpoints") or []]
+    for i, name in enumerate(names):
+        if names.index(name) != i:
+            problems.append(Problem(file, f"$.endpoints[{i}].name", f"endpoint name {name!r} is used more than once"))
+    return problems
+
+
+def _section(path: str) -> str:
+    """`$.endpoints[0].headers.x` -> `endpoints`."""
+    return re.split(r"[.\[]", path[2:], maxsplit=1)[0] if path.startswith("$.") else path
+
+
+def checklist_problems(path: Path, table_names: Optional[set] = None, environ=os.environ,
+                       sections=ALL_SECTIONS) -> tuple[Optional[Checklist], list[Problem]]:
+    """The checklist, or every problem with it. Undefined ${VAR}s count only in `sections`."""
     document, problems = read_checklist_document(path)
     if problems:
         return None, problems
@@ -101,22 +180,35 @@ def checklist_problems(path: Path, table_names: Optional[set] = None, environ=os
     problems = schema_problems(document, load_schema("checklist.schema.json"), file)
     if problems:
         return None, problems
-    document, problems = expand_variables(document, file, environ=environ)
-    if table_names is not None:
-        for name in document.get("tables") or {}:
-            if name not in table_names:
-                problems.append(Problem(file, f"$.tables.{name}",
-                                        f"no table spec has TableName {name!r} (known: {', '.join(sorted(table_names))})"))
+    document, undefined = expand_variables(document, file, environ=environ)
+    problems = [p for p in undefined if _section(p.path) in sections]
+    problems += _semantic_problems(document, file, table_names)
     if problems:
         return None, problems
-    environments = {name: Environment(name=name, **values)
-                    for name, values in document["environments"].items()}
-    tables = {name: TableWishes(**(values or {})) for name, values in (document.get("tables") or {}).items()}
-    return Checklist(file, environments, tables), []
+    return build_checklist(document, file), []
 
 
-def load_checklist(path: Path, table_names: Optional[set] = None) -> Checklist:
-    checklist, problems = checklist_problems(path, table_names)
+def build_checklist(document: dict, file: str) -> Checklist:
+    lambda_section = document.get("lambda") or {}
+    iam = document.get("iam") or {}
+    logs = document.get("logs")
+    return Checklist(
+        file=file,
+        environments={name: Environment(name=name, **values) for name, values in document["environments"].items()},
+        tables={name: TableWishes(**(values or {})) for name, values in (document.get("tables") or {}).items()},
+        function_name=lambda_section.get("function_name"),
+        required_env=tuple(lambda_section.get("required_env") or ()),
+        entry_point=(document.get("entry_point") or {}).get("require"),
+        permissions=tuple(Permission(p["table"], tuple(p["actions"]), p.get("index"))
+                          for p in iam.get("permissions") or ()),
+        warn_broad_grants=iam.get("warn_broad_grants", True),
+        endpoints=tuple(Endpoint(**e) for e in document.get("endpoints") or ()),
+        logs=LogCheck(**logs) if logs is not None else None,
+    )
+
+
+def load_checklist(path: Path, table_names: Optional[set] = None, sections=ALL_SECTIONS) -> Checklist:
+    checklist, problems = checklist_problems(path, table_names, sections=sections)
     if problems:
         raise SpecError(problems)
     return checklist

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -17,15 +18,17 @@ import click
 from . import report
 from .apply import apply_changes
 from .aws import AwsOptions
-from .checklist import Checklist, checklist_problems, load_checklist
+from .checklist import ALL_SECTIONS, TABLE_SECTIONS, Checklist, Environment, checklist_problems, load_checklist
 from .diff import ExpectedTable, diff_tables
 from .errors import CheckerError
+from .checks import KINDS, SMOKE_KINDS, run_checks
+from .context import CheckContext
 from .live import read_tables
+from .logs import parse_since
 from .specs import load_specs, spec_files, validate_spec_files
 from .wait import TableState, timeout_message, wait_until_active
 
 DEFAULT_CHECKLIST = "checklist.yaml"
-FORMATS = click.Choice(["text", "json"])
 
 
 def stdin_is_terminal() -> bool:
@@ -54,14 +57,14 @@ def handle_errors(command):
     return wrapper
 
 
-def spec_options(command):
+def spec_options(command, formats=("text", "json")):
     options = [
         click.option("--specs", "specs_dir", default="table_specs", show_default=True,
                      type=click.Path(file_okay=False, path_type=Path),
                      help="Directory of table specs (CreateTable JSON, one table a file)."),
         click.option("--checklist", "checklist_path", default=None, type=click.Path(dir_okay=False, path_type=Path),
                      help=f"Deployment checklist [default: {DEFAULT_CHECKLIST} when it exists]."),
-        click.option("--format", "output_format", type=FORMATS, default="text", show_default=True,
+        click.option("--format", "output_format", type=click.Choice(formats), default="text", show_default=True,
                      help="Output format for the result on stdout."),
     ]
     for option in reversed(options):
@@ -69,15 +72,17 @@ def spec_options(command):
     return command
 
 
-def aws_options(command):
+def aws_options(command=None, formats=("text", "json")):
+    if command is None:
+        return functools.partial(aws_options, formats=formats)
     options = [
         click.option("--env", "env_name", default=None, metavar="NAME",
                      help="Environment from the checklist: its region and table prefix/suffix."),
         click.option("--region", default=None, help="AWS region [default: --env's, else AWS_REGION / profile]."),
         click.option("--profile", default=None, help="AWS named profile."),
         click.option("--endpoint-url", default=None, metavar="URL",
-                     help="DynamoDB endpoint, e.g. http://127.0.0.1:5000 [default: AWS_ENDPOINT_URL_DYNAMODB, "
-                          "AWS_ENDPOINT_URL, else AWS]."),
+                     help="AWS endpoint for every service used, e.g. a moto server http://127.0.0.1:5000 "
+                          "[default: AWS_ENDPOINT_URL_<SERVICE>, AWS_ENDPOINT_URL, else AWS]."),
         click.option("--table-prefix", default=None, help="Prepended to every spec's TableName [default: --env's]."),
         click.option("--table-suffix", default=None, help="Appended to every spec's TableName [default: --env's]."),
         click.option("--retry-mode", type=click.Choice(["standard", "adaptive", "legacy"]), default="standard",
@@ -87,34 +92,39 @@ def aws_options(command):
     ]
     for option in reversed(options):
         command = option(command)
-    return spec_options(command)
+    return spec_options(command, formats)
 
 
 @dataclass(frozen=True)
 class Target:
-    """What an AWS command works on: where, and which tables (named for the environment)."""
+    """What an AWS command works on: where, which tables (named for the environment), and the
+    checklist with the chosen environment when there is one."""
 
     aws: AwsOptions
     tables: list
+    checklist: Optional[Checklist] = None
+    environment: Optional[Environment] = None
+    env_option: str = ""
 
     @property
     def names(self) -> list:
         return [t.name for t in self.tables]
 
 
-def read_checklist(path: Optional[Path], table_names: set) -> Optional[Checklist]:
+def read_checklist(path: Optional[Path], table_names: set, sections=TABLE_SECTIONS) -> Optional[Checklist]:
     if path is None:
         default = Path(DEFAULT_CHECKLIST)
-        return load_checklist(default, table_names) if default.exists() else None
+        return load_checklist(default, table_names, sections) if default.exists() else None
     if not path.exists():
         raise CheckerError(f"{path}: checklist not found")
-    return load_checklist(path, table_names)
+    return load_checklist(path, table_names, sections)
 
 
 def build_target(specs_dir, checklist_path, env_name, region, profile, endpoint_url,
-                 table_prefix, table_suffix, retry_mode, max_attempts, **_ignored) -> Target:
+                 table_prefix, table_suffix, retry_mode, max_attempts, sections=TABLE_SECTIONS,
+                 **_ignored) -> Target:
     specs = load_specs(specs_dir)
-    checklist = read_checklist(checklist_path, {s.name for s in specs})
+    checklist = read_checklist(checklist_path, {s.name for s in specs}, sections)
     environment = None
     if env_name:
         if checklist is None:
@@ -127,10 +137,15 @@ def build_target(specs_dir, checklist_path, env_name, region, profile, endpoint_
         wishes = checklist.wishes(spec.name) if checklist else None
         tables.append(ExpectedTable(spec.for_environment(prefix, suffix),
                                     ttl_attribute=wishes.ttl_attribute if wishes else None,
-                                    point_in_time_recovery=wishes.point_in_time_recovery if wishes else False))
+                                    point_in_time_recovery=wishes.point_in_time_recovery if wishes else False,
+                                    spec_name=spec.name))
     aws = AwsOptions(region=region or (environment.region if environment else None), profile=profile,
                      endpoint_url=endpoint_url, retry_mode=retry_mode, max_attempts=max_attempts)
-    return Target(aws, tables)
+    env_option = " ".join(filter(None, [f"--env {env_name}" if env_name else "",
+                                        f"--endpoint-url {endpoint_url}" if endpoint_url else "",
+                                        f"--table-prefix {table_prefix}" if table_prefix else "",
+                                        f"--table-suffix {table_suffix}" if table_suffix else ""]))
+    return Target(aws, tables, checklist, environment, env_option)
 
 
 def print_state_change(state: TableState, previous: Optional[TableState], elapsed: float) -> None:
@@ -224,6 +239,16 @@ def apply(output_format, yes, timeout, concurrency, **options):
     nothing the second time. Exit 1 if a change failed or a manual step remains.
     """
     target = build_target(**options)
+    result, wait = confirm_and_apply(target, yes, timeout, concurrency)
+    formatter = report.apply_json if output_format == "json" else report.apply_text
+    click.echo(formatter(result, wait))
+    if wait is not None and not wait.ready:
+        raise CheckerError(timeout_message(wait, timeout))
+    sys.exit(0 if result.ok else 1)
+
+
+def confirm_and_apply(target: Target, yes: bool, timeout: float, concurrency: int):
+    """Plan, ask on a terminal (unless --yes), apply, then wait for every table: (ApplyResult, WaitResult)."""
     client = target.aws.client("dynamodb")
     changes = diff_tables(target.tables, read_tables(client, target.tables))
     automatic = [c for c in changes if c.automatic]
@@ -238,11 +263,7 @@ def apply(output_format, yes, timeout, concurrency, **options):
     wait = None
     if not result.failed:
         wait = wait_until_active(client, target.names, timeout, print_state_change)
-    formatter = report.apply_json if output_format == "json" else report.apply_text
-    click.echo(formatter(result, wait))
-    if wait is not None and not wait.ready:
-        raise CheckerError(timeout_message(wait, timeout))
-    sys.exit(0 if result.ok else 1)
+    return result, wait
 
 
 @main.command()
@@ -264,3 +285,133 @@ def wait(output_format, timeout, **options):
     click.echo(formatter(result))
     if not result.ready:
         raise CheckerError(timeout_message(result, timeout))
+
+
+def check_options(command):
+    options = [
+        click.option("--only", multiple=True, metavar="KIND[,KIND]",
+                     help=f"Run only these kinds of checks: {', '.join(KINDS)}."),
+        click.option("--skip", multiple=True, metavar="KIND[,KIND]", help="Leave these kinds out."),
+        click.option("--function", "function_name", default=None,
+                     help="Lambda function [default: the environment's function_name, else lambda.function_name]."),
+        click.option("--base-url", default=None, metavar="URL",
+                     help="The app's base URL [default: the environment's base_url, else its Function URL / API]."),
+        click.option("--since", default=None, metavar="WHEN",
+                     help="Count log events since: 15m, 2h, 1d, an ISO time or epoch ms [default: start of this run]."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return aws_options(command, formats=tuple(report.CHECK_FORMATTERS))
+
+
+def selected_kinds(only, skip, allowed=KINDS) -> tuple:
+    def split(values):
+        names = [n.strip() for value in values for n in value.split(",") if n.strip()]
+        unknown = [n for n in names if n not in KINDS]
+        if unknown:
+            raise CheckerError(f"unknown check kind(s) {', '.join(unknown)}; kinds are {', '.join(KINDS)}")
+        return names
+    chosen = split(only) or list(allowed)
+    skipped = set(split(skip))
+    return tuple(k for k in allowed if k in chosen and k not in skipped)
+
+
+def check_context(target: Target, function_name, base_url, since, started_ms: int) -> CheckContext:
+    environment = target.environment
+    try:
+        since_ms = parse_since(since, started_ms) if since else started_ms
+    except ValueError as exc:
+        raise CheckerError(f"--since: {exc}") from None
+    return CheckContext(
+        aws=target.aws, tables=target.tables, checklist=target.checklist or Checklist("(no checklist)"),
+        function_name=function_name or (environment.function_name if environment else None)
+        or (target.checklist.function_name if target.checklist else None),
+        base_url=base_url or (environment.base_url if environment and environment.base_url else None),
+        since_ms=since_ms, command_options=target.env_option)
+
+
+def run_and_report(target: Target, kinds, output_format, function_name, base_url, since, started_ms) -> bool:
+    ctx = check_context(target, function_name, base_url, since, started_ms)
+    results = run_checks(ctx, kinds, log=stderr)
+    click.echo(report.CHECK_FORMATTERS[output_format](results))
+    return report.summarize(results)["ok"]
+
+
+def checks_command(command):
+    """Errors before any check runs (bad checklist, bad option) are still a result in the chosen
+    format, so a CI parser always finds one."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except CheckerError as exc:
+            for line in str(exc).splitlines():
+                stderr(f"error: {line}")
+            result = report.CheckResult("checker", "checker", "error", str(exc).splitlines()[0],
+                                        details=tuple(str(exc).splitlines()[1:]))
+            click.echo(report.CHECK_FORMATTERS[kwargs.get("output_format", "text")]([result]))
+            sys.exit(1)
+    return wrapper
+
+
+@main.command()
+@check_options
+@checks_command
+def check(output_format, only, skip, function_name, base_url, since, **options):
+    """Run the whole checklist: tables, Lambda, entry point, IAM, endpoints, logs.
+
+    \b
+    Kinds (use --only / --skip, comma-separated or repeated):
+      tables       exist, ACTIVE, every GSI ACTIVE, match their spec
+      lambda       the function exists; required environment variables are set (values never shown)
+      entry_point  a Function URL or an API Gateway API integrates the function
+      iam          the function's role allows the DynamoDB actions the app uses, on each table/index
+                   ARN; grants broader than needed are warned about
+      endpoints    the app's endpoints answer as the checklist says (secrets masked)
+      logs         ERROR lines in /aws/lambda/<function> since --since, against a threshold
+
+    Formats: text, json ({"results": [...], "summary": {...}}), junit (one testcase per check).
+    Exit 0 when every check passes (warnings allowed), 1 otherwise.
+    """
+    started_ms = int(time.time() * 1000)
+    target = build_target(sections=ALL_SECTIONS, **options)
+    ok = run_and_report(target, selected_kinds(only, skip), output_format, function_name, base_url, since, started_ms)
+    sys.exit(0 if ok else 1)
+
+
+@main.command()
+@check_options
+@checks_command
+def smoke(output_format, only, skip, function_name, base_url, since, **options):
+    """Post-deploy smoke test: the endpoints answer, and no new ERROR lines in the logs.
+
+    Same as `checker check --only endpoints,logs`. Run it right after a deploy; by default it
+    counts log events since it started, so pass --since with the deploy time to cover the deploy.
+    """
+    started_ms = int(time.time() * 1000)
+    target = build_target(sections=ALL_SECTIONS, **options)
+    kinds = selected_kinds(only, skip, allowed=SMOKE_KINDS)
+    ok = run_and_report(target, kinds, output_format, function_name, base_url, since, started_ms)
+    sys.exit(0 if ok else 1)
+
+
+@main.command()
+@check_options
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (for CI).")
+@click.option("--timeout", type=click.FloatRange(min=0), default=1800, show_default=True,
+              help="Seconds to wait for every table and GSI to become ACTIVE.")
+@click.option("--concurrency", type=click.IntRange(1, 50), default=4, show_default=True,
+              help="Tables worked on at once.")
+@checks_command
+def bootstrap(output_format, only, skip, function_name, base_url, since, yes, timeout, concurrency, **options):
+    """A new environment in one command: apply, wait for ACTIVE, then check everything.
+
+    The apply step's progress and outcome go to stderr; stdout holds the check results in the
+    chosen format. Exit 0 only when apply left nothing to do by hand and every check passes.
+    """
+    started_ms = int(time.time() * 1000)
+    target = build_target(sections=ALL_SECTIONS, **options)
+    result, wait = confirm_and_apply(target, yes, timeout, concurrency)
+    stderr(report.apply_text(result, wait))
+    ok = run_and_report(target, selected_kinds(only, skip), output_format, function_name, base_url, since, started_ms)
+    sys.exit(0 if ok and result.ok and wait is not None and wait.ready else 1)

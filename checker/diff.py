@@ -21,6 +21,7 @@ class ExpectedTable:
     spec: TableSpec
     ttl_attribute: Optional[str] = None
     point_in_time_recovery: bool = False
+    spec_name: str = ""   # the TableName in the spec file, before the environment's prefix/suffix
 
     @property
     def name(self) -> str:

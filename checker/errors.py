@@ -20,7 +20,7 @@ class CheckerError(Exception):
     """A failure the user can act on; its message is the whole story, on one line."""
 
 
-def describe_aws_error(exc: Exception, action: str | None = None) -> str:
+def describe_aws_error(exc: Exception, action: str | None = None, service: str = "dynamodb") -> str:
     """Turn a botocore/boto3 exception into a single actionable line."""
     if isinstance(exc, bex.NoCredentialsError):
         return ("no AWS credentials found: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
@@ -42,7 +42,7 @@ def describe_aws_error(exc: Exception, action: str | None = None) -> str:
         if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation",
                     "UnrecognizedClientException", "InvalidSignatureException",
                     "ExpiredTokenException"):
-            return f"access denied for dynamodb:{operation} ({code}): {message}".rstrip(": ")
+            return f"access denied for {service}:{operation} ({code}): {message}".rstrip(": ")
         if code in THROTTLING_CODES:
             return (f"throttled by AWS on {operation} after {attempts + 1} attempts ({code}); "
                     "wait and retry, or pass --retry-mode adaptive / a higher --max-attempts")

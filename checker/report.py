@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from xml.etree import ElementTree
 
 from .apply import ApplyResult
 from .diff import Change
@@ -82,3 +84,82 @@ def wait_text(result: WaitResult) -> str:
 def wait_json(result: WaitResult) -> str:
     return to_json({"ready": result.ready, "seconds": round(result.seconds, 3),
                     "tables": [s.to_dict() for s in result.states]})
+
+
+# -- checks: `checker check`, `smoke`, `bootstrap` ---------------------------------------------
+
+STATUSES = ("pass", "warn", "fail", "error", "skip")
+FAILING = ("fail", "error")
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One check's outcome. `expected`/`found` are for a person at 2 a.m.; `remediation` is the
+    command that fixes it. Nothing secret may be put in any field (callers mask first)."""
+
+    id: str
+    kind: str
+    status: str
+    summary: str
+    expected: str = ""
+    found: str = ""
+    remediation: str = ""
+    details: tuple = ()
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "kind": self.kind, "status": self.status, "summary": self.summary,
+                "expected": self.expected, "found": self.found, "remediation": self.remediation,
+                "details": list(self.details)}
+
+
+def summarize(results: list) -> dict:
+    counts = {status: sum(r.status == status for r in results) for status in STATUSES}
+    return {"total": len(results), **counts, "ok": not any(r.status in FAILING for r in results)}
+
+
+def checks_text(results: list) -> str:
+    lines = []
+    for r in results:
+        lines.append(f"{r.status.upper():<5} {r.id}: {r.summary}")
+        if r.status != "pass":
+            if r.expected:
+                lines.append(f"      expected: {r.expected}")
+            if r.found:
+                lines.append(f"      found:    {r.found}")
+            lines += [f"      | {d}" for d in r.details]
+            if r.remediation:
+                lines.append(f"      fix:      {r.remediation}")
+    s = summarize(results)
+    lines.append(f"{s['total']} checks: {s['pass']} passed, {s['warn']} warnings, {s['fail']} failed, "
+                 f"{s['error']} errors, {s['skip']} skipped")
+    return "\n".join(lines)
+
+
+def checks_json(results: list) -> str:
+    return to_json({"results": [r.to_dict() for r in results], "summary": summarize(results)})
+
+
+def checks_junit(results: list, suite: str = "checker") -> str:
+    """JUnit XML: one testcase per check, grouped by kind as classname, for CI test reports."""
+    root = ElementTree.Element("testsuites", name=suite)
+    s = summarize(results)
+    suite_element = ElementTree.SubElement(root, "testsuite", name=suite, tests=str(s["total"]),
+                                           failures=str(s["fail"]), errors=str(s["error"]), skipped=str(s["skip"]))
+    for r in results:
+        case = ElementTree.SubElement(suite_element, "testcase", name=r.id, classname=f"checker.{r.kind}")
+        text = "\n".join(filter(None, [f"expected: {r.expected}" if r.expected else "",
+                                       f"found: {r.found}" if r.found else "", *r.details,
+                                       f"fix: {r.remediation}" if r.remediation else ""]))
+        if r.status == "fail":
+            ElementTree.SubElement(case, "failure", message=r.summary).text = text
+        elif r.status == "error":
+            ElementTree.SubElement(case, "error", message=r.summary).text = text
+        elif r.status == "skip":
+            ElementTree.SubElement(case, "skipped", message=r.summary)
+        elif r.status == "warn":
+            ElementTree.SubElement(case, "system-out").text = f"WARNING: {r.summary}\n{text}"
+    ElementTree.indent(root)
+    return ElementTree.tostring(root, encoding="unicode", xml_declaration=True)
+
+
+CHECK_FORMATTERS = {"text": checks_text, "json": checks_json, "junit": checks_junit}

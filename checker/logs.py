@@ -1,0 +1,86 @@
+"""CloudWatch Logs: count the events matching a filter pattern in a log group since a moment.
+
+`--since` takes a duration back from now (`15m`, `2h`, `1d`, `90s`), an ISO 8601 time
+(`2025-10-04T23:20:00Z`; without an offset it is UTC) or epoch milliseconds (`1759606800000`).
+"""
+from __future__ import annotations
+
+import re
+import time
+from datetime import datetime, timezone
+
+import botocore.exceptions
+
+from .context import CheckContext, error_code
+from .errors import CheckerError, describe_aws_error
+from .report import CheckResult
+
+DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+SAMPLE_CHARS = 200
+
+
+def parse_since(value: str, now_ms: int) -> int:
+    """Epoch milliseconds of `value`; ValueError with the accepted forms otherwise."""
+    text = value.strip()
+    match = DURATION.match(text)
+    if match:
+        return now_ms - int(float(match.group(1)) * UNIT_SECONDS[match.group(2)] * 1000)
+    if text.isdigit():
+        if len(text) < 12:
+            raise ValueError(f"{value!r} looks like epoch seconds; give epoch milliseconds (13 digits)")
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{value!r} is not a duration (15m, 2h, 1d), an ISO time or epoch milliseconds") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return int(moment.timestamp() * 1000)
+
+
+def iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def count_matching_events(client, log_group: str, pattern: str, since_ms: int, samples: int) -> tuple:
+    """(count, first `samples` messages) of events matching `pattern` since `since_ms`."""
+    count, sample_lines = 0, []
+    params = {"logGroupName": log_group, "startTime": since_ms, "endTime": int(time.time() * 1000)}
+    if pattern:
+        params["filterPattern"] = pattern
+    for page in client.get_paginator("filter_log_events").paginate(**params):
+        for event in page.get("events", []):
+            count += 1
+            if len(sample_lines) < samples:
+                message = event["message"].strip().replace("\n", " ")
+                sample_lines.append(message[:SAMPLE_CHARS] + ("..." if len(message) > SAMPLE_CHARS else ""))
+    return count, sample_lines
+
+
+def check_logs(ctx: CheckContext) -> list:
+    settings = ctx.checklist.logs
+    if settings is None:
+        from .checklist import LogCheck
+        settings = LogCheck()
+    log_group = settings.log_group or f"/aws/lambda/{ctx.function_name}"
+    check_id = "logs:" + (settings.filter_pattern or "all")
+    expected = f"at most {settings.threshold} event(s) matching {settings.filter_pattern!r} since {iso(ctx.since_ms)}"
+    try:
+        count, samples = count_matching_events(ctx.client("logs"), log_group, settings.filter_pattern,
+                                               ctx.since_ms, settings.samples)
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) == "ResourceNotFoundException":
+            return [CheckResult(check_id, "logs", "pass", f"log group {log_group} does not exist yet: no events",
+                                expected=expected, found="no log group (the function has not logged yet)")]
+        raise CheckerError(describe_aws_error(exc, "FilterLogEvents", "logs")) from exc
+    except botocore.exceptions.BotoCoreError as exc:
+        raise CheckerError(describe_aws_error(exc, "FilterLogEvents", "logs")) from exc
+    found = f"{count} event(s) in {log_group}"
+    status = "pass" if count <= settings.threshold else "fail"
+    return [CheckResult(
+        check_id, "logs", status, f"{found} matching {settings.filter_pattern!r} since {iso(ctx.since_ms)}",
+        expected=expected, found=found, details=tuple(samples) if status == "fail" else (),
+        remediation="" if status == "pass" else
+        f"aws logs filter-log-events --log-group-name {log_group} --start-time {ctx.since_ms} "
+        f"--filter-pattern '{settings.filter_pattern}'")]
