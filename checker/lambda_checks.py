@@ -5,11 +5,13 @@ Environment variable VALUES are never read into a result: only names and whether
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from typing import Optional
 
 import botocore.exceptions
+from botocore.parsers import ResponseParserError
 
 from . import iam_policy
 from .context import CheckContext, error_code
@@ -179,14 +181,18 @@ def required_pairs(ctx: CheckContext, account: str, region: str) -> list:
 def simulate(ctx: CheckContext, role_arn: str, pairs: list) -> Optional[dict]:
     """{(action, resource): allowed} from iam:SimulatePrincipalPolicy, or None where unavailable."""
     decisions = {}
+    # One attempt only: where the simulator is missing or refused, the fallback answers at once
+    # instead of after botocore's retries of a 500.
+    iam = dataclasses.replace(ctx.aws, max_attempts=1).client("iam")
     try:
         for resource in sorted({r for _, _, r in pairs}):
             actions = sorted({a for _, a, r in pairs if r == resource})
-            paginator = ctx.client("iam").get_paginator("simulate_principal_policy")
+            paginator = iam.get_paginator("simulate_principal_policy")
             for page in paginator.paginate(PolicySourceArn=role_arn, ActionNames=actions, ResourceArns=[resource]):
                 for result in page["EvaluationResults"]:
                     decisions[(result["EvalActionName"], resource)] = result["EvalDecision"] == "allowed"
-    except (NotImplementedError, botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError):
+    except (NotImplementedError, ResponseParserError, botocore.exceptions.ClientError,
+            botocore.exceptions.BotoCoreError):
         return None  # not implemented (moto) or not permitted: evaluate the documents ourselves
     return decisions
 

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 
 import botocore.exceptions
 
+from .checklist import LogCheck
 from .context import CheckContext, error_code
 from .errors import CheckerError, describe_aws_error
 from .report import CheckResult
@@ -59,10 +60,7 @@ def count_matching_events(client, log_group: str, pattern: str, since_ms: int, s
 
 
 def check_logs(ctx: CheckContext) -> list:
-    settings = ctx.checklist.logs
-    if settings is None:
-        from .checklist import LogCheck
-        settings = LogCheck()
+    settings = ctx.checklist.logs or LogCheck()
     log_group = settings.log_group or f"/aws/lambda/{ctx.function_name}"
     check_id = "logs:" + (settings.filter_pattern or "all")
     expected = f"at most {settings.threshold} event(s) matching {settings.filter_pattern!r} since {iso(ctx.since_ms)}"

@@ -1,0 +1,345 @@
+"""`checker check`, `smoke` and `bootstrap` end to end: moto's server for AWS, the real app behind
+a local HTTP server for the endpoints, the fake Spotify behind the app."""
+from __future__ import annotations
+
+import io
+import json
+import time
+import zipfile
+from xml.etree import ElementTree
+
+import boto3
+import pytest
+import yaml
+
+from checker.local import AppServer
+
+from .conftest import REGION, ROOT
+
+FUNCTION = "spotify-playlist-dev"
+ACCOUNT = "123456789012"
+SECRET = "PLANTED-s3cr3t-9f2c4e"
+ROLE = "spotify-playlist-dev-role"
+
+
+def client(endpoint, service):
+    return boto3.client(service, endpoint_url=endpoint, region_name=REGION)
+
+
+def table_arn(table, index=None):
+    arn = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{table}"
+    return f"{arn}/index/{index}" if index else arn
+
+
+def exact_policy(checklist_document, drop=None):
+    """Exactly the grants the checklist asks for, optionally without one (action, table)."""
+    statements = []
+    for permission in checklist_document["iam"]["permissions"]:
+        actions = [a for a in permission["actions"] if (a, permission["table"]) != drop]
+        if actions:
+            statements.append({"Effect": "Allow", "Action": actions,
+                               "Resource": table_arn(permission["table"], permission.get("index"))})
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+@pytest.fixture
+def checklist(project):
+    """The repository's checklist.yaml in the test project; tests change it through `write`."""
+    document = yaml.safe_load((ROOT / "checklist.yaml").read_text())
+    document["endpoints"][0].update(retries=1, retry_delay=0)
+
+    class Checklist(dict):
+        def write(self):
+            (project / "checklist.yaml").write_text(yaml.safe_dump(dict(self)))
+    checklist = Checklist(document)
+    checklist.write()
+    return checklist
+
+
+def deploy(endpoint, checklist, variables=None, policy=None, function_url=True):
+    iam = client(endpoint, "iam")
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                                                     "Action": "sts:AssumeRole"}]}
+    role = iam.create_role(RoleName=ROLE, AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+    iam.put_role_policy(RoleName=ROLE, PolicyName="dynamodb",
+                        PolicyDocument=json.dumps(policy or exact_policy(checklist)))
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("handler.py", "def lambda_handler(event, context):\n    return {}\n")
+    lam = client(endpoint, "lambda")
+    lam.create_function(FunctionName=FUNCTION, Runtime="python3.12", Role=role["Arn"], Handler="handler.lambda_handler",
+                        Code={"ZipFile": code.getvalue()}, Environment={"Variables": variables if variables is not None else {
+                            "DEFAULT_USER_ID": "dana", "SPOTIFY_CLIENT_ID": "client-id", "SPOTIFY_CLIENT_SECRET": SECRET}})
+    if function_url:
+        lam.create_function_url_config(FunctionName=FUNCTION, AuthType="AWS_IAM")
+    return role
+
+
+@pytest.fixture
+def app(endpoint, fake_spotify):
+    fake_spotify.add_user("dana", 12)
+    environ = {"DEFAULT_USER_ID": "dana", "SPOTIFY_API_BASE_URL": fake_spotify.api_base,
+               "SPOTIFY_ACCOUNTS_BASE_URL": fake_spotify.url, "SPOTIFY_REFRESH_TOKEN": "refresh-dana"}
+    with AppServer(environ, dynamodb_endpoint=endpoint) as server:
+        yield server
+
+
+@pytest.fixture
+def healthy(cli, endpoint, checklist, app):
+    """Everything the checklist asks for, in place."""
+    assert cli("apply", "--endpoint-url", endpoint, "--yes").exit_code == 0
+    deploy(endpoint, checklist)
+    return ["--endpoint-url", endpoint, "--env", "dev", "--base-url", app.url]
+
+
+def by_id(results):
+    return {r["id"]: r for r in results}
+
+
+def test_everything_passes(cli, healthy):
+    result, report = cli.json("check", *healthy)
+    assert result.exit_code == 0, result.stdout
+    statuses = {r["id"]: r["status"] for r in report["results"]}
+    assert set(statuses.values()) == {"pass"}, statuses
+    kinds = {r["kind"] for r in report["results"]}
+    assert kinds == {"tables", "lambda", "entry_point", "iam", "endpoints", "logs"}
+    assert report["summary"] == {"total": len(statuses), "pass": len(statuses), "warn": 0, "fail": 0, "error": 0,
+                                 "skip": 0, "ok": True}
+    results = by_id(report["results"])
+    assert "function url" in results["entry_point"]["found"]
+    assert "AWS_IAM" in results["entry_point"]["found"]
+    assert results["endpoint:liked-songs-stats"]["found"] == "HTTP 200, body matches the schema"
+    assert "evaluated by checker" in results["iam:liked_songs"]["found"]
+
+
+def test_env_var_values_never_appear_in_any_format(cli, endpoint, checklist, app):
+    cli("apply", "--endpoint-url", endpoint, "--yes")
+    deploy(endpoint, checklist, variables={"DEFAULT_USER_ID": SECRET, "SPOTIFY_CLIENT_SECRET": SECRET,
+                                           "SPOTIFY_CLIENT_ID": ""})
+    for output_format in ("text", "json", "junit"):
+        result = cli("check", "--endpoint-url", endpoint, "--env", "dev", "--base-url", app.url,
+                     "--format", output_format)
+        assert result.exit_code == 1
+        assert "SPOTIFY_CLIENT_ID" in result.stdout
+        assert SECRET not in result.stdout and SECRET not in result.stderr
+
+
+def test_environment_variable_missing_or_empty(cli, endpoint, checklist, app):
+    cli("apply", "--endpoint-url", endpoint, "--yes")
+    deploy(endpoint, checklist, variables={"DEFAULT_USER_ID": "dana", "SPOTIFY_CLIENT_ID": "  "})
+    result, report = cli.json("check", "--endpoint-url", endpoint, "--env", "dev", "--only", "lambda")
+    results = by_id(report["results"])
+    assert results["lambda:env:DEFAULT_USER_ID"]["status"] == "pass"
+    assert (results["lambda:env:SPOTIFY_CLIENT_ID"]["status"], results["lambda:env:SPOTIFY_CLIENT_ID"]["found"]) == (
+        "fail", "set but empty")
+    assert results["lambda:env:SPOTIFY_CLIENT_SECRET"]["found"] == "not set"
+    assert "update-function-configuration --function-name spotify-playlist-dev" in \
+        results["lambda:env:SPOTIFY_CLIENT_SECRET"]["remediation"]
+    assert result.exit_code == 1
+
+
+def test_missing_function_fails_and_skips_what_depends_on_it(cli, endpoint, checklist):
+    result, report = cli.json("check", "--endpoint-url", endpoint, "--env", "dev",
+                              "--only", "lambda,entry_point,iam")
+    assert result.exit_code == 1
+    assert [(r["id"], r["status"]) for r in report["results"]] == [
+        ("lambda:function", "fail"), ("entry_point:function", "skip"), ("iam:function", "skip")]
+
+
+def test_missing_tables_fail_with_the_fix(cli, endpoint, checklist):
+    result, report = cli.json("check", "--endpoint-url", endpoint, "--env", "dev", "--only", "tables")
+    assert result.exit_code == 1
+    liked = by_id(report["results"])["table:liked_songs"]
+    assert liked["status"] == "fail" and liked["summary"] == "table liked_songs does not exist"
+    assert liked["remediation"].startswith("checker apply --env dev")
+
+
+def test_table_differing_from_spec_fails(cli, endpoint, checklist):
+    cli("apply", "--endpoint-url", endpoint, "--yes")
+    client(endpoint, "dynamodb").update_table(TableName="track",
+                                              ProvisionedThroughput={"ReadCapacityUnits": 2, "WriteCapacityUnits": 1})
+    _, report = cli.json("check", "--endpoint-url", endpoint, "--env", "dev", "--only", "tables")
+    track = by_id(report["results"])["table:track"]
+    assert track["status"] == "fail" and "update-throughput" in track["found"]
+
+
+def test_no_entry_point_fails_and_http_api_passes(cli, endpoint, checklist):
+    deploy(endpoint, checklist, function_url=False)
+    result, report = cli.json("check", "--endpoint-url", endpoint, "--env", "dev", "--only", "entry_point")
+    assert (result.exit_code, report["results"][0]["status"]) == (1, "fail")
+    assert "create-function-url-config" in report["results"][0]["remediation"]
+    arn = client(endpoint, "lambda").get_function(FunctionName=FUNCTION)["Configuration"]["FunctionArn"]
+    gateway = client(endpoint, "apigatewayv2")
+    api = gateway.create_api(Name="spotify", ProtocolType="HTTP")
+    gateway.create_integration(ApiId=api["ApiId"], IntegrationType="AWS_PROXY", IntegrationUri=arn,
+                               PayloadFormatVersion="2.0")
+    result, report = cli.json("check", "--endpoint-url", endpoint, "--env", "dev", "--only", "entry_point")
+    assert result.exit_code == 0
+    assert report["results"][0]["found"].startswith(f"http api {api['ApiId']}")
+    checklist["entry_point"]["require"] = "function_url"
+    checklist.write()
+    result, report = cli.json("check", "--endpoint-url", endpoint, "--env", "dev", "--only", "entry_point")
+    assert result.exit_code == 1 and report["results"][0]["expected"] == "a Function URL"
+
+
+def test_missing_permission_names_action_and_arn(cli, endpoint, checklist):
+    deploy(endpoint, checklist, policy=exact_policy(checklist, drop=("dynamodb:UpdateItem", "liked_songs_metadata")))
+    result, report = cli.json("check", "--endpoint-url", endpoint, "--env", "dev", "--only", "iam")
+    assert result.exit_code == 1
+    failing = [r for r in report["results"] if r["status"] == "fail"]
+    assert [r["id"] for r in failing] == ["iam:liked_songs_metadata"]
+    assert f"dynamodb:UpdateItem on {table_arn('liked_songs_metadata')}" in failing[0]["found"]
+    assert f"--role-name {ROLE}" in failing[0]["remediation"]
+    assert '"Action":["dynamodb:UpdateItem"]' in failing[0]["remediation"]
+
+
+def test_index_permission_is_checked_on_the_index_arn(cli, endpoint, checklist):
+    policy = exact_policy(checklist)
+    policy["Statement"] = [s for s in policy["Statement"] if "/index/userId-addedAt-index" not in s["Resource"]]
+    deploy(endpoint, checklist, policy=policy)
+    _, report = cli.json("check", "--endpoint-url", endpoint, "--env", "dev", "--only", "iam")
+    failing = [r for r in report["results"] if r["status"] == "fail"]
+    assert [r["id"] for r in failing] == ["iam:liked_songs/index/userId-addedAt-index"]
+    assert table_arn("liked_songs", "userId-addedAt-index") in failing[0]["found"]
+
+
+def test_over_broad_policy_is_warned_about(cli, endpoint, checklist):
+    deploy(endpoint, checklist, policy={"Version": "2012-10-17", "Statement": [
+        {"Sid": "Everything", "Effect": "Allow", "Action": "dynamodb:*", "Resource": "*"}]})
+    result, report = cli.json("check", "--endpoint-url", endpoint, "--env", "dev", "--only", "iam")
+    assert result.exit_code == 0  # a warning does not fail the run
+    broad = by_id(report["results"])["iam:broad-grants"]
+    assert broad["status"] == "warn"
+    assert "Everything: Action dynamodb:*" in broad["found"] and 'Everything: Resource "*"' in broad["found"]
+
+
+def test_explicit_deny_wins(cli, endpoint, checklist):
+    policy = exact_policy(checklist)
+    policy["Statement"].append({"Effect": "Deny", "Action": "dynamodb:Batch*", "Resource": "*"})
+    deploy(endpoint, checklist, policy=policy)
+    _, report = cli.json("check", "--endpoint-url", endpoint, "--env", "dev", "--only", "iam")
+    failing = [r for r in report["results"] if r["status"] == "fail"]
+    assert [r["id"] for r in failing] == ["iam:liked_songs"]
+    assert "dynamodb:BatchWriteItem" in failing[0]["found"]
+
+
+def put_log_events(endpoint, *messages_at):
+    logs = client(endpoint, "logs")
+    group = f"/aws/lambda/{FUNCTION}"
+    try:
+        logs.create_log_group(logGroupName=group)
+        logs.create_log_stream(logGroupName=group, logStreamName="2026/11/25/[$LATEST]abc")
+    except logs.exceptions.ResourceAlreadyExistsException:
+        pass
+    logs.put_log_events(logGroupName=group, logStreamName="2026/11/25/[$LATEST]abc",
+                        logEvents=[{"timestamp": at, "message": m} for m, at in messages_at])
+
+
+def test_log_check_counts_only_events_since_the_moment(cli, endpoint, checklist):
+    now = int(time.time() * 1000)
+    put_log_events(endpoint, ("ERROR old failure before the deploy", now - 3_600_000),
+                   ("INFO all good", now - 60_000),
+                   *[(f'{{"level": "ERROR", "event": "request_failed", "n": {i}, "pad": "{"x" * 300}"}}', now - 60_000 + i)
+                     for i in range(7)])
+    args = ["--endpoint-url", endpoint, "--env", "dev", "--only", "logs"]
+    result, report = cli.json("check", *args, "--since", "10m")
+    (logs,) = report["results"]
+    assert (result.exit_code, logs["status"], logs["found"]) == (1, "fail", f"7 event(s) in /aws/lambda/{FUNCTION}")
+    assert len(logs["details"]) == 5 and all(len(d) <= 203 for d in logs["details"])
+    assert "old failure" not in json.dumps(logs)
+    result, report = cli.json("check", *args, "--since", str(now - 2 * 3_600_000))
+    assert report["results"][0]["found"].startswith("8 event(s)")
+    result, report = cli.json("check", *args)  # default: since the start of this run
+    assert (result.exit_code, report["results"][0]["found"]) == (0, f"0 event(s) in /aws/lambda/{FUNCTION}")
+    checklist["logs"]["threshold"] = 7
+    checklist.write()
+    assert cli("check", *args, "--since", "10m").exit_code == 0
+
+
+def test_bad_since_is_a_clear_error(cli, endpoint, checklist):
+    result, report = cli.json("check", "--endpoint-url", endpoint, "--env", "dev", "--since", "yesterday")
+    assert result.exit_code == 1
+    assert report["results"][0]["status"] == "error"
+    assert "--since: 'yesterday' is not a duration" in report["results"][0]["summary"]
+
+
+def test_junit_parses_back(cli, endpoint, checklist, app):
+    cli("apply", "--endpoint-url", endpoint, "--yes")
+    deploy(endpoint, checklist, variables={"DEFAULT_USER_ID": "dana"},
+           policy={"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+    result = cli("check", "--endpoint-url", endpoint, "--env", "dev", "--base-url", app.url, "--format", "junit")
+    root = ElementTree.fromstring(result.stdout)
+    (suite,) = root.findall("testsuite")
+    cases = {case.get("name"): case for case in suite.findall("testcase")}
+    assert int(suite.get("tests")) == len(cases) and int(suite.get("failures")) == 2
+    assert cases["lambda:env:SPOTIFY_CLIENT_SECRET"].find("failure").get("message") == \
+        "environment variable SPOTIFY_CLIENT_SECRET is not set"
+    assert cases["table:liked_songs"].find("failure") is None
+    assert cases["table:liked_songs"].get("classname") == "checker.tables"
+    assert "WARNING" in cases["iam:broad-grants"].find("system-out").text
+
+
+def test_unreachable_aws_is_an_error_result_not_a_crash(cli, checklist):
+    result, report = cli.json("check", "--endpoint-url", "http://127.0.0.1:9", "--env", "dev", "--max-attempts", "1")
+    assert result.exit_code == 1
+    statuses = {r["id"]: r["status"] for r in report["results"]}
+    assert statuses["tables"] == "error" and statuses["iam"] == "error" and statuses["logs"] == "error"
+    assert by_id(report["results"])["lambda"]["summary"].startswith("not checked: cannot reach the AWS endpoint")
+
+
+def test_bad_checklist_is_an_error_result(cli, project, checklist):
+    (project / "checklist.yaml").write_text("version: 1\nenvironments: {dev: {}}\nendpoints:\n  - name: x\n    retries: -1\n")
+    result, report = cli.json("check", "--env", "dev")
+    assert result.exit_code == 1
+    (error,) = report["results"]
+    assert error["status"] == "error" and error["summary"].startswith("checklist.yaml: $.endpoints[0].retries:")
+
+
+def test_undefined_variable_in_endpoints_blocks_check_but_not_plan(cli, endpoint, checklist, monkeypatch):
+    checklist["endpoints"][0]["headers"] = {"Authorization": "Bearer ${CHECKER_TEST_API_TOKEN}"}
+    checklist.write()
+    assert cli("plan", "--endpoint-url", endpoint, "--env", "dev").exit_code == 0
+    result = cli("check", "--endpoint-url", endpoint, "--env", "dev")
+    assert result.exit_code == 1
+    assert "environment variable CHECKER_TEST_API_TOKEN is not set" in result.stdout
+
+
+def test_smoke_runs_endpoints_and_logs_and_masks_secrets(cli, endpoint, checklist, app, monkeypatch):
+    cli("apply", "--endpoint-url", endpoint, "--yes")
+    token = "tok-PLANTED-abcdef123456"
+    monkeypatch.setenv("CHECKER_TEST_API_TOKEN", token)
+    checklist["endpoints"].append({"name": "bad-action", "action": "nope", "expect_status": 200, "retries": 1,
+                                   "retry_delay": 0, "headers": {"Authorization": "Bearer ${CHECKER_TEST_API_TOKEN}"}})
+    checklist["endpoints"].append({"name": "with-key", "url": f"{app.url}?action=liked-songs-stats&api_key={token}",
+                                   "expect_status": 200, "schema": {"type": "object", "required": ["nothing"]},
+                                   "retries": 0})
+    checklist.write()
+    result, report = cli.json("smoke", "--endpoint-url", endpoint, "--env", "dev", "--base-url", app.url)
+    assert result.exit_code == 1
+    results = by_id(report["results"])
+    assert set(results) == {"endpoint:liked-songs-stats", "endpoint:bad-action", "endpoint:with-key",
+                            "logs:ERROR"}
+    assert results["endpoint:liked-songs-stats"]["status"] == "pass"
+    assert results["endpoint:bad-action"]["found"].startswith("HTTP 400:")
+    assert results["endpoint:bad-action"]["found"].endswith("(after 2 attempt(s))")
+    assert "retrying" in result.stderr
+    assert "$.nothing" in results["endpoint:with-key"]["found"] or "'nothing'" in results["endpoint:with-key"]["found"]
+    assert "api_key=***" in results["endpoint:with-key"]["summary"]
+    assert token not in result.stdout and token not in result.stderr
+
+
+def test_endpoint_that_never_answers(cli, endpoint, checklist):
+    checklist["endpoints"] = [{"name": "down", "url": "http://127.0.0.1:9/", "retries": 0, "timeout": 2}]
+    checklist.write()
+    result, report = cli.json("smoke", "--endpoint-url", endpoint, "--env", "dev", "--only", "endpoints")
+    assert result.exit_code == 1
+    assert report["results"][0]["found"].startswith("no answer: ")
+
+
+def test_bootstrap_a_new_environment(cli, endpoint, checklist, app):
+    deploy(endpoint, checklist)
+    result, report = cli.json("bootstrap", "--endpoint-url", endpoint, "--env", "dev", "--base-url", app.url, "--yes")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert "5 applied" in result.stderr or "6 applied" in result.stderr
+    assert report["summary"]["ok"] and report["summary"]["fail"] == 0
+    assert len(client(endpoint, "dynamodb").list_tables()["TableNames"]) == 5

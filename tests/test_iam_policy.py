@@ -1,0 +1,78 @@
+"""The policy evaluator used where iam:SimulatePrincipalPolicy is unavailable."""
+from __future__ import annotations
+
+import json
+from urllib.parse import quote
+
+from checker.iam_policy import broad_grants, evaluate
+
+TABLE = "arn:aws:dynamodb:us-east-1:123456789012:table/liked_songs"
+INDEX = f"{TABLE}/index/userId-addedAt-index"
+
+
+def policy(*statements):
+    return [("inline", {"Version": "2012-10-17", "Statement": list(statements)})]
+
+
+def allow(action, resource, **extra):
+    return {"Effect": "Allow", "Action": action, "Resource": resource, **extra}
+
+
+def test_exact_allow_and_implicit_deny():
+    documents = policy(allow("dynamodb:Query", TABLE))
+    assert evaluate(documents, "dynamodb:Query", TABLE).allowed
+    assert not evaluate(documents, "dynamodb:Query", INDEX).allowed
+    assert evaluate(documents, "dynamodb:PutItem", TABLE).reason == "no statement allows it"
+
+
+def test_wildcards_and_action_case():
+    documents = policy(allow(["dynamodb:Get*", "DynamoDB:query"], f"{TABLE}*"))
+    assert evaluate(documents, "dynamodb:GetItem", TABLE).allowed
+    assert evaluate(documents, "dynamodb:Query", INDEX).allowed
+    assert not evaluate(documents, "dynamodb:PutItem", TABLE).allowed
+    assert evaluate(policy(allow("dynamodb:?etItem", TABLE)), "dynamodb:GetItem", TABLE).allowed
+
+
+def test_resources_are_case_sensitive():
+    assert not evaluate(policy(allow("dynamodb:Query", TABLE.upper())), "dynamodb:Query", TABLE).allowed
+
+
+def test_explicit_deny_beats_allow_whatever_the_order():
+    deny = {"Sid": "NoWrites", "Effect": "Deny", "Action": "dynamodb:*Item", "Resource": "*"}
+    for statements in ([allow("dynamodb:*", "*"), deny], [deny, allow("dynamodb:*", "*")]):
+        decision = evaluate(policy(*statements), "dynamodb:PutItem", TABLE)
+        assert (decision.allowed, decision.reason, decision.statement) == (False, "explicit deny", "NoWrites")
+    assert evaluate(policy(allow("dynamodb:*", "*"), deny), "dynamodb:Query", TABLE).allowed
+
+
+def test_not_action_and_not_resource():
+    documents = policy({"Effect": "Allow", "NotAction": "dynamodb:DeleteTable", "Resource": TABLE})
+    assert evaluate(documents, "dynamodb:Query", TABLE).allowed
+    assert not evaluate(documents, "dynamodb:DeleteTable", TABLE).allowed
+    documents = policy({"Effect": "Allow", "Action": "dynamodb:Query", "NotResource": INDEX})
+    assert evaluate(documents, "dynamodb:Query", TABLE).allowed
+    assert not evaluate(documents, "dynamodb:Query", INDEX).allowed
+
+
+def test_statements_across_several_policies_and_encoded_documents():
+    documents = [("a", json.dumps({"Statement": allow("dynamodb:Query", TABLE)})),
+                 ("b", quote(json.dumps({"Statement": [allow("dynamodb:PutItem", TABLE)]})))]
+    assert evaluate(documents, "dynamodb:Query", TABLE).allowed
+    decision = evaluate(documents, "dynamodb:PutItem", TABLE)
+    assert decision.allowed and decision.statement == "b[0]"
+
+
+def test_conditional_allow_is_marked():
+    documents = policy(allow("dynamodb:Query", TABLE, Condition={"Bool": {"aws:SecureTransport": "true"}}))
+    decision = evaluate(documents, "dynamodb:Query", TABLE)
+    assert decision.allowed and decision.conditional
+
+
+def test_broad_grants():
+    assert broad_grants(policy(allow("dynamodb:Query", TABLE))) == []
+    assert broad_grants(policy(allow("dynamodb:*", TABLE))) == ["inline[0]: Action dynamodb:*"]
+    assert broad_grants(policy(allow("dynamodb:Query", "*"))) == ['inline[0]: Resource "*"']
+    assert broad_grants(policy(allow("*", "*"), allow("s3:GetObject", "*"))) == [
+        "inline[0]: Action *", 'inline[0]: Resource "*"']
+    assert broad_grants(policy({"Effect": "Allow", "NotAction": "iam:*", "Resource": TABLE})) == [
+        "inline[0]: NotAction allows everything else"]

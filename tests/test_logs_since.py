@@ -1,0 +1,28 @@
+"""--since: durations, ISO times, epoch milliseconds."""
+from __future__ import annotations
+
+import pytest
+
+from checker.logs import parse_since
+
+NOW = 1_759_606_800_000  # 2025-10-04T19:40:00Z
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("15m", NOW - 15 * 60_000), ("2h", NOW - 7_200_000), ("1d", NOW - 86_400_000), ("90s", NOW - 90_000),
+    ("1.5h", NOW - 5_400_000),
+    ("1759606800000", 1_759_606_800_000),
+    ("2025-10-04T23:20:00Z", 1_759_620_000_000),
+    ("2025-10-04T23:20:00", 1_759_620_000_000),
+    ("2025-10-05T01:20:00+02:00", 1_759_620_000_000),
+])
+def test_accepted_forms(text, expected):
+    assert parse_since(text, NOW) == expected
+
+
+@pytest.mark.parametrize("text, message", [
+    ("yesterday", "is not a duration"), ("1759606800", "epoch seconds"), ("15 minutes", "is not a duration"),
+])
+def test_rejected_forms(text, message):
+    with pytest.raises(ValueError, match=message):
+        parse_since(text, NOW)
