@@ -5,7 +5,9 @@ role may not be allowed to call it). It follows IAM's core rules for identity po
 explicit Deny wins, then any Allow, else an implicit deny; Action/NotAction and
 Resource/NotResource with `*` and `?` wildcards; actions match case-insensitively, resources
 case-sensitively. Conditions are not evaluated: a conditional Allow is reported as such.
-Permission boundaries, SCPs and session policies are out of scope.
+Permission boundaries, SCPs and session policies are out of scope. (policyuniverse parses
+statements and expands actions, but answers "is this internet accessible", not "is this action on
+this ARN allowed", so this module does that part.)
 """
 from __future__ import annotations
 
