@@ -95,6 +95,20 @@ def aws_options(command=None, formats=("text", "json")):
     return spec_options(command, formats)
 
 
+def apply_options(command):
+    """What `apply` and `bootstrap` share: confirmation, the ACTIVE timeout, the concurrency."""
+    options = [
+        click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (for CI)."),
+        click.option("--timeout", type=click.FloatRange(min=0), default=1800, show_default=True,
+                     help="Seconds to wait for every table and GSI to become ACTIVE."),
+        click.option("--concurrency", type=click.IntRange(1, 50), default=4, show_default=True,
+                     help="Tables worked on at once."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 @dataclass(frozen=True)
 class Target:
     """What an AWS command works on: where, which tables (named for the environment), and the
@@ -224,11 +238,7 @@ def plan(output_format, detailed_exitcode, **options):
 
 @main.command()
 @aws_options
-@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (for CI).")
-@click.option("--timeout", type=click.FloatRange(min=0), default=1800, show_default=True,
-              help="Seconds to wait for every table and GSI to become ACTIVE.")
-@click.option("--concurrency", type=click.IntRange(1, 50), default=4, show_default=True,
-              help="Tables worked on at once.")
+@apply_options
 @handle_errors
 def apply(output_format, yes, timeout, concurrency, **options):
     """Make the plan's automatic changes, then wait until everything is ACTIVE.
@@ -397,11 +407,7 @@ def smoke(output_format, only, skip, function_name, base_url, since, **options):
 
 @main.command()
 @check_options
-@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (for CI).")
-@click.option("--timeout", type=click.FloatRange(min=0), default=1800, show_default=True,
-              help="Seconds to wait for every table and GSI to become ACTIVE.")
-@click.option("--concurrency", type=click.IntRange(1, 50), default=4, show_default=True,
-              help="Tables worked on at once.")
+@apply_options
 @checks_command
 def bootstrap(output_format, only, skip, function_name, base_url, since, yes, timeout, concurrency, **options):
     """A new environment in one command: apply, wait for ACTIVE, then check everything.
