@@ -421,3 +421,48 @@ def bootstrap(output_format, only, skip, function_name, base_url, since, yes, ti
     stderr(report.apply_text(result, wait))
     ok = run_and_report(target, selected_kinds(only, skip), output_format, function_name, base_url, since, started_ms)
     sys.exit(0 if ok and result.ok and wait is not None and wait.ready else 1)
+
+
+@main.command()
+@click.option("--port", type=int, default=5000, show_default=True, help="Port of the moto server (0: any free one).")
+@click.option("--tracks", type=click.IntRange(0), default=120, show_default=True,
+              help="Saved tracks of the demo user in the fake Spotify.")
+@click.option("--deploy/--no-deploy", default=True, show_default=True,
+              help="Also create the tables, the Lambda function, its role and a Function URL.")
+@click.option("--env", "env_name", default="dev", show_default=True, help="Checklist environment to deploy.")
+@click.option("--specs", "specs_dir", default="table_specs", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path))
+@click.option("--checklist", "checklist_path", default=None, type=click.Path(dir_okay=False, path_type=Path))
+@handle_errors
+def local(port, tracks, deploy, env_name, specs_dir, checklist_path):
+    """Run a local environment on 127.0.0.1 to try checker without AWS (needs the test extra).
+
+    Starts a moto server (AWS), a fake Spotify Web API and the app (the real Lambda handler behind
+    an HTTP server), prints the commands to point checker at them, and runs until Ctrl-C.
+    """
+    try:
+        from .local import LocalStack
+        stack = LocalStack(port=port, tracks=tracks)
+    except ImportError:
+        raise CheckerError("`checker local` needs moto: pip install 'checker[test]' (or run `make install`)")
+    with stack:
+        if deploy:
+            target = build_target(specs_dir, checklist_path, env_name, None, None, stack.endpoint, None, None,
+                                  "standard", 5, sections=ALL_SECTIONS)
+            checklist = target.checklist or Checklist("(none)")
+            environment = target.environment
+            function = (environment.function_name if environment else None) or checklist.function_name
+            confirm_and_apply(target, yes=True, timeout=60, concurrency=4)
+            stack.deploy_function(function or "spotify-playlist-local", target.tables, list(checklist.permissions),
+                                  checklist.required_env)
+        options = f"--endpoint-url {stack.endpoint} --env {env_name} --base-url {stack.app.url}"
+        click.echo(f"AWS (moto):   {stack.endpoint}\nfake Spotify: {stack.spotify.url}\napp:          {stack.app.url}")
+        click.echo("\nIn another shell:\n  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test "
+                   f"AWS_DEFAULT_REGION={stack.region}\n  checker check {options}\n"
+                   f"  curl '{stack.app.url}?action=sync-liked-songs'\n\nCtrl-C to stop.", nl=True)
+        sys.stdout.flush()
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            stderr("stopped")

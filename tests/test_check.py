@@ -2,24 +2,25 @@
 a local HTTP server for the endpoints, the fake Spotify behind the app."""
 from __future__ import annotations
 
-import io
 import json
 import time
-import zipfile
 from xml.etree import ElementTree
 
 import boto3
 import pytest
 import yaml
 
-from checker.local import AppServer
+from checker.checklist import build_checklist
+from checker.diff import ExpectedTable
+from checker.local import AppServer, deploy_function, role_policy
+from checker.specs import TableSpec
 
-from .conftest import REGION, ROOT
+from .conftest import REGION, ROOT, load_spec
 
 FUNCTION = "spotify-playlist-dev"
 ACCOUNT = "123456789012"
 SECRET = "PLANTED-s3cr3t-9f2c4e"
-ROLE = "spotify-playlist-dev-role"
+ROLE = f"{FUNCTION}-role"
 
 
 def client(endpoint, service):
@@ -33,13 +34,10 @@ def table_arn(table, index=None):
 
 def exact_policy(checklist_document, drop=None):
     """Exactly the grants the checklist asks for, optionally without one (action, table)."""
-    statements = []
-    for permission in checklist_document["iam"]["permissions"]:
-        actions = [a for a in permission["actions"] if (a, permission["table"]) != drop]
-        if actions:
-            statements.append({"Effect": "Allow", "Action": actions,
-                               "Resource": table_arn(permission["table"], permission.get("index"))})
-    return {"Version": "2012-10-17", "Statement": statements}
+    permissions = build_checklist(dict(checklist_document), "checklist.yaml").permissions
+    tables = [ExpectedTable(TableSpec(f"{n}.json", load_spec(n)), spec_name=n) for n in
+              ["user", "action_history", "track", "liked_songs", "liked_songs_metadata"]]
+    return role_policy(tables, permissions, REGION, leave_out=[drop] if drop else ())
 
 
 @pytest.fixture
@@ -57,22 +55,9 @@ def checklist(project):
 
 
 def deploy(endpoint, checklist, variables=None, policy=None, function_url=True):
-    iam = client(endpoint, "iam")
-    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
-                                                     "Action": "sts:AssumeRole"}]}
-    role = iam.create_role(RoleName=ROLE, AssumeRolePolicyDocument=json.dumps(trust))["Role"]
-    iam.put_role_policy(RoleName=ROLE, PolicyName="dynamodb",
-                        PolicyDocument=json.dumps(policy or exact_policy(checklist)))
-    code = io.BytesIO()
-    with zipfile.ZipFile(code, "w") as archive:
-        archive.writestr("handler.py", "def lambda_handler(event, context):\n    return {}\n")
-    lam = client(endpoint, "lambda")
-    lam.create_function(FunctionName=FUNCTION, Runtime="python3.12", Role=role["Arn"], Handler="handler.lambda_handler",
-                        Code={"ZipFile": code.getvalue()}, Environment={"Variables": variables if variables is not None else {
-                            "DEFAULT_USER_ID": "dana", "SPOTIFY_CLIENT_ID": "client-id", "SPOTIFY_CLIENT_SECRET": SECRET}})
-    if function_url:
-        lam.create_function_url_config(FunctionName=FUNCTION, AuthType="AWS_IAM")
-    return role
+    if variables is None:
+        variables = {"DEFAULT_USER_ID": "dana", "SPOTIFY_CLIENT_ID": "client-id", "SPOTIFY_CLIENT_SECRET": SECRET}
+    return deploy_function(endpoint, REGION, FUNCTION, policy or exact_policy(checklist), variables, function_url)
 
 
 @pytest.fixture
