@@ -21,6 +21,7 @@ test: install
 
 bench: install
 	$(BIN)/python bench/bench_wait.py
+	$(BIN)/python bench/bench_sync.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -125,22 +125,23 @@ class LikedSongsStore:
         raise UnprocessedItemsLeft(f"{left} of {len(batch)} writes still unprocessed after "
                                    f"{self.max_batch_attempts} attempts")
 
-    def query_songs(self, user_id: str, newest_first: bool = True, limit: Optional[int] = None) -> Iterator[dict]:
-        """A user's cached songs through the addedAt index, page by page."""
+    def query_songs(self, user_id: str, newest_first: bool = True, limit: Optional[int] = None,
+                    page_size: int = 1000) -> Iterator[dict]:
+        """A user's cached songs through the addedAt index, `page_size` items a Query call, so a
+        reader that stops early (removal detection) reads only the pages it needs."""
         kwargs = {"IndexName": ADDED_AT_INDEX, "KeyConditionExpression": Key("userId").eq(user_id),
                   "ScanIndexForward": not newest_first}
-        yield from self._query(kwargs, limit)
+        yield from self._query(kwargs, limit, page_size)
 
     def track_ids(self, user_id: str) -> Iterator[str]:
         kwargs = {"KeyConditionExpression": Key("userId").eq(user_id), "ProjectionExpression": "trackId"}
-        for item in self._query(kwargs, None):
+        for item in self._query(kwargs, None, 1000):
             yield item["trackId"]
 
-    def _query(self, kwargs: dict, limit: Optional[int]) -> Iterator[dict]:
+    def _query(self, kwargs: dict, limit: Optional[int], page_size: int) -> Iterator[dict]:
         returned = 0
         while True:
-            if limit is not None:
-                kwargs["Limit"] = max(1, min(limit - returned, 1000))
+            kwargs["Limit"] = page_size if limit is None else max(1, min(limit - returned, page_size))
             response = self._call(self.tables.songs, self.songs.query, **kwargs)
             for item in response.get("Items", []):
                 yield plain(item)

@@ -229,7 +229,7 @@ class LikedSongsCache:
         removed: list = []
         batch: list = []
         calls = 0
-        for song in self.store.query_songs(user_id):
+        for song in self.store.query_songs(user_id, page_size=2 * CONTAINS_BATCH):
             if song["trackId"] in still_saved:
                 continue
             batch.append(song["trackId"])

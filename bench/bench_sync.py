@@ -1,0 +1,53 @@
+"""How long do a full and an incremental liked-songs sync take, and how many Spotify calls?
+
+Runs the fake Spotify (with optional per-call latency) and moto's mock DynamoDB in-process.
+Prints figures; asserts nothing. Usage: .venv/bin/python bench/bench_sync.py [tracks] [latency_ms]
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import boto3  # noqa: E402
+from moto import mock_aws  # noqa: E402
+
+from spotify_playlist.dynamo import LikedSongsStore  # noqa: E402
+from spotify_playlist.fake_spotify import FakeSpotify  # noqa: E402
+from spotify_playlist.liked_songs_cache import LikedSongsCache  # noqa: E402
+from spotify_playlist.spotify import SpotifyClient, SpotifyCredentials  # noqa: E402
+from tests.runtime import create_cache_tables  # noqa: E402
+
+
+def timed(label, fake, action):
+    fake.reset_counts()
+    started = time.perf_counter()
+    result = action()
+    print(f"{label:<28} {time.perf_counter() - started:7.3f} s  {sum(fake.calls.values()):4d} Spotify calls  "
+          f"mode={result.mode} total={result.total}")
+
+
+def main(tracks: int, latency_ms: float) -> None:
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
+    with mock_aws(), FakeSpotify(latency=latency_ms / 1000) as fake:
+        resource = create_cache_tables(boto3.resource("dynamodb", region_name="us-east-1"))
+        fake.add_user("bench", tracks)
+        spotify = SpotifyClient(SpotifyCredentials(refresh_token="refresh-bench"), api_base=fake.api_base,
+                                accounts_base=fake.url)
+        cache = LikedSongsCache(LikedSongsStore(resource), spotify)
+        print(f"{tracks} saved tracks, {latency_ms:g} ms per Spotify call")
+        timed("first (full) sync", fake, lambda: cache.sync("bench"))
+        timed("nothing changed", fake, lambda: cache.sync("bench"))
+        fake.add_tracks("bench", 120)
+        timed("120 new tracks", fake, lambda: cache.sync("bench"))
+        fake.remove_tracks("bench", fake.saved_ids("bench")[5:8])
+        timed("3 recent removals", fake, lambda: cache.sync("bench"))
+        timed("forced full sync", fake, lambda: cache.sync("bench", force_full=True))
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 2000, float(sys.argv[2]) if len(sys.argv) > 2 else 0)
