@@ -68,8 +68,14 @@ def check_endpoints(ctx: CheckContext, log: Callable[[str], None] = lambda m: No
 
 
 def run_checks(ctx: CheckContext, kinds, log: Callable[[str], None] = lambda m: None) -> list:
+    def settle_then_check_logs(c: CheckContext) -> list:
+        if c.logs_settle:
+            log(f"logs: waiting {c.logs_settle:g}s for CloudWatch Logs to ingest recent events")
+            time.sleep(c.logs_settle)
+        return check_logs(c)
+
     runners = {"tables": check_tables, "lambda": check_function, "entry_point": check_entry_point,
-               "iam": check_iam, "endpoints": lambda c: check_endpoints(c, log), "logs": check_logs}
+               "iam": check_iam, "endpoints": lambda c: check_endpoints(c, log), "logs": settle_then_check_logs}
     results: list = []
     unreachable = None
     for kind in KINDS:

@@ -308,6 +308,9 @@ def check_options(command):
                      help="The app's base URL [default: the environment's base_url, else its Function URL / API]."),
         click.option("--since", default=None, metavar="WHEN",
                      help="Count log events since: 15m, 2h, 1d, an ISO time or epoch ms [default: start of this run]."),
+        click.option("--settle", type=click.FloatRange(min=0), default=0, show_default=True, metavar="SECONDS",
+                     help="Wait before counting log events, so that lines logged by the endpoint checks "
+                          "have reached CloudWatch Logs (it takes a few seconds)."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -326,7 +329,7 @@ def selected_kinds(only, skip, allowed=KINDS) -> tuple:
     return tuple(k for k in allowed if k in chosen and k not in skipped)
 
 
-def check_context(target: Target, function_name, base_url, since, started_ms: int) -> CheckContext:
+def check_context(target: Target, function_name, base_url, since, settle, started_ms: int) -> CheckContext:
     environment = target.environment
     try:
         since_ms = parse_since(since, started_ms) if since else started_ms
@@ -337,11 +340,12 @@ def check_context(target: Target, function_name, base_url, since, started_ms: in
         function_name=function_name or (environment.function_name if environment else None)
         or (target.checklist.function_name if target.checklist else None),
         base_url=base_url or (environment.base_url if environment and environment.base_url else None),
-        since_ms=since_ms, command_options=target.env_option)
+        since_ms=since_ms, command_options=target.env_option, logs_settle=settle)
 
 
-def run_and_report(target: Target, kinds, output_format, function_name, base_url, since, started_ms) -> bool:
-    ctx = check_context(target, function_name, base_url, since, started_ms)
+def run_and_report(target: Target, kinds, output_format, function_name, base_url, since, settle,
+                   started_ms) -> bool:
+    ctx = check_context(target, function_name, base_url, since, settle, started_ms)
     results = run_checks(ctx, kinds, log=stderr)
     click.echo(report.CHECK_FORMATTERS[output_format](results))
     return report.summarize(results)["ok"]
@@ -367,7 +371,7 @@ def checks_command(command):
 @main.command()
 @check_options
 @checks_command
-def check(output_format, only, skip, function_name, base_url, since, **options):
+def check(output_format, only, skip, function_name, base_url, since, settle, **options):
     """Run the whole checklist: tables, Lambda, entry point, IAM, endpoints, logs.
 
     \b
@@ -385,14 +389,15 @@ def check(output_format, only, skip, function_name, base_url, since, **options):
     """
     started_ms = int(time.time() * 1000)
     target = build_target(sections=ALL_SECTIONS, **options)
-    ok = run_and_report(target, selected_kinds(only, skip), output_format, function_name, base_url, since, started_ms)
+    ok = run_and_report(target, selected_kinds(only, skip), output_format, function_name, base_url, since, settle,
+                        started_ms)
     sys.exit(0 if ok else 1)
 
 
 @main.command()
 @check_options
 @checks_command
-def smoke(output_format, only, skip, function_name, base_url, since, **options):
+def smoke(output_format, only, skip, function_name, base_url, since, settle, **options):
     """Post-deploy smoke test: the endpoints answer, and no new ERROR lines in the logs.
 
     Same as `checker check --only endpoints,logs`. Run it right after a deploy; by default it
@@ -401,7 +406,7 @@ def smoke(output_format, only, skip, function_name, base_url, since, **options):
     started_ms = int(time.time() * 1000)
     target = build_target(sections=ALL_SECTIONS, **options)
     kinds = selected_kinds(only, skip, allowed=SMOKE_KINDS)
-    ok = run_and_report(target, kinds, output_format, function_name, base_url, since, started_ms)
+    ok = run_and_report(target, kinds, output_format, function_name, base_url, since, settle, started_ms)
     sys.exit(0 if ok else 1)
 
 
@@ -409,7 +414,8 @@ def smoke(output_format, only, skip, function_name, base_url, since, **options):
 @check_options
 @apply_options
 @checks_command
-def bootstrap(output_format, only, skip, function_name, base_url, since, yes, timeout, concurrency, **options):
+def bootstrap(output_format, only, skip, function_name, base_url, since, settle, yes, timeout, concurrency,
+              **options):
     """A new environment in one command: apply, wait for ACTIVE, then check everything.
 
     The apply step's progress and outcome go to stderr; stdout holds the check results in the
@@ -419,7 +425,8 @@ def bootstrap(output_format, only, skip, function_name, base_url, since, yes, ti
     target = build_target(sections=ALL_SECTIONS, **options)
     result, wait = confirm_and_apply(target, yes, timeout, concurrency)
     stderr(report.apply_text(result, wait))
-    ok = run_and_report(target, selected_kinds(only, skip), output_format, function_name, base_url, since, started_ms)
+    ok = run_and_report(target, selected_kinds(only, skip), output_format, function_name, base_url, since, settle,
+                        started_ms)
     sys.exit(0 if ok and result.ok and wait is not None and wait.ready else 1)
 
 

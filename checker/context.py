@@ -25,6 +25,7 @@ class CheckContext:
     base_url: Optional[str]
     since_ms: int
     command_options: str = ""          # e.g. "--env dev", repeated in remediation commands
+    logs_settle: float = 0.0           # seconds to let CloudWatch ingest before counting
     _clients: dict = field(default_factory=dict)
 
     def client(self, service: str):

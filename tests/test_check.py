@@ -299,8 +299,10 @@ def test_smoke_runs_endpoints_and_logs_and_masks_secrets(cli, endpoint, checklis
                                    "expect_status": 200, "schema": {"type": "object", "required": ["nothing"]},
                                    "retries": 0})
     checklist.write()
-    result, report = cli.json("smoke", "--endpoint-url", endpoint, "--env", "dev", "--base-url", app.url)
+    result, report = cli.json("smoke", "--endpoint-url", endpoint, "--env", "dev", "--base-url", app.url,
+                              "--settle", "0.1")
     assert result.exit_code == 1
+    assert "logs: waiting 0.1s for CloudWatch Logs" in result.stderr
     results = by_id(report["results"])
     assert set(results) == {"endpoint:liked-songs-stats", "endpoint:bad-action", "endpoint:with-key",
                             "logs:ERROR"}
