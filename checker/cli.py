@@ -297,7 +297,40 @@ def wait(output_format, timeout, **options):
         raise CheckerError(timeout_message(result, timeout))
 
 
+@dataclass(frozen=True)
+class CheckRequest:
+    """The options every checks command shares, taken at the start of the run."""
+
+    only: tuple
+    skip: tuple
+    function_name: Optional[str]
+    base_url: Optional[str]
+    since: Optional[str]
+    settle: float
+    started_ms: int
+
+    def kinds(self, allowed=KINDS) -> tuple:
+        def split(values):
+            names = [n.strip() for value in values for n in value.split(",") if n.strip()]
+            unknown = [n for n in names if n not in KINDS]
+            if unknown:
+                raise CheckerError(f"unknown check kind(s) {', '.join(unknown)}; kinds are {', '.join(KINDS)}")
+            return names
+        chosen = split(self.only) or list(allowed)
+        outside = [k for k in chosen if k not in allowed]
+        if outside:
+            raise CheckerError(f"--only {', '.join(outside)}: this command runs only {', '.join(allowed)}")
+        skipped = set(split(self.skip))
+        return tuple(k for k in allowed if k in chosen and k not in skipped)
+
+
 def check_options(command):
+    """Adds the check options and hands them to the command as one `request: CheckRequest`."""
+    @functools.wraps(command)
+    def with_request(*args, only, skip, function_name, base_url, since, settle, **kwargs):
+        request = CheckRequest(only, skip, function_name, base_url, since, settle, int(time.time() * 1000))
+        return command(*args, request=request, **kwargs)
+
     options = [
         click.option("--only", multiple=True, metavar="KIND[,KIND]",
                      help=f"Run only these kinds of checks: {', '.join(KINDS)}."),
@@ -313,40 +346,26 @@ def check_options(command):
                           "have reached CloudWatch Logs (it takes a few seconds)."),
     ]
     for option in reversed(options):
-        command = option(command)
-    return aws_options(command, formats=tuple(report.CHECK_FORMATTERS))
+        with_request = option(with_request)
+    return aws_options(with_request, formats=tuple(report.CHECK_FORMATTERS))
 
 
-def selected_kinds(only, skip, allowed=KINDS) -> tuple:
-    def split(values):
-        names = [n.strip() for value in values for n in value.split(",") if n.strip()]
-        unknown = [n for n in names if n not in KINDS]
-        if unknown:
-            raise CheckerError(f"unknown check kind(s) {', '.join(unknown)}; kinds are {', '.join(KINDS)}")
-        return names
-    chosen = split(only) or list(allowed)
-    skipped = set(split(skip))
-    return tuple(k for k in allowed if k in chosen and k not in skipped)
-
-
-def check_context(target: Target, function_name, base_url, since, settle, started_ms: int) -> CheckContext:
+def check_context(target: Target, request: CheckRequest) -> CheckContext:
     environment = target.environment
     try:
-        since_ms = parse_since(since, started_ms) if since else started_ms
+        since_ms = parse_since(request.since, request.started_ms) if request.since else request.started_ms
     except ValueError as exc:
         raise CheckerError(f"--since: {exc}") from None
     return CheckContext(
         aws=target.aws, tables=target.tables, checklist=target.checklist or Checklist("(no checklist)"),
-        function_name=function_name or (environment.function_name if environment else None)
+        function_name=request.function_name or (environment.function_name if environment else None)
         or (target.checklist.function_name if target.checklist else None),
-        base_url=base_url or (environment.base_url if environment and environment.base_url else None),
-        since_ms=since_ms, command_options=target.env_option, logs_settle=settle)
+        base_url=request.base_url or (environment.base_url if environment and environment.base_url else None),
+        since_ms=since_ms, command_options=target.env_option, logs_settle=request.settle)
 
 
-def run_and_report(target: Target, kinds, output_format, function_name, base_url, since, settle,
-                   started_ms) -> bool:
-    ctx = check_context(target, function_name, base_url, since, settle, started_ms)
-    results = run_checks(ctx, kinds, log=stderr)
+def run_and_report(target: Target, request: CheckRequest, output_format: str, allowed=KINDS) -> bool:
+    results = run_checks(check_context(target, request), request.kinds(allowed), log=stderr)
     click.echo(report.CHECK_FORMATTERS[output_format](results))
     return report.summarize(results)["ok"]
 
@@ -371,7 +390,7 @@ def checks_command(command):
 @main.command()
 @check_options
 @checks_command
-def check(output_format, only, skip, function_name, base_url, since, settle, **options):
+def check(output_format, request, **options):
     """Run the whole checklist: tables, Lambda, entry point, IAM, endpoints, logs.
 
     \b
@@ -387,46 +406,38 @@ def check(output_format, only, skip, function_name, base_url, since, settle, **o
     Formats: text, json ({"results": [...], "summary": {...}}), junit (one testcase per check).
     Exit 0 when every check passes (warnings allowed), 1 otherwise.
     """
-    started_ms = int(time.time() * 1000)
     target = build_target(sections=ALL_SECTIONS, **options)
-    ok = run_and_report(target, selected_kinds(only, skip), output_format, function_name, base_url, since, settle,
-                        started_ms)
-    sys.exit(0 if ok else 1)
+    sys.exit(0 if run_and_report(target, request, output_format) else 1)
 
 
 @main.command()
 @check_options
 @checks_command
-def smoke(output_format, only, skip, function_name, base_url, since, settle, **options):
+def smoke(output_format, request, **options):
     """Post-deploy smoke test: the endpoints answer, and no new ERROR lines in the logs.
 
     Same as `checker check --only endpoints,logs`. Run it right after a deploy; by default it
-    counts log events since it started, so pass --since with the deploy time to cover the deploy.
+    counts log events since it started, so pass --since with the deploy time to cover the deploy,
+    and --settle to give CloudWatch Logs time to ingest what the endpoint calls logged.
     """
-    started_ms = int(time.time() * 1000)
     target = build_target(sections=ALL_SECTIONS, **options)
-    kinds = selected_kinds(only, skip, allowed=SMOKE_KINDS)
-    ok = run_and_report(target, kinds, output_format, function_name, base_url, since, settle, started_ms)
-    sys.exit(0 if ok else 1)
+    sys.exit(0 if run_and_report(target, request, output_format, allowed=SMOKE_KINDS) else 1)
 
 
 @main.command()
 @check_options
 @apply_options
 @checks_command
-def bootstrap(output_format, only, skip, function_name, base_url, since, settle, yes, timeout, concurrency,
-              **options):
+def bootstrap(output_format, request, yes, timeout, concurrency, **options):
     """A new environment in one command: apply, wait for ACTIVE, then check everything.
 
     The apply step's progress and outcome go to stderr; stdout holds the check results in the
     chosen format. Exit 0 only when apply left nothing to do by hand and every check passes.
     """
-    started_ms = int(time.time() * 1000)
     target = build_target(sections=ALL_SECTIONS, **options)
     result, wait = confirm_and_apply(target, yes, timeout, concurrency)
     stderr(report.apply_text(result, wait))
-    ok = run_and_report(target, selected_kinds(only, skip), output_format, function_name, base_url, since, settle,
-                        started_ms)
+    ok = run_and_report(target, request, output_format)
     sys.exit(0 if ok and result.ok and wait is not None and wait.ready else 1)
 
 

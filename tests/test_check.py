@@ -330,3 +330,14 @@ def test_bootstrap_a_new_environment(cli, endpoint, checklist, app):
     assert "5 applied" in result.stderr or "6 applied" in result.stderr
     assert report["summary"]["ok"] and report["summary"]["fail"] == 0
     assert len(client(endpoint, "dynamodb").list_tables()["TableNames"]) == 5
+
+
+def test_only_and_skip_are_checked(cli, endpoint, checklist):
+    result, report = cli.json("smoke", "--endpoint-url", endpoint, "--env", "dev", "--only", "tables")
+    assert result.exit_code == 1
+    assert report["results"][0]["summary"] == "--only tables: this command runs only endpoints, logs"
+    result, report = cli.json("check", "--endpoint-url", endpoint, "--env", "dev", "--skip", "tabels")
+    assert report["results"][0]["summary"].startswith("unknown check kind(s) tabels; kinds are tables, lambda")
+    result, report = cli.json("check", "--endpoint-url", endpoint, "--env", "dev",
+                              "--only", "lambda", "--only", "logs,iam", "--skip", "iam")
+    assert {r["kind"] for r in report["results"]} == {"lambda", "logs"}
