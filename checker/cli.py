@@ -377,6 +377,9 @@ def checks_command(command):
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
+        except KeyboardInterrupt:
+            stderr("error: interrupted")
+            sys.exit(130)
         except CheckerError as exc:
             for line in str(exc).splitlines():
                 stderr(f"error: {line}")
