@@ -11,7 +11,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import click
 
@@ -39,22 +39,41 @@ def stderr(message: str) -> None:
     click.echo(message, err=True)
 
 
-def handle_errors(command):
-    """Every CheckerError becomes `error: ...` on stderr (and JSON on stdout) and exit 1."""
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except KeyboardInterrupt:
-            stderr("error: interrupted; changes already sent to AWS carry on there (run `checker plan` to see)")
-            sys.exit(130)
-        except CheckerError as exc:
-            for line in str(exc).splitlines():
-                stderr(f"error: {line}")
-            if kwargs.get("output_format") == "json":
-                click.echo(json.dumps({"error": str(exc)}))
-            sys.exit(1)
-    return wrapper
+def exit_on_errors(stdout_for: Callable[[CheckerError, str], Optional[str]]):
+    """Every CheckerError becomes `error: ...` lines on stderr, whatever `stdout_for(error, format)`
+    gives on stdout, and exit 1; Ctrl-C exits 130. No traceback reaches the user."""
+    def decorate(command):
+        @functools.wraps(command)
+        def wrapper(*args, **kwargs):
+            try:
+                return command(*args, **kwargs)
+            except KeyboardInterrupt:
+                stderr("error: interrupted; anything already sent to AWS carries on there")
+                sys.exit(130)
+            except CheckerError as exc:
+                for line in str(exc).splitlines():
+                    stderr(f"error: {line}")
+                text = stdout_for(exc, kwargs.get("output_format", "text"))
+                if text is not None:
+                    click.echo(text)
+                sys.exit(1)
+        return wrapper
+    return decorate
+
+
+# Plain commands: JSON consumers get {"error": ...}; text readers have stderr.
+handle_errors = exit_on_errors(lambda exc, fmt: json.dumps({"error": str(exc)}) if fmt == "json" else None)
+
+
+def _error_as_check_result(exc: CheckerError, output_format: str) -> str:
+    lines = str(exc).splitlines()
+    result = report.CheckResult("checker", "checker", "error", lines[0], details=tuple(lines[1:]))
+    return report.CHECK_FORMATTERS[output_format]([result])
+
+
+# Checks commands: an error before any check runs (bad checklist, bad option) is still a result
+# in the chosen format, so a CI parser always finds one.
+checks_command = exit_on_errors(_error_as_check_result)
 
 
 def spec_options(command, formats=("text", "json")):
@@ -368,26 +387,6 @@ def run_and_report(target: Target, request: CheckRequest, output_format: str, al
     results = run_checks(check_context(target, request), request.kinds(allowed), log=stderr)
     click.echo(report.CHECK_FORMATTERS[output_format](results))
     return report.summarize(results)["ok"]
-
-
-def checks_command(command):
-    """Errors before any check runs (bad checklist, bad option) are still a result in the chosen
-    format, so a CI parser always finds one."""
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except KeyboardInterrupt:
-            stderr("error: interrupted")
-            sys.exit(130)
-        except CheckerError as exc:
-            for line in str(exc).splitlines():
-                stderr(f"error: {line}")
-            result = report.CheckResult("checker", "checker", "error", str(exc).splitlines()[0],
-                                        details=tuple(str(exc).splitlines()[1:]))
-            click.echo(report.CHECK_FORMATTERS[kwargs.get("output_format", "text")]([result]))
-            sys.exit(1)
-    return wrapper
 
 
 @main.command()
