@@ -18,7 +18,7 @@ import botocore.exceptions
 from botocore import xform_name
 
 from .diff import Change
-from .errors import CheckerError, describe_aws_error
+from .errors import CheckerError, describe_aws_error, error_code
 from .wait import ProgressCallback, timeout_message, wait_until_active
 
 ALLOWED_OPERATIONS = {"CreateTable", "UpdateTable", "UpdateTimeToLive", "UpdateContinuousBackups"}
@@ -97,7 +97,7 @@ class TableWorker:
                 getattr(self.client, xform_name(change.operation))(**change.params)
                 return "applied"
             except botocore.exceptions.ClientError as exc:
-                code = exc.response.get("Error", {}).get("Code", "")
+                code = error_code(exc)
                 if code == "ResourceInUseException" and change.operation == "CreateTable":
                     self.log(f"{change.table}: already being created elsewhere; waiting for it")
                     return "already-in-progress"

@@ -5,15 +5,9 @@ import functools
 from dataclasses import dataclass, field
 from typing import Optional
 
-import botocore.exceptions
-
 from .aws import AwsOptions
 from .checklist import Checklist
-from .errors import CheckerError, describe_aws_error
-
-
-def error_code(exc: botocore.exceptions.ClientError) -> str:
-    return exc.response.get("Error", {}).get("Code", "")
+from .errors import CheckerError, call
 
 
 @dataclass
@@ -33,12 +27,9 @@ class CheckContext:
             self._clients[service] = self.aws.client(service)
         return self._clients[service]
 
-    def call(self, service: str, operation: str, **params):
-        """One API call; a failure becomes a one-line CheckerError naming service:operation."""
-        try:
-            return getattr(self.client(service), operation)(**params)
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-            raise CheckerError(describe_aws_error(exc, _api_name(operation), iam_prefix(service))) from exc
+    def call(self, service: str, operation: str, missing_ok: bool = False, **params):
+        """One API call by its AWS name; a failure becomes a one-line CheckerError."""
+        return call(self.client(service), operation, iam_prefix(service), missing_ok, **params)
 
     @functools.cached_property
     def function(self) -> Optional[dict]:
@@ -46,20 +37,10 @@ class CheckContext:
         if not self.function_name:
             raise CheckerError("no Lambda function named: set lambda.function_name or the environment's "
                                "function_name in the checklist, or pass --function")
-        try:
-            return self.client("lambda").get_function_configuration(FunctionName=self.function_name)
-        except botocore.exceptions.ClientError as exc:
-            if error_code(exc) == "ResourceNotFoundException":
-                return None
-            raise CheckerError(describe_aws_error(exc, "GetFunctionConfiguration", "lambda")) from exc
-        except botocore.exceptions.BotoCoreError as exc:
-            raise CheckerError(describe_aws_error(exc, "GetFunctionConfiguration", "lambda")) from exc
+        return call(self.client("lambda"), "GetFunctionConfiguration", "lambda", missing_ok=True,
+                    FunctionName=self.function_name)
 
 
 def iam_prefix(service: str) -> str:
     """The IAM action prefix of a boto3 service name (both API Gateway APIs use `apigateway`)."""
     return {"apigatewayv2": "apigateway"}.get(service, service)
-
-
-def _api_name(operation: str) -> str:
-    return "".join(part.capitalize() for part in operation.split("_"))

@@ -5,6 +5,7 @@ The CLI prints `error: <message>` and exits 1 for a CheckerError; no traceback r
 from __future__ import annotations
 
 import botocore.exceptions as bex
+from botocore import xform_name
 
 THROTTLING_CODES = {
     "ThrottlingException",
@@ -50,3 +51,21 @@ def describe_aws_error(exc: Exception, action: str | None = None, service: str =
     if isinstance(exc, bex.BotoCoreError):
         return f"AWS client error: {exc}"
     return str(exc)
+
+
+def error_code(exc: bex.ClientError) -> str:
+    return exc.response.get("Error", {}).get("Code", "")
+
+
+def call(client, operation: str, service: str = "dynamodb", missing_ok: bool = False, **params):
+    """Call one API operation by its AWS name (`DescribeTimeToLive`); any failure becomes a
+    one-line CheckerError naming `service:Operation`. With `missing_ok`, a
+    ResourceNotFoundException answers None: "absent" is a finding, not an error."""
+    try:
+        return getattr(client, xform_name(operation))(**params)
+    except bex.ClientError as exc:
+        if missing_ok and error_code(exc) == "ResourceNotFoundException":
+            return None
+        raise CheckerError(describe_aws_error(exc, operation, service)) from exc
+    except bex.BotoCoreError as exc:
+        raise CheckerError(describe_aws_error(exc, operation, service)) from exc

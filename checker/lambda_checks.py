@@ -14,7 +14,7 @@ import botocore.exceptions
 from botocore.parsers import ResponseParserError
 
 from . import iam_policy
-from .context import CheckContext, error_code
+from .context import CheckContext
 from .report import CheckResult
 
 
@@ -70,15 +70,12 @@ def find_entry_points(ctx: CheckContext) -> list:
     config = ctx.function
     arn = config["FunctionArn"]
     found = []
-    try:
-        url_config = ctx.client("lambda").get_function_url_config(FunctionName=ctx.function_name)
+    url_config = ctx.call("lambda", "GetFunctionUrlConfig", missing_ok=True, FunctionName=ctx.function_name)
+    if url_config:
         found.append(EntryPoint("function_url", ctx.function_name, url_config["FunctionUrl"], url_config["AuthType"]))
-    except botocore.exceptions.ClientError as exc:
-        if error_code(exc) != "ResourceNotFoundException":
-            raise
     for page in ctx.client("apigatewayv2").get_paginator("get_apis").paginate():
         for api in page.get("Items", []):
-            integrations = ctx.call("apigatewayv2", "get_integrations", ApiId=api["ApiId"]).get("Items", [])
+            integrations = ctx.call("apigatewayv2", "GetIntegrations", ApiId=api["ApiId"]).get("Items", [])
             if any(integrates(i.get("IntegrationUri"), arn) for i in integrations):
                 found.append(EntryPoint("http_api", api["ApiId"], _http_api_url(ctx, api)))
     for page in ctx.client("apigateway").get_paginator("get_rest_apis").paginate():
@@ -91,7 +88,7 @@ def find_entry_points(ctx: CheckContext) -> list:
 
 def _http_api_url(ctx: CheckContext, api: dict) -> Optional[str]:
     endpoint = api.get("ApiEndpoint")
-    stages = [s["StageName"] for s in ctx.call("apigatewayv2", "get_stages", ApiId=api["ApiId"]).get("Items", [])]
+    stages = [s["StageName"] for s in ctx.call("apigatewayv2", "GetStages", ApiId=api["ApiId"]).get("Items", [])]
     if not endpoint or not stages or "$default" in stages:
         return endpoint
     return f"{endpoint}/{stages[0]}"
@@ -108,7 +105,7 @@ def _rest_api_url(ctx: CheckContext, api: dict, function_arn: str) -> Optional[s
                 except botocore.exceptions.ClientError:
                     continue
                 if integrates(integration.get("uri"), function_arn):
-                    stages = ctx.call("apigateway", "get_stages", restApiId=api["id"]).get("item", [])
+                    stages = ctx.call("apigateway", "GetStages", restApiId=api["id"]).get("item", [])
                     if not stages:
                         return ""
                     host = f"https://{api['id']}.execute-api.{ctx.client('apigateway').meta.region_name}.amazonaws.com"
@@ -153,11 +150,11 @@ def role_policies(ctx: CheckContext, role: str) -> list:
     documents = []
     for page in iam.get_paginator("list_role_policies").paginate(RoleName=role):
         for name in page["PolicyNames"]:
-            documents.append((name, ctx.call("iam", "get_role_policy", RoleName=role, PolicyName=name)["PolicyDocument"]))
+            documents.append((name, ctx.call("iam", "GetRolePolicy", RoleName=role, PolicyName=name)["PolicyDocument"]))
     for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=role):
         for attached in page["AttachedPolicies"]:
-            policy = ctx.call("iam", "get_policy", PolicyArn=attached["PolicyArn"])["Policy"]
-            version = ctx.call("iam", "get_policy_version", PolicyArn=attached["PolicyArn"],
+            policy = ctx.call("iam", "GetPolicy", PolicyArn=attached["PolicyArn"])["Policy"]
+            version = ctx.call("iam", "GetPolicyVersion", PolicyArn=attached["PolicyArn"],
                                VersionId=policy["DefaultVersionId"])["PolicyVersion"]
             documents.append((attached["PolicyName"], version["Document"]))
     return documents

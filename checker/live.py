@@ -8,35 +8,14 @@ from __future__ import annotations
 
 from typing import Iterable, Optional
 
-import botocore.exceptions
-from botocore import xform_name
-
 from .diff import ExpectedTable, LiveTable
-from .errors import CheckerError, describe_aws_error
-
-
-def _error_code(exc: botocore.exceptions.ClientError) -> str:
-    return exc.response.get("Error", {}).get("Code", "")
-
-
-def call(client, operation: str, **params):
-    """Call one API operation, turning any failure into a one-line CheckerError."""
-    try:
-        return getattr(client, xform_name(operation))(**params)
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-        raise CheckerError(describe_aws_error(exc, operation)) from exc
+from .errors import call
 
 
 def describe_table(client, name: str) -> Optional[dict]:
     """DescribeTable's `Table`, or None when the table does not exist."""
-    try:
-        return client.describe_table(TableName=name)["Table"]
-    except botocore.exceptions.ClientError as exc:
-        if _error_code(exc) == "ResourceNotFoundException":
-            return None
-        raise CheckerError(describe_aws_error(exc, "DescribeTable")) from exc
-    except botocore.exceptions.BotoCoreError as exc:
-        raise CheckerError(describe_aws_error(exc, "DescribeTable")) from exc
+    response = call(client, "DescribeTable", missing_ok=True, TableName=name)
+    return response["Table"] if response else None
 
 
 def read_table(client, table: ExpectedTable) -> LiveTable:

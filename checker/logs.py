@@ -12,8 +12,8 @@ from datetime import datetime, timezone
 import botocore.exceptions
 
 from .checklist import LogCheck
-from .context import CheckContext, error_code
-from .errors import CheckerError, describe_aws_error
+from .context import CheckContext
+from .errors import CheckerError, describe_aws_error, error_code
 from .report import CheckResult
 
 DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
