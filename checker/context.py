@@ -21,11 +21,18 @@ class CheckContext:
     command_options: str = ""          # e.g. "--env dev", repeated in remediation commands
     logs_settle: float = 0.0           # seconds to let CloudWatch ingest before counting
     _clients: dict = field(default_factory=dict)
+    _facts: dict = field(default_factory=dict)
 
     def client(self, service: str):
         if service not in self._clients:
             self._clients[service] = self.aws.client(service)
         return self._clients[service]
+
+    def fact(self, name: str, compute):
+        """A fact about the account that several kinds of check need, looked up once."""
+        if name not in self._facts:
+            self._facts[name] = compute()
+        return self._facts[name]
 
     def call(self, service: str, operation: str, missing_ok: bool = False, **params):
         """One API call by its AWS name; a failure becomes a one-line CheckerError."""

@@ -67,6 +67,12 @@ def integrates(uri: Optional[str], function_arn: str) -> bool:
 
 
 def find_entry_points(ctx: CheckContext) -> list:
+    """Function URL and API Gateway APIs integrating the function; the entry_point check and
+    base-URL discovery for the endpoints both ask, and the account is searched once."""
+    return ctx.fact("entry_points", lambda: _search_entry_points(ctx))
+
+
+def _search_entry_points(ctx: CheckContext) -> list:
     config = ctx.function
     arn = config["FunctionArn"]
     found = []
