@@ -143,6 +143,12 @@ class Target:
     def names(self) -> list:
         return [t.name for t in self.tables]
 
+    @property
+    def function_name(self) -> Optional[str]:
+        """The environment's function, else the checklist's default."""
+        return ((self.environment.function_name if self.environment else None)
+                or (self.checklist.function_name if self.checklist else None))
+
 
 def read_checklist(path: Optional[Path], table_names: set, sections=TABLE_SECTIONS) -> Optional[Checklist]:
     if path is None:
@@ -377,8 +383,7 @@ def check_context(target: Target, request: CheckRequest) -> CheckContext:
         raise CheckerError(f"--since: {exc}") from None
     return CheckContext(
         aws=target.aws, tables=target.tables, checklist=target.checklist or Checklist("(no checklist)"),
-        function_name=request.function_name or (environment.function_name if environment else None)
-        or (target.checklist.function_name if target.checklist else None),
+        function_name=request.function_name or target.function_name,
         base_url=request.base_url or (environment.base_url if environment and environment.base_url else None),
         since_ms=since_ms, command_options=target.env_option, logs_settle=request.settle)
 
@@ -467,14 +472,13 @@ def local(port, tracks, deploy, env_name, specs_dir, checklist_path):
         raise CheckerError("`checker local` needs moto: pip install 'checker[test]' (or run `make install`)")
     with stack:
         if deploy:
-            target = build_target(specs_dir, checklist_path, env_name, None, None, stack.endpoint, None, None,
-                                  "standard", 5, sections=ALL_SECTIONS)
+            target = build_target(specs_dir=specs_dir, checklist_path=checklist_path, env_name=env_name,
+                                  region=None, profile=None, endpoint_url=stack.endpoint, table_prefix=None,
+                                  table_suffix=None, retry_mode="standard", max_attempts=5, sections=ALL_SECTIONS)
             checklist = target.checklist or Checklist("(none)")
-            environment = target.environment
-            function = (environment.function_name if environment else None) or checklist.function_name
             confirm_and_apply(target, yes=True, timeout=60, concurrency=4)
-            stack.deploy_function(function or "spotify-playlist-local", target.tables, list(checklist.permissions),
-                                  checklist.required_env)
+            stack.deploy_function(target.function_name or "spotify-playlist-local", target.tables,
+                                  list(checklist.permissions), checklist.required_env)
         options = f"--endpoint-url {stack.endpoint} --env {env_name} --base-url {stack.app.url}"
         click.echo(f"AWS (moto):   {stack.endpoint}\nfake Spotify: {stack.spotify.url}\napp:          {stack.app.url}")
         click.echo("\nIn another shell:\n  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test "
