@@ -138,29 +138,29 @@ class LikedSongsStore:
         for item in self._query(kwargs, None, 1000):
             yield item["trackId"]
 
-    def _query(self, kwargs: dict, limit: Optional[int], page_size: int) -> Iterator[dict]:
-        returned = 0
+    def _pages(self, kwargs: dict) -> Iterator[dict]:
+        """Query responses one page at a time, following LastEvaluatedKey (the resource API has
+        no paginator that keeps Python types)."""
         while True:
-            kwargs["Limit"] = page_size if limit is None else max(1, min(limit - returned, page_size))
             response = self._call(self.tables.songs, self.songs.query, **kwargs)
+            yield response
+            if "LastEvaluatedKey" not in response:
+                return
+            kwargs = {**kwargs, "ExclusiveStartKey": response["LastEvaluatedKey"]}
+
+    def _query(self, kwargs: dict, limit: Optional[int], page_size: int) -> Iterator[dict]:
+        wanted = page_size if limit is None else max(1, min(limit, page_size))
+        returned = 0
+        for response in self._pages({**kwargs, "Limit": wanted}):
             for item in response.get("Items", []):
                 yield plain(item)
                 returned += 1
                 if limit is not None and returned >= limit:
                     return
-            if "LastEvaluatedKey" not in response:
-                return
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def count_songs(self, user_id: str) -> int:
-        total = 0
         kwargs = {"KeyConditionExpression": Key("userId").eq(user_id), "Select": "COUNT"}
-        while True:
-            response = self._call(self.tables.songs, self.songs.query, **kwargs)
-            total += response.get("Count", 0)
-            if "LastEvaluatedKey" not in response:
-                return total
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return sum(response.get("Count", 0) for response in self._pages(kwargs))
 
     def clear_user(self, user_id: str) -> int:
         """Delete one user's cached songs and metadata; other users' items are never touched."""
