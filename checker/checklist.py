@@ -84,6 +84,7 @@ class Checklist:
     tables: dict = field(default_factory=dict)
     function_name: Optional[str] = None
     required_env: tuple = ()
+    bindings: dict = field(default_factory=dict)   # function variable -> spec TableName
     entry_point: Optional[str] = None
     permissions: tuple = ()
     warn_broad_grants: bool = True
@@ -148,6 +149,10 @@ def _semantic_problems(document: dict, file: str, table_names: Optional[set]) ->
         for name in document.get("tables") or {}:
             if name not in table_names:
                 problems.append(Problem(file, f"$.tables.{name}", f"no table spec has TableName {name!r} (known: {known})"))
+        for variable, table in ((document.get("lambda") or {}).get("bindings") or {}).items():
+            if table not in table_names:
+                problems.append(Problem(file, f"$.lambda.bindings.{variable}",
+                                        f"no table spec has TableName {table!r} (known: {known})"))
         for i, permission in enumerate((document.get("iam") or {}).get("permissions") or []):
             if permission["table"] not in table_names:
                 problems.append(Problem(file, f"$.iam.permissions[{i}].table",
@@ -198,6 +203,7 @@ def build_checklist(document: dict, file: str) -> Checklist:
         tables={name: TableWishes(**(values or {})) for name, values in (document.get("tables") or {}).items()},
         function_name=lambda_section.get("function_name"),
         required_env=tuple(lambda_section.get("required_env") or ()),
+        bindings=dict(lambda_section.get("bindings") or {}),
         entry_point=(document.get("entry_point") or {}).get("require"),
         permissions=tuple(Permission(p["table"], tuple(p["actions"]), p.get("index"))
                           for p in iam.get("permissions") or ()),

@@ -13,16 +13,16 @@ import botocore.exceptions
 from .context import CheckContext
 from .diff import diff_table
 from .errors import CheckerError, describe_aws_error
-from .lambda_checks import check_entry_point, check_function, check_iam, discovered_base_url
+from .lambda_checks import check_bindings, check_entry_point, check_function, check_iam, discovered_base_url
 from .live import read_table
 from .logs import check_logs
 from .report import CheckResult
 from .smoke import check_endpoint
 from .wait import table_state
 
-KINDS = ("tables", "lambda", "entry_point", "iam", "endpoints", "logs")
+KINDS = ("tables", "lambda", "bindings", "entry_point", "iam", "endpoints", "logs")
 SMOKE_KINDS = ("endpoints", "logs")
-SERVICE_OF_KIND = {"tables": "dynamodb", "lambda": "lambda", "entry_point": "apigateway", "iam": "iam",
+SERVICE_OF_KIND = {"tables": "dynamodb", "lambda": "lambda", "bindings": "lambda", "entry_point": "apigateway", "iam": "iam",
                    "endpoints": "lambda", "logs": "logs"}
 UNREACHABLE = (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError)
 
@@ -64,7 +64,9 @@ def check_endpoints(ctx: CheckContext, log: Callable[[str], None] = lambda m: No
     base_url = ctx.base_url
     if base_url is None and any(not e.url for e in ctx.checklist.endpoints):
         base_url = discovered_base_url(ctx)
-    return [check_endpoint(endpoint, base_url, log=log) for endpoint in ctx.checklist.endpoints]
+    results = [check_endpoint(endpoint, base_url, log=log) for endpoint in ctx.checklist.endpoints]
+    ctx.endpoints_called = any(r.status != "error" for r in results)
+    return results
 
 
 def run_checks(ctx: CheckContext, kinds, log: Callable[[str], None] = lambda m: None) -> list:
@@ -74,7 +76,7 @@ def run_checks(ctx: CheckContext, kinds, log: Callable[[str], None] = lambda m: 
             time.sleep(c.logs_settle)
         return check_logs(c)
 
-    runners = {"tables": check_tables, "lambda": check_function, "entry_point": check_entry_point,
+    runners = {"tables": check_tables, "lambda": check_function, "bindings": check_bindings, "entry_point": check_entry_point,
                "iam": check_iam, "endpoints": lambda c: check_endpoints(c, log), "logs": settle_then_check_logs}
     results: list = []
     unreachable = None

@@ -375,7 +375,7 @@ def check_options(command):
     return aws_options(with_request, formats=tuple(report.CHECK_FORMATTERS))
 
 
-def check_context(target: Target, request: CheckRequest) -> CheckContext:
+def check_context(target: Target, request: CheckRequest, smoke: bool = False) -> CheckContext:
     environment = target.environment
     try:
         since_ms = parse_since(request.since, request.started_ms) if request.since else request.started_ms
@@ -385,11 +385,12 @@ def check_context(target: Target, request: CheckRequest) -> CheckContext:
         aws=target.aws, tables=target.tables, checklist=target.checklist or Checklist("(no checklist)"),
         function_name=request.function_name or target.function_name,
         base_url=request.base_url or (environment.base_url if environment and environment.base_url else None),
-        since_ms=since_ms, command_options=target.env_option, logs_settle=request.settle)
+        since_ms=since_ms, command_options=target.env_option, logs_settle=request.settle, smoke=smoke)
 
 
 def run_and_report(target: Target, request: CheckRequest, output_format: str, allowed=KINDS) -> bool:
-    results = run_checks(check_context(target, request), request.kinds(allowed), log=stderr)
+    smoke = allowed == SMOKE_KINDS
+    results = run_checks(check_context(target, request, smoke), request.kinds(allowed), log=stderr)
     click.echo(report.CHECK_FORMATTERS[output_format](results))
     return report.summarize(results)["ok"]
 
@@ -398,12 +399,13 @@ def run_and_report(target: Target, request: CheckRequest, output_format: str, al
 @check_options
 @checks_command
 def check(output_format, request, **options):
-    """Run the whole checklist: tables, Lambda, entry point, IAM, endpoints, logs.
+    """Run the whole checklist: tables, Lambda, bindings, entry point, IAM, endpoints, logs.
 
     \b
     Kinds (use --only / --skip, comma-separated or repeated):
       tables       exist, ACTIVE, every GSI ACTIVE, match their spec
       lambda       the function exists; required environment variables are set (values never shown)
+      bindings     the variables naming tables (lambda.bindings) hold this environment's table names
       entry_point  a Function URL or an API Gateway API integrates the function
       iam          the function's role allows the DynamoDB actions the app uses, on each table/index
                    ARN; grants broader than needed are warned about
@@ -478,7 +480,7 @@ def local(port, tracks, deploy, env_name, specs_dir, checklist_path):
             checklist = target.checklist or Checklist("(none)")
             confirm_and_apply(target, yes=True, timeout=60, concurrency=4)
             stack.deploy_function(target.function_name or "spotify-playlist-local", target.tables,
-                                  list(checklist.permissions), checklist.required_env)
+                                  list(checklist.permissions), checklist.required_env, checklist.bindings)
         options = f"--endpoint-url {stack.endpoint} --env {env_name} --base-url {stack.app.url}"
         click.echo(f"AWS (moto):   {stack.endpoint}\nfake Spotify: {stack.spotify.url}\napp:          {stack.app.url}")
         click.echo("\nIn another shell:\n  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test "

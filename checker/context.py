@@ -20,6 +20,8 @@ class CheckContext:
     since_ms: int
     command_options: str = ""          # e.g. "--env dev", repeated in remediation commands
     logs_settle: float = 0.0           # seconds to let CloudWatch ingest before counting
+    smoke: bool = False                # a smoke test: its endpoint calls must leave logs behind
+    endpoints_called: bool = False     # set once an endpoint check has sent a request
     _clients: dict = field(default_factory=dict)
     _facts: dict = field(default_factory=dict)
 
@@ -37,6 +39,11 @@ class CheckContext:
     def call(self, service: str, operation: str, missing_ok: bool = False, **params):
         """One API call by its AWS name; a failure becomes a one-line CheckerError."""
         return call(self.client(service), operation, iam_prefix(service), missing_ok, **params)
+
+    @property
+    def logs_expected(self) -> bool:
+        """A log group must exist: this smoke test has called the app."""
+        return self.smoke and self.endpoints_called
 
     @functools.cached_property
     def function(self) -> Optional[dict]:

@@ -19,7 +19,8 @@ from .report import CheckResult
 
 
 def function_missing(ctx: CheckContext, kind: str) -> CheckResult:
-    return CheckResult(f"{kind}:function", kind, "skip", f"function {ctx.function_name} does not exist",
+    """A check that needs the function could not look: an error, never a skip that reads as green."""
+    return CheckResult(f"{kind}:function", kind, "error", f"not checked: function {ctx.function_name} does not exist",
                        remediation="deploy the function first")
 
 
@@ -44,6 +45,34 @@ def check_function(ctx: CheckContext) -> list:
             remediation="" if status == "pass" else
             f"aws lambda update-function-configuration --function-name {ctx.function_name} "
             f"--environment 'Variables={{...existing...,{name}=<value>}}' (keep the other variables)"))
+    return results
+
+
+def check_bindings(ctx: CheckContext) -> list:
+    """Each bound variable must hold the environment's name of its table. Table names are not
+    secrets, so these values (and only these) are read and shown."""
+    if not ctx.checklist.bindings:
+        return [CheckResult("bindings", "bindings", "skip", "no table bindings in the checklist (lambda.bindings)")]
+    config = ctx.function
+    if config is None:
+        return [function_missing(ctx, "bindings")]
+    variables = (config.get("Environment") or {}).get("Variables") or {}
+    results = []
+    for variable, spec_name in ctx.checklist.bindings.items():
+        expected = live_table_name(ctx, spec_name)
+        value = variables.get(variable)
+        check_id = f"bindings:{variable}"
+        if value == expected:
+            results.append(CheckResult(check_id, "bindings", "pass", f"{variable} names table {expected}",
+                                       expected=expected, found=value))
+            continue
+        found = "not set" if value is None else repr(value)
+        results.append(CheckResult(
+            check_id, "bindings", "fail",
+            f"{variable} is {found}, but this environment's {spec_name} table is {expected}",
+            expected=f"{variable}={expected}", found=found,
+            remediation=f"aws lambda update-function-configuration --function-name {ctx.function_name} "
+                        f"--environment 'Variables={{...existing...,{variable}={expected}}}' (keep the other variables)"))
     return results
 
 

@@ -35,15 +35,63 @@ def function_url_event(method: str, path: str, headers: dict, body: str) -> dict
     }
 
 
+class LogShipper(logging.Handler):
+    """The app's log lines, as Lambda would send them, into a CloudWatch Logs group (of the moto
+    server): only the lines logged by the threads serving this app's requests are taken, so two
+    local apps in one process never mix their logs."""
+
+    def __init__(self, logs_client, log_group: str):
+        super().__init__(logging.INFO)
+        self.setFormatter(app.JsonLineFormatter())
+        self.client = logs_client
+        self.log_group = log_group
+        self.stream = f"local/[$LATEST]{time.time_ns():x}"
+        self.local = threading.local()
+        self.lock = threading.Lock()
+        self.created = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        lines = getattr(self.local, "lines", None)
+        if lines is not None:
+            lines.append({"timestamp": int(record.created * 1000), "message": self.format(record)})
+
+    def start_request(self) -> None:
+        self.local.lines = []
+
+    def end_request(self) -> None:
+        """Send the lines of the request that just ended, in order, as one PutLogEvents."""
+        lines, self.local.lines = getattr(self.local, "lines", None), None
+        if not lines:
+            return
+        with self.lock:
+            if not self.created:
+                for create in (lambda: self.client.create_log_group(logGroupName=self.log_group),
+                               lambda: self.client.create_log_stream(logGroupName=self.log_group,
+                                                                     logStreamName=self.stream)):
+                    try:
+                        create()
+                    except self.client.exceptions.ResourceAlreadyExistsException:
+                        pass
+                self.created = True
+            self.client.put_log_events(logGroupName=self.log_group, logStreamName=self.stream, logEvents=lines)
+
+
 class AppServer:
+    """The real handler behind an HTTP server. With `log_group`, what the app logs while serving
+    goes to that CloudWatch Logs group on `dynamodb_endpoint`'s server, as on Lambda."""
+
     def __init__(self, environ: dict, dynamodb_endpoint: Optional[str] = None, region: str = "us-east-1",
-                 on_event: Optional[Callable[[dict], None]] = None):
+                 on_event: Optional[Callable[[dict], None]] = None, log_group: Optional[str] = None):
         self.environ = environ
+        self.endpoint = dynamodb_endpoint
+        self.region = region
+        self.shipper: Optional[LogShipper] = None
+        if log_group:
+            self.ship_logs_to(log_group)
         server = self
 
-        def cache_factory(user_id, environ):
-            resource = boto3.resource("dynamodb", endpoint_url=dynamodb_endpoint, region_name=region)
-            return app.build_cache(user_id, environ, resource=resource)
+        def resource_factory():
+            return boto3.resource("dynamodb", endpoint_url=dynamodb_endpoint, region_name=region)
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, *args):
@@ -55,7 +103,14 @@ class AppServer:
                 event = function_url_event(self.command, self.path, dict(self.headers), body)
                 if on_event:
                     on_event(event)
-                result = app.handle(event, None, environ=server.environ, cache_factory=cache_factory)
+                shipper = server.shipper
+                if shipper:
+                    shipper.start_request()
+                try:
+                    result = app.handle(event, None, environ=server.environ, resource_factory=resource_factory)
+                finally:
+                    if shipper:
+                        shipper.end_request()
                 payload = result["body"].encode()
                 self.send_response(result["statusCode"])
                 for key, value in result.get("headers", {}).items():
@@ -69,6 +124,20 @@ class AppServer:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
+    def ship_logs_to(self, log_group: str) -> None:
+        logs = boto3.client("logs", endpoint_url=self.endpoint, region_name=self.region)
+        self.stop_shipping()
+        self.shipper = LogShipper(logs, log_group)
+        package_logger = logging.getLogger("spotify_playlist")
+        package_logger.addHandler(self.shipper)
+        if package_logger.level == logging.NOTSET or package_logger.level > logging.INFO:
+            package_logger.setLevel(logging.INFO)  # as LOG_LEVEL's default on Lambda
+
+    def stop_shipping(self) -> None:
+        if self.shipper:
+            logging.getLogger("spotify_playlist").removeHandler(self.shipper)
+            self.shipper = None
+
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}/"
@@ -78,6 +147,7 @@ class AppServer:
         return self
 
     def __exit__(self, *exc):
+        self.stop_shipping()
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -108,10 +178,7 @@ class LocalStack:
         self.moto.start()
         self.spotify.start()
         self.spotify.add_user(self.user, self.tracks)
-        environ = {"DEFAULT_USER_ID": self.user, "SPOTIFY_API_BASE_URL": self.spotify.api_base,
-                   "SPOTIFY_ACCOUNTS_BASE_URL": self.spotify.url,
-                   "SPOTIFY_REFRESH_TOKEN": f"refresh-{self.user}"}
-        self.app = AppServer(environ, dynamodb_endpoint=self.endpoint, region=self.region).__enter__()
+        self.app = AppServer(self.app_settings(), dynamodb_endpoint=self.endpoint, region=self.region).__enter__()
         return self
 
     def __exit__(self, *exc):
@@ -120,9 +187,31 @@ class LocalStack:
         self.spotify.stop()
         self.moto.stop()
 
-    def deploy_function(self, function_name: str, tables: list, permissions: list, required_env: tuple) -> None:
+    def app_settings(self) -> dict:
+        """Every setting the app's health asks for, pointing at the fake Spotify (fake values)."""
+        return {"DEFAULT_USER_ID": self.user, "SPOTIFY_API_BASE_URL": self.spotify.api_base,
+                "SPOTIFY_ACCOUNTS_BASE_URL": self.spotify.url, "SPOTIFY_REFRESH_TOKEN": f"refresh-{self.user}",
+                "SPOTIFY_CLIENT_ID": "local-client-id", "SPOTIFY_CLIENT_SECRET": "local-client-secret"}
+
+    def deploy_function(self, function_name: str, tables: list, permissions: list, required_env: tuple,
+                        bindings: Optional[dict] = None) -> None:
+        """The function, configured as the app is served: the checklist's required variables,
+        the app's settings and each bound table's name in this environment. From now on the app
+        serves with that configuration and logs to the function's log group."""
+        variables = {name: f"local-{name.lower()}" for name in required_env}
+        variables.update(self.app_settings())
+        variables.update(binding_variables(bindings or {}, tables))
         deploy_function(self.endpoint, self.region, function_name, role_policy(tables, permissions, self.region),
-                        {name: f"local-{name.lower()}" for name in required_env})
+                        variables)
+        assert self.app is not None
+        self.app.environ = variables
+        self.app.ship_logs_to(f"/aws/lambda/{function_name}")
+
+
+def binding_variables(bindings: dict, tables: list) -> dict:
+    """{variable: the environment's name of the spec table it is bound to}."""
+    names = {t.spec_name: t.name for t in tables}
+    return {variable: names.get(spec_name, spec_name) for variable, spec_name in bindings.items()}
 
 
 MOTO_ACCOUNT = "123456789012"

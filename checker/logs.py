@@ -60,17 +60,22 @@ def count_matching_events(client, log_group: str, pattern: str, since_ms: int, s
 
 
 def check_logs(ctx: CheckContext) -> list:
+    """Count the matching events, having looked: without a function or a log group to read,
+    the result says so (an error, a warning, or in a smoke test after its calls a failure)."""
     settings = ctx.checklist.logs or LogCheck()
-    log_group = settings.log_group or f"/aws/lambda/{ctx.function_name}"
     check_id = "logs:" + (settings.filter_pattern or "all")
+    if not settings.log_group and ctx.function is None:
+        return [CheckResult(check_id, "logs", "error", f"not checked: function {ctx.function_name} does not exist, "
+                            "so it has no log group to count in",
+                            remediation="deploy the function, or set logs.log_group in the checklist")]
+    log_group = settings.log_group or f"/aws/lambda/{ctx.function_name}"
     expected = f"at most {settings.threshold} event(s) matching {settings.filter_pattern!r} since {iso(ctx.since_ms)}"
     try:
         count, samples = count_matching_events(ctx.client("logs"), log_group, settings.filter_pattern,
                                                ctx.since_ms, settings.samples)
     except botocore.exceptions.ClientError as exc:
         if error_code(exc) == "ResourceNotFoundException":
-            return [CheckResult(check_id, "logs", "pass", f"log group {log_group} does not exist yet: no events",
-                                expected=expected, found="no log group (the function has not logged yet)")]
+            return [missing_log_group(ctx, check_id, log_group, expected)]
         raise CheckerError(describe_aws_error(exc, "FilterLogEvents", "logs")) from exc
     except botocore.exceptions.BotoCoreError as exc:
         raise CheckerError(describe_aws_error(exc, "FilterLogEvents", "logs")) from exc
@@ -82,3 +87,17 @@ def check_logs(ctx: CheckContext) -> list:
         remediation="" if status == "pass" else
         f"aws logs filter-log-events --log-group-name {log_group} --start-time {ctx.since_ms} "
         f"--filter-pattern '{settings.filter_pattern}'")]
+
+
+def missing_log_group(ctx: CheckContext, check_id: str, log_group: str, expected: str) -> CheckResult:
+    """Nothing to count is not zero errors. After a smoke test's calls a function that logs
+    nothing is broken (or logs elsewhere); otherwise it may simply not have run yet."""
+    if ctx.logs_expected:
+        return CheckResult(check_id, "logs", "fail",
+                           f"log group {log_group} does not exist after the endpoint calls: nothing counted",
+                           expected=expected, found="no log group",
+                           remediation="check that the function runs and may write logs (logs:CreateLogGroup, "
+                                       "logs:PutLogEvents), or set logs.log_group in the checklist")
+    return CheckResult(check_id, "logs", "warn", f"log group {log_group} does not exist: nothing logged yet, "
+                       "nothing counted", expected=expected, found="no log group",
+                       remediation="run `checker smoke` after the function has served requests")

@@ -6,7 +6,8 @@ trace and which is logged exactly once at ERROR, so that counting ERROR lines in
 
 Configuration (environment variables):
   DEFAULT_USER_ID            the user when the request carries no authorizer identity
-  LIKED_SONGS_TABLE, LIKED_SONGS_METADATA_TABLE   cache table names (defaults: DESIGN.md's)
+  LIKED_SONGS_TABLE, LIKED_SONGS_METADATA_TABLE   cache table names (defaults: liked_songs,
+                             liked_songs_metadata; the checklist's `lambda.bindings` checks them)
   USER_TABLE                 where a user's Spotify refresh token is kept (default: user)
   SPOTIFY_CLIENT_ID, SPOTIFY_CLIENT_SECRET, SPOTIFY_REFRESH_TOKEN   Spotify credentials
   SPOTIFY_API_BASE_URL, SPOTIFY_ACCOUNTS_BASE_URL  other Spotify endpoints (tests, local stack)
@@ -25,10 +26,11 @@ import boto3
 import botocore.exceptions
 
 from .dynamo import CacheTableMissing, CacheTables, LikedSongsStore
-from .liked_songs_cache import DEFAULT_MAX_AGE_SECONDS, LikedSongsCache, warn_missing_table_once
+from .health import BINDINGS, health, missing_tables
+from .liked_songs_cache import DEFAULT_MAX_AGE_SECONDS, LikedSongsCache
 from .spotify import DEFAULT_ACCOUNTS_BASE, DEFAULT_API_BASE, SpotifyClient, SpotifyCredentials
 
-ACTIONS = ("sync-liked-songs", "liked-songs-stats", "clear-liked-cache")
+ACTIONS = ("sync-liked-songs", "liked-songs-stats", "clear-liked-cache", "health")
 log = logging.getLogger("spotify_playlist")
 
 
@@ -96,19 +98,24 @@ def response(status: int, body: dict) -> dict:
 
 def refresh_token_for(user_id: str, resource, environ=os.environ) -> Optional[str]:
     """The user's refresh token from the user table, else SPOTIFY_REFRESH_TOKEN."""
+    user_table = BINDINGS[0].name(environ)
     try:
-        item = resource.Table(environ.get("USER_TABLE", "user")).get_item(Key={"id": user_id}).get("Item") or {}
+        item = resource.Table(user_table).get_item(Key={"id": user_id}).get("Item") or {}
         if item.get("refreshToken"):
             return item["refreshToken"]
     except botocore.exceptions.ClientError as exc:
         if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
             raise
-        log.warning(json.dumps({"event": "user_table_missing", "table": environ.get("USER_TABLE", "user")}))
+        missing_tables.report(user_table, BINDINGS[0].variable)
     return environ.get("SPOTIFY_REFRESH_TOKEN")
 
 
+def dynamodb_resource():
+    return boto3.resource("dynamodb")
+
+
 def build_cache(user_id: str, environ=os.environ, resource=None) -> LikedSongsCache:
-    resource = resource or boto3.resource("dynamodb")
+    resource = resource or dynamodb_resource()
     credentials = SpotifyCredentials(refresh_token=refresh_token_for(user_id, resource, environ),
                                      client_id=environ.get("SPOTIFY_CLIENT_ID"),
                                      client_secret=environ.get("SPOTIFY_CLIENT_SECRET"))
@@ -125,7 +132,7 @@ def run_action(action: str, cache: LikedSongsCache, user_id: str, params: dict) 
         try:
             result = cache.sync(user_id, force_full=full)
         except CacheTableMissing as exc:
-            warn_missing_table_once(exc.table)
+            missing_tables.report(exc.table)
             raise BadRequest(503, f"liked-songs cache unavailable: table {exc.table} does not exist",
                              fix="run `checker apply` to create the cache tables") from None
         return {"userId": user_id, "sync": result.to_dict()}
@@ -137,7 +144,9 @@ def run_action(action: str, cache: LikedSongsCache, user_id: str, params: dict) 
 
 
 def handle(event: dict, context=None, environ=os.environ,
-           cache_factory: Callable[..., LikedSongsCache] = build_cache) -> dict:
+           resource_factory: Callable[[], object] = dynamodb_resource) -> dict:
+    """One request. `resource_factory` gives the DynamoDB resource (the local stack points it at
+    its moto server)."""
     started = time.monotonic()
     request_id = getattr(context, "aws_request_id", None)
     action = query_parameters(event).get("action")
@@ -145,11 +154,20 @@ def handle(event: dict, context=None, environ=os.environ,
         if action not in ACTIONS:
             raise BadRequest(400, f"unknown action {action!r}" if action else "missing ?action=",
                              actions=list(ACTIONS))
-        user_id = caller_user_id(event, environ.get("DEFAULT_USER_ID"))
-        body = run_action(action, cache_factory(user_id, environ), user_id, query_parameters(event))
-        log.info(json.dumps({"event": "request", "action": action, "status": 200, "requestId": request_id,
+        status = 200
+        if action == "health":
+            try:
+                user_id: Optional[str] = caller_user_id(event, environ.get("DEFAULT_USER_ID"))
+            except BadRequest:
+                user_id = None  # health needs no user; the refresh token is then looked for in the environment
+            status, body = health(resource_factory(), environ, user_id)
+        else:
+            user_id = caller_user_id(event, environ.get("DEFAULT_USER_ID"))
+            cache = build_cache(user_id, environ, resource_factory())
+            body = run_action(action, cache, user_id, query_parameters(event))
+        log.info(json.dumps({"event": "request", "action": action, "status": status, "requestId": request_id,
                              "ms": int((time.monotonic() - started) * 1000)}))
-        return response(200, body)
+        return response(status, body)
     except BadRequest as exc:
         log.info(json.dumps({"event": "request", "action": action, "status": exc.status, "requestId": request_id,
                              "reason": str(exc)}))

@@ -6,19 +6,20 @@ cache readable with syncStatus "error". Incremental sync spends one first-page c
 nothing changed (same total and first page) costs exactly that call; new tracks, which Spotify
 always puts first, cost one more page per 50; removals are found newest first with the
 "contains" call, 50 ids a call, and a full sync is the fallback when they are not found quickly.
-A missing cache table is logged once and answered from the Spotify API: it never crashes.
+A missing cache table is logged once at ERROR (health.missing_tables) and answered from the Spotify
+API: it never crashes.
 """
 from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Optional
 
 from .dynamo import CacheTableMissing, LikedSongsStore
+from .health import missing_tables
 from .spotify import CONTAINS_BATCH, SpotifyClient, SpotifyError
 
 CACHE_FORMAT_VERSION = 1      # stored as syncVersion; a different value forces a full sync
@@ -26,25 +27,10 @@ DEFAULT_MAX_AGE_SECONDS = 24 * 3600
 SAMPLE_SIZE = 5
 
 log = logging.getLogger(__name__)
-_warned_tables: set = set()
-_warned_lock = threading.Lock()
 
 
 class SyncFailed(Exception):
     """A sync could not finish; the previous cache is intact and marked syncStatus=error."""
-
-
-def warn_missing_table_once(table: str) -> None:
-    """The fix, once per process and table: a Lambda container logs it once, not per request."""
-    with _warned_lock:
-        if table in _warned_tables:
-            return
-        _warned_tables.add(table)
-    log.warning(json.dumps({
-        "event": "cache_table_missing", "table": table,
-        "message": f"DynamoDB table {table} does not exist; the liked-songs cache is off and tracks come "
-                   f"from the Spotify API. Fix: run `checker apply` (creates it from table_specs/).",
-    }))
 
 
 def epoch_ms(iso_time: str) -> int:
@@ -260,7 +246,7 @@ class LikedSongsCache:
                                         "reason": f"{type(exc).__name__}: {exc}"}))
             return list(self.store.query_songs(user_id))
         except CacheTableMissing as exc:
-            warn_missing_table_once(exc.table)
+            missing_tables.report(exc.table)
             now = self.now_ms()
             return [item for page in self.spotify.saved_track_pages() for item in page_items(user_id, page, now)]
 
@@ -271,7 +257,7 @@ class LikedSongsCache:
                 return {"metadata": {"message": "No cache found"}, "sampleTracks": [], "cacheAge": "N/A"}
             sample = list(self.store.query_songs(user_id, limit=SAMPLE_SIZE))
         except CacheTableMissing as exc:
-            warn_missing_table_once(exc.table)
+            missing_tables.report(exc.table)
             return {"metadata": {"message": f"No cache: table {exc.table} does not exist (run `checker apply`)"},
                     "sampleTracks": [], "cacheAge": "N/A"}
         shown = {k: v for k, v in metadata.items() if k != "firstPageIds"}
@@ -282,7 +268,7 @@ class LikedSongsCache:
         try:
             removed = self.store.clear_user(user_id)
         except CacheTableMissing as exc:
-            warn_missing_table_once(exc.table)
+            missing_tables.report(exc.table)
             return {"userId": user_id, "cleared": 0,
                     "message": f"Nothing to clear: table {exc.table} does not exist (run `checker apply`)"}
         return {"userId": user_id, "cleared": removed, "message": f"Cleared {removed} cached track(s)"}

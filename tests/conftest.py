@@ -34,6 +34,13 @@ def aws_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
 
 
+@pytest.fixture(autouse=True)
+def fresh_process_reports():
+    """Each test is a new Lambda container as far as the once-per-process ERROR lines go."""
+    from spotify_playlist.health import missing_tables
+    missing_tables.reset()
+
+
 @pytest.fixture(scope="session")
 def moto_server():
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

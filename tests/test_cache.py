@@ -209,8 +209,7 @@ def test_unprocessed_items_are_retried_until_none_left(dynamodb, fake_spotify):
     assert max(resource.batch_sizes) == 25
 
 
-def test_missing_tables_degrade_to_spotify_with_one_warning(fake_spotify, caplog):
-    liked_songs_cache._warned_tables.clear()
+def test_missing_tables_degrade_to_spotify_with_one_error_line(fake_spotify, caplog):
     fake_spotify.add_user("alice", 70)
     with mock_aws():
         cache = make_cache(fake_spotify, "alice", boto3.resource("dynamodb", region_name=REGION))
@@ -218,7 +217,7 @@ def test_missing_tables_degrade_to_spotify_with_one_warning(fake_spotify, caplog
             first = cache.my_saved_tracks("alice")
             second = cache.my_saved_tracks("alice")
     assert [t["trackId"] for t in first] == fake_spotify.saved_ids("alice") == [t["trackId"] for t in second]
-    warnings = [r for r in caplog.records if "cache_table_missing" in r.getMessage()]
-    assert len(warnings) == 1
+    warnings = [r for r in caplog.records if "table_missing" in r.getMessage()]
+    assert len(warnings) == 1 and warnings[0].levelno == logging.ERROR
     assert "liked_songs_metadata does not exist" in warnings[0].getMessage()
     assert "checker apply" in warnings[0].getMessage()

@@ -44,7 +44,8 @@ def exact_policy(checklist_document, drop=None):
 def checklist(project):
     """The repository's checklist.yaml in the test project; tests change it through `write`."""
     document = yaml.safe_load((ROOT / "checklist.yaml").read_text())
-    document["endpoints"][0].update(retries=1, retry_delay=0)
+    for endpoint in document["endpoints"]:
+        endpoint.update(retries=1, retry_delay=0)
 
     class Checklist(dict):
         def write(self):
@@ -54,9 +55,13 @@ def checklist(project):
     return checklist
 
 
+BINDINGS = {"USER_TABLE": "user", "LIKED_SONGS_TABLE": "liked_songs", "LIKED_SONGS_METADATA_TABLE": "liked_songs_metadata"}
+
+
 def deploy(endpoint, checklist, variables=None, policy=None, function_url=True):
     if variables is None:
-        variables = {"DEFAULT_USER_ID": "dana", "SPOTIFY_CLIENT_ID": "client-id", "SPOTIFY_CLIENT_SECRET": SECRET}
+        variables = {"DEFAULT_USER_ID": "dana", "SPOTIFY_CLIENT_ID": "client-id", "SPOTIFY_CLIENT_SECRET": SECRET,
+                     **BINDINGS}
     return deploy_function(endpoint, REGION, FUNCTION, policy or exact_policy(checklist), variables, function_url)
 
 
@@ -64,8 +69,9 @@ def deploy(endpoint, checklist, variables=None, policy=None, function_url=True):
 def app(endpoint, fake_spotify):
     fake_spotify.add_user("dana", 12)
     environ = {"DEFAULT_USER_ID": "dana", "SPOTIFY_API_BASE_URL": fake_spotify.api_base,
-               "SPOTIFY_ACCOUNTS_BASE_URL": fake_spotify.url, "SPOTIFY_REFRESH_TOKEN": "refresh-dana"}
-    with AppServer(environ, dynamodb_endpoint=endpoint) as server:
+               "SPOTIFY_ACCOUNTS_BASE_URL": fake_spotify.url, "SPOTIFY_REFRESH_TOKEN": "refresh-dana",
+               "SPOTIFY_CLIENT_ID": "client-id", "SPOTIFY_CLIENT_SECRET": SECRET, **BINDINGS}
+    with AppServer(environ, dynamodb_endpoint=endpoint, log_group=f"/aws/lambda/{FUNCTION}") as server:
         yield server
 
 
@@ -87,7 +93,7 @@ def test_everything_passes(cli, healthy):
     statuses = {r["id"]: r["status"] for r in report["results"]}
     assert set(statuses.values()) == {"pass"}, statuses
     kinds = {r["kind"] for r in report["results"]}
-    assert kinds == {"tables", "lambda", "entry_point", "iam", "endpoints", "logs"}
+    assert kinds == {"tables", "lambda", "bindings", "entry_point", "iam", "endpoints", "logs"}
     assert report["summary"] == {"total": len(statuses), "pass": len(statuses), "warn": 0, "fail": 0, "error": 0,
                                  "skip": 0, "ok": True}
     results = by_id(report["results"])
@@ -123,12 +129,16 @@ def test_environment_variable_missing_or_empty(cli, endpoint, checklist, app):
     assert result.exit_code == 1
 
 
-def test_missing_function_fails_and_skips_what_depends_on_it(cli, endpoint, checklist):
+def test_missing_function_fails_and_what_depends_on_it_is_an_error(cli, endpoint, checklist):
     result, report = cli.json("check", "--endpoint-url", endpoint, "--env", "dev",
-                              "--only", "lambda,entry_point,iam")
+                              "--only", "lambda,bindings,entry_point,iam,logs")
     assert result.exit_code == 1
     assert [(r["id"], r["status"]) for r in report["results"]] == [
-        ("lambda:function", "fail"), ("entry_point:function", "skip"), ("iam:function", "skip")]
+        ("lambda:function", "fail"), ("bindings:function", "error"), ("entry_point:function", "error"),
+        ("iam:function", "error"), ("logs:ERROR", "error")]
+    for kind in ("iam", "logs"):  # alone, a check that could not look still fails the run
+        result, report = cli.json("check", "--endpoint-url", endpoint, "--env", "dev", "--only", kind)
+        assert result.exit_code == 1 and report["results"][0]["summary"].startswith("not checked: function")
 
 
 def test_missing_tables_fail_with_the_fix(cli, endpoint, checklist):
@@ -221,6 +231,7 @@ def put_log_events(endpoint, *messages_at):
 
 
 def test_log_check_counts_only_events_since_the_moment(cli, endpoint, checklist):
+    deploy(endpoint, checklist)
     now = int(time.time() * 1000)
     put_log_events(endpoint, ("ERROR old failure before the deploy", now - 3_600_000),
                    ("INFO all good", now - 60_000),
@@ -256,7 +267,9 @@ def test_junit_parses_back(cli, endpoint, checklist, app):
     root = ElementTree.fromstring(result.stdout)
     (suite,) = root.findall("testsuite")
     cases = {case.get("name"): case for case in suite.findall("testcase")}
-    assert int(suite.get("tests")) == len(cases) and int(suite.get("failures")) == 2
+    assert int(suite.get("tests")) == len(cases) and int(suite.get("failures")) == 5  # 2 variables, 3 bindings
+    assert cases["bindings:LIKED_SONGS_TABLE"].find("failure").get("message") == \
+        "LIKED_SONGS_TABLE is not set, but this environment's liked_songs table is liked_songs"
     assert cases["lambda:env:SPOTIFY_CLIENT_SECRET"].find("failure").get("message") == \
         "environment variable SPOTIFY_CLIENT_SECRET is not set"
     assert cases["table:liked_songs"].find("failure") is None
@@ -304,8 +317,9 @@ def test_smoke_runs_endpoints_and_logs_and_masks_secrets(cli, endpoint, checklis
     assert result.exit_code == 1
     assert "logs: waiting 0.1s for CloudWatch Logs" in result.stderr
     results = by_id(report["results"])
-    assert set(results) == {"endpoint:liked-songs-stats", "endpoint:bad-action", "endpoint:with-key",
-                            "logs:ERROR"}
+    assert set(results) == {"endpoint:health", "endpoint:liked-songs-stats", "endpoint:bad-action",
+                            "endpoint:with-key", "logs:ERROR"}
+    assert results["endpoint:health"]["status"] == "pass"
     assert results["endpoint:liked-songs-stats"]["status"] == "pass"
     assert results["endpoint:bad-action"]["found"].startswith("HTTP 400:")
     assert results["endpoint:bad-action"]["found"].endswith("(after 2 attempt(s))")
@@ -341,3 +355,66 @@ def test_only_and_skip_are_checked(cli, endpoint, checklist):
     result, report = cli.json("check", "--endpoint-url", endpoint, "--env", "dev",
                               "--only", "lambda", "--only", "logs,iam", "--skip", "iam")
     assert {r["kind"] for r in report["results"]} == {"lambda", "logs"}
+
+
+def test_bindings_compare_the_function_variables_with_the_environment_table_names(cli, endpoint, checklist):
+    # prod's tables carry "-prod"; the function was deployed with dev's names (issue: no check saw it)
+    deploy_function(endpoint, REGION, "spotify-playlist-prod", exact_policy(checklist),
+                    {"DEFAULT_USER_ID": "dana", "SPOTIFY_CLIENT_ID": "id", "SPOTIFY_CLIENT_SECRET": SECRET,
+                     **BINDINGS, "USER_TABLE": "user-prod"})
+    result, report = cli.json("check", "--endpoint-url", endpoint, "--env", "prod", "--only", "bindings")
+    assert result.exit_code == 1
+    results = by_id(report["results"])
+    assert results["bindings:USER_TABLE"]["status"] == "pass"
+    liked = results["bindings:LIKED_SONGS_TABLE"]
+    assert (liked["status"], liked["expected"], liked["found"]) == (
+        "fail", "LIKED_SONGS_TABLE=liked_songs-prod", "'liked_songs'")
+    assert "--function-name spotify-playlist-prod" in liked["remediation"]
+    assert "LIKED_SONGS_TABLE=liked_songs-prod" in liked["remediation"]
+    assert SECRET not in result.stdout
+
+
+def test_binding_to_an_unknown_table_is_a_validate_error(cli, checklist):
+    checklist["lambda"]["bindings"]["EXTRA_TABLE"] = "playlists"
+    checklist.write()
+    result = cli("validate")
+    assert result.exit_code == 1
+    assert "checklist.yaml: $.lambda.bindings.EXTRA_TABLE: no table spec has TableName 'playlists'" in result.stdout
+
+
+def test_no_log_group_warns_in_check_and_fails_a_smoke_that_called_the_app(cli, endpoint, checklist, fake_spotify):
+    cli("apply", "--endpoint-url", endpoint, "--yes")
+    deploy(endpoint, checklist)
+    result, report = cli.json("check", "--endpoint-url", endpoint, "--env", "dev", "--only", "logs")
+    (logs,) = report["results"]
+    assert (result.exit_code, logs["status"]) == (0, "warn")
+    assert "nothing counted" in logs["summary"]
+    # an app that logs nowhere: its endpoints answer, but the smoke test cannot count its errors
+    fake_spotify.add_user("dana", 3)
+    environ = {"DEFAULT_USER_ID": "dana", "SPOTIFY_API_BASE_URL": fake_spotify.api_base,
+               "SPOTIFY_ACCOUNTS_BASE_URL": fake_spotify.url, "SPOTIFY_REFRESH_TOKEN": "refresh-dana",
+               "SPOTIFY_CLIENT_ID": "client-id", "SPOTIFY_CLIENT_SECRET": SECRET, **BINDINGS}
+    with AppServer(environ, dynamodb_endpoint=endpoint) as silent_app:
+        result, report = cli.json("smoke", "--endpoint-url", endpoint, "--env", "dev", "--base-url", silent_app.url)
+    results = by_id(report["results"])
+    assert results["endpoint:health"]["status"] == "pass"
+    assert results["logs:ERROR"]["status"] == "fail" and result.exit_code == 1
+    assert "does not exist after the endpoint calls" in results["logs:ERROR"]["summary"]
+
+
+def test_logs_of_a_function_that_does_not_exist_are_an_error(cli, endpoint, checklist):
+    result, report = cli.json("smoke", "--endpoint-url", endpoint, "--env", "dev", "--only", "logs")
+    (logs,) = report["results"]
+    assert (result.exit_code, logs["status"]) == (1, "error")
+    assert "function spotify-playlist-dev does not exist" in logs["summary"]
+    assert "/aws/lambda/None" not in json.dumps(report)
+
+
+def test_logs_without_any_function_named_are_an_error(cli, endpoint, checklist):
+    del checklist["lambda"]["function_name"]
+    del checklist["environments"]["dev"]["function_name"]
+    checklist.write()
+    result, report = cli.json("check", "--endpoint-url", endpoint, "--env", "dev", "--only", "logs")
+    (logs,) = report["results"]
+    assert (result.exit_code, logs["status"]) == (1, "error")
+    assert "no Lambda function named" in logs["summary"]

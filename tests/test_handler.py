@@ -96,7 +96,8 @@ def test_a_user_id_in_the_query_is_ignored(aws, fake_spotify, environment):
 def test_unknown_or_missing_action_is_400(action, message, environment):
     status, body = call("http_api", action, environment)
     assert status == 400
-    assert body == {"error": message, "actions": ["sync-liked-songs", "liked-songs-stats", "clear-liked-cache"]}
+    assert body == {"error": message, "actions": ["sync-liked-songs", "liked-songs-stats", "clear-liked-cache",
+                                                  "health"]}
 
 
 def test_no_user_is_401(environment):
@@ -120,7 +121,6 @@ def test_failure_is_500_without_stack_trace_and_one_error_line(aws, fake_spotify
 
 
 def test_missing_cache_tables_every_action_answers(fake_spotify, environment, caplog):
-    liked_songs_cache._warned_tables.clear()
     fake_spotify.add_user("dana", 5)
     with mock_aws(), caplog.at_level(logging.INFO):
         answers = {action: call("function_url", action, environment)
@@ -131,8 +131,10 @@ def test_missing_cache_tables_every_action_answers(fake_spotify, environment, ca
         "metadata": {"message": "No cache: table liked_songs_metadata does not exist (run `checker apply`)"},
         "sampleTracks": [], "cacheAge": "N/A"})
     assert answers["clear-liked-cache"][0] == 200 and answers["clear-liked-cache"][1]["cleared"] == 0
-    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
-    assert len([r for r in caplog.records if "cache_table_missing" in r.getMessage()]) == 2  # one per table
+    # a deployment defect: ERROR, once per process and table, naming it and the fix
+    errors = [json.loads(r.getMessage()) for r in caplog.records if r.levelno >= logging.ERROR]
+    assert sorted(e["table"] for e in errors) == ["liked_songs", "liked_songs_metadata", "user"]
+    assert all(e["event"] == "table_missing" and "checker apply" in e["message"] for e in errors)
 
 
 def test_table_names_come_from_the_environment(fake_spotify, environment):
@@ -145,3 +147,63 @@ def test_table_names_come_from_the_environment(fake_spotify, environment):
         status, body = call("function_url", "sync-liked-songs", environment)
         assert (status, body["sync"]["total"]) == (200, 4)
         assert resource.Table("liked_songs-prod").scan()["Count"] == 4
+
+
+def health_call(environment, user="dana"):
+    return call("rest_api", "health", environment, user)  # the REST shape carries the authorizer's user
+
+
+def test_health_is_ok_when_every_bound_table_and_setting_is_there(aws, environment):
+    status, body = health_call(environment)
+    assert (status, body["status"], body["problems"]) == (200, "ok", [])
+    assert [(t["variable"], t["name"], t["status"]) for t in body["tables"]] == [
+        ("USER_TABLE", "user", "ACTIVE"), ("LIKED_SONGS_TABLE", "liked_songs", "ACTIVE"),
+        ("LIKED_SONGS_METADATA_TABLE", "liked_songs_metadata", "ACTIVE")]
+    assert body["tables"][1]["indexes"] == {"userId-addedAt-index": "ACTIVE"}
+    assert body["settings"] == {"SPOTIFY_CLIENT_ID": True, "SPOTIFY_CLIENT_SECRET": True,
+                                "refresh_token": "environment"}
+
+
+def test_health_names_each_missing_table_and_setting_and_never_a_value(aws, environment, caplog):
+    aws.meta.client.delete_table(TableName="liked_songs")
+    environment.pop("SPOTIFY_CLIENT_SECRET")
+    environment.pop("SPOTIFY_REFRESH_TOKEN")
+    environment["SPOTIFY_CLIENT_ID"] = "PLANTED-client-id-value"
+    with caplog.at_level(logging.INFO):
+        status, body = health_call(environment, user="nobody")
+        health_call(environment, user="nobody")
+    assert (status, body["status"]) == (503, "degraded")
+    assert body["problems"][0].startswith("table liked_songs (LIKED_SONGS_TABLE) does not exist: run `checker apply")
+    assert any("SPOTIFY_CLIENT_SECRET is not configured" in p for p in body["problems"])
+    assert any("no Spotify refresh token" in p for p in body["problems"])
+    assert body["settings"] == {"SPOTIFY_CLIENT_ID": True, "SPOTIFY_CLIENT_SECRET": False, "refresh_token": False}
+    assert "PLANTED" not in json.dumps(body) and "PLANTED" not in caplog.text
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "liked_songs" in errors[0].getMessage()  # once per process and table
+
+
+def test_health_refresh_token_from_the_user_table_and_bound_names(aws, environment):
+    environment.pop("SPOTIFY_REFRESH_TOKEN")
+    status, body = health_call(environment, user="alice")  # alice's item holds a refreshToken
+    assert (status, body["settings"]["refresh_token"]) == (200, "user table")
+    assert "refresh-alice" not in json.dumps(body)
+    environment["LIKED_SONGS_TABLE"] = "liked_songs-prod"
+    status, body = health_call(environment, user="alice")
+    assert status == 503 and body["problems"] == [
+        "table liked_songs-prod (LIKED_SONGS_TABLE) does not exist: run `checker apply --env <environment>` "
+        "(creates the tables from table_specs/)"]
+
+
+def test_health_names_a_missing_index(environment):
+    with mock_aws():
+        resource = boto3.resource("dynamodb", region_name=REGION)
+        for name in ("user", "liked_songs_metadata"):
+            resource.meta.client.create_table(**load_spec(name))
+        spec = load_spec("liked_songs")
+        spec.pop("GlobalSecondaryIndexes")
+        spec["AttributeDefinitions"] = [a for a in spec["AttributeDefinitions"] if a["AttributeName"] != "addedAt"]
+        resource.meta.client.create_table(**spec)
+        status, body = health_call(environment)
+    assert status == 503 and body["problems"] == [
+        "table liked_songs has no index userId-addedAt-index: run `checker apply --env <environment>` "
+        "(creates the tables from table_specs/)"]

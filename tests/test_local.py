@@ -1,20 +1,24 @@
-"""`checker local`: a whole environment on 127.0.0.1 that `checker check` passes against."""
+"""`checker local`: a whole environment on 127.0.0.1 that `checker check` passes against, and
+that fails `check` and `smoke` the moment the incident is replayed on it."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
+import urllib.request
 
+import boto3
 import pytest
 
-from .conftest import ROOT
+from .conftest import REGION, ROOT
 
 
-@pytest.fixture
-def local_stack(project):
+def start_local_stack(project, *options):
     (project / "checklist.yaml").write_text((ROOT / "checklist.yaml").read_text())
-    command = [os.path.join(os.path.dirname(sys.executable), "checker"), "local", "--port", "0", "--tracks", "30"]
+    command = [os.path.join(os.path.dirname(sys.executable), "checker"), "local", "--port", "0", "--tracks", "30",
+               *options]
     process = subprocess.Popen(command, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines = {}
     deadline = time.monotonic() + 60
@@ -25,14 +29,59 @@ def local_stack(project):
         if ":" in line and line.split(":")[0] in ("AWS (moto)", "fake Spotify", "app"):
             name, value = line.split(":", 1)
             lines[name] = value.strip()
+    return process, lines
+
+
+@pytest.fixture
+def local_stack(project, request):
+    process, lines = start_local_stack(project, *getattr(request, "param", ()))
     yield lines
     process.terminate()
     process.wait(timeout=10)
 
 
-def test_check_passes_against_the_local_stack(cli, local_stack):
+def get(url):
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_check_passes_against_the_local_stack_then_the_incident_fails_check_and_smoke(cli, local_stack):
     assert set(local_stack) == {"AWS (moto)", "fake Spotify", "app"}, local_stack
-    result, report = cli.json("check", "--endpoint-url", local_stack["AWS (moto)"], "--env", "dev",
-                              "--base-url", local_stack["app"])
+    aws, app = local_stack["AWS (moto)"], local_stack["app"]
+    options = ["--endpoint-url", aws, "--env", "dev", "--base-url", app]
+    result, report = cli.json("check", *options)
     assert result.exit_code == 0, [r for r in report["results"] if r["status"] != "pass"]
-    assert report["summary"]["fail"] == 0 and report["summary"]["total"] >= 15
+    assert report["summary"]["fail"] == 0 and report["summary"]["warn"] == 0 and report["summary"]["total"] >= 18
+    assert get(f"{app}?action=health")[1]["status"] == "ok"
+
+    # The incident: the cache tables were never created (here: deleted) while the app runs.
+    dynamodb = boto3.client("dynamodb", endpoint_url=aws, region_name=REGION)
+    for table in ("liked_songs", "liked_songs_metadata"):
+        dynamodb.delete_table(TableName=table)
+
+    result, report = cli.json("smoke", *options)
+    assert result.exit_code == 1
+    failing = {r["id"]: r for r in report["results"] if r["status"] == "fail"}
+    assert set(failing) == {"endpoint:health", "logs:ERROR"}, report["results"]
+    assert "table liked_songs (LIKED_SONGS_TABLE) does not exist" in failing["endpoint:health"]["found"]
+    assert any("liked_songs" in line and "table_missing" in line for line in failing["logs:ERROR"]["details"])
+
+    result, report = cli.json("check", *options)
+    assert result.exit_code == 1
+    failing = {r["id"] for r in report["results"] if r["status"] == "fail"}
+    assert {"table:liked_songs", "table:liked_songs_metadata", "endpoint:health"} <= failing
+
+
+@pytest.mark.parametrize("local_stack", [("--env", "prod")], indirect=True)
+def test_local_stack_for_another_environment_is_bound_to_its_tables(cli, local_stack):
+    aws, app = local_stack["AWS (moto)"], local_stack["app"]
+    result, report = cli.json("check", "--endpoint-url", aws, "--env", "prod", "--base-url", app)
+    assert result.exit_code == 0, [r for r in report["results"] if r["status"] != "pass"]
+    bindings = {r["id"]: r["found"] for r in report["results"] if r["kind"] == "bindings"}
+    assert bindings == {"bindings:USER_TABLE": "user-prod", "bindings:LIKED_SONGS_TABLE": "liked_songs-prod",
+                        "bindings:LIKED_SONGS_METADATA_TABLE": "liked_songs_metadata-prod"}
+    status, body = get(f"{app}?action=sync-liked-songs")
+    assert (status, body["sync"]["total"]) == (200, 30)
