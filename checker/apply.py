@@ -4,7 +4,8 @@ Tables are worked on concurrently (bounded); within a table, changes run one at 
 waited on until the table and all its GSIs are ACTIVE, because DynamoDB allows one index build at
 a time. Nothing here deletes a table or an index or touches a key schema: the plan never contains
 such a change as automatic, and this module only knows CreateTable, UpdateTable,
-UpdateTimeToLive and UpdateContinuousBackups.
+UpdateTimeToLive, UpdateContinuousBackups and TagResource. Afterwards `verify_applied` re-reads
+what changed, because a backend may acknowledge a change it does not make.
 """
 from __future__ import annotations
 
@@ -17,22 +18,38 @@ from typing import Callable, Optional
 import botocore.exceptions
 from botocore import xform_name
 
-from .diff import Change
+from .diff import Change, ExpectedTable, diff_table
 from .errors import CheckerError, describe_aws_error, error_code
+from .live import read_table
 from .wait import ProgressCallback, timeout_message, wait_until_active
 
-ALLOWED_OPERATIONS = {"CreateTable", "UpdateTable", "UpdateTimeToLive", "UpdateContinuousBackups"}
+ALLOWED_OPERATIONS = {"CreateTable", "UpdateTable", "UpdateTimeToLive", "UpdateContinuousBackups", "TagResource"}
 # botocore's standard retry mode already retries LimitExceededException a few times within ~20 s;
 # DynamoDB's limit on concurrent table operations can outlast that, so keep backing off until the
-# deadline.
+# deadline. The same code also means "no more capacity decreases today": that one never clears
+# within a deploy, so it fails at once with DynamoDB's message.
 LIMIT_BACKOFF_START = 2.0
 LIMIT_BACKOFF_MAX = 30.0
+CAPACITY_FLAG = "--allow-capacity-changes"
+
+
+def is_daily_decrease_limit(message: str) -> bool:
+    return "decrease" in message.lower()
+
+
+def retry_until_deadline(change: Change, code: str, message: str) -> Optional[str]:
+    """Why this error is worth waiting out (a log line), or None when it is final."""
+    if code == "LimitExceededException" and not is_daily_decrease_limit(message):
+        return "DynamoDB limit on concurrent table operations reached"
+    if code == "ContinuousBackupsUnavailableException" and change.operation == "UpdateContinuousBackups":
+        return "continuous backups are not available yet on a new table"
+    return None
 
 
 @dataclass(frozen=True)
 class ChangeOutcome:
     change: Change
-    status: str          # applied | already-in-progress | failed | not-run | manual
+    status: str          # applied | already-in-progress | failed | not-run | not-in-effect | held | manual
     message: str = ""
     seconds: float = 0.0
 
@@ -47,15 +64,19 @@ class ApplyResult:
 
     @property
     def failed(self) -> list:
-        return [o for o in self.outcomes if o.status in ("failed", "not-run")]
+        return [o for o in self.outcomes if o.status in ("failed", "not-run", "not-in-effect")]
 
     @property
     def manual(self) -> list:
         return [o for o in self.outcomes if o.status == "manual"]
 
     @property
+    def held(self) -> list:
+        return [o for o in self.outcomes if o.status == "held"]
+
+    @property
     def ok(self) -> bool:
-        return not self.failed and not self.manual
+        return not self.failed and not self.manual and not self.held
 
 
 class TableWorker:
@@ -101,8 +122,13 @@ class TableWorker:
                 if code == "ResourceInUseException" and change.operation == "CreateTable":
                     self.log(f"{change.table}: already being created elsewhere; waiting for it")
                     return "already-in-progress"
-                if code == "LimitExceededException" and time.monotonic() + delay < self.deadline:
-                    self.log(f"{change.table}: DynamoDB limit on concurrent operations reached; retrying in {delay:g}s")
+                message = exc.response.get("Error", {}).get("Message", "")
+                if code == "LimitExceededException" and is_daily_decrease_limit(message):
+                    raise CheckerError(f"{change.table}: DynamoDB's daily limit on capacity decreases is reached, "
+                                       f"try again tomorrow (UTC): {message}") from exc
+                reason = retry_until_deadline(change, code, message)
+                if reason and time.monotonic() + delay < self.deadline:
+                    self.log(f"{change.table}: {reason}; retrying in {delay:g}s")
                     self.sleep(delay)
                     delay = min(delay * 2, LIMIT_BACKOFF_MAX)
                     continue
@@ -117,15 +143,29 @@ class TableWorker:
             raise CheckerError(timeout_message(result, timeout))
 
 
+def hold_reason(change: Change, changes: list, allow_capacity_changes: bool) -> Optional[str]:
+    """Why an automatic change is held back, or None to make it."""
+    if any(c.table == change.table and c.action == "replace-table" for c in changes):
+        return "held back: the table needs a manual step first (replace-table); nothing else is changed on it"
+    if change.gate and not allow_capacity_changes:
+        return f"held back: a capacity change; make it with {CAPACITY_FLAG}"
+    return None
+
+
 def apply_changes(client, changes: list, timeout: float = 1800.0, concurrency: int = 4,
                   on_change: Optional[ProgressCallback] = None,
                   log: Callable[[str], None] = lambda message: None,
-                  sleep: Callable[[float], None] = time.sleep) -> ApplyResult:
-    """Apply every automatic change; manual ones are returned as `manual`, never attempted."""
+                  sleep: Callable[[float], None] = time.sleep,
+                  allow_capacity_changes: bool = False) -> ApplyResult:
+    """Apply every automatic change not held back; manual ones are returned as `manual`, held
+    ones (capacity changes without the flag, tables that need a person) as `held`."""
     deadline = time.monotonic() + timeout
+    changes = [c for c in changes if c.pending]
+    held = {id(c): reason for c in changes if c.automatic
+            and (reason := hold_reason(c, changes, allow_capacity_changes))}
     by_table: dict = {}
     for change in changes:
-        if change.automatic:
+        if change.automatic and id(change) not in held:
             by_table.setdefault(change.table, []).append(change)
     lock = threading.Lock()
 
@@ -144,4 +184,35 @@ def apply_changes(client, changes: list, timeout: float = 1800.0, concurrency: i
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         per_table = list(pool.map(run, by_table.values()))
     done = {id(o.change): o for outcomes in per_table for o in outcomes}
+    done.update({key: ChangeOutcome(c, "held", held[key]) for c in changes if (key := id(c)) in held})
     return ApplyResult([done.get(id(c)) or ChangeOutcome(c, "manual", "needs a manual step") for c in changes])
+
+
+def verify_applied(client, tables: list, result: ApplyResult) -> ApplyResult:
+    """Re-read every table apply changed and diff it again: a change DynamoDB acknowledged but
+    did not make (a backend that drops a GSI create) is `not-in-effect`, never a silent success."""
+    made = ("applied", "already-in-progress")
+    touched = {o.change.table for o in result.outcomes if o.status in made}
+    remaining: dict = {}
+    for table in tables:
+        if table.name in touched:
+            remaining.update({c.key: c for c in diff_table_or_create(client, table) if c.pending})
+    outcomes = []
+    for outcome in result.outcomes:
+        still = remaining.pop(outcome.change.key, None)
+        if outcome.status in made and still is not None:
+            outcome = ChangeOutcome(outcome.change, "not-in-effect",
+                                    f"re-read after apply: {still.detail}", outcome.seconds)
+        outcomes.append(outcome)
+    # differences on a changed table that no planned change covers (e.g. a CreateTable whose GSI
+    # the backend left out) are failures too
+    outcomes += [ChangeOutcome(c, "not-in-effect", f"re-read after apply: {c.detail}")
+                 for c in remaining.values() if c.automatic]
+    return ApplyResult(outcomes)
+
+
+def diff_table_or_create(client, table: ExpectedTable) -> list:
+    live = read_table(client, table)
+    if not live.exists:
+        return [Change(table.name, "create-table", "table does not exist after apply", True)]
+    return diff_table(table, live)

@@ -10,6 +10,7 @@ from typing import Callable
 
 import botocore.exceptions
 
+from .apply import CAPACITY_FLAG
 from .context import CheckContext
 from .diff import diff_table
 from .errors import CheckerError, describe_aws_error
@@ -40,18 +41,28 @@ def check_tables(ctx: CheckContext) -> list:
                                        remediation=f"checker apply {ctx.command_options}".strip()))
             continue
         state = table_state(table.name, live.description)
-        changes = diff_table(table, live)
+        everything = diff_table(table, live)
+        changes = [c for c in everything if c.pending]
+        unchecked = [c.target for c in everything if not c.pending]
         if not state.ready:
             results.append(CheckResult(check_id, "tables", "fail", f"table {table.name} is not ready",
                                        expected=expected, found=state.summary(),
                                        remediation=f"checker wait {ctx.command_options}".strip()))
         elif changes:
-            automatic = any(c.automatic for c in changes)
+            if any(c.automatic and not c.gate for c in changes):
+                fix = f"checker apply {ctx.command_options}".strip()
+            elif any(c.automatic for c in changes):
+                fix = f"checker apply {CAPACITY_FLAG} {ctx.command_options}".strip()
+            else:
+                fix = "a manual step: see `checker plan`"
             results.append(CheckResult(
                 check_id, "tables", "fail", f"table {table.name} differs from its spec",
-                expected=expected, found="; ".join(f"{c.action}: {c.detail}" for c in changes),
-                remediation=(f"checker apply {ctx.command_options}".strip() if automatic else
-                             "a manual step: see `checker plan`")))
+                expected=expected, found="; ".join(f"{c.action}: {c.detail}" for c in changes), remediation=fix))
+        elif unchecked:
+            results.append(CheckResult(check_id, "tables", "warn",
+                                       f"table {table.name} is ACTIVE and matches its spec where compared",
+                                       expected=expected, found=f"not compared: {', '.join(unchecked)}",
+                                       remediation="check these fields by hand"))
         else:
             results.append(CheckResult(check_id, "tables", "pass", f"table {table.name} is ACTIVE and matches its spec",
                                        expected=expected, found=state.summary()))

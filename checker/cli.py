@@ -16,7 +16,7 @@ from typing import Callable, Optional
 import click
 
 from . import report
-from .apply import apply_changes
+from .apply import apply_changes, verify_applied
 from .aws import AwsOptions
 from .checklist import ALL_SECTIONS, TABLE_SECTIONS, Checklist, Environment, checklist_problems, load_checklist
 from .diff import ExpectedTable, diff_tables
@@ -122,6 +122,9 @@ def apply_options(command):
                      help="Seconds to wait for every table and GSI to become ACTIVE."),
         click.option("--concurrency", type=click.IntRange(1, 50), default=4, show_default=True,
                      help="Tables worked on at once."),
+        click.option("--allow-capacity-changes", is_flag=True,
+                     help="Also switch billing modes and lower provisioned capacity or on-demand maximums "
+                          "(held back by default: either can throttle the app)."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -249,32 +252,37 @@ def compute_plan(target: Target) -> list:
 def plan(output_format, detailed_exitcode, **options):
     """Show what differs between the specs and live DynamoDB. Never writes.
 
-    Automatic changes (missing tables and GSIs, billing and throughput drift, TTL and PITR the
-    checklist asks for) are what `checker apply` will do. Changes DynamoDB cannot make in place
-    (key schemas, LSIs, an index's keys or projection, indexes not in the spec) are shown as
-    manual steps and are never made by checker.
+    Every field a spec states is compared; a field it leaves out is not. Automatic changes
+    (missing tables and GSIs, capacity increases, stream/SSE/table class/deletion protection on,
+    the spec's tags, TTL and PITR the checklist asks for) are what `checker apply` will do;
+    billing switches and capacity decreases need `apply --allow-capacity-changes`. Changes
+    DynamoDB cannot make in place (key schemas, LSIs, an index's keys or projection, indexes not in
+    the spec) and turning anything off are manual steps, never made by checker. A stated field
+    checker cannot compare is listed as "not compared".
     """
     target = build_target(**options)
     changes = compute_plan(target)
     formatter = report.plan_json if output_format == "json" else report.plan_text
     click.echo(formatter(changes, len(target.tables)))
-    sys.exit(2 if detailed_exitcode and changes else 0)
+    sys.exit(2 if detailed_exitcode and any(c.pending for c in changes) else 0)
 
 
 @main.command()
 @aws_options
 @apply_options
 @handle_errors
-def apply(output_format, yes, timeout, concurrency, **options):
+def apply(output_format, yes, timeout, concurrency, allow_capacity_changes, **options):
     """Make the plan's automatic changes, then wait until everything is ACTIVE.
 
     Missing tables are created concurrently; missing GSIs are added one UpdateTable call at a
     time, each waited on before the next. A table someone else is already creating is waited on.
-    Never deletes a table or an index and never touches a key schema. Running it twice changes
-    nothing the second time. Exit 1 if a change failed or a manual step remains.
+    Never deletes a table or an index, never touches a key schema, never turns anything off.
+    Billing-mode switches and capacity decreases wait for --allow-capacity-changes. Afterwards every
+    changed table is read again: a change that is not in effect fails. Running it twice changes
+    nothing the second time. Exit 1 if a change failed, was held back or a manual step remains.
     """
     target = build_target(**options)
-    result, wait = confirm_and_apply(target, yes, timeout, concurrency)
+    result, wait = confirm_and_apply(target, yes, timeout, concurrency, allow_capacity_changes)
     formatter = report.apply_json if output_format == "json" else report.apply_text
     click.echo(formatter(result, wait))
     if wait is not None and not wait.ready:
@@ -282,11 +290,13 @@ def apply(output_format, yes, timeout, concurrency, **options):
     sys.exit(0 if result.ok else 1)
 
 
-def confirm_and_apply(target: Target, yes: bool, timeout: float, concurrency: int):
-    """Plan, ask on a terminal (unless --yes), apply, then wait for every table: (ApplyResult, WaitResult)."""
+def confirm_and_apply(target: Target, yes: bool, timeout: float, concurrency: int,
+                      allow_capacity_changes: bool = False):
+    """Plan, ask on a terminal (unless --yes), apply, wait for every table, then re-read what
+    changed: (ApplyResult, WaitResult)."""
     client = target.aws.client("dynamodb")
     changes = diff_tables(target.tables, read_tables(client, target.tables))
-    automatic = [c for c in changes if c.automatic]
+    automatic = [c for c in changes if c.automatic and (allow_capacity_changes or not c.gate)]
     if automatic and not yes:
         if not stdin_is_terminal():
             raise CheckerError("not asking for confirmation: stdin is not a terminal; pass --yes to apply")
@@ -294,10 +304,12 @@ def confirm_and_apply(target: Target, yes: bool, timeout: float, concurrency: in
         if not click.confirm(f"Apply {len(automatic)} change(s)?", err=True):
             raise CheckerError("cancelled; nothing was changed")
     result = apply_changes(client, changes, timeout=timeout, concurrency=concurrency,
-                           on_change=print_state_change, log=stderr)
+                           on_change=print_state_change, log=stderr, allow_capacity_changes=allow_capacity_changes)
     wait = None
     if not result.failed:
         wait = wait_until_active(client, target.names, timeout, print_state_change)
+        if wait.ready:
+            result = verify_applied(client, target.tables, result)
     return result, wait
 
 
@@ -437,14 +449,14 @@ def smoke(output_format, request, **options):
 @check_options
 @apply_options
 @checks_command
-def bootstrap(output_format, request, yes, timeout, concurrency, **options):
+def bootstrap(output_format, request, yes, timeout, concurrency, allow_capacity_changes, **options):
     """A new environment in one command: apply, wait for ACTIVE, then check everything.
 
     The apply step's progress and outcome go to stderr; stdout holds the check results in the
     chosen format. Exit 0 only when apply left nothing to do by hand and every check passes.
     """
     target = build_target(sections=ALL_SECTIONS, **options)
-    result, wait = confirm_and_apply(target, yes, timeout, concurrency)
+    result, wait = confirm_and_apply(target, yes, timeout, concurrency, allow_capacity_changes)
     stderr(report.apply_text(result, wait))
     ok = run_and_report(target, request, output_format)
     sys.exit(0 if ok and result.ok and wait is not None and wait.ready else 1)

@@ -4,7 +4,13 @@ No I/O and no boto3 here, so every rule is a plain function of two dicts and is 
 Each automatic Change carries the exact API call that carries it out (`operation`, `params`), so
 `apply` does precisely what `plan` showed and nothing else. A change that would lose data or that
 DynamoDB cannot make in place (key schemas, LSIs, attribute types, an index's keys or projection,
-an index that is not in the spec) is reported with `automatic=False`: it needs a person.
+an index that is not in the spec) is reported with `automatic=False`: it needs a person. So is
+turning anything off (deletion protection, a stream, TTL, PITR): checker never disables.
+
+A field the spec leaves out means "don't care" and is not compared; every field it states is.
+Changes that can throttle the app (a billing-mode switch, lower capacity) carry
+`gate=CAPACITY_GATE`: apply makes them only when asked to. A stated field the diff cannot compare
+becomes a NOT_COMPARED entry, so the plan names it instead of skipping it quietly.
 """
 from __future__ import annotations
 
@@ -31,16 +37,22 @@ class ExpectedTable:
 @dataclass(frozen=True)
 class LiveTable:
     """What DynamoDB said. `description` is DescribeTable's `Table`, None when the table is absent;
-    `ttl` / `pitr` are read only when the checklist asks for them."""
+    `ttl` / `pitr` are read only when the checklist asks for them, `tags` (ListTagsOfResource, as
+    {key: value}) only when the spec states Tags."""
 
     name: str
     description: Optional[dict]
     ttl: Optional[dict] = None
     pitr: Optional[dict] = None
+    tags: Optional[dict] = None
 
     @property
     def exists(self) -> bool:
         return self.description is not None
+
+
+CAPACITY_GATE = "capacity"     # billing-mode switches and capacity decreases: opt-in
+NOT_COMPARED = "not-compared"  # a stated field the diff cannot compare: named, never a change
 
 
 @dataclass(frozen=True)
@@ -51,9 +63,22 @@ class Change:
     automatic: bool
     operation: Optional[str] = None
     params: dict = field(default_factory=dict, compare=False)
+    gate: str = ""          # CAPACITY_GATE: automatic only when capacity changes are allowed
+    target: str = ""        # what within the table it is about (an index, a field), for verification
+
+    @property
+    def pending(self) -> bool:
+        """A real difference (automatic or manual), as opposed to a NOT_COMPARED note."""
+        return self.action != NOT_COMPARED
+
+    @property
+    def key(self) -> tuple:
+        """What a re-read after apply matches the change by."""
+        return self.table, self.action, self.target
 
     def to_dict(self) -> dict:
-        return {"table": self.table, "action": self.action, "detail": self.detail, "automatic": self.automatic}
+        return {"table": self.table, "action": self.action, "detail": self.detail, "automatic": self.automatic,
+                "gate": self.gate or None}
 
 
 def diff_tables(expected: list[ExpectedTable], live: dict[str, LiveTable]) -> list[Change]:
@@ -72,7 +97,7 @@ def _create_table(table: ExpectedTable) -> list[Change]:
     indexes = [i["IndexName"] for i in request.get("GlobalSecondaryIndexes", [])]
     detail = "table does not exist; create it" + (f" with index(es) {', '.join(indexes)}" if indexes else "")
     changes = [Change(table.name, "create-table", detail, True, "CreateTable", dict(request))]
-    return changes + _ttl_and_pitr(table, None)
+    return changes + _ttl_and_pitr(table, None) + _not_compared(table.name, request)
 
 
 def _key_signature(key_schema: list, types: dict) -> list:
@@ -122,10 +147,17 @@ def diff_table(table: ExpectedTable, current: LiveTable) -> list[Change]:
     changes += billing_change
     if not billing_change and _billing_mode(live) == "PROVISIONED":
         changes += _diff_throughput(name, spec, live)
+    if not billing_change and _billing_mode(live) == "PAY_PER_REQUEST":
+        changes += _diff_on_demand(name, spec, live)
 
     changes += _diff_global_indexes(name, spec, live, spec_types, key_types, live_types)
     changes += _diff_stream(name, spec, live)
+    changes += _diff_sse(name, spec, live)
+    changes += _diff_table_class(name, spec, live)
+    changes += _diff_deletion_protection(name, spec, live)
+    changes += _diff_tags(name, spec, current)
     changes += _ttl_and_pitr(table, current)
+    changes += _not_compared(name, spec)
     return changes
 
 
@@ -165,7 +197,13 @@ def _diff_billing(name, spec, live) -> list[Change]:
                    for n in live_index_names]
         if updates:
             params["GlobalSecondaryIndexUpdates"] = updates
-    return [Change(name, "update-billing", detail, True, "UpdateTable", params)]
+    return [Change(name, "update-billing", detail + "; switching can throttle the app or change its cost",
+                   True, "UpdateTable", params, gate=CAPACITY_GATE, target="BillingMode")]
+
+
+def _capacity_gate(want: tuple, have: tuple) -> str:
+    """Lowering any capacity can throttle the app (and AWS limits decreases a day): opt-in."""
+    return CAPACITY_GATE if any(w < h for w, h in zip(want, have)) else ""
 
 
 def _diff_throughput(name, spec, live) -> list[Change]:
@@ -174,7 +212,8 @@ def _diff_throughput(name, spec, live) -> list[Change]:
     if want != have:
         changes.append(Change(
             name, "update-throughput", f"throughput is {have[0]} RCU / {have[1]} WCU, spec wants {want[0]} / {want[1]}",
-            True, "UpdateTable", {"TableName": name, "ProvisionedThroughput": spec["ProvisionedThroughput"]}))
+            True, "UpdateTable", {"TableName": name, "ProvisionedThroughput": spec["ProvisionedThroughput"]},
+            gate=_capacity_gate(want, have), target="ProvisionedThroughput"))
     live_indexes = {i["IndexName"]: i for i in live.get("GlobalSecondaryIndexes", [])}
     for index in spec.get("GlobalSecondaryIndexes", []):
         current = live_indexes.get(index["IndexName"])
@@ -187,8 +226,46 @@ def _diff_throughput(name, spec, live) -> list[Change]:
                 f"index {index['IndexName']} throughput is {have[0]} RCU / {have[1]} WCU, spec wants {want[0]} / {want[1]}",
                 True, "UpdateTable",
                 {"TableName": name, "GlobalSecondaryIndexUpdates": [{"Update": {
-                    "IndexName": index["IndexName"], "ProvisionedThroughput": index["ProvisionedThroughput"]}}]}))
+                    "IndexName": index["IndexName"], "ProvisionedThroughput": index["ProvisionedThroughput"]}}]},
+                gate=_capacity_gate(want, have), target=index["IndexName"]))
     return changes
+
+
+def _on_demand_limits(value: Optional[dict]) -> tuple:
+    """(max reads, max writes); absent or -1 is "no limit", compared as infinity."""
+    value = value or {}
+    return tuple(float("inf") if value.get(k, -1) in (-1, None) else value[k]
+                 for k in ("MaxReadRequestUnits", "MaxWriteRequestUnits"))
+
+
+def _diff_on_demand(name, spec, live) -> list[Change]:
+    """OnDemandThroughput (the table's and each GSI's), only where the spec states it."""
+    changes = []
+    if "OnDemandThroughput" in spec:
+        want, have = _on_demand_limits(spec["OnDemandThroughput"]), _on_demand_limits(live.get("OnDemandThroughput"))
+        if want != have:
+            changes.append(Change(name, "update-on-demand-limits",
+                                  f"on-demand maximums are {_limits_text(have)}, spec wants {_limits_text(want)}",
+                                  True, "UpdateTable", {"TableName": name, "OnDemandThroughput": spec["OnDemandThroughput"]},
+                                  gate=_capacity_gate(want, have), target="OnDemandThroughput"))
+    live_indexes = {i["IndexName"]: i for i in live.get("GlobalSecondaryIndexes", [])}
+    for index in spec.get("GlobalSecondaryIndexes", []):
+        current = live_indexes.get(index["IndexName"])
+        if current is None or "OnDemandThroughput" not in index:
+            continue
+        want, have = _on_demand_limits(index["OnDemandThroughput"]), _on_demand_limits(current.get("OnDemandThroughput"))
+        if want != have:
+            changes.append(Change(
+                name, "update-index-on-demand-limits",
+                f"index {index['IndexName']} on-demand maximums are {_limits_text(have)}, spec wants {_limits_text(want)}",
+                True, "UpdateTable", {"TableName": name, "GlobalSecondaryIndexUpdates": [{"Update": {
+                    "IndexName": index["IndexName"], "OnDemandThroughput": index["OnDemandThroughput"]}}]},
+                gate=_capacity_gate(want, have), target=index["IndexName"]))
+    return changes
+
+
+def _limits_text(limits: tuple) -> str:
+    return " / ".join("unlimited" if v == float("inf") else f"{v:g}" for v in limits) + " (reads / writes)"
 
 
 def _diff_global_indexes(name, spec, live, spec_types, key_types, live_types) -> list[Change]:
@@ -236,23 +313,109 @@ def _create_index(name, index, spec_types, live_types) -> Change:
         "GlobalSecondaryIndexUpdates": [{"Create": index}],
     }
     return Change(name, "create-index", f"index {index['IndexName']} does not exist; create it", True,
-                  "UpdateTable", params)
+                  "UpdateTable", params, target=index["IndexName"])
 
 
 def _diff_stream(name, spec, live) -> list[Change]:
+    if "StreamSpecification" not in spec:
+        return []  # don't care
     want = spec.get("StreamSpecification") or {}
     have = live.get("StreamSpecification") or {}
     want_on, have_on = bool(want.get("StreamEnabled")), bool(have.get("StreamEnabled"))
     if want_on and not have_on:
         return [Change(name, "update-stream", f"stream is off, spec wants {want['StreamViewType']}", True,
-                       "UpdateTable", {"TableName": name, "StreamSpecification": want})]
+                       "UpdateTable", {"TableName": name, "StreamSpecification": want}, target="StreamSpecification")]
     if have_on and not want_on:
-        return [Change(name, "update-stream", f"stream {have.get('StreamViewType')} is on but not in the spec; "
-                       "left on (turning it off drops its records): disable it by hand if intended", False)]
+        return [Change(name, "update-stream", f"stream {have.get('StreamViewType')} is on, spec wants it off; "
+                       "checker never turns a stream off (its consumers lose their records): do it by hand "
+                       "if intended", False, target="StreamSpecification")]
     if want_on and want.get("StreamViewType") != have.get("StreamViewType"):
         return [Change(name, "update-stream", f"stream view type is {have.get('StreamViewType')}, spec wants "
                        f"{want['StreamViewType']}; changing it means disabling the stream first: do it by hand", False)]
     return []
+
+
+def _sse_state(sse: dict) -> tuple:
+    """("KMS", key) for a customer- or AWS-managed KMS key, ("AWS_OWNED", None) for the default."""
+    if sse.get("Status") in ("ENABLED", "ENABLING", "UPDATING") and sse.get("SSEType", "KMS") == "KMS":
+        return "KMS", sse.get("KMSMasterKeyArn")
+    return "AWS_OWNED", None
+
+
+def _diff_sse(name, spec, live) -> list[Change]:
+    if "SSESpecification" not in spec:
+        return []
+    want_spec = spec["SSESpecification"]
+    want = "KMS" if want_spec.get("Enabled") else "AWS_OWNED"
+    have, have_key = _sse_state(live.get("SSEDescription") or {})
+    wanted_key = want_spec.get("KMSMasterKeyId")
+    if want == have and not (want == "KMS" and wanted_key and wanted_key.startswith("arn:") and wanted_key != have_key):
+        return []
+    params = {"TableName": name, "SSESpecification": dict(want_spec)}
+    if want == "KMS":
+        params["SSESpecification"].setdefault("SSEType", "KMS")
+    shown = f"KMS key {have_key}" if have == "KMS" else "an AWS owned key"
+    wanted = f"KMS key {wanted_key}" if wanted_key else ("an AWS managed KMS key" if want == "KMS" else "an AWS owned key")
+    return [Change(name, "update-sse", f"encryption at rest uses {shown}, spec wants {wanted}", True,
+                   "UpdateTable", params, target="SSESpecification")]
+
+
+def _diff_table_class(name, spec, live) -> list[Change]:
+    if "TableClass" not in spec:
+        return []
+    have = (live.get("TableClassSummary") or {}).get("TableClass", "STANDARD")
+    if have == spec["TableClass"]:
+        return []
+    return [Change(name, "update-table-class", f"table class is {have}, spec wants {spec['TableClass']}", True,
+                   "UpdateTable", {"TableName": name, "TableClass": spec["TableClass"]}, target="TableClass")]
+
+
+def _diff_deletion_protection(name, spec, live) -> list[Change]:
+    if "DeletionProtectionEnabled" not in spec:
+        return []
+    want, have = bool(spec["DeletionProtectionEnabled"]), bool(live.get("DeletionProtectionEnabled"))
+    if want == have:
+        return []
+    if want:
+        return [Change(name, "enable-deletion-protection", "deletion protection is off; turn it on", True,
+                       "UpdateTable", {"TableName": name, "DeletionProtectionEnabled": True},
+                       target="DeletionProtectionEnabled")]
+    return [Change(name, "disable-deletion-protection", "deletion protection is on, spec wants it off; checker "
+                   "never turns it off: do it by hand if intended", False, target="DeletionProtectionEnabled")]
+
+
+def _diff_tags(name, spec, current: LiveTable) -> list[Change]:
+    """Tags the spec names must be there with its values; other tags on the table are left alone."""
+    if "Tags" not in spec:
+        return []
+    have = current.tags or {}
+    wrong = [t for t in spec["Tags"] if have.get(t["Key"]) != t["Value"]]
+    if not wrong:
+        return []
+    shown = ", ".join(f"{t['Key']} (is {have[t['Key']]!r}, spec wants {t['Value']!r})" if t["Key"] in have
+                      else f"{t['Key']} (missing)" for t in wrong)
+    arn = current.description.get("TableArn", "") if current.description else ""
+    return [Change(name, "tag-table", f"tags differ: {shown}", True, "TagResource",
+                   {"ResourceArn": arn, "Tags": wrong}, target="Tags")]
+
+
+# Fields of CreateTable the diff compares (or that name the table); any other stated field is named
+# as not compared. A test keeps this in step with botocore's CreateTable model.
+COMPARED_FIELDS = {"TableName", "AttributeDefinitions", "KeySchema", "LocalSecondaryIndexes",
+                   "GlobalSecondaryIndexes", "BillingMode", "ProvisionedThroughput", "StreamSpecification",
+                   "SSESpecification", "Tags", "TableClass", "DeletionProtectionEnabled", "OnDemandThroughput"}
+NOT_COMPARED_INDEX_FIELDS = {"WarmThroughput"}
+
+
+def _not_compared(name, spec) -> list[Change]:
+    fields = [f for f in spec if f not in COMPARED_FIELDS]
+    fields += [f"GlobalSecondaryIndexes[{i['IndexName']}].{f}" for i in spec.get("GlobalSecondaryIndexes", [])
+               for f in i if f in NOT_COMPARED_INDEX_FIELDS]
+    kms_key = (spec.get("SSESpecification") or {}).get("KMSMasterKeyId")
+    if kms_key and not kms_key.startswith("arn:"):
+        fields.append("SSESpecification.KMSMasterKeyId (only a key ARN can be compared with DescribeTable's)")
+    return [Change(name, NOT_COMPARED, f"{f} is stated in the spec but checker cannot compare it: check it by hand",
+                   False, target=f) for f in fields]
 
 
 def _ttl_and_pitr(table: ExpectedTable, current: Optional[LiveTable]) -> list[Change]:
@@ -269,7 +432,7 @@ def _ttl_and_pitr(table: ExpectedTable, current: Optional[LiveTable]) -> list[Ch
             changes.append(Change(name, "enable-ttl", f"TTL is {status.lower()}; enable it on {table.ttl_attribute}",
                                   True, "UpdateTimeToLive",
                                   {"TableName": name, "TimeToLiveSpecification": {
-                                      "Enabled": True, "AttributeName": table.ttl_attribute}}))
+                                      "Enabled": True, "AttributeName": table.ttl_attribute}}, target="TTL"))
     if table.point_in_time_recovery:
         pitr = (current.pitr if current else None) or {}
         status = pitr.get("PointInTimeRecoveryStatus", "DISABLED")
@@ -277,5 +440,5 @@ def _ttl_and_pitr(table: ExpectedTable, current: Optional[LiveTable]) -> list[Ch
             changes.append(Change(name, "enable-pitr", f"point-in-time recovery is {status.lower()}; enable it",
                                   True, "UpdateContinuousBackups",
                                   {"TableName": name, "PointInTimeRecoverySpecification": {
-                                      "PointInTimeRecoveryEnabled": True}}))
+                                      "PointInTimeRecoveryEnabled": True}}, target="PITR"))
     return changes

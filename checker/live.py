@@ -2,7 +2,8 @@
 
 DescribeTable per table (not ListTables): it needs only dynamodb:DescribeTable on those tables
 and answers exactly the question. TTL and PITR are read only when the checklist asks for them,
-so a role without those permissions can still plan the rest.
+and tags only when the spec states Tags, so a role without those permissions can still plan the
+rest.
 """
 from __future__ import annotations
 
@@ -18,17 +19,31 @@ def describe_table(client, name: str) -> Optional[dict]:
     return response["Table"] if response else None
 
 
+def read_tags(client, arn: str) -> dict:
+    """{key: value} of every tag on the table (ListTagsOfResource pages by NextToken)."""
+    tags: dict = {}
+    params = {"ResourceArn": arn}
+    while True:
+        page = call(client, "ListTagsOfResource", **params)
+        tags.update({t["Key"]: t["Value"] for t in page.get("Tags", [])})
+        if not page.get("NextToken"):
+            return tags
+        params["NextToken"] = page["NextToken"]
+
+
 def read_table(client, table: ExpectedTable) -> LiveTable:
     description = describe_table(client, table.name)
     if description is None:
         return LiveTable(table.name, None)
-    ttl = pitr = None
+    ttl = pitr = tags = None
+    if "Tags" in table.spec.request:
+        tags = read_tags(client, description["TableArn"])
     if table.ttl_attribute:
         ttl = call(client, "DescribeTimeToLive", TableName=table.name).get("TimeToLiveDescription", {})
     if table.point_in_time_recovery:
         backups = call(client, "DescribeContinuousBackups", TableName=table.name)
         pitr = backups.get("ContinuousBackupsDescription", {}).get("PointInTimeRecoveryDescription", {})
-    return LiveTable(table.name, description, ttl, pitr)
+    return LiveTable(table.name, description, ttl, pitr, tags)
 
 
 def read_tables(client, expected: Iterable[ExpectedTable]) -> dict[str, LiveTable]:

@@ -5,7 +5,7 @@ import json
 from dataclasses import dataclass
 from xml.etree import ElementTree
 
-from .apply import ApplyResult
+from .apply import CAPACITY_FLAG, ApplyResult
 from .diff import Change
 from .wait import WaitResult
 
@@ -27,24 +27,42 @@ def validate_json(files: int, problems: list) -> str:
 
 
 def _change_line(change: Change, width: int) -> str:
-    symbol = SYMBOLS.get(change.action, "~") if change.automatic else "!"
-    manual = "" if change.automatic else "  [manual step]"
-    return f"  {symbol} {change.table:<{width}}  {change.action:<24} {change.detail}{manual}"
+    if not change.pending:
+        symbol, note = "?", "  [not compared]"
+    elif not change.automatic:
+        symbol, note = "!", "  [manual step]"
+    elif change.gate:
+        symbol, note = "~", f"  [needs {CAPACITY_FLAG}]"
+    else:
+        symbol, note = SYMBOLS.get(change.action, "~"), ""
+    return f"  {symbol} {change.table:<{width}}  {change.action:<24} {change.detail}{note}"
 
 
 def plan_text(changes: list, tables: int) -> str:
-    if not changes:
-        return f"In sync: {tables} table(s) match their specs."
-    width = max(len(c.table) for c in changes)
-    automatic = sum(c.automatic for c in changes)
-    lines = [f"Plan: {len(changes)} change(s) for {tables} table(s):"]
-    lines += [_change_line(c, width) for c in changes]
-    lines.append(f"{automatic} automatic (run `checker apply`), {len(changes) - automatic} need a manual step.")
+    pending = [c for c in changes if c.pending]
+    lines = []
+    if not pending:
+        lines.append(f"In sync: {tables} table(s) match their specs.")
+    else:
+        width = max(len(c.table) for c in changes)
+        gated = sum(c.automatic and bool(c.gate) for c in pending)
+        automatic = sum(c.automatic for c in pending) - gated
+        lines.append(f"Plan: {len(pending)} change(s) for {tables} table(s):")
+        lines += [_change_line(c, width) for c in pending]
+        lines.append(f"{automatic} automatic (run `checker apply`), {gated} unlocked by `checker apply "
+                     f"{CAPACITY_FLAG}`, {len(pending) - automatic - gated} need a manual step.")
+    unchecked = [c for c in changes if not c.pending]
+    if unchecked:
+        width = max(len(c.table) for c in unchecked)
+        lines.append(f"Not compared ({len(unchecked)}): stated in a spec, but checker cannot compare them:")
+        lines += [_change_line(c, width) for c in unchecked]
     return "\n".join(lines)
 
 
 def plan_json(changes: list, tables: int) -> str:
-    return to_json({"changes": [c.to_dict() for c in changes], "in_sync": not changes, "tables": tables})
+    pending = [c for c in changes if c.pending]
+    return to_json({"changes": [c.to_dict() for c in pending], "in_sync": not pending, "tables": tables,
+                    "not_compared": [c.to_dict() for c in changes if not c.pending]})
 
 
 def apply_text(result: ApplyResult, wait: WaitResult | None) -> str:
@@ -57,7 +75,9 @@ def apply_text(result: ApplyResult, wait: WaitResult | None) -> str:
         lines.append(f"  {outcome.status:<19} {outcome.change.table:<{width}}  {outcome.change.action:<24} "
                      f"{outcome.change.detail}{note}")
     done = sum(o.status in ("applied", "already-in-progress") for o in result.outcomes)
-    lines.append(f"{done} applied, {len(result.failed)} failed or not run, {len(result.manual)} need a manual step.")
+    held = f", {len(result.held)} held back" if result.held else ""
+    lines.append(f"{done} applied, {len(result.failed)} failed, not run or not in effect{held}, "
+                 f"{len(result.manual)} need a manual step.")
     if wait is not None and wait.ready:
         lines.append(f"All {len(wait.states)} table(s) and their indexes are ACTIVE.")
     return "\n".join(lines)
@@ -68,6 +88,7 @@ def apply_json(result: ApplyResult, wait: WaitResult | None) -> str:
         "changes": [o.to_dict() for o in result.outcomes],
         "applied": sum(o.status in ("applied", "already-in-progress") for o in result.outcomes),
         "failed": len(result.failed),
+        "held": len(result.held),
         "manual": len(result.manual),
         "active": bool(wait and wait.ready),
         "ok": result.ok,

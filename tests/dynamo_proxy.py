@@ -2,7 +2,9 @@
 
 - state: a table reports CREATING for `table_seconds` after CreateTable, and a GSI added by
   UpdateTable reports CREATING for `index_seconds` (moto reports ACTIVE at once);
-- faults: an operation can be made to answer an AWS error (AccessDenied, throttling, ...).
+- faults: an operation can be made to answer an AWS error (AccessDenied, throttling, ...);
+- lies: with `drop_index_creates`, an UpdateTable that creates a GSI is acknowledged and dropped
+  (what dynalite does), so apply's verification has something to catch.
 
 It is a real server on 127.0.0.1 that the CLI reaches over HTTP; nothing inside checker is patched.
 """
@@ -25,6 +27,7 @@ class DynamoProxy:
         self.table_ready_at: dict = {}
         self.index_ready_at: dict = {}
         self.faults: dict = {}
+        self.drop_index_creates = False
         self.calls: list = []
         self.lock = threading.Lock()
         proxy = self
@@ -72,17 +75,29 @@ class DynamoProxy:
         if operation in self.faults:
             status, code, message = self.faults[operation]
             return self.reply(status, {"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": message})
-        request = urllib.request.Request(self.upstream + "/", data=body, method="POST",
-                                         headers={k: v for k, v in headers.items() if k.lower() != "host"})
+        if (self.drop_index_creates and operation == "UpdateTable"
+                and any("Create" in u for u in params.get("GlobalSecondaryIndexUpdates", []))):
+            status, document = self.forward(headers, "DescribeTable", {"TableName": params["TableName"]})
+            return self.reply(status, {"TableDescription": document.get("Table", {})})
+        status, document = self.forward(headers, operation, params, body)
+        if status == 200:
+            document = self.hold_states(operation, params, document)
+        return self.reply(status, document)
+
+    def forward(self, headers, operation: str, params: dict, body: bytes | None = None):
+        """The request to moto, as is (or rewritten as `operation` with `params`): (status, document)."""
+        dropped = ("host", "content-length") if body is not None else ("host", "content-length", "x-amz-target")
+        headers = {k: v for k, v in headers.items() if k.lower() not in dropped}
+        if body is None:
+            body = json.dumps(params).encode()
+            headers["X-Amz-Target"] = f"DynamoDB_20120810.{operation}"
+        request = urllib.request.Request(self.upstream + "/", data=body, method="POST", headers=headers)
         try:
             with urllib.request.urlopen(request) as response:
                 status, payload = response.status, response.read()
         except urllib.error.HTTPError as error:
             status, payload = error.code, error.read()
-        document = json.loads(payload or b"{}")
-        if status == 200:
-            document = self.hold_states(operation, params, document)
-        return self.reply(status, document)
+        return status, json.loads(payload or b"{}")
 
     def hold_states(self, operation: str, params: dict, document: dict) -> dict:
         now = time.monotonic()

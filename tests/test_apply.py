@@ -19,17 +19,23 @@ def client_error(code, operation):
 
 
 class Interfering:
-    """Wraps a real client; `before_create(name)` runs just before CreateTable reaches it."""
+    """Wraps a real client; `create_table(real, **params)` (or any other operation given by its
+    boto3 name) runs instead of the real call, which it may make."""
 
-    def __init__(self, client, create_table):
+    def __init__(self, client, create_table=None, **operations):
         self._client = client
-        self._create_table = create_table
+        self._operations = {"create_table": create_table, **operations}
+        self.calls = []
 
     def __getattr__(self, name):
-        return getattr(self._client, name)
+        replacement = self._operations.get(name)
+        if replacement is None:
+            return getattr(self._client, name)
 
-    def create_table(self, **params):
-        return self._create_table(self._client, **params)
+        def call(**params):
+            self.calls.append(name)
+            return replacement(self._client, **params)
+        return call
 
 
 def plan_for(client, *names):
@@ -112,3 +118,100 @@ def test_only_whitelisted_operations_run(dynamodb):
     assert result.outcomes[0].status == "failed"
     assert "refusing to run DeleteTable" in result.outcomes[0].message
     assert dynamodb.list_tables()["TableNames"] == ["user"]
+
+
+def test_the_daily_capacity_decrease_limit_fails_at_once(dynamodb):
+    dynamodb.create_table(**dict(load_spec("track"), ProvisionedThroughput={"ReadCapacityUnits": 9,
+                                                                           "WriteCapacityUnits": 1}))
+    message = ("Subscriber limit exceeded: Provisioned throughput decreases are limited within a given UTC day. "
+               "After the first 4 decreases, each subsequent decrease in the same UTC day can be performed at "
+               "most once every 3600 seconds.")
+
+    def limited(real, **params):
+        raise botocore.exceptions.ClientError({"Error": {"Code": "LimitExceededException", "Message": message}},
+                                              "UpdateTable")
+    client = Interfering(dynamodb, update_table=limited)
+    slept = []
+    result = apply_changes(client, plan_for(dynamodb, "track"), timeout=600, sleep=slept.append,
+                           allow_capacity_changes=True)
+    (outcome,) = result.outcomes
+    assert (outcome.status, client.calls, slept) == ("failed", ["update_table"], [])
+    assert "daily limit on capacity decreases" in outcome.message and "UTC day" in outcome.message
+
+
+def test_pitr_right_after_create_waits_out_continuous_backups_unavailable(dynamodb):
+    refusals = []
+
+    def not_yet(real, **params):
+        if len(refusals) < 2:
+            refusals.append(1)
+            raise client_error("ContinuousBackupsUnavailableException", "UpdateContinuousBackups")
+        return real.update_continuous_backups(**params)
+    expected = [ExpectedTable(TableSpec("user.json", load_spec("user")), point_in_time_recovery=True)]
+    changes = diff_tables(expected, read_tables(dynamodb, expected))
+    slept = []
+    result = apply_changes(Interfering(dynamodb, update_continuous_backups=not_yet), changes, timeout=600,
+                           sleep=slept.append)
+    assert [o.status for o in result.outcomes] == ["applied", "applied"] and slept == [2.0, 4.0]
+    description = dynamodb.describe_continuous_backups(TableName="user")["ContinuousBackupsDescription"]
+    assert description["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
+
+
+def test_a_billing_switch_is_held_back_unless_allowed(dynamodb):
+    spec = load_spec("liked_songs")
+    on_demand = {k: v for k, v in spec.items() if k != "ProvisionedThroughput"}
+    on_demand["GlobalSecondaryIndexes"] = [{k: v for k, v in i.items() if k != "ProvisionedThroughput"}
+                                           for i in spec["GlobalSecondaryIndexes"]]
+    dynamodb.create_table(**dict(on_demand, BillingMode="PAY_PER_REQUEST"))
+    client = Interfering(dynamodb, update_table=lambda real, **p: real.update_table(**p))
+    result = apply_changes(client, plan_for(dynamodb, "liked_songs"), timeout=10)
+    (outcome,) = result.outcomes
+    assert (outcome.change.action, outcome.status, client.calls) == ("update-billing", "held", [])
+    assert "--allow-capacity-changes" in outcome.message and not result.ok
+    assert dynamodb.describe_table(TableName="liked_songs")["Table"]["BillingModeSummary"]["BillingMode"] == \
+        "PAY_PER_REQUEST"
+    result = apply_changes(client, plan_for(dynamodb, "liked_songs"), timeout=10, allow_capacity_changes=True)
+    assert [o.status for o in result.outcomes] == ["applied"] and result.ok
+    assert dynamodb.describe_table(TableName="liked_songs")["Table"]["BillingModeSummary"]["BillingMode"] == \
+        "PROVISIONED"
+
+
+def test_a_table_that_needs_a_person_gets_no_other_change(dynamodb):
+    spec = load_spec("track")
+    dynamodb.create_table(TableName="track", KeySchema=[{"AttributeName": "status", "KeyType": "HASH"}],
+                          AttributeDefinitions=[{"AttributeName": "status", "AttributeType": "S"}],
+                          ProvisionedThroughput=spec["ProvisionedThroughput"])
+    client = Interfering(dynamodb, update_table=lambda real, **p: real.update_table(**p))
+    result = apply_changes(client, plan_for(dynamodb, "track"), timeout=10)
+    assert [(o.change.action, o.status) for o in result.outcomes] == [("replace-table", "manual"),
+                                                                     ("create-index", "held")]
+    assert client.calls == [] and "replace-table" in result.outcomes[1].message
+
+
+def test_tags_are_applied_and_verified(dynamodb):
+    from checker.apply import verify_applied
+    spec = dict(load_spec("user"), Tags=[{"Key": "team", "Value": "music"}])
+    dynamodb.create_table(**load_spec("user"))
+    arn = dynamodb.describe_table(TableName="user")["Table"]["TableArn"]
+    dynamodb.tag_resource(ResourceArn=arn, Tags=[{"Key": "owner", "Value": "dana"}])
+    expected = [ExpectedTable(TableSpec("user.json", spec))]
+    result = verify_applied(dynamodb, expected, apply_changes(dynamodb, diff_tables(expected, read_tables(
+        dynamodb, expected)), timeout=10))
+    assert [(o.change.action, o.status) for o in result.outcomes] == [("tag-table", "applied")]
+    tags = {t["Key"]: t["Value"] for t in dynamodb.list_tags_of_resource(ResourceArn=arn)["Tags"]}
+    assert tags == {"owner": "dana", "team": "music"}
+    assert diff_tables(expected, read_tables(dynamodb, expected)) == []
+
+
+def test_a_change_the_backend_acknowledges_but_does_not_make_is_not_in_effect(dynamodb):
+    from checker.apply import verify_applied
+    spec = load_spec("user")
+    expected = [ExpectedTable(TableSpec("user.json", dict(spec, TableClass="STANDARD_INFREQUENT_ACCESS")))]
+    dynamodb.create_table(**spec)
+    # moto answers UpdateTable(TableClass=...) with success and never reports the new class
+    result = verify_applied(dynamodb, expected, apply_changes(dynamodb, diff_tables(
+        expected, read_tables(dynamodb, expected)), timeout=10))
+    (outcome,) = result.outcomes
+    assert (outcome.change.action, outcome.status) == ("update-table-class", "not-in-effect")
+    assert outcome.message == "re-read after apply: table class is STANDARD, spec wants STANDARD_INFREQUENT_ACCESS"
+    assert not result.ok

@@ -23,14 +23,14 @@ def test_empty_account_to_in_sync_and_a_gsi_added_by_hand(cli, endpoint):
     assert sorted((c["table"], c["action"], c["automatic"]) for c in plan["changes"]) == [
         (name, "create-table", True) for name in
         ["action_history", "liked_songs", "liked_songs_metadata", "track", "user"]]
-    assert set(plan["changes"][0]) == {"table", "action", "detail", "automatic"}
+    assert set(plan["changes"][0]) == {"table", "action", "detail", "automatic", "gate"}
 
     result, applied = cli.json("apply", "--endpoint-url", endpoint, "--yes")
     assert result.exit_code == 0, result.output
     assert applied["applied"] == 5 and applied["ok"] and applied["active"]
 
     result, plan = cli.json("plan", "--endpoint-url", endpoint, "--detailed-exitcode")
-    assert (result.exit_code, plan) == (0, {"changes": [], "in_sync": True, "tables": 5})
+    assert (result.exit_code, plan) == (0, {"changes": [], "in_sync": True, "tables": 5, "not_compared": []})
     result, again = cli.json("apply", "--endpoint-url", endpoint, "--yes")
     assert (result.exit_code, again["changes"], again["ok"]) == (0, [], True)
     described = dynamodb(endpoint).describe_table(TableName="liked_songs")["Table"]
@@ -137,3 +137,43 @@ def test_the_installed_console_script(project, endpoint):
                             cwd=project, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2, result.stderr
     assert len(json.loads(result.stdout)["changes"]) == 5
+
+
+def test_an_on_demand_production_table_is_not_switched_without_the_flag(cli, endpoint):
+    """The reference app's prod liked_songs is on-demand: the shipped (provisioned) spec must not
+    throttle it by surprise."""
+    spec = load_spec("liked_songs")
+    spec.pop("ProvisionedThroughput")
+    for index in spec["GlobalSecondaryIndexes"]:
+        index.pop("ProvisionedThroughput")
+    dynamodb(endpoint).create_table(**dict(spec, BillingMode="PAY_PER_REQUEST"))
+    plan = cli("plan", "--endpoint-url", endpoint, "--detailed-exitcode")
+    assert plan.exit_code == 2
+    line = next(l for l in plan.stdout.splitlines() if "update-billing" in l)
+    assert line.endswith("[needs --allow-capacity-changes]")
+    assert "1 unlocked by `checker apply --allow-capacity-changes`" in plan.stdout
+    result, applied = cli.json("apply", "--endpoint-url", endpoint, "--yes")
+    assert result.exit_code == 1
+    held = [c for c in applied["changes"] if c["status"] == "held"]
+    assert [c["action"] for c in held] == ["update-billing"] and applied["held"] == 1
+    billing = dynamodb(endpoint).describe_table(TableName="liked_songs")["Table"]["BillingModeSummary"]
+    assert billing["BillingMode"] == "PAY_PER_REQUEST"
+    result = cli("apply", "--endpoint-url", endpoint, "--yes", "--allow-capacity-changes")
+    assert result.exit_code == 0, result.output
+    assert cli("plan", "--endpoint-url", endpoint, "--detailed-exitcode").exit_code == 0
+
+
+def test_plan_names_stated_fields_it_cannot_compare(cli, project, endpoint):
+    assert cli("apply", "--endpoint-url", endpoint, "--yes").exit_code == 0
+    spec = load_spec("user")
+    spec["WarmThroughput"] = {"ReadUnitsPerSecond": 12000}
+    (project / "table_specs" / "user.json").write_text(json.dumps(spec))
+    result = cli("plan", "--endpoint-url", endpoint, "--detailed-exitcode")
+    assert result.exit_code == 0  # nothing to change, but not silently "in sync" either
+    assert "Not compared (1)" in result.stdout
+    assert "user  not-compared" in result.stdout and "WarmThroughput is stated in the spec" in result.stdout
+    result, plan = cli.json("plan", "--endpoint-url", endpoint)
+    assert [c["detail"].split(" ")[0] for c in plan["not_compared"]] == ["WarmThroughput"]
+    result, report = cli.json("check", "--endpoint-url", endpoint, "--only", "tables")
+    user = next(r for r in report["results"] if r["id"] == "table:user")
+    assert (user["status"], user["found"]) == ("warn", "not compared: WarmThroughput")

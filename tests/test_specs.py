@@ -250,3 +250,32 @@ def test_spec_that_is_not_an_object(cli, project):
     result = cli("validate")
     assert result.exit_code == 1
     assert "table_specs/user.json: $: [1, 2] is not of type 'object'" in result.stdout
+
+
+def test_the_spec_schema_accepts_every_field_of_botocores_createtable_model():
+    """Walks botocore's CreateTable input shape: a field the installed botocore knows and the
+    schema lacks (at any depth the schema closes with additionalProperties: false) fails here."""
+    from checker.specs import load_schema
+    schema = load_schema("table-spec.schema.json")
+
+    def resolve(node):
+        while "$ref" in node:
+            node = schema["$defs"][node["$ref"].split("/")[-1]]
+        return node
+
+    def missing(shape, node, path):
+        node = resolve(node)
+        if shape.type_name == "list" and "items" in node:
+            return missing(shape.member, node["items"], f"{path}[]")
+        if shape.type_name != "structure" or node.get("additionalProperties", True) is not False:
+            return []
+        found = []
+        for name, member in shape.members.items():
+            if name not in node["properties"]:
+                found.append(f"{path}.{name}")
+            else:
+                found += missing(member, node["properties"][name], f"{path}.{name}")
+        return found
+
+    model = botocore.session.get_session().get_service_model("dynamodb")
+    assert missing(model.operation_model("CreateTable").input_shape, schema, "$") == []

@@ -136,3 +136,22 @@ def test_apply_adds_gsis_one_at_a_time_each_waited_on(cli, project, endpoint, on
     assert len(between) >= 2
     assert "liked_songs: ACTIVE, index userId-addedAt-index CREATING -> ACTIVE" in result.stderr
     assert "liked_songs: ACTIVE, index userId-trackName-index CREATING -> ACTIVE" in result.stderr
+
+
+def test_apply_fails_when_the_backend_acknowledges_a_gsi_and_drops_it(cli, endpoint, only_two_specs):
+    """dynalite answers UpdateTable(Create GSI) with success and never builds the index."""
+    spec = load_spec("liked_songs")
+    with DynamoProxy(endpoint) as proxy:
+        proxy.drop_index_creates = True
+        client = boto3.client("dynamodb", endpoint_url=proxy.url, region_name=REGION)
+        client.create_table(TableName="liked_songs", KeySchema=spec["KeySchema"],
+                            AttributeDefinitions=spec["AttributeDefinitions"][:2],
+                            ProvisionedThroughput=spec["ProvisionedThroughput"])
+        result = cli("apply", "--endpoint-url", proxy.url, "--specs", "only", "--yes", "--format", "json")
+        assert result.exit_code == 1
+        outcomes = json.loads(result.stdout)["changes"]
+        index = next(o for o in outcomes if o["action"] == "create-index")
+        assert index["status"] == "not-in-effect"
+        assert index["message"] == "re-read after apply: index userId-addedAt-index does not exist; create it"
+        plan = cli("plan", "--endpoint-url", proxy.url, "--specs", "only", "--detailed-exitcode")
+        assert plan.exit_code == 2 and "userId-addedAt-index" in plan.stdout
