@@ -26,6 +26,12 @@ class AwsOptions:
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
 
+    def session(self):
+        try:
+            return boto3.Session(profile_name=self.profile, region_name=self.region)
+        except botocore.exceptions.BotoCoreError as exc:
+            raise CheckerError(describe_aws_error(exc)) from exc
+
     def client(self, service: str):
         try:
             session = boto3.Session(profile_name=self.profile, region_name=self.region)

@@ -48,10 +48,13 @@ class Permission:
     table: str
     actions: tuple
     index: Optional[str] = None
+    used_by: str = "runtime"    # "external": app actions outside this repository need them
 
     @property
     def label(self) -> str:
-        return f"{self.table}/index/{self.index}" if self.index else self.table
+        """Unique per entry: `liked_songs/index/userId-addedAt-index`, `user@external`."""
+        base = f"{self.table}/index/{self.index}" if self.index else self.table
+        return f"{base}@external" if self.used_by == "external" else base
 
 
 @dataclass(frozen=True)
@@ -205,7 +208,7 @@ def build_checklist(document: dict, file: str) -> Checklist:
         required_env=tuple(lambda_section.get("required_env") or ()),
         bindings=dict(lambda_section.get("bindings") or {}),
         entry_point=(document.get("entry_point") or {}).get("require"),
-        permissions=tuple(Permission(p["table"], tuple(p["actions"]), p.get("index"))
+        permissions=tuple(Permission(p["table"], tuple(p["actions"]), p.get("index"), p.get("used_by", "runtime"))
                           for p in iam.get("permissions") or ()),
         warn_broad_grants=iam.get("warn_broad_grants", True),
         endpoints=tuple(Endpoint(**e) for e in document.get("endpoints") or ()),

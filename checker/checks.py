@@ -14,7 +14,8 @@ from .apply import CAPACITY_FLAG
 from .context import CheckContext
 from .diff import diff_table
 from .errors import CheckerError, describe_aws_error
-from .lambda_checks import check_bindings, check_entry_point, check_function, check_iam, discovered_base_url
+from .iam_check import check_iam
+from .lambda_checks import check_bindings, check_entry_point, check_function, discovered_base_url
 from .live import read_table
 from .logs import check_logs
 from .report import CheckResult

@@ -20,7 +20,8 @@ from .apply import apply_changes, verify_applied
 from .aws import AwsOptions
 from .checklist import ALL_SECTIONS, TABLE_SECTIONS, Checklist, Environment, checklist_problems, load_checklist
 from .diff import ExpectedTable, diff_tables
-from .errors import CheckerError
+from .errors import CheckerError, call
+from .iam_check import least_privilege_policy
 from .checks import KINDS, SMOKE_KINDS, run_checks
 from .context import CheckContext
 from .live import read_tables
@@ -460,6 +461,41 @@ def bootstrap(output_format, request, yes, timeout, concurrency, allow_capacity_
     stderr(report.apply_text(result, wait))
     ok = run_and_report(target, request, output_format)
     sys.exit(0 if ok and result.ok and wait is not None and wait.ready else 1)
+
+
+@main.command("iam-policy")
+@aws_options
+@click.option("--account-id", default=None, metavar="ID",
+              help="AWS account of the tables [default: the caller's, from sts:GetCallerIdentity].")
+@handle_errors
+def iam_policy(output_format, account_id, **options):
+    """Print the least-privilege policy the function's role needs.
+
+    One Allow statement per table or index ARN, with exactly the DynamoDB actions the checklist's
+    iam.permissions list, on this environment's table names (--env's prefix/suffix). With
+    --format json stdout is the bare policy document, ready for
+
+    \b
+      checker iam-policy --env prod --format json > policy.json
+      aws iam put-role-policy --role-name ROLE --policy-name dynamodb \\
+          --policy-document file://policy.json
+    """
+    target = build_target(sections=("environments", "tables", "iam"), **options)
+    if target.checklist is None or not target.checklist.permissions:
+        raise CheckerError("no iam.permissions in the checklist: nothing to grant")
+    region = target.aws.region or target.aws.session().region_name
+    if not region:
+        raise CheckerError("no AWS region: pass --region or --env with a region, or set AWS_REGION")
+    if account_id is None:
+        account_id = call(target.aws.client("sts"), "GetCallerIdentity", "sts")["Account"]
+    document = least_privilege_policy(target.checklist.permissions, target.tables, region, account_id)
+    if output_format == "json":
+        click.echo(report.to_json(document))
+        return
+    for statement in document["Statement"]:
+        click.echo(f"Allow {', '.join(statement['Action'])}\n  on {statement['Resource']}")
+    click.echo(f"\n{len(document['Statement'])} statement(s). As a policy document: "
+               "checker iam-policy --format json (same options)")
 
 
 @main.command()

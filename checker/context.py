@@ -1,6 +1,7 @@
 """What every check reads from: the target, the checklist, and AWS facts fetched once."""
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass, field
 from typing import Optional
@@ -25,10 +26,17 @@ class CheckContext:
     _clients: dict = field(default_factory=dict)
     _facts: dict = field(default_factory=dict)
 
-    def client(self, service: str):
-        if service not in self._clients:
-            self._clients[service] = self.aws.client(service)
-        return self._clients[service]
+    def client(self, service: str, single_attempt: bool = False):
+        """One client per service (and one without retries, for calls whose failure has a fallback)."""
+        key = (service, single_attempt)
+        if key not in self._clients:
+            options = dataclasses.replace(self.aws, max_attempts=1) if single_attempt else self.aws
+            self._clients[key] = options.client(service)
+        return self._clients[key]
+
+    def table_name(self, spec_name: str) -> str:
+        """The environment's name (prefix/suffix applied) of a spec's TableName."""
+        return next((t.name for t in self.tables if t.spec_name == spec_name), spec_name)
 
     def fact(self, name: str, compute):
         """A fact about the account that several kinds of check need, looked up once."""

@@ -1,30 +1,52 @@
 """Evaluate IAM policy documents for an (action, resource) pair, without AWS.
 
-Used when iam:SimulatePrincipalPolicy is not available (moto does not implement it, and a CI
-role may not be allowed to call it). It follows IAM's core rules for identity policies: an
-explicit Deny wins, then any Allow, else an implicit deny; Action/NotAction and
-Resource/NotResource with `*` and `?` wildcards; actions match case-insensitively, resources
-case-sensitively. Conditions are not evaluated: a conditional Allow is reported as such.
+Used when neither iam:SimulatePrincipalPolicy nor iam:SimulateCustomPolicy is available (moto
+implements neither, and a CI role may not be allowed to call them). It follows IAM's core rules
+for identity policies: an explicit Deny wins, then any Allow, else an implicit deny;
+Action/NotAction and Resource/NotResource with IAM's only wildcards `*` and `?` (anything else,
+`[` included, is literal); actions match case-insensitively, resources case-sensitively.
+
+Conditions are not evaluated, and the answer says so instead of guessing: an Allow that holds
+only under a condition is CONDITIONAL_ALLOW (not counted as allowed), a Deny under a condition
+is CONDITIONAL_DENY (allowed unless the condition holds, not an unconditional deny); each names
+the condition keys it could not evaluate.
 Permission boundaries, SCPs and session policies are out of scope. (policyuniverse parses
 statements and expands actions, but answers "is this internet accessible", not "is this action on
 this ARN allowed", so this module does that part.)
 """
 from __future__ import annotations
 
-import fnmatch
 import json
 import re
 from dataclasses import dataclass
 from typing import Iterable, Optional
 from urllib.parse import unquote
 
+ALLOWED = "allowed"
+CONDITIONAL_ALLOW = "conditional allow"    # allowed only if conditions checker did not evaluate hold
+CONDITIONAL_DENY = "conditional deny"      # allowed unless conditions checker did not evaluate hold
+EXPLICIT_DENY = "explicit deny"
+IMPLICIT_DENY = "no statement allows it"
+
 
 @dataclass(frozen=True)
 class Decision:
-    allowed: bool
-    reason: str              # "allowed", "explicit deny", "no statement allows it"
+    reason: str              # one of ALLOWED, CONDITIONAL_ALLOW, CONDITIONAL_DENY, EXPLICIT_DENY, IMPLICIT_DENY
     statement: Optional[str] = None   # the Sid (or policy name and index) that decided
-    conditional: bool = False
+    conditions: tuple = ()            # "Operator:key" of conditions not evaluated
+
+    @property
+    def allowed(self) -> bool:
+        """Certainly allowed. A conditional decision is neither allowed nor denied: it is a warning."""
+        return self.reason == ALLOWED
+
+    @property
+    def conditional(self) -> bool:
+        return self.reason in (CONDITIONAL_ALLOW, CONDITIONAL_DENY)
+
+    @property
+    def denied(self) -> bool:
+        return self.reason in (EXPLICIT_DENY, IMPLICIT_DENY)
 
 
 def parse_document(document) -> dict:
@@ -41,12 +63,23 @@ def _as_list(value) -> list:
     return value if isinstance(value, list) else [value]
 
 
+def wildcard_regex(pattern: str) -> str:
+    """IAM's wildcards: `*` any run of characters, `?` one character; all else literal."""
+    return "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern) + r"\Z"
+
+
 def _matches(patterns: Iterable[str], value: str, ignore_case: bool) -> bool:
-    for pattern in patterns:
-        regex = fnmatch.translate(pattern)  # '*' and '?' as IAM means them; no [] in ARNs/actions
-        if re.match(regex, value, re.IGNORECASE if ignore_case else 0):
-            return True
-    return False
+    flags = re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL
+    return any(re.match(wildcard_regex(str(p)), value, flags) for p in patterns)
+
+
+def condition_keys(statement: dict) -> tuple:
+    """("StringEquals:aws:SourceVpce", ...) for the statement's Condition block."""
+    condition = statement.get("Condition") or {}
+    if not isinstance(condition, dict):
+        return ("Condition",)
+    return tuple(f"{operator}:{key}" for operator, keys in condition.items()
+                 for key in (keys if isinstance(keys, dict) else {"?": None}))
 
 
 def statements(documents: Iterable[tuple]) -> list:
@@ -71,15 +104,23 @@ def applies(statement: dict, action: str, resource: str) -> bool:
 
 
 def evaluate(documents: Iterable[tuple], action: str, resource: str) -> Decision:
-    allow = None
+    allow = conditional_allow = conditional_deny = None
     for label, statement in statements(documents):
         if not applies(statement, action, resource):
             continue
+        conditions = condition_keys(statement)
         if statement.get("Effect") == "Deny":
-            return Decision(False, "explicit deny", label)
-        if statement.get("Effect") == "Allow" and (allow is None or allow.conditional):
-            allow = Decision(True, "allowed", label, conditional=bool(statement.get("Condition")))
-    return allow or Decision(False, "no statement allows it")
+            if not conditions:
+                return Decision(EXPLICIT_DENY, label)
+            conditional_deny = conditional_deny or Decision(CONDITIONAL_DENY, label, conditions)
+        elif statement.get("Effect") == "Allow":
+            if not conditions:
+                allow = allow or Decision(ALLOWED, label)
+            else:
+                conditional_allow = conditional_allow or Decision(CONDITIONAL_ALLOW, label, conditions)
+    if allow and conditional_deny:
+        return conditional_deny
+    return allow or conditional_allow or Decision(IMPLICIT_DENY)
 
 
 def broad_grants(documents: Iterable[tuple], service: str = "dynamodb") -> list:

@@ -1,19 +1,15 @@
-"""Checks of the Lambda function: it exists, its environment variables, its entry point (Function
-URL or API Gateway) and its role's DynamoDB permissions.
+"""Checks of the Lambda function: it exists, its environment variables and table bindings, its
+entry point (Function URL or API Gateway). Its role's permissions: iam_check.py.
 
 Environment variable VALUES are never read into a result: only names and whether each is set.
 """
 from __future__ import annotations
 
-import dataclasses
-import json
 from dataclasses import dataclass
 from typing import Optional
 
 import botocore.exceptions
-from botocore.parsers import ResponseParserError
 
-from . import iam_policy
 from .context import CheckContext
 from .report import CheckResult
 
@@ -59,7 +55,7 @@ def check_bindings(ctx: CheckContext) -> list:
     variables = (config.get("Environment") or {}).get("Variables") or {}
     results = []
     for variable, spec_name in ctx.checklist.bindings.items():
-        expected = live_table_name(ctx, spec_name)
+        expected = ctx.table_name(spec_name)
         value = variables.get(variable)
         check_id = f"bindings:{variable}"
         if value == expected:
@@ -171,106 +167,3 @@ def discovered_base_url(ctx: CheckContext) -> Optional[str]:
     if ctx.function is None:
         return None
     return next((e.url for e in find_entry_points(ctx) if e.url), None)
-
-
-# -- IAM ------------------------------------------------------------------------------------
-
-def role_name(role_arn: str) -> str:
-    return role_arn.rsplit("/", 1)[-1]
-
-
-def role_policies(ctx: CheckContext, role: str) -> list:
-    """(policy name, document) of every inline and attached managed policy of the role."""
-    iam = ctx.client("iam")
-    documents = []
-    for page in iam.get_paginator("list_role_policies").paginate(RoleName=role):
-        for name in page["PolicyNames"]:
-            documents.append((name, ctx.call("iam", "GetRolePolicy", RoleName=role, PolicyName=name)["PolicyDocument"]))
-    for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=role):
-        for attached in page["AttachedPolicies"]:
-            policy = ctx.call("iam", "GetPolicy", PolicyArn=attached["PolicyArn"])["Policy"]
-            version = ctx.call("iam", "GetPolicyVersion", PolicyArn=attached["PolicyArn"],
-                               VersionId=policy["DefaultVersionId"])["PolicyVersion"]
-            documents.append((attached["PolicyName"], version["Document"]))
-    return documents
-
-
-def live_table_name(ctx: CheckContext, spec_name: str) -> str:
-    return next((t.name for t in ctx.tables if t.spec_name == spec_name), spec_name)
-
-
-def required_pairs(ctx: CheckContext, account: str, region: str) -> list:
-    """(permission, action, resource ARN) for everything the checklist says the runtime uses."""
-    pairs = []
-    for permission in ctx.checklist.permissions:
-        arn = f"arn:aws:dynamodb:{region}:{account}:table/{live_table_name(ctx, permission.table)}"
-        if permission.index:
-            arn += f"/index/{permission.index}"
-        pairs += [(permission, action, arn) for action in permission.actions]
-    return pairs
-
-
-def simulate(ctx: CheckContext, role_arn: str, pairs: list) -> Optional[dict]:
-    """{(action, resource): allowed} from iam:SimulatePrincipalPolicy, or None where unavailable."""
-    decisions = {}
-    # One attempt only: where the simulator is missing or refused, the fallback answers at once
-    # instead of after botocore's retries of a 500.
-    iam = dataclasses.replace(ctx.aws, max_attempts=1).client("iam")
-    try:
-        for resource in sorted({r for _, _, r in pairs}):
-            actions = sorted({a for _, a, r in pairs if r == resource})
-            paginator = iam.get_paginator("simulate_principal_policy")
-            for page in paginator.paginate(PolicySourceArn=role_arn, ActionNames=actions, ResourceArns=[resource]):
-                for result in page["EvaluationResults"]:
-                    decisions[(result["EvalActionName"], resource)] = result["EvalDecision"] == "allowed"
-    except (NotImplementedError, ResponseParserError, botocore.exceptions.ClientError,
-            botocore.exceptions.BotoCoreError):
-        return None  # not implemented (moto) or not permitted: evaluate the documents ourselves
-    return decisions
-
-
-def check_iam(ctx: CheckContext) -> list:
-    if ctx.function is None:
-        return [function_missing(ctx, "iam")]
-    config = ctx.function
-    role_arn = config["Role"]
-    arn_parts = config["FunctionArn"].split(":")
-    region, account = arn_parts[3], arn_parts[4]
-    pairs = required_pairs(ctx, account, region)
-    decisions = simulate(ctx, role_arn, pairs)
-    method = "iam:SimulatePrincipalPolicy"
-    documents = None
-    if decisions is None or ctx.checklist.warn_broad_grants:
-        documents = role_policies(ctx, role_name(role_arn))
-    if decisions is None:
-        method = "the role's policies, evaluated by checker"
-        decisions = {(a, r): iam_policy.evaluate(documents, a, r).allowed for _, a, r in pairs}
-    results = []
-    for permission in ctx.checklist.permissions:
-        mine = [(a, r) for p, a, r in pairs if p is permission]
-        missing = [(a, r) for a, r in mine if not decisions.get((a, r))]
-        table = live_table_name(ctx, permission.table) + (f" index {permission.index}" if permission.index else "")
-        if not missing:
-            results.append(CheckResult(f"iam:{permission.label}", "iam", "pass",
-                                       f"role {role_name(role_arn)} may use {table}",
-                                       found=f"{len(mine)} action/resource pairs allowed ({method})"))
-            continue
-        policy = {"Version": "2012-10-17", "Statement": [{
-            "Effect": "Allow", "Action": sorted({a for a, _ in missing}), "Resource": sorted({r for _, r in missing})}]}
-        results.append(CheckResult(
-            f"iam:{permission.label}", "iam", "fail",
-            f"role {role_name(role_arn)} lacks {len(missing)} permission(s) on {table}",
-            expected=", ".join(permission.actions) + f" on {table}",
-            found="denied: " + "; ".join(f"{a} on {r}" for a, r in missing) + f" ({method})",
-            remediation=f"aws iam put-role-policy --role-name {role_name(role_arn)} --policy-name "
-                        f"checker-{permission.label.replace('/', '-')} --policy-document '{json.dumps(policy, separators=(',', ':'))}'"))
-    if ctx.checklist.warn_broad_grants and documents is not None:
-        broad = iam_policy.broad_grants(documents)
-        results.append(CheckResult(
-            "iam:broad-grants", "iam", "warn" if broad else "pass",
-            f"role {role_name(role_arn)} has grants broader than needed" if broad
-            else f"role {role_name(role_arn)} grants no wildcard DynamoDB access",
-            expected="DynamoDB actions listed one by one, on the table and index ARNs",
-            found="; ".join(broad) or "none",
-            remediation="replace dynamodb:* and Resource \"*\" with the actions and ARNs the app uses" if broad else ""))
-    return results

@@ -19,6 +19,8 @@ import boto3
 
 from spotify_playlist import handler as app
 
+from .iam_check import least_privilege_policy
+
 
 def function_url_event(method: str, path: str, headers: dict, body: str) -> dict:
     parts = urlsplit(path)
@@ -218,17 +220,9 @@ MOTO_ACCOUNT = "123456789012"
 
 
 def role_policy(tables: list, permissions: list, region: str, account: str = MOTO_ACCOUNT, leave_out=()) -> dict:
-    """A policy granting exactly `permissions` on the environment's table names, minus any
-    (action, spec table name) in `leave_out`."""
-    statements = []
-    for permission in permissions:
-        name = next((t.name for t in tables if t.spec_name == permission.table), permission.table)
-        arn = f"arn:aws:dynamodb:{region}:{account}:table/{name}"
-        actions = [a for a in permission.actions if (a, permission.table) not in leave_out]
-        if actions:
-            statements.append({"Effect": "Allow", "Action": actions,
-                               "Resource": f"{arn}/index/{permission.index}" if permission.index else arn})
-    return {"Version": "2012-10-17", "Statement": statements}
+    """The least-privilege policy of the checklist's permissions, minus any (action, spec table)
+    in `leave_out` (tests take one away to see the IAM check fail)."""
+    return least_privilege_policy(permissions, tables, region, account, leave_out)
 
 
 def deploy_function(endpoint: str, region: str, function_name: str, policy: dict, variables: dict,

@@ -418,3 +418,30 @@ def test_logs_without_any_function_named_are_an_error(cli, endpoint, checklist):
     (logs,) = report["results"]
     assert (result.exit_code, logs["status"]) == (1, "error")
     assert "no Lambda function named" in logs["summary"]
+
+
+def test_the_printed_least_privilege_policy_passes_the_iam_check(cli, endpoint, checklist):
+    result = cli("iam-policy", "--endpoint-url", endpoint, "--env", "prod", "--format", "json")
+    assert result.exit_code == 0, result.output
+    policy = json.loads(result.stdout)
+    assert all(s["Resource"].startswith(f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/") and "-prod" in s["Resource"]
+               for s in policy["Statement"])
+    deploy_function(endpoint, REGION, "spotify-playlist-prod", policy, {"DEFAULT_USER_ID": "dana"})
+    result, report = cli.json("check", "--endpoint-url", endpoint, "--env", "prod", "--only", "iam")
+    assert result.exit_code == 0
+    statuses = {r["id"]: r["status"] for r in report["results"]}
+    assert set(statuses.values()) == {"pass"} and "iam:user@external" in statuses and "iam:broad-grants" in statuses
+    # one action taken away from it is named
+    policy["Statement"][0]["Action"].remove("dynamodb:Query")
+    client(endpoint, "iam").put_role_policy(RoleName="spotify-playlist-prod-role", PolicyName="dynamodb",
+                                            PolicyDocument=json.dumps(policy))
+    result, report = cli.json("check", "--endpoint-url", endpoint, "--env", "prod", "--only", "iam")
+    assert result.exit_code == 1
+    assert [r["id"] for r in report["results"] if r["status"] == "fail"] == ["iam:liked_songs"]
+
+
+def test_iam_policy_without_permissions_is_an_error(cli, endpoint, checklist):
+    del checklist["iam"]
+    checklist.write()
+    result = cli("iam-policy", "--endpoint-url", endpoint)
+    assert result.exit_code == 1 and "error: no iam.permissions in the checklist" in result.stderr

@@ -62,10 +62,39 @@ def test_statements_across_several_policies_and_encoded_documents():
     assert decision.allowed and decision.statement == "b[0]"
 
 
-def test_conditional_allow_is_marked():
+def test_a_conditional_allow_is_not_counted_as_allowed_and_names_its_condition():
     documents = policy(allow("dynamodb:Query", TABLE, Condition={"Bool": {"aws:SecureTransport": "true"}}))
     decision = evaluate(documents, "dynamodb:Query", TABLE)
-    assert decision.allowed and decision.conditional
+    assert (decision.allowed, decision.denied, decision.reason) == (False, False, "conditional allow")
+    assert decision.conditions == ("Bool:aws:SecureTransport",)
+    # an unconditional Allow beside it decides
+    documents.append(("other", {"Statement": [allow("dynamodb:Query", TABLE)]}))
+    assert evaluate(documents, "dynamodb:Query", TABLE).allowed
+
+
+def test_a_conditional_deny_is_not_an_unconditional_deny():
+    deny = {"Sid": "OnlyFromVpc", "Effect": "Deny", "Action": "dynamodb:*", "Resource": "*",
+            "Condition": {"StringNotEquals": {"aws:SourceVpce": "vpce-1"}}}
+    decision = evaluate(policy(allow("dynamodb:Query", TABLE), deny), "dynamodb:Query", TABLE)
+    assert (decision.reason, decision.statement, decision.conditions) == (
+        "conditional deny", "OnlyFromVpc", ("StringNotEquals:aws:SourceVpce",))
+    assert not decision.allowed and not decision.denied
+    # with nothing allowing it, it stays an implicit deny
+    assert evaluate(policy(deny), "dynamodb:Query", TABLE).reason == "no statement allows it"
+    # an unconditional Deny still wins over everything
+    hard = {"Effect": "Deny", "Action": "dynamodb:Query", "Resource": TABLE}
+    assert evaluate(policy(allow("dynamodb:Query", TABLE), deny, hard), "dynamodb:Query", TABLE).reason == \
+        "explicit deny"
+
+
+def test_brackets_are_literal_iam_knows_only_star_and_question_mark():
+    documents = policy(allow("dynamodb:[GP]etItem", TABLE))
+    assert not evaluate(documents, "dynamodb:GetItem", TABLE).allowed
+    assert evaluate(documents, "dynamodb:[GP]etItem", TABLE).allowed
+    assert evaluate(policy(allow("dynamodb:Query", "arn:aws:dynamodb:*:*:table/liked_songs.v2")),
+                    "dynamodb:Query", "arn:aws:dynamodb:r:1:table/liked_songs.v2").allowed
+    assert not evaluate(policy(allow("dynamodb:Query", "arn:aws:dynamodb:*:*:table/liked_songs.v2")),
+                        "dynamodb:Query", "arn:aws:dynamodb:r:1:table/liked_songsXv2").allowed
 
 
 def test_broad_grants():

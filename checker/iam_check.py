@@ -1,0 +1,213 @@
+"""The `iam` check: does the function's role allow the DynamoDB actions the app uses, on each
+table and index ARN? And the least-privilege policy that would make it so (`checker iam-policy`).
+
+Who decides, in this order, and the result says which:
+1. iam:SimulatePrincipalPolicy on the role (AWS evaluates everything it knows of the role);
+2. where that is refused or not implemented, iam:SimulateCustomPolicy with the role's own policy
+   documents (identity policies only);
+3. else checker's own evaluator (checker/iam_policy.py), which does not evaluate conditions.
+
+A decision that depends on a condition nobody evaluated is a warning naming the condition, never
+a pass; a conditional Deny is reported as such, not as an unconditional deny.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Optional
+
+import botocore.exceptions
+from botocore.parsers import ResponseParserError
+
+from . import iam_policy
+from .context import CheckContext
+from .iam_policy import ALLOWED, CONDITIONAL_ALLOW, CONDITIONAL_DENY, EXPLICIT_DENY, IMPLICIT_DENY, Decision
+from .lambda_checks import function_missing
+from .report import CheckResult
+
+SIMULATOR_FAILURES = (NotImplementedError, ResponseParserError, botocore.exceptions.ClientError,
+                      botocore.exceptions.BotoCoreError)
+
+
+def role_name(role_arn: str) -> str:
+    return role_arn.rsplit("/", 1)[-1]
+
+
+def table_arn(region: str, account: str, table: str, index: Optional[str] = None) -> str:
+    arn = f"arn:aws:dynamodb:{region}:{account}:table/{table}"
+    return f"{arn}/index/{index}" if index else arn
+
+
+def environment_table_name(tables: list, spec_name: str) -> str:
+    """The environment's name (prefix/suffix applied) of a spec's TableName."""
+    return next((t.name for t in tables if t.spec_name == spec_name), spec_name)
+
+
+def required_pairs(permissions, tables: list, region: str, account: str) -> list:
+    """(permission, action, resource ARN) for everything the checklist says the app uses."""
+    pairs = []
+    for permission in permissions:
+        arn = table_arn(region, account, environment_table_name(tables, permission.table), permission.index)
+        pairs += [(permission, action, arn) for action in permission.actions]
+    return pairs
+
+
+def least_privilege_policy(permissions, tables: list, region: str, account: str, leave_out=()) -> dict:
+    """The identity policy granting exactly the checklist's permissions on this environment's
+    table and index ARNs (minus any (action, spec table) in `leave_out`), one statement an ARN."""
+    by_arn: dict = {}
+    for permission, action, arn in required_pairs(permissions, tables, region, account):
+        if (action, permission.table) not in leave_out and action not in by_arn.setdefault(arn, []):
+            by_arn[arn].append(action)
+    statements = [{"Sid": _sid(arn), "Effect": "Allow", "Action": sorted(actions), "Resource": arn}
+                  for arn, actions in by_arn.items() if actions]
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _sid(arn: str) -> str:
+    """A statement id from a table/index ARN: IAM allows only letters and digits."""
+    name = arn.split(":table/", 1)[1]
+    return "".join(part[:1].upper() + part[1:] for part in name.replace("/index/", " index ").replace("-", " ")
+                   .replace("_", " ").replace(".", " ").split())
+
+
+def role_policies(ctx: CheckContext, role: str) -> list:
+    """(policy name, document) of every inline and attached managed policy of the role."""
+    iam = ctx.client("iam")
+    documents = []
+    for page in iam.get_paginator("list_role_policies").paginate(RoleName=role):
+        for name in page["PolicyNames"]:
+            documents.append((name, ctx.call("iam", "GetRolePolicy", RoleName=role, PolicyName=name)["PolicyDocument"]))
+    for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=role):
+        for attached in page["AttachedPolicies"]:
+            policy = ctx.call("iam", "GetPolicy", PolicyArn=attached["PolicyArn"])["Policy"]
+            version = ctx.call("iam", "GetPolicyVersion", PolicyArn=attached["PolicyArn"],
+                               VersionId=policy["DefaultVersionId"])["PolicyVersion"]
+            documents.append((attached["PolicyName"], version["Document"]))
+    return documents
+
+
+def simulator_decision(result: dict) -> Decision:
+    """One EvaluationResult of the IAM policy simulator as a Decision. Context keys the simulator
+    was not given make its answer depend on conditions: said, not guessed."""
+    missing = tuple(result.get("MissingContextValues") or ())
+    statement = next((s.get("SourcePolicyId") for s in result.get("MatchedStatements") or []), None)
+    verdict = result.get("EvalDecision")
+    if verdict == "allowed":
+        return Decision(CONDITIONAL_ALLOW if missing else ALLOWED, statement, missing)
+    if verdict == "explicitDeny":
+        return Decision(CONDITIONAL_DENY if missing else EXPLICIT_DENY, statement, missing)
+    return Decision(CONDITIONAL_ALLOW if missing else IMPLICIT_DENY, statement, missing)
+
+
+def simulate(iam, operation: str, pairs: list, **source) -> dict:
+    """{(action, resource): Decision} from one of the simulator's operations, one call per ARN."""
+    decisions = {}
+    for resource in sorted({r for _, _, r in pairs}):
+        actions = sorted({a for _, a, r in pairs if r == resource})
+        for page in iam.get_paginator(operation).paginate(ActionNames=actions, ResourceArns=[resource], **source):
+            for result in page["EvaluationResults"]:
+                decisions[(result["EvalActionName"], resource)] = simulator_decision(result)
+    return decisions
+
+
+def failure_reason(exc: Exception) -> str:
+    if isinstance(exc, botocore.exceptions.ClientError):
+        return exc.response.get("Error", {}).get("Code") or "error"
+    if isinstance(exc, (NotImplementedError, ResponseParserError)):
+        return "not implemented by this endpoint"
+    return type(exc).__name__
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    decisions: dict      # (action, resource) -> Decision
+    method: str          # who decided, and why not the ones before
+
+
+def evaluate_role(ctx: CheckContext, role_arn: str, pairs: list, documents: Optional[list]) -> Evaluation:
+    # One attempt only: where a simulator is missing or refused, the next way answers at once
+    # instead of after botocore's retries of a 500.
+    iam = ctx.client("iam", single_attempt=True)
+    tried = []
+    try:
+        return Evaluation(simulate(iam, "simulate_principal_policy", pairs, PolicySourceArn=role_arn),
+                          "iam:SimulatePrincipalPolicy")
+    except SIMULATOR_FAILURES as exc:
+        tried.append(f"SimulatePrincipalPolicy: {failure_reason(exc)}")
+    if documents is None:
+        documents = role_policies(ctx, role_name(role_arn))
+    policy_inputs = [json.dumps(iam_policy.parse_document(d)) for _, d in documents]
+    if policy_inputs:
+        try:
+            decisions = simulate(iam, "simulate_custom_policy", pairs, PolicyInputList=policy_inputs)
+            return Evaluation(decisions, f"iam:SimulateCustomPolicy with the role's {len(documents)} "
+                                         f"policies ({'; '.join(tried)})")
+        except SIMULATOR_FAILURES as exc:
+            tried.append(f"SimulateCustomPolicy: {failure_reason(exc)}")
+    decisions = {(a, r): iam_policy.evaluate(documents, a, r) for _, a, r in pairs}
+    return Evaluation(decisions, f"the role's policies, evaluated by checker, conditions not evaluated "
+                                 f"({'; '.join(tried)})")
+
+
+def describe(action: str, resource: str, decision: Decision) -> str:
+    where = f" in {decision.statement}" if decision.statement else ""
+    conditions = f" on {', '.join(decision.conditions)}" if decision.conditions else ""
+    return f"{action} on {resource} ({decision.reason}{where}{conditions})"
+
+
+def check_iam(ctx: CheckContext) -> list:
+    if ctx.function is None:
+        return [function_missing(ctx, "iam")]
+    config = ctx.function
+    role_arn = config["Role"]
+    role = role_name(role_arn)
+    arn_parts = config["FunctionArn"].split(":")
+    region, account = arn_parts[3], arn_parts[4]
+    pairs = required_pairs(ctx.checklist.permissions, ctx.tables, region, account)
+    documents = role_policies(ctx, role) if ctx.checklist.warn_broad_grants else None
+    evaluation = evaluate_role(ctx, role_arn, pairs, documents)
+    results = []
+    for permission in ctx.checklist.permissions:
+        mine = [(a, r, evaluation.decisions.get((a, r), Decision(IMPLICIT_DENY))) for p, a, r in pairs
+                if p is permission]
+        table = ctx.table_name(permission.table) + (
+            f" index {permission.index}" if permission.index else "")
+        check_id = f"iam:{permission.label}"
+        denied = [(a, r, d) for a, r, d in mine if d.denied]
+        unsure = [(a, r, d) for a, r, d in mine if d.conditional]
+        if denied:
+            policy = {"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Action": sorted({a for a, _, _ in denied}),
+                "Resource": sorted({r for _, r, _ in denied})}]}
+            results.append(CheckResult(
+                check_id, "iam", "fail", f"role {role} lacks {len(denied)} permission(s) on {table}",
+                expected=", ".join(permission.actions) + f" on {table}",
+                found="denied: " + "; ".join(describe(a, r, d) for a, r, d in denied + unsure)
+                      + f" [{evaluation.method}]",
+                remediation=f"aws iam put-role-policy --role-name {role} --policy-name "
+                            f"checker-{permission.label.replace('/', '-')} --policy-document "
+                            f"'{json.dumps(policy, separators=(',', ':'))}'"))
+        elif unsure:
+            results.append(CheckResult(
+                check_id, "iam", "warn", f"role {role} may use {table} only if conditions hold that were not evaluated",
+                expected=", ".join(permission.actions) + f" on {table}, unconditionally",
+                found="; ".join(describe(a, r, d) for a, r, d in unsure) + f" [{evaluation.method}]",
+                remediation="check the named conditions hold for the function's requests"))
+        else:
+            results.append(CheckResult(check_id, "iam", "pass", f"role {role} may use {table}",
+                                       found=f"{len(mine)} action/resource pairs allowed [{evaluation.method}]"))
+    if documents is not None:
+        results.append(broad_grants_result(role, documents))
+    return results
+
+
+def broad_grants_result(role: str, documents: list) -> CheckResult:
+    broad = iam_policy.broad_grants(documents)
+    return CheckResult(
+        "iam:broad-grants", "iam", "warn" if broad else "pass",
+        f"role {role} has grants broader than needed" if broad else f"role {role} grants no wildcard DynamoDB access",
+        expected="DynamoDB actions listed one by one, on the table and index ARNs",
+        found="; ".join(broad) or "none",
+        remediation="replace dynamodb:* and Resource \"*\" with the actions and ARNs the app uses "
+                    "(`checker iam-policy` prints them)" if broad else "")
