@@ -8,18 +8,24 @@ from __future__ import annotations
 import os
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import boto3
+from moto import mock_aws
 
-import boto3  # noqa: E402
-from moto import mock_aws  # noqa: E402
+from checker.specs import load_specs
+from checker.testing.fake_spotify import FakeSpotify
+from spotify_playlist.dynamo import LikedSongsStore
+from spotify_playlist.liked_songs_cache import LikedSongsCache
+from spotify_playlist.spotify import SpotifyClient, SpotifyCredentials
 
-from spotify_playlist.dynamo import LikedSongsStore  # noqa: E402
-from spotify_playlist.fake_spotify import FakeSpotify  # noqa: E402
-from spotify_playlist.liked_songs_cache import LikedSongsCache  # noqa: E402
-from spotify_playlist.spotify import SpotifyClient, SpotifyCredentials  # noqa: E402
-from tests.runtime import create_cache_tables  # noqa: E402
+SPECS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "table_specs")
+
+
+def create_cache_tables(resource):
+    for spec in load_specs(SPECS):
+        if spec.name in ("liked_songs", "liked_songs_metadata"):
+            resource.meta.client.create_table(**spec.request)
+    return resource
 
 
 def timed(label, fake, action):

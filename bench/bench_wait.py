@@ -11,15 +11,12 @@ import os
 import statistics
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import boto3
+from moto.server import ThreadedMotoServer
 
-import boto3  # noqa: E402
-from moto.server import ThreadedMotoServer  # noqa: E402
-
-from checker.wait import wait_until_active  # noqa: E402
-from tests.dynamo_proxy import DynamoProxy  # noqa: E402
+from checker.testing.dynamo_proxy import DynamoProxy
+from checker.wait import wait_until_active
 
 HOLD = 3.0
 

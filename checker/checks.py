@@ -15,7 +15,12 @@ from .context import CheckContext
 from .diff import diff_table
 from .errors import CheckerError, describe_aws_error
 from .iam_check import check_iam
-from .lambda_checks import check_bindings, check_entry_point, check_function, discovered_base_url
+from .lambda_checks import (
+    check_bindings,
+    check_entry_point,
+    check_function,
+    discovered_base_url,
+)
 from .live import read_table
 from .logs import check_logs
 from .report import CheckResult

@@ -18,12 +18,19 @@ import click
 from . import report
 from .apply import apply_changes, verify_applied
 from .aws import AwsOptions
-from .checklist import ALL_SECTIONS, TABLE_SECTIONS, Checklist, Environment, checklist_problems, load_checklist
+from .checklist import (
+    ALL_SECTIONS,
+    TABLE_SECTIONS,
+    Checklist,
+    Environment,
+    checklist_problems,
+    load_checklist,
+)
+from .checks import KINDS, SMOKE_KINDS, run_checks
+from .context import CheckContext
 from .diff import ExpectedTable, diff_tables
 from .errors import CheckerError, call
 from .iam_check import least_privilege_policy
-from .checks import KINDS, SMOKE_KINDS, run_checks
-from .context import CheckContext
 from .live import read_tables
 from .logs import parse_since
 from .specs import load_specs, spec_files, validate_spec_files

@@ -21,7 +21,14 @@ from botocore.parsers import ResponseParserError
 
 from . import iam_policy
 from .context import CheckContext
-from .iam_policy import ALLOWED, CONDITIONAL_ALLOW, CONDITIONAL_DENY, EXPLICIT_DENY, IMPLICIT_DENY, Decision
+from .iam_policy import (
+    ALLOWED,
+    CONDITIONAL_ALLOW,
+    CONDITIONAL_DENY,
+    EXPLICIT_DENY,
+    IMPLICIT_DENY,
+    Decision,
+)
 from .lambda_checks import function_missing
 from .report import CheckResult
 

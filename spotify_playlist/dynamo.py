@@ -1,7 +1,7 @@
 """DynamoDB operations for the liked-songs cache tables.
 
 Table names come from the environment (LIKED_SONGS_TABLE, LIKED_SONGS_METADATA_TABLE), defaulting
-to the names in DESIGN.md. A missing table surfaces as CacheTableMissing naming the table, so the
+to liked_songs and liked_songs_metadata. A missing table surfaces as CacheTableMissing naming the table, so the
 cache can degrade instead of crashing the Lambda (the incident this project exists for).
 """
 from __future__ import annotations

@@ -28,7 +28,12 @@ import botocore.exceptions
 from .dynamo import CacheTableMissing, CacheTables, LikedSongsStore
 from .health import BINDINGS, health, missing_tables
 from .liked_songs_cache import DEFAULT_MAX_AGE_SECONDS, LikedSongsCache
-from .spotify import DEFAULT_ACCOUNTS_BASE, DEFAULT_API_BASE, SpotifyClient, SpotifyCredentials
+from .spotify import (
+    DEFAULT_ACCOUNTS_BASE,
+    DEFAULT_API_BASE,
+    SpotifyClient,
+    SpotifyCredentials,
+)
 
 ACTIONS = ("sync-liked-songs", "liked-songs-stats", "clear-liked-cache", "health")
 log = logging.getLogger("spotify_playlist")

@@ -3,7 +3,7 @@
 urllib3 (already installed with botocore) does the HTTP. 429 answers are waited out for exactly
 their Retry-After; 5xx and connection errors are retried with exponential backoff; a 401 triggers
 one access-token refresh from the refresh token. Base URLs are configurable so tests and the local
-stack can point the client at fake_spotify.
+stack can point the client at checker.testing.fake_spotify.
 """
 from __future__ import annotations
 

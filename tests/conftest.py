@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import urllib.request
 from pathlib import Path
@@ -9,8 +10,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from moto.server import ThreadedMotoServer
-
-import logging
 
 from checker.cli import main
 
@@ -100,6 +99,6 @@ def load_spec(name: str) -> dict:
 
 @pytest.fixture
 def fake_spotify():
-    from spotify_playlist.fake_spotify import FakeSpotify
+    from checker.testing.fake_spotify import FakeSpotify
     with FakeSpotify() as fake:
         yield fake

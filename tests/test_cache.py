@@ -8,8 +8,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from spotify_playlist import liked_songs_cache
-from spotify_playlist.liked_songs_cache import CACHE_FORMAT_VERSION, SyncFailed
+from spotify_playlist.liked_songs_cache import CACHE_FORMAT_VERSION
 from spotify_playlist.spotify import SpotifyError
 
 from .conftest import REGION

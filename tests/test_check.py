@@ -12,8 +12,9 @@ import yaml
 
 from checker.checklist import build_checklist
 from checker.diff import ExpectedTable
-from checker.local import AppServer, deploy_function, role_policy
 from checker.specs import TableSpec
+from checker.testing.app_server import AppServer
+from checker.testing.deploy import deploy_function, role_policy
 
 from .conftest import REGION, ROOT, load_spec
 

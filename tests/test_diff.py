@@ -330,6 +330,7 @@ def test_a_stated_field_the_diff_cannot_compare_is_named():
 def test_every_createtable_field_is_compared_or_named_as_not_compared():
     """The diff's list follows botocore's CreateTable model: a new field fails here until handled."""
     import botocore.session
+
     from checker.diff import COMPARED_FIELDS
     members = botocore.session.get_session().get_service_model("dynamodb").operation_model("CreateTable").input_shape.members
     for field_name in members:

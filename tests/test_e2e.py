@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import boto3
-import pytest
 
 from .conftest import REGION, load_spec
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from .dynamo_proxy import DynamoProxy
+from checker.testing.dynamo_proxy import DynamoProxy
 
 
 def assert_one_clear_error(result, expected_start):

@@ -9,7 +9,6 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from spotify_playlist import liked_songs_cache
 from spotify_playlist.handler import JsonLineFormatter, handle
 
 from .conftest import REGION, load_spec

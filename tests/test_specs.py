@@ -217,7 +217,7 @@ def test_cli_validate_reports_every_problem_in_every_file(cli, project):
     result = cli("validate")
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
-    assert f"table_specs/track.json: line 4 column 1: malformed JSON: Expecting value" in lines
+    assert "table_specs/track.json: line 4 column 1: malformed JSON: Expecting value" in lines
     assert any(l.startswith("table_specs/user.json: $: ProvisionedThroughput is required") for l in lines)
     assert "Traceback" not in result.output
 

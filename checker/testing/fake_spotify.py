@@ -9,13 +9,13 @@ inject latency and 429/5xx answers, and read how many calls each endpoint served
 """
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import Counter
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
+
+from .http import LocalServer, send_json
 
 BASE_TIME_MS = 1_600_000_000_000  # added_at of a user's first track; later tracks are newer
 
@@ -38,7 +38,7 @@ def iso(ms: int) -> str:
 
 
 class FakeSpotify:
-    def __init__(self, latency: float = 0.0):
+    def __init__(self, latency: float = 0.0, port: int = 0):
         self.latency = latency
         self.libraries: dict = {}      # user -> list of saved items, newest first
         self.next_number: dict = {}    # user -> number of the next track to add
@@ -48,39 +48,23 @@ class FakeSpotify:
         self.faults: list = []         # queued (status, retry_after) answers for the API paths
         self.faults_after = 0          # API calls to serve normally before the queued faults
         self.lock = threading.Lock()
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                fake.serve(self, "GET")
-
-            def do_POST(self):
-                fake.serve(self, "POST")
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.server = LocalServer(self.serve, port)
 
     # -- lifecycle ------------------------------------------------------------------------
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return self.server.url
 
     @property
     def api_base(self) -> str:
         return f"{self.url}/v1"
 
     def start(self) -> "FakeSpotify":
-        self.thread.start()
+        self.server.start()
         return self
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()
 
     def __enter__(self):
         return self.start()
@@ -137,8 +121,7 @@ class FakeSpotify:
             time.sleep(self.latency)
         url = urlparse(handler.path)
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
-        length = int(handler.headers.get("Content-Length") or 0)
-        body = handler.rfile.read(length) if length else b""
+        body = handler.body()
         with self.lock:
             self.calls[url.path] += 1
             fault = None
@@ -191,13 +174,4 @@ class FakeSpotify:
         return self.reply(handler, 200, {"access_token": self.access_token(user), "token_type": "Bearer",
                                          "expires_in": 3600, "scope": "user-library-read"})
 
-    @staticmethod
-    def reply(handler, status: int, document, headers: dict | None = None) -> None:
-        payload = json.dumps(document).encode()
-        handler.send_response(status)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(payload)))
-        for key, value in (headers or {}).items():
-            handler.send_header(key, value)
-        handler.end_headers()
-        handler.wfile.write(payload)
+    reply = staticmethod(send_json)

@@ -7,6 +7,7 @@
   (what dynalite does), so apply's verification has something to catch.
 
 It is a real server on 127.0.0.1 that the CLI reaches over HTTP; nothing inside checker is patched.
+Every request is kept in `calls` as (operation, params), so a test can prove what was never sent.
 """
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ import time
 import urllib.error
 import urllib.request
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from .http import LocalServer, send
 
 
 class DynamoProxy:
@@ -30,36 +32,23 @@ class DynamoProxy:
         self.drop_index_creates = False
         self.calls: list = []
         self.lock = threading.Lock()
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                status, headers, payload = proxy.handle(self.headers, body)
-                self.send_response(status)
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.server = LocalServer(self.serve)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return self.server.url
 
     def __enter__(self):
-        self.thread.start()
+        self.server.start()
         return self
 
     def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()
+
+    def serve(self, handler, method: str) -> None:
+        status, headers, payload = self.handle(handler.headers, handler.body())
+        content_type = headers.pop("Content-Type")
+        send(handler, status, payload, headers, content_type)
 
     def fail(self, operation: str, code: str, message: str, status: int = 400) -> None:
         self.faults[operation] = (status, code, message)
