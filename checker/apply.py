@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Optional
 
 import botocore.exceptions
 from botocore import xform_name
@@ -21,6 +21,7 @@ from botocore import xform_name
 from .diff import Change, ExpectedTable, diff_table
 from .errors import CheckerError, describe_aws_error, error_code
 from .live import read_table
+from .results import ApplyResult, ChangeOutcome, Outcome
 from .wait import ProgressCallback, timeout_message, wait_until_active
 
 ALLOWED_OPERATIONS = {"CreateTable", "UpdateTable", "UpdateTimeToLive", "UpdateContinuousBackups", "TagResource"}
@@ -46,39 +47,6 @@ def retry_until_deadline(change: Change, code: str, message: str) -> Optional[st
     return None
 
 
-@dataclass(frozen=True)
-class ChangeOutcome:
-    change: Change
-    status: str          # applied | already-in-progress | failed | not-run | not-in-effect | held | manual
-    message: str = ""
-    seconds: float = 0.0
-
-    def to_dict(self) -> dict:
-        return {**self.change.to_dict(), "status": self.status, "message": self.message,
-                "seconds": round(self.seconds, 3)}
-
-
-@dataclass(frozen=True)
-class ApplyResult:
-    outcomes: list
-
-    @property
-    def failed(self) -> list:
-        return [o for o in self.outcomes if o.status in ("failed", "not-run", "not-in-effect")]
-
-    @property
-    def manual(self) -> list:
-        return [o for o in self.outcomes if o.status == "manual"]
-
-    @property
-    def held(self) -> list:
-        return [o for o in self.outcomes if o.status == "held"]
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed and not self.manual and not self.held
-
-
 class TableWorker:
     """Applies one table's changes in order, waiting for ACTIVE after each."""
 
@@ -98,14 +66,14 @@ class TableWorker:
                 status = self._apply(change)
                 self._wait(change.table)
             except CheckerError as exc:
-                outcomes.append(ChangeOutcome(change, "failed", str(exc), time.monotonic() - started))
-                outcomes += [ChangeOutcome(c, "not-run", f"skipped: an earlier change to {c.table} failed")
+                outcomes.append(ChangeOutcome(change, Outcome.FAILED, str(exc), time.monotonic() - started))
+                outcomes += [ChangeOutcome(c, Outcome.NOT_RUN, f"skipped: an earlier change to {c.table} failed")
                              for c in changes[position + 1:]]
                 return outcomes
             outcomes.append(ChangeOutcome(change, status, "", time.monotonic() - started))
         return outcomes
 
-    def _apply(self, change: Change) -> str:
+    def _apply(self, change: Change) -> Outcome:
         if change.operation not in ALLOWED_OPERATIONS:
             raise CheckerError(f"refusing to run {change.operation} on {change.table}: not an allowed operation")
         if change.operation != "CreateTable":
@@ -116,12 +84,12 @@ class TableWorker:
         while True:
             try:
                 getattr(self.client, xform_name(change.operation))(**change.params)
-                return "applied"
+                return Outcome.APPLIED
             except botocore.exceptions.ClientError as exc:
                 code = error_code(exc)
                 if code == "ResourceInUseException" and change.operation == "CreateTable":
                     self.log(f"{change.table}: already being created elsewhere; waiting for it")
-                    return "already-in-progress"
+                    return Outcome.ALREADY_IN_PROGRESS
                 message = exc.response.get("Error", {}).get("Message", "")
                 if code == "LimitExceededException" and is_daily_decrease_limit(message):
                     raise CheckerError(f"{change.table}: DynamoDB's daily limit on capacity decreases is reached, "
@@ -184,15 +152,14 @@ def apply_changes(client, changes: list, timeout: float = 1800.0, concurrency: i
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         per_table = list(pool.map(run, by_table.values()))
     done = {id(o.change): o for outcomes in per_table for o in outcomes}
-    done.update({key: ChangeOutcome(c, "held", held[key]) for c in changes if (key := id(c)) in held})
-    return ApplyResult([done.get(id(c)) or ChangeOutcome(c, "manual", "needs a manual step") for c in changes])
+    done.update({key: ChangeOutcome(c, Outcome.HELD, held[key]) for c in changes if (key := id(c)) in held})
+    return ApplyResult([done.get(id(c)) or ChangeOutcome(c, Outcome.MANUAL, "needs a manual step") for c in changes])
 
 
 def verify_applied(client, tables: list, result: ApplyResult) -> ApplyResult:
     """Re-read every table apply changed and diff it again: a change DynamoDB acknowledged but
     did not make (a backend that drops a GSI create) is `not-in-effect`, never a silent success."""
-    made = ("applied", "already-in-progress")
-    touched = {o.change.table for o in result.outcomes if o.status in made}
+    touched = {o.change.table for o in result.made}
     remaining: dict = {}
     for table in tables:
         if table.name in touched:
@@ -200,13 +167,13 @@ def verify_applied(client, tables: list, result: ApplyResult) -> ApplyResult:
     outcomes = []
     for outcome in result.outcomes:
         still = remaining.pop(outcome.change.key, None)
-        if outcome.status in made and still is not None:
-            outcome = ChangeOutcome(outcome.change, "not-in-effect",
+        if outcome.status.made and still is not None:
+            outcome = ChangeOutcome(outcome.change, Outcome.NOT_IN_EFFECT,
                                     f"re-read after apply: {still.detail}", outcome.seconds)
         outcomes.append(outcome)
     # differences on a changed table that no planned change covers (e.g. a CreateTable whose GSI
     # the backend left out) are failures too
-    outcomes += [ChangeOutcome(c, "not-in-effect", f"re-read after apply: {c.detail}")
+    outcomes += [ChangeOutcome(c, Outcome.NOT_IN_EFFECT, f"re-read after apply: {c.detail}")
                  for c in remaining.values() if c.automatic]
     return ApplyResult(outcomes)
 

@@ -21,8 +21,7 @@ from .errors import CheckerError
 from .specs import Problem, SpecError, json_path, load_schema, schema_problems
 
 VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-ALL_SECTIONS = ("environments", "tables", "lambda", "entry_point", "iam", "endpoints", "logs")
-TABLE_SECTIONS = ("environments", "tables")
+REFERENCE_START = re.compile(r"\$\{")
 
 
 @dataclass(frozen=True)
@@ -126,9 +125,24 @@ def expand_variables(value: Any, file: str, path: tuple = (), environ=os.environ
             if name not in environ:
                 problems.append(Problem(file, json_path(path), f"environment variable {name} is not set"))
                 return match.group(0)
+            if not environ[name]:
+                problems.append(Problem(file, json_path(path), f"environment variable {name} is set but empty"))
+                return match.group(0)
             return environ[name]
         return VARIABLE.sub(replace, value), problems
     return value, problems
+
+
+def reference_syntax_problems(value: Any, file: str, path: tuple = ()) -> list[Problem]:
+    """`${` that does not start a well-formed ${NAME}: found offline, without any value."""
+    if isinstance(value, dict):
+        return [p for key, item in value.items() for p in reference_syntax_problems(item, file, path + (key,))]
+    if isinstance(value, list):
+        return [p for i, item in enumerate(value) for p in reference_syntax_problems(item, file, path + (i,))]
+    if isinstance(value, str) and len(REFERENCE_START.findall(value)) != len(VARIABLE.findall(value)):
+        return [Problem(file, json_path(path), "malformed ${...} reference: write ${NAME} (letters, digits, _; "
+                                               "not starting with a digit)")]
+    return []
 
 
 def read_checklist_document(path: Path) -> tuple[Any, list[Problem]]:
@@ -178,9 +192,23 @@ def _section(path: str) -> str:
     return re.split(r"[.\[]", path[2:], maxsplit=1)[0] if path.startswith("$.") else path
 
 
+def _used(path: str, sections: Optional[tuple], environment: Optional[str]) -> bool:
+    """Is the value at `path` used by a command reading `sections` for `environment`? Of the
+    environments, only the chosen one is."""
+    if sections is None:
+        return True
+    section = _section(path)
+    if section == "environments":
+        return section in sections and environment is not None and (
+            path == f"$.environments.{environment}" or path.startswith(f"$.environments.{environment}."))
+    return section in sections
+
+
 def checklist_problems(path: Path, table_names: Optional[set] = None, environ=os.environ,
-                       sections=ALL_SECTIONS) -> tuple[Optional[Checklist], list[Problem]]:
-    """The checklist, or every problem with it. Undefined ${VAR}s count only in `sections`."""
+                       sections: Optional[tuple] = None,
+                       environment: Optional[str] = None) -> tuple[Optional[Checklist], list[Problem]]:
+    """The checklist, or every problem with it. ${VAR}s are resolved where they are used: in
+    `sections` (None: everywhere), and of the environments only in `environment`'s entry."""
     document, problems = read_checklist_document(path)
     if problems:
         return None, problems
@@ -188,8 +216,9 @@ def checklist_problems(path: Path, table_names: Optional[set] = None, environ=os
     problems = schema_problems(document, load_schema("checklist.schema.json"), file)
     if problems:
         return None, problems
+    problems = reference_syntax_problems(document, file)
     document, undefined = expand_variables(document, file, environ=environ)
-    problems = [p for p in undefined if _section(p.path) in sections]
+    problems += [p for p in undefined if _used(p.path, sections, environment)]
     problems += _semantic_problems(document, file, table_names)
     if problems:
         return None, problems
@@ -216,8 +245,9 @@ def build_checklist(document: dict, file: str) -> Checklist:
     )
 
 
-def load_checklist(path: Path, table_names: Optional[set] = None, sections=ALL_SECTIONS) -> Checklist:
-    checklist, problems = checklist_problems(path, table_names, sections=sections)
-    if problems:
+def load_checklist(path: Path, table_names: Optional[set] = None, sections: Optional[tuple] = None,
+                   environment: Optional[str] = None) -> Checklist:
+    checklist, problems = checklist_problems(path, table_names, sections=sections, environment=environment)
+    if problems or checklist is None:
         raise SpecError(problems)
     return checklist

@@ -1,42 +1,40 @@
-"""The `checker` command line: parse options, call the library, format, exit.
+"""The `checker` command line: parse options, call the API (checker/api.py), format, exit.
 
 Exit codes: 0 all good; 1 a check failed or an error; 2 `plan --detailed-exitcode` found changes.
 Results go to stdout, progress and errors to stderr.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import click
 
 from . import report
-from .apply import apply_changes, verify_applied
-from .aws import AwsOptions
-from .checklist import (
-    ALL_SECTIONS,
-    TABLE_SECTIONS,
-    Checklist,
-    Environment,
-    checklist_problems,
-    load_checklist,
+from .api import (
+    DEFAULT_CHECKLIST,
+    KIND_NAMES,
+    KINDS,
+    SMOKE_KINDS,
+    CheckerError,
+    CheckResult,
+    Project,
+    Status,
+    TableState,
+    choose_kinds,
+    sections_of,
+    summarize,
+    timeout_message,
 )
-from .checks import KINDS, SMOKE_KINDS, run_checks
-from .context import CheckContext
-from .diff import ExpectedTable, diff_tables
-from .errors import CheckerError, call
-from .iam_check import least_privilege_policy
-from .live import read_tables
-from .logs import parse_since
-from .specs import load_specs, spec_files, validate_spec_files
-from .wait import TableState, timeout_message, wait_until_active
-
-DEFAULT_CHECKLIST = "checklist.yaml"
+from .api import (
+    validate as validate_project,
+)
 
 
 def stdin_is_terminal() -> bool:
@@ -75,8 +73,8 @@ handle_errors = exit_on_errors(lambda exc, fmt: json.dumps({"error": str(exc)}) 
 
 def _error_as_check_result(exc: CheckerError, output_format: str) -> str:
     lines = str(exc).splitlines()
-    result = report.CheckResult("checker", "checker", "error", lines[0], details=tuple(lines[1:]))
-    return report.CHECK_FORMATTERS[output_format]([result])
+    result = CheckResult("checker", "checker", Status.ERROR, lines[0], details=tuple(lines[1:]))
+    return report.formatter(output_format).checks([result])
 
 
 # Checks commands: an error before any check runs (bad checklist, bad option) is still a result
@@ -84,8 +82,14 @@ def _error_as_check_result(exc: CheckerError, output_format: str) -> str:
 checks_command = exit_on_errors(_error_as_check_result)
 
 
+def add_options(command, options):
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 def spec_options(command, formats=("text", "json")):
-    options = [
+    return add_options(command, [
         click.option("--specs", "specs_dir", default="table_specs", show_default=True,
                      type=click.Path(file_okay=False, path_type=Path),
                      help="Directory of table specs (CreateTable JSON, one table a file)."),
@@ -93,16 +97,23 @@ def spec_options(command, formats=("text", "json")):
                      help=f"Deployment checklist [default: {DEFAULT_CHECKLIST} when it exists]."),
         click.option("--format", "output_format", type=click.Choice(formats), default="text", show_default=True,
                      help="Output format for the result on stdout."),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+    ])
 
 
 def aws_options(command=None, formats=("text", "json")):
+    """The options that say where and which tables; the command receives them as `where: dict`
+    (the arguments of Project.load) besides its own."""
     if command is None:
         return functools.partial(aws_options, formats=formats)
-    options = [
+    names = ("specs_dir", "checklist_path", "env_name", "region", "profile", "endpoint_url", "table_prefix",
+             "table_suffix", "retry_mode", "max_attempts")
+
+    @functools.wraps(command)
+    def with_where(*args, **kwargs):
+        where = {name: kwargs.pop(name) for name in names}
+        return command(*args, where=where, **kwargs)
+
+    with_where = add_options(with_where, [
         click.option("--env", "env_name", default=None, metavar="NAME",
                      help="Environment from the checklist: its region and table prefix/suffix."),
         click.option("--region", default=None, help="AWS region [default: --env's, else AWS_REGION / profile]."),
@@ -116,15 +127,38 @@ def aws_options(command=None, formats=("text", "json")):
                      show_default=True, help="botocore retry mode for throttling and transient errors."),
         click.option("--max-attempts", type=click.IntRange(1, 20), default=5, show_default=True,
                      help="botocore attempts per API call, first included."),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return spec_options(command, formats)
+    ])
+    return spec_options(with_where, formats)
+
+
+def load_project(where: dict, sections) -> Project:
+    return Project.load(specs=where["specs_dir"], checklist=where["checklist_path"], env=where["env_name"],
+                        region=where["region"], profile=where["profile"], endpoint_url=where["endpoint_url"],
+                        table_prefix=where["table_prefix"], table_suffix=where["table_suffix"],
+                        retry_mode=where["retry_mode"], max_attempts=where["max_attempts"], sections=sections)
+
+
+def where_options(where: dict) -> str:
+    """The options that point a suggested `checker` command at the same environment."""
+    pairs = [("--env", where["env_name"]), ("--endpoint-url", where["endpoint_url"]),
+             ("--table-prefix", where["table_prefix"]), ("--table-suffix", where["table_suffix"])]
+    return " ".join(f"{flag} {value}" for flag, value in pairs if value)
+
+
+def render_fixes(results: list, where: dict) -> list:
+    """A result's `checker_command` becomes a whole command line in its remediation."""
+    def render(result: CheckResult) -> CheckResult:
+        if not result.checker_command:
+            return result
+        command = " ".join(filter(None, ["checker", result.checker_command, where_options(where)]))
+        text = f"{result.remediation}: {command}" if result.remediation else command
+        return dataclasses.replace(result, remediation=text)
+    return [render(r) for r in results]
 
 
 def apply_options(command):
     """What `apply` and `bootstrap` share: confirmation, the ACTIVE timeout, the concurrency."""
-    options = [
+    return add_options(command, [
         click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (for CI)."),
         click.option("--timeout", type=click.FloatRange(min=0), default=1800, show_default=True,
                      help="Seconds to wait for every table and GSI to become ACTIVE."),
@@ -133,69 +167,7 @@ def apply_options(command):
         click.option("--allow-capacity-changes", is_flag=True,
                      help="Also switch billing modes and lower provisioned capacity or on-demand maximums "
                           "(held back by default: either can throttle the app)."),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
-
-
-@dataclass(frozen=True)
-class Target:
-    """What an AWS command works on: where, which tables (named for the environment), and the
-    checklist with the chosen environment when there is one."""
-
-    aws: AwsOptions
-    tables: list
-    checklist: Optional[Checklist] = None
-    environment: Optional[Environment] = None
-    env_option: str = ""
-
-    @property
-    def names(self) -> list:
-        return [t.name for t in self.tables]
-
-    @property
-    def function_name(self) -> Optional[str]:
-        """The environment's function, else the checklist's default."""
-        return ((self.environment.function_name if self.environment else None)
-                or (self.checklist.function_name if self.checklist else None))
-
-
-def read_checklist(path: Optional[Path], table_names: set, sections=TABLE_SECTIONS) -> Optional[Checklist]:
-    if path is None:
-        default = Path(DEFAULT_CHECKLIST)
-        return load_checklist(default, table_names, sections) if default.exists() else None
-    if not path.exists():
-        raise CheckerError(f"{path}: checklist not found")
-    return load_checklist(path, table_names, sections)
-
-
-def build_target(specs_dir, checklist_path, env_name, region, profile, endpoint_url,
-                 table_prefix, table_suffix, retry_mode, max_attempts, sections=TABLE_SECTIONS,
-                 **_ignored) -> Target:
-    specs = load_specs(specs_dir)
-    checklist = read_checklist(checklist_path, {s.name for s in specs}, sections)
-    environment = None
-    if env_name:
-        if checklist is None:
-            raise CheckerError(f"--env {env_name} needs a checklist ({DEFAULT_CHECKLIST} or --checklist FILE)")
-        environment = checklist.environment(env_name)
-    prefix = table_prefix if table_prefix is not None else (environment.table_prefix if environment else "")
-    suffix = table_suffix if table_suffix is not None else (environment.table_suffix if environment else "")
-    tables = []
-    for spec in specs:
-        wishes = checklist.wishes(spec.name) if checklist else None
-        tables.append(ExpectedTable(spec.for_environment(prefix, suffix),
-                                    ttl_attribute=wishes.ttl_attribute if wishes else None,
-                                    point_in_time_recovery=wishes.point_in_time_recovery if wishes else False,
-                                    spec_name=spec.name))
-    aws = AwsOptions(region=region or (environment.region if environment else None), profile=profile,
-                     endpoint_url=endpoint_url, retry_mode=retry_mode, max_attempts=max_attempts)
-    env_option = " ".join(filter(None, [f"--env {env_name}" if env_name else "",
-                                        f"--endpoint-url {endpoint_url}" if endpoint_url else "",
-                                        f"--table-prefix {table_prefix}" if table_prefix else "",
-                                        f"--table-suffix {table_suffix}" if table_suffix else ""]))
-    return Target(aws, tables, checklist, environment, env_option)
+    ])
 
 
 def print_state_change(state: TableState, previous: Optional[TableState], elapsed: float) -> None:
@@ -204,7 +176,7 @@ def print_state_change(state: TableState, previous: Optional[TableState], elapse
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(package_name="checker")
+@click.version_option(package_name="ddb-deploy-checker", prog_name="checker")
 def main():
     """Keep a DynamoDB-backed serverless app deployable.
 
@@ -219,6 +191,8 @@ def main():
       checker plan --detailed-exitcode      # what differs (exit 2 if anything)
       checker apply --yes                   # create what is missing, wait for ACTIVE
       checker wait --timeout 600            # block until tables and GSIs are ACTIVE
+      checker check --env dev               # the whole deployment checklist
+      checker smoke --env dev               # after a deploy: endpoints and logs
 
     Exit codes: 0 all good, 1 a failure or an error, 2 changes pending (plan --detailed-exitcode).
     """
@@ -235,29 +209,16 @@ def validate(specs_dir, checklist_path, output_format):
     mode vs ProvisionedThroughput, projections). Each problem is printed as
     `FILE: $.json.path: message`. Exit 1 if there is any.
     """
-    files = spec_files(specs_dir)
-    specs, problems = validate_spec_files(files)
-    checklist = checklist_path or (Path(DEFAULT_CHECKLIST) if Path(DEFAULT_CHECKLIST).exists() else None)
-    if checklist is not None:
-        if not checklist.exists():
-            raise CheckerError(f"{checklist}: checklist not found")
-        files.append(checklist)
-        problems += checklist_problems(checklist, {s.name for s in specs} if not problems else None)[1]
-    formatter = report.validate_json if output_format == "json" else report.validate_text
-    click.echo(formatter(len(files), problems))
-    sys.exit(1 if problems else 0)
-
-
-def compute_plan(target: Target) -> list:
-    client = target.aws.client("dynamodb")
-    return diff_tables(target.tables, read_tables(client, target.tables))
+    result = validate_project(specs_dir, checklist_path)
+    click.echo(report.formatter(output_format).validate(result.files, result.problems))
+    sys.exit(0 if result.ok else 1)
 
 
 @main.command()
 @aws_options
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when in sync, 2 when changes are pending, 1 on error.")
 @handle_errors
-def plan(output_format, detailed_exitcode, **options):
+def plan(output_format, detailed_exitcode, where):
     """Show what differs between the specs and live DynamoDB. Never writes.
 
     Every field a spec states is compared; a field it leaves out is not. Automatic changes
@@ -268,10 +229,9 @@ def plan(output_format, detailed_exitcode, **options):
     the spec) and turning anything off are manual steps, never made by checker. A stated field
     checker cannot compare is listed as "not compared".
     """
-    target = build_target(**options)
-    changes = compute_plan(target)
-    formatter = report.plan_json if output_format == "json" else report.plan_text
-    click.echo(formatter(changes, len(target.tables)))
+    project = load_project(where, sections_of(()))
+    changes = project.plan()
+    click.echo(report.formatter(output_format).plan(changes, len(project.tables)))
     sys.exit(2 if detailed_exitcode and any(c.pending for c in changes) else 0)
 
 
@@ -279,7 +239,7 @@ def plan(output_format, detailed_exitcode, **options):
 @aws_options
 @apply_options
 @handle_errors
-def apply(output_format, yes, timeout, concurrency, allow_capacity_changes, **options):
+def apply(output_format, yes, timeout, concurrency, allow_capacity_changes, where):
     """Make the plan's automatic changes, then wait until everything is ACTIVE.
 
     Missing tables are created concurrently; missing GSIs are added one UpdateTable call at a
@@ -289,36 +249,27 @@ def apply(output_format, yes, timeout, concurrency, allow_capacity_changes, **op
     changed table is read again: a change that is not in effect fails. Running it twice changes
     nothing the second time. Exit 1 if a change failed, was held back or a manual step remains.
     """
-    target = build_target(**options)
-    result, wait = confirm_and_apply(target, yes, timeout, concurrency, allow_capacity_changes)
-    formatter = report.apply_json if output_format == "json" else report.apply_text
-    click.echo(formatter(result, wait))
-    if wait is not None and not wait.ready:
-        raise CheckerError(timeout_message(wait, timeout))
+    project = load_project(where, sections_of(()))
+    result, waited = confirm_and_apply(project, yes, timeout, concurrency, allow_capacity_changes)
+    click.echo(report.formatter(output_format).apply(result, waited))
+    if waited is not None and not waited.ready:
+        raise CheckerError(timeout_message(waited, timeout))
     sys.exit(0 if result.ok else 1)
 
 
-def confirm_and_apply(target: Target, yes: bool, timeout: float, concurrency: int,
+def confirm_and_apply(project: Project, yes: bool, timeout: float, concurrency: int,
                       allow_capacity_changes: bool = False):
-    """Plan, ask on a terminal (unless --yes), apply, wait for every table, then re-read what
-    changed: (ApplyResult, WaitResult)."""
-    client = target.aws.client("dynamodb")
-    changes = diff_tables(target.tables, read_tables(client, target.tables))
+    """Plan once, ask on a terminal (unless --yes), then apply that plan: (ApplyResult, WaitResult)."""
+    changes = project.plan()
     automatic = [c for c in changes if c.automatic and (allow_capacity_changes or not c.gate)]
     if automatic and not yes:
         if not stdin_is_terminal():
             raise CheckerError("not asking for confirmation: stdin is not a terminal; pass --yes to apply")
-        stderr(report.plan_text(changes, len(target.tables)))
+        stderr(report.formatter("text").plan(changes, len(project.tables)))
         if not click.confirm(f"Apply {len(automatic)} change(s)?", err=True):
             raise CheckerError("cancelled; nothing was changed")
-    result = apply_changes(client, changes, timeout=timeout, concurrency=concurrency,
-                           on_change=print_state_change, log=stderr, allow_capacity_changes=allow_capacity_changes)
-    wait = None
-    if not result.failed:
-        wait = wait_until_active(client, target.names, timeout, print_state_change)
-        if wait.ready:
-            result = verify_applied(client, target.tables, result)
-    return result, wait
+    return project.apply(changes, timeout=timeout, concurrency=concurrency,
+                         allow_capacity_changes=allow_capacity_changes, on_change=print_state_change, log=stderr)
 
 
 @main.command()
@@ -326,59 +277,32 @@ def confirm_and_apply(target: Target, yes: bool, timeout: float, concurrency: in
 @click.option("--timeout", type=click.FloatRange(min=0), default=600, show_default=True,
               help="Give up after this many seconds, naming what is still not ACTIVE.")
 @handle_errors
-def wait(output_format, timeout, **options):
+def wait(output_format, timeout, where):
     """Wait until every table and every one of its GSIs is ACTIVE.
 
     Unlike botocore's table_exists waiter this also waits for GSIs, and it polls fast at first
     and backs off (delay about a tenth of the time waited, at most 10 s). Progress goes to
     stderr. Exit 1 on timeout.
     """
-    target = build_target(**options)
-    client = target.aws.client("dynamodb")
-    result = wait_until_active(client, target.names, timeout, print_state_change)
-    formatter = report.wait_json if output_format == "json" else report.wait_text
-    click.echo(formatter(result))
+    project = load_project(where, sections_of(()))
+    result = project.wait(timeout, print_state_change)
+    click.echo(report.formatter(output_format).wait(result))
     if not result.ready:
         raise CheckerError(timeout_message(result, timeout))
 
 
-@dataclass(frozen=True)
-class CheckRequest:
-    """The options every checks command shares, taken at the start of the run."""
-
-    only: tuple
-    skip: tuple
-    function_name: Optional[str]
-    base_url: Optional[str]
-    since: Optional[str]
-    settle: float
-    started_ms: int
-
-    def kinds(self, allowed=KINDS) -> tuple:
-        def split(values):
-            names = [n.strip() for value in values for n in value.split(",") if n.strip()]
-            unknown = [n for n in names if n not in KINDS]
-            if unknown:
-                raise CheckerError(f"unknown check kind(s) {', '.join(unknown)}; kinds are {', '.join(KINDS)}")
-            return names
-        chosen = split(self.only) or list(allowed)
-        outside = [k for k in chosen if k not in allowed]
-        if outside:
-            raise CheckerError(f"--only {', '.join(outside)}: this command runs only {', '.join(allowed)}")
-        skipped = set(split(self.skip))
-        return tuple(k for k in allowed if k in chosen and k not in skipped)
-
-
 def check_options(command):
-    """Adds the check options and hands them to the command as one `request: CheckRequest`."""
+    """Adds the check options; the command receives them as `request: dict` (Project.check's
+    arguments, kinds aside)."""
     @functools.wraps(command)
     def with_request(*args, only, skip, function_name, base_url, since, settle, **kwargs):
-        request = CheckRequest(only, skip, function_name, base_url, since, settle, int(time.time() * 1000))
+        request = {"only": only, "skip": skip, "function_name": function_name, "base_url": base_url,
+                   "since": since, "settle": settle, "started_ms": int(time.time() * 1000)}
         return command(*args, request=request, **kwargs)
 
-    options = [
+    with_request = add_options(with_request, [
         click.option("--only", multiple=True, metavar="KIND[,KIND]",
-                     help=f"Run only these kinds of checks: {', '.join(KINDS)}."),
+                     help=f"Run only these kinds of checks: {', '.join(KIND_NAMES)}."),
         click.option("--skip", multiple=True, metavar="KIND[,KIND]", help="Leave these kinds out."),
         click.option("--function", "function_name", default=None,
                      help="Lambda function [default: the environment's function_name, else lambda.function_name]."),
@@ -389,85 +313,66 @@ def check_options(command):
         click.option("--settle", type=click.FloatRange(min=0), default=0, show_default=True, metavar="SECONDS",
                      help="Wait before counting log events, so that lines logged by the endpoint checks "
                           "have reached CloudWatch Logs (it takes a few seconds)."),
-    ]
-    for option in reversed(options):
-        with_request = option(with_request)
-    return aws_options(with_request, formats=tuple(report.CHECK_FORMATTERS))
+    ])
+    return aws_options(with_request, formats=report.formats_for("checks"))
 
 
-def check_context(target: Target, request: CheckRequest, smoke: bool = False) -> CheckContext:
-    environment = target.environment
-    try:
-        since_ms = parse_since(request.since, request.started_ms) if request.since else request.started_ms
-    except ValueError as exc:
-        raise CheckerError(f"--since: {exc}") from None
-    return CheckContext(
-        aws=target.aws, tables=target.tables, checklist=target.checklist or Checklist("(no checklist)"),
-        function_name=request.function_name or target.function_name,
-        base_url=request.base_url or (environment.base_url if environment and environment.base_url else None),
-        since_ms=since_ms, command_options=target.env_option, logs_settle=request.settle, smoke=smoke)
+def run_and_report(where: dict, request: dict, output_format: str, allowed=KIND_NAMES,
+                   project: Optional[Project] = None) -> bool:
+    request = dict(request)
+    kinds = choose_kinds(request.pop("only"), request.pop("skip"), allowed)
+    project = project or load_project(where, sections_of(kinds))
+    results = project.check(kinds, smoke=allowed == SMOKE_KINDS, log=stderr, **request)
+    click.echo(report.formatter(output_format).checks(render_fixes(results, where)))
+    return summarize(results)["ok"]
 
 
-def run_and_report(target: Target, request: CheckRequest, output_format: str, allowed=KINDS) -> bool:
-    smoke = allowed == SMOKE_KINDS
-    results = run_checks(check_context(target, request, smoke), request.kinds(allowed), log=stderr)
-    click.echo(report.CHECK_FORMATTERS[output_format](results))
-    return report.summarize(results)["ok"]
+CHECK_HELP = "\n".join([
+    "Run the whole checklist: tables, Lambda, bindings, entry point, IAM, endpoints, logs.",
+    "", "\b", "Kinds (use --only / --skip, comma-separated or repeated):",
+    *(f"  {kind.name:<12} {kind.help}" for kind in KINDS),
+    "", 'Formats: text, json ({"results": [...], "summary": {...}}), junit (one testcase per check).',
+    "Exit 0 when every check passes (warnings allowed), 1 otherwise.",
+])
+
+
+@main.command(help=CHECK_HELP)
+@check_options
+@checks_command
+def check(output_format, request, where):
+    sys.exit(0 if run_and_report(where, request, output_format) else 1)
 
 
 @main.command()
 @check_options
 @checks_command
-def check(output_format, request, **options):
-    """Run the whole checklist: tables, Lambda, bindings, entry point, IAM, endpoints, logs.
-
-    \b
-    Kinds (use --only / --skip, comma-separated or repeated):
-      tables       exist, ACTIVE, every GSI ACTIVE, match their spec
-      lambda       the function exists; required environment variables are set (values never shown)
-      bindings     the variables naming tables (lambda.bindings) hold this environment's table names
-      entry_point  a Function URL or an API Gateway API integrates the function
-      iam          the function's role allows the DynamoDB actions the app uses, on each table/index
-                   ARN; grants broader than needed are warned about
-      endpoints    the app's endpoints answer as the checklist says (secrets masked)
-      logs         ERROR lines in /aws/lambda/<function> since --since, against a threshold
-
-    Formats: text, json ({"results": [...], "summary": {...}}), junit (one testcase per check).
-    Exit 0 when every check passes (warnings allowed), 1 otherwise.
-    """
-    target = build_target(sections=ALL_SECTIONS, **options)
-    sys.exit(0 if run_and_report(target, request, output_format) else 1)
-
-
-@main.command()
-@check_options
-@checks_command
-def smoke(output_format, request, **options):
+def smoke(output_format, request, where):
     """Post-deploy smoke test: the endpoints answer, and no new ERROR lines in the logs.
 
-    Same as `checker check --only endpoints,logs`. Run it right after a deploy; by default it
-    counts log events since it started, so pass --since with the deploy time to cover the deploy,
-    and --settle to give CloudWatch Logs time to ingest what the endpoint calls logged.
+    Same as `checker check --only endpoints,logs`, except that a function whose log group does
+    not exist after the endpoint calls fails (it could not be vouched for). Run it right after a
+    deploy; by default it counts log events since it started, so pass --since with the deploy time
+    to cover the deploy, and --settle to give CloudWatch Logs time to ingest what the endpoint
+    calls logged.
     """
-    target = build_target(sections=ALL_SECTIONS, **options)
-    sys.exit(0 if run_and_report(target, request, output_format, allowed=SMOKE_KINDS) else 1)
+    sys.exit(0 if run_and_report(where, request, output_format, allowed=SMOKE_KINDS) else 1)
 
 
 @main.command()
 @check_options
 @apply_options
 @checks_command
-def bootstrap(output_format, request, yes, timeout, concurrency, allow_capacity_changes, **options):
+def bootstrap(output_format, request, yes, timeout, concurrency, allow_capacity_changes, where):
     """A new environment in one command: apply, wait for ACTIVE, then check everything.
 
     The apply step's progress and outcome go to stderr; stdout holds the check results in the
     chosen format. Exit 0 only when apply left nothing to do by hand and every check passes.
     """
-    target = build_target(sections=ALL_SECTIONS, **options)
-    result, wait = confirm_and_apply(target, yes, timeout, concurrency, allow_capacity_changes)
-    stderr(report.apply_text(result, wait))
-    ok = run_and_report(target, request, output_format)
-    sys.exit(0 if ok and result.ok and wait is not None and wait.ready else 1)
+    project = load_project(where, sections_of(KIND_NAMES))
+    result, waited = confirm_and_apply(project, yes, timeout, concurrency, allow_capacity_changes)
+    stderr(report.formatter("text").apply(result, waited))
+    ok = run_and_report(where, request, output_format, project=project)
+    sys.exit(0 if ok and result.ok and waited is not None and waited.ready else 1)
 
 
 @main.command("iam-policy")
@@ -475,7 +380,7 @@ def bootstrap(output_format, request, yes, timeout, concurrency, allow_capacity_
 @click.option("--account-id", default=None, metavar="ID",
               help="AWS account of the tables [default: the caller's, from sts:GetCallerIdentity].")
 @handle_errors
-def iam_policy(output_format, account_id, **options):
+def iam_policy(output_format, account_id, where):
     """Print the least-privilege policy the function's role needs.
 
     One Allow statement per table or index ARN, with exactly the DynamoDB actions the checklist's
@@ -487,22 +392,8 @@ def iam_policy(output_format, account_id, **options):
       aws iam put-role-policy --role-name ROLE --policy-name dynamodb \\
           --policy-document file://policy.json
     """
-    target = build_target(sections=("environments", "tables", "iam"), **options)
-    if target.checklist is None or not target.checklist.permissions:
-        raise CheckerError("no iam.permissions in the checklist: nothing to grant")
-    region = target.aws.region or target.aws.session().region_name
-    if not region:
-        raise CheckerError("no AWS region: pass --region or --env with a region, or set AWS_REGION")
-    if account_id is None:
-        account_id = call(target.aws.client("sts"), "GetCallerIdentity", "sts")["Account"]
-    document = least_privilege_policy(target.checklist.permissions, target.tables, region, account_id)
-    if output_format == "json":
-        click.echo(report.to_json(document))
-        return
-    for statement in document["Statement"]:
-        click.echo(f"Allow {', '.join(statement['Action'])}\n  on {statement['Resource']}")
-    click.echo(f"\n{len(document['Statement'])} statement(s). As a policy document: "
-               "checker iam-policy --format json (same options)")
+    project = load_project(where, sections_of(("iam",)))
+    click.echo(report.formatter(output_format).policy(project.iam_policy(account_id)))
 
 
 @main.command()
@@ -513,8 +404,9 @@ def iam_policy(output_format, account_id, **options):
               help="Also create the tables, the Lambda function, its role and a Function URL.")
 @click.option("--env", "env_name", default="dev", show_default=True, help="Checklist environment to deploy.")
 @click.option("--specs", "specs_dir", default="table_specs", show_default=True,
-              type=click.Path(file_okay=False, path_type=Path))
-@click.option("--checklist", "checklist_path", default=None, type=click.Path(dir_okay=False, path_type=Path))
+              type=click.Path(file_okay=False, path_type=Path), help="Directory of table specs.")
+@click.option("--checklist", "checklist_path", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help=f"Deployment checklist [default: {DEFAULT_CHECKLIST} when it exists].")
 @handle_errors
 def local(port, tracks, deploy, env_name, specs_dir, checklist_path):
     """Run a local environment on 127.0.0.1 to try checker without AWS (needs the test extra).
@@ -526,16 +418,14 @@ def local(port, tracks, deploy, env_name, specs_dir, checklist_path):
         from .local import LocalStack
         stack = LocalStack(port=port, tracks=tracks)
     except ImportError:
-        raise CheckerError("`checker local` needs moto: pip install 'checker[test]' (or run `make install`)")
+        raise CheckerError("`checker local` needs moto's server: pip install 'ddb-deploy-checker[local]' "
+                           "(or run `make install`)") from None
     with stack:
         if deploy:
-            target = build_target(specs_dir=specs_dir, checklist_path=checklist_path, env_name=env_name,
-                                  region=None, profile=None, endpoint_url=stack.endpoint, table_prefix=None,
-                                  table_suffix=None, retry_mode="standard", max_attempts=5, sections=ALL_SECTIONS)
-            checklist = target.checklist or Checklist("(none)")
-            confirm_and_apply(target, yes=True, timeout=60, concurrency=4)
-            stack.deploy_function(target.function_name or "spotify-playlist-local", target.tables,
-                                  list(checklist.permissions), checklist.required_env, checklist.bindings)
+            project = Project.load(specs_dir, checklist_path, env=env_name, endpoint_url=stack.endpoint,
+                                   sections=sections_of(KIND_NAMES))
+            project.apply(timeout=60)
+            stack.deploy(project)
         options = f"--endpoint-url {stack.endpoint} --env {env_name} --base-url {stack.app.url}"
         click.echo(f"AWS (moto):   {stack.endpoint}\nfake Spotify: {stack.spotify.url}\napp:          {stack.app.url}")
         click.echo("\nIn another shell:\n  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test "

@@ -125,6 +125,7 @@ def diff_table(table: ExpectedTable, current: LiveTable) -> list[Change]:
     name = table.name
     spec = table.spec.request
     live = current.description
+    assert live is not None, "diff_table compares an existing table; diff_tables handles missing ones"
     spec_types = {a["AttributeName"]: a["AttributeType"] for a in spec["AttributeDefinitions"]}
     live_types = {a["AttributeName"]: a["AttributeType"] for a in live.get("AttributeDefinitions", [])}
     # DynamoDB lists every key attribute; a backend that drops some (moto after UpdateTable) must
@@ -203,7 +204,7 @@ def _diff_billing(name, spec, live) -> list[Change]:
 
 def _capacity_gate(want: tuple, have: tuple) -> str:
     """Lowering any capacity can throttle the app (and AWS limits decreases a day): opt-in."""
-    return CAPACITY_GATE if any(w < h for w, h in zip(want, have)) else ""
+    return CAPACITY_GATE if any(w < h for w, h in zip(want, have, strict=True)) else ""
 
 
 def _diff_throughput(name, spec, live) -> list[Change]:

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable, Optional
+from typing import Optional
 from urllib.parse import unquote
 
 ALLOWED = "allowed"
@@ -142,3 +143,43 @@ def broad_grants(documents: Iterable[tuple], service: str = "dynamodb") -> list:
         if "*" in _as_list(statement.get("Resource")) or "NotResource" in statement:
             found.append(f"{label}: Resource \"*\"" if "Resource" in statement else f"{label}: NotResource")
     return found
+
+
+# -- the policy the checklist means ------------------------------------------------------
+
+def table_arn(region: str, account: str, table: str, index: Optional[str] = None) -> str:
+    arn = f"arn:aws:dynamodb:{region}:{account}:table/{table}"
+    return f"{arn}/index/{index}" if index else arn
+
+
+def environment_table_name(tables: list, spec_name: str) -> str:
+    """The environment's name (prefix/suffix applied) of a spec's TableName."""
+    return next((t.name for t in tables if t.spec_name == spec_name), spec_name)
+
+
+def required_pairs(permissions, tables: list, region: str, account: str) -> list:
+    """(permission, action, resource ARN) for everything the checklist says the app uses."""
+    pairs = []
+    for permission in permissions:
+        arn = table_arn(region, account, environment_table_name(tables, permission.table), permission.index)
+        pairs += [(permission, action, arn) for action in permission.actions]
+    return pairs
+
+
+def least_privilege_policy(permissions, tables: list, region: str, account: str, leave_out=()) -> dict:
+    """The identity policy granting exactly the checklist's permissions on this environment's
+    table and index ARNs (minus any (action, spec table) in `leave_out`), one statement an ARN."""
+    by_arn: dict = {}
+    for permission, action, arn in required_pairs(permissions, tables, region, account):
+        if (action, permission.table) not in leave_out and action not in by_arn.setdefault(arn, []):
+            by_arn[arn].append(action)
+    statements = [{"Sid": _sid(arn), "Effect": "Allow", "Action": sorted(actions), "Resource": arn}
+                  for arn, actions in by_arn.items() if actions]
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def _sid(arn: str) -> str:
+    """A statement id from a table/index ARN: IAM allows only letters and digits."""
+    name = arn.split(":table/", 1)[1]
+    return "".join(part[:1].upper() + part[1:] for part in name.replace("/index/", " index ").replace("-", " ")
+                   .replace("_", " ").replace(".", " ").split())

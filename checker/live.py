@@ -7,7 +7,8 @@ rest.
 """
 from __future__ import annotations
 
-from typing import Iterable, Optional
+from collections.abc import Iterable
+from typing import Optional
 
 from .diff import ExpectedTable, LiveTable
 from .errors import call
@@ -22,7 +23,7 @@ def describe_table(client, name: str) -> Optional[dict]:
 def read_tags(client, arn: str) -> dict:
     """{key: value} of every tag on the table (ListTagsOfResource pages by NextToken)."""
     tags: dict = {}
-    params = {"ResourceArn": arn}
+    params: dict = {"ResourceArn": arn}
     while True:
         page = call(client, "ListTagsOfResource", **params)
         tags.update({t["Key"]: t["Value"] for t in page.get("Tags", [])})

@@ -3,8 +3,8 @@ environment of the checklist, to try every checker command without an AWS accoun
 from __future__ import annotations
 
 import logging
-from typing import Optional
 
+from .checklist import Checklist
 from .testing.app_server import AppServer
 from .testing.deploy import binding_variables, deploy_function, role_policy
 from .testing.fake_spotify import FakeSpotify
@@ -26,7 +26,7 @@ class LocalStack:
         self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self.spotify = FakeSpotify()
         self.tracks = tracks
-        self.app: Optional[AppServer] = None
+        self.app = AppServer({}, region=region)  # its moto endpoint is known once moto has started
 
     @property
     def endpoint(self) -> str:
@@ -37,12 +37,13 @@ class LocalStack:
         self.moto.start()
         self.spotify.start()
         self.spotify.add_user(self.user, self.tracks)
-        self.app = AppServer(self.app_settings(), dynamodb_endpoint=self.endpoint, region=self.region).__enter__()
+        self.app.endpoint = self.endpoint
+        self.app.environ = self.app_settings()
+        self.app.__enter__()
         return self
 
     def __exit__(self, *exc):
-        if self.app:
-            self.app.__exit__(*exc)
+        self.app.__exit__(*exc)
         self.spotify.stop()
         self.moto.stop()
 
@@ -52,16 +53,17 @@ class LocalStack:
                 "SPOTIFY_ACCOUNTS_BASE_URL": self.spotify.url, "SPOTIFY_REFRESH_TOKEN": f"refresh-{self.user}",
                 "SPOTIFY_CLIENT_ID": "local-client-id", "SPOTIFY_CLIENT_SECRET": "local-client-secret"}
 
-    def deploy_function(self, function_name: str, tables: list, permissions: list, required_env: tuple,
-                        bindings: Optional[dict] = None) -> None:
-        """The function, configured as the app is served: the checklist's required variables,
-        the app's settings and each bound table's name in this environment. From now on the app
-        serves with that configuration and logs to the function's log group."""
-        variables = {name: f"local-{name.lower()}" for name in required_env}
+    def deploy(self, project) -> None:
+        """The project's function, configured as the app is served: the checklist's required
+        variables, the app's settings and each bound table's name in this environment, its role
+        granting the checklist's permissions. From now on the app serves with that configuration
+        and logs to the function's log group."""
+        checklist = project.checklist or Checklist("(none)")
+        function_name = project.function_name or "spotify-playlist-local"
+        variables = {name: f"local-{name.lower()}" for name in checklist.required_env}
         variables.update(self.app_settings())
-        variables.update(binding_variables(bindings or {}, tables))
-        deploy_function(self.endpoint, self.region, function_name, role_policy(tables, permissions, self.region),
-                        variables)
-        assert self.app is not None
+        variables.update(binding_variables(checklist.bindings, project.tables))
+        policy = role_policy(project.tables, list(checklist.permissions), self.region)
+        deploy_function(self.endpoint, self.region, function_name, policy, variables)
         self.app.environ = variables
         self.app.ship_logs_to(f"/aws/lambda/{function_name}")

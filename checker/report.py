@@ -1,186 +1,189 @@
-"""Formatters: one function per (result, format). Results go to stdout; progress never does."""
+"""Formatters: one class per output format, one method per kind of result, one registry that every
+command picks from (as cfn-lint's formatters and goss's outputers do). Results go to stdout;
+progress never does."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import re
+from typing import Optional
 from xml.etree import ElementTree
 
-from .apply import CAPACITY_FLAG, ApplyResult
+from .apply import CAPACITY_FLAG
 from .diff import Change
+from .results import ApplyResult, Status, summarize
 from .wait import WaitResult
 
 SYMBOLS = {"create-table": "+", "create-index": "+"}
+# XML 1.0 cannot hold these characters at all, escaped or not: a junit report must stay parseable
+# whatever an endpoint answered.
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
-def to_json(document: dict) -> str:
+def to_json(document) -> str:
     return json.dumps(document, indent=2, sort_keys=False)
 
 
-def validate_text(files: int, problems: list) -> str:
-    if not problems:
-        return f"OK: {files} file(s) valid"
-    return "\n".join(str(p) for p in problems) + f"\n{len(problems)} problem(s) found"
+class TextFormatter:
+    name = "text"
+
+    def validate(self, files: int, problems: list) -> str:
+        if not problems:
+            return f"OK: {files} file(s) valid"
+        return "\n".join(str(p) for p in problems) + f"\n{len(problems)} problem(s) found"
+
+    def plan(self, changes: list, tables: int) -> str:
+        pending = [c for c in changes if c.pending]
+        lines = []
+        if not pending:
+            lines.append(f"In sync: {tables} table(s) match their specs.")
+        else:
+            width = max(len(c.table) for c in changes)
+            gated = sum(c.automatic and bool(c.gate) for c in pending)
+            automatic = sum(c.automatic for c in pending) - gated
+            lines.append(f"Plan: {len(pending)} change(s) for {tables} table(s):")
+            lines += [self._change_line(c, width) for c in pending]
+            lines.append(f"{automatic} automatic (run `checker apply`), {gated} unlocked by `checker apply "
+                         f"{CAPACITY_FLAG}`, {len(pending) - automatic - gated} need a manual step.")
+        unchecked = [c for c in changes if not c.pending]
+        if unchecked:
+            width = max(len(c.table) for c in unchecked)
+            lines.append(f"Not compared ({len(unchecked)}): stated in a spec, but checker cannot compare them:")
+            lines += [self._change_line(c, width) for c in unchecked]
+        return "\n".join(lines)
+
+    @staticmethod
+    def _change_line(change: Change, width: int) -> str:
+        if not change.pending:
+            symbol, note = "?", "  [not compared]"
+        elif not change.automatic:
+            symbol, note = "!", "  [manual step]"
+        elif change.gate:
+            symbol, note = "~", f"  [needs {CAPACITY_FLAG}]"
+        else:
+            symbol, note = SYMBOLS.get(change.action, "~"), ""
+        return f"  {symbol} {change.table:<{width}}  {change.action:<24} {change.detail}{note}"
+
+    def apply(self, result: ApplyResult, wait: Optional[WaitResult]) -> str:
+        if not result.outcomes:
+            return "Nothing to do: every table matches its spec."
+        width = max(len(o.change.table) for o in result.outcomes)
+        lines = []
+        for outcome in result.outcomes:
+            note = f": {outcome.message}" if outcome.message and outcome.status != "manual" else ""
+            lines.append(f"  {outcome.status:<19} {outcome.change.table:<{width}}  {outcome.change.action:<24} "
+                         f"{outcome.change.detail}{note}")
+        held = f", {len(result.held)} held back" if result.held else ""
+        lines.append(f"{len(result.made)} applied, {len(result.failed)} failed, not run or not in effect{held}, "
+                     f"{len(result.manual)} need a manual step.")
+        if wait is not None and wait.ready:
+            lines.append(f"All {len(wait.states)} table(s) and their indexes are ACTIVE.")
+        return "\n".join(lines)
+
+    def wait(self, result: WaitResult) -> str:
+        lines = [f"  {s.name}: {s.summary()}" for s in result.states]
+        if result.ready:
+            lines.append(f"All {len(result.states)} table(s) and their indexes are ACTIVE ({result.seconds:.1f}s).")
+        return "\n".join(lines)
+
+    def checks(self, results: list) -> str:
+        lines = []
+        for r in results:
+            lines.append(f"{r.status.upper():<5} {r.id}: {r.summary}")
+            if r.status is not Status.PASS:
+                if r.expected:
+                    lines.append(f"      expected: {r.expected}")
+                if r.found:
+                    lines.append(f"      found:    {r.found}")
+                lines += [f"      | {d}" for d in r.details]
+                if r.remediation:
+                    lines.append(f"      fix:      {r.remediation}")
+        s = summarize(results)
+        lines.append(f"{s['total']} checks: {s['pass']} passed, {s['warn']} warnings, {s['fail']} failed, "
+                     f"{s['error']} errors, {s['skip']} skipped")
+        return "\n".join(lines)
+
+    def policy(self, document: dict) -> str:
+        lines = [f"Allow {', '.join(s['Action'])}\n  on {s['Resource']}" for s in document["Statement"]]
+        lines.append(f"\n{len(document['Statement'])} statement(s). As a policy document: "
+                     "checker iam-policy --format json (same options)")
+        return "\n".join(lines)
 
 
-def validate_json(files: int, problems: list) -> str:
-    return to_json({"valid": not problems, "files": files, "problems": [p.to_dict() for p in problems]})
+class JsonFormatter:
+    name = "json"
+
+    def validate(self, files: int, problems: list) -> str:
+        return to_json({"valid": not problems, "files": files, "problems": [p.to_dict() for p in problems]})
+
+    def plan(self, changes: list, tables: int) -> str:
+        pending = [c for c in changes if c.pending]
+        return to_json({"changes": [c.to_dict() for c in pending], "in_sync": not pending, "tables": tables,
+                        "not_compared": [c.to_dict() for c in changes if not c.pending]})
+
+    def apply(self, result: ApplyResult, wait: Optional[WaitResult]) -> str:
+        return to_json({
+            "changes": [o.to_dict() for o in result.outcomes],
+            "applied": len(result.made),
+            "failed": len(result.failed),
+            "held": len(result.held),
+            "manual": len(result.manual),
+            "active": bool(wait and wait.ready),
+            "ok": result.ok,
+        })
+
+    def wait(self, result: WaitResult) -> str:
+        return to_json({"ready": result.ready, "seconds": round(result.seconds, 3),
+                        "tables": [s.to_dict() for s in result.states]})
+
+    def checks(self, results: list) -> str:
+        return to_json({"results": [r.to_dict() for r in results], "summary": summarize(results)})
+
+    def policy(self, document: dict) -> str:
+        return to_json(document)  # the bare document: `> policy.json` is ready for put-role-policy
 
 
-def _change_line(change: Change, width: int) -> str:
-    if not change.pending:
-        symbol, note = "?", "  [not compared]"
-    elif not change.automatic:
-        symbol, note = "!", "  [manual step]"
-    elif change.gate:
-        symbol, note = "~", f"  [needs {CAPACITY_FLAG}]"
-    else:
-        symbol, note = SYMBOLS.get(change.action, "~"), ""
-    return f"  {symbol} {change.table:<{width}}  {change.action:<24} {change.detail}{note}"
+class JunitFormatter:
+    """JUnit XML, for CI test reports: one testcase per check, grouped by kind as classname.
+    Only the commands that report checks offer it."""
+
+    name = "junit"
+
+    def checks(self, results: list, suite: str = "checker") -> str:
+        root = ElementTree.Element("testsuites", name=suite)
+        s = summarize(results)
+        suite_element = ElementTree.SubElement(root, "testsuite", name=suite, tests=str(s["total"]),
+                                               failures=str(s["fail"]), errors=str(s["error"]),
+                                               skipped=str(s["skip"]))
+        for r in results:
+            case = ElementTree.SubElement(suite_element, "testcase", name=xml_text(r.id), classname=f"checker.{r.kind}")
+            text = xml_text("\n".join(filter(None, [f"expected: {r.expected}" if r.expected else "",
+                                                    f"found: {r.found}" if r.found else "", *r.details,
+                                                    f"fix: {r.remediation}" if r.remediation else ""])))
+            summary = xml_text(r.summary)
+            if r.status is Status.FAIL:
+                ElementTree.SubElement(case, "failure", message=summary).text = text
+            elif r.status is Status.ERROR:
+                ElementTree.SubElement(case, "error", message=summary).text = text
+            elif r.status is Status.SKIP:
+                ElementTree.SubElement(case, "skipped", message=summary)
+            elif r.status is Status.WARN:
+                ElementTree.SubElement(case, "system-out").text = f"WARNING: {summary}\n{text}"
+        ElementTree.indent(root)
+        return ElementTree.tostring(root, encoding="unicode", xml_declaration=True)
 
 
-def plan_text(changes: list, tables: int) -> str:
-    pending = [c for c in changes if c.pending]
-    lines = []
-    if not pending:
-        lines.append(f"In sync: {tables} table(s) match their specs.")
-    else:
-        width = max(len(c.table) for c in changes)
-        gated = sum(c.automatic and bool(c.gate) for c in pending)
-        automatic = sum(c.automatic for c in pending) - gated
-        lines.append(f"Plan: {len(pending)} change(s) for {tables} table(s):")
-        lines += [_change_line(c, width) for c in pending]
-        lines.append(f"{automatic} automatic (run `checker apply`), {gated} unlocked by `checker apply "
-                     f"{CAPACITY_FLAG}`, {len(pending) - automatic - gated} need a manual step.")
-    unchecked = [c for c in changes if not c.pending]
-    if unchecked:
-        width = max(len(c.table) for c in unchecked)
-        lines.append(f"Not compared ({len(unchecked)}): stated in a spec, but checker cannot compare them:")
-        lines += [_change_line(c, width) for c in unchecked]
-    return "\n".join(lines)
+def xml_text(text: str) -> str:
+    """Characters XML cannot carry, shown as \\xNN instead."""
+    return NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
-def plan_json(changes: list, tables: int) -> str:
-    pending = [c for c in changes if c.pending]
-    return to_json({"changes": [c.to_dict() for c in pending], "in_sync": not pending, "tables": tables,
-                    "not_compared": [c.to_dict() for c in changes if not c.pending]})
+FORMATTERS = {f.name: f for f in (TextFormatter(), JsonFormatter(), JunitFormatter())}
 
 
-def apply_text(result: ApplyResult, wait: WaitResult | None) -> str:
-    if not result.outcomes:
-        return "Nothing to do: every table matches its spec."
-    width = max(len(o.change.table) for o in result.outcomes)
-    lines = []
-    for outcome in result.outcomes:
-        note = f": {outcome.message}" if outcome.message and outcome.status != "manual" else ""
-        lines.append(f"  {outcome.status:<19} {outcome.change.table:<{width}}  {outcome.change.action:<24} "
-                     f"{outcome.change.detail}{note}")
-    done = sum(o.status in ("applied", "already-in-progress") for o in result.outcomes)
-    held = f", {len(result.held)} held back" if result.held else ""
-    lines.append(f"{done} applied, {len(result.failed)} failed, not run or not in effect{held}, "
-                 f"{len(result.manual)} need a manual step.")
-    if wait is not None and wait.ready:
-        lines.append(f"All {len(wait.states)} table(s) and their indexes are ACTIVE.")
-    return "\n".join(lines)
+def formats_for(method: str) -> tuple:
+    """The formats that can show a kind of result (`checks`, `plan`, ...), for a command's --format."""
+    return tuple(name for name, formatter in FORMATTERS.items() if hasattr(formatter, method))
 
 
-def apply_json(result: ApplyResult, wait: WaitResult | None) -> str:
-    return to_json({
-        "changes": [o.to_dict() for o in result.outcomes],
-        "applied": sum(o.status in ("applied", "already-in-progress") for o in result.outcomes),
-        "failed": len(result.failed),
-        "held": len(result.held),
-        "manual": len(result.manual),
-        "active": bool(wait and wait.ready),
-        "ok": result.ok,
-    })
-
-
-def wait_text(result: WaitResult) -> str:
-    lines = [f"  {s.name}: {s.summary()}" for s in result.states]
-    if result.ready:
-        lines.append(f"All {len(result.states)} table(s) and their indexes are ACTIVE ({result.seconds:.1f}s).")
-    return "\n".join(lines)
-
-
-def wait_json(result: WaitResult) -> str:
-    return to_json({"ready": result.ready, "seconds": round(result.seconds, 3),
-                    "tables": [s.to_dict() for s in result.states]})
-
-
-# -- checks: `checker check`, `smoke`, `bootstrap` ---------------------------------------------
-
-STATUSES = ("pass", "warn", "fail", "error", "skip")
-FAILING = ("fail", "error")
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    """One check's outcome. `expected`/`found` are for a person at 2 a.m.; `remediation` is the
-    command that fixes it. Nothing secret may be put in any field (callers mask first)."""
-
-    id: str
-    kind: str
-    status: str
-    summary: str
-    expected: str = ""
-    found: str = ""
-    remediation: str = ""
-    details: tuple = ()
-
-    def to_dict(self) -> dict:
-        return {"id": self.id, "kind": self.kind, "status": self.status, "summary": self.summary,
-                "expected": self.expected, "found": self.found, "remediation": self.remediation,
-                "details": list(self.details)}
-
-
-def summarize(results: list) -> dict:
-    counts = {status: sum(r.status == status for r in results) for status in STATUSES}
-    return {"total": len(results), **counts, "ok": not any(r.status in FAILING for r in results)}
-
-
-def checks_text(results: list) -> str:
-    lines = []
-    for r in results:
-        lines.append(f"{r.status.upper():<5} {r.id}: {r.summary}")
-        if r.status != "pass":
-            if r.expected:
-                lines.append(f"      expected: {r.expected}")
-            if r.found:
-                lines.append(f"      found:    {r.found}")
-            lines += [f"      | {d}" for d in r.details]
-            if r.remediation:
-                lines.append(f"      fix:      {r.remediation}")
-    s = summarize(results)
-    lines.append(f"{s['total']} checks: {s['pass']} passed, {s['warn']} warnings, {s['fail']} failed, "
-                 f"{s['error']} errors, {s['skip']} skipped")
-    return "\n".join(lines)
-
-
-def checks_json(results: list) -> str:
-    return to_json({"results": [r.to_dict() for r in results], "summary": summarize(results)})
-
-
-def checks_junit(results: list, suite: str = "checker") -> str:
-    """JUnit XML: one testcase per check, grouped by kind as classname, for CI test reports."""
-    root = ElementTree.Element("testsuites", name=suite)
-    s = summarize(results)
-    suite_element = ElementTree.SubElement(root, "testsuite", name=suite, tests=str(s["total"]),
-                                           failures=str(s["fail"]), errors=str(s["error"]), skipped=str(s["skip"]))
-    for r in results:
-        case = ElementTree.SubElement(suite_element, "testcase", name=r.id, classname=f"checker.{r.kind}")
-        text = "\n".join(filter(None, [f"expected: {r.expected}" if r.expected else "",
-                                       f"found: {r.found}" if r.found else "", *r.details,
-                                       f"fix: {r.remediation}" if r.remediation else ""]))
-        if r.status == "fail":
-            ElementTree.SubElement(case, "failure", message=r.summary).text = text
-        elif r.status == "error":
-            ElementTree.SubElement(case, "error", message=r.summary).text = text
-        elif r.status == "skip":
-            ElementTree.SubElement(case, "skipped", message=r.summary)
-        elif r.status == "warn":
-            ElementTree.SubElement(case, "system-out").text = f"WARNING: {r.summary}\n{text}"
-    ElementTree.indent(root)
-    return ElementTree.tostring(root, encoding="unicode", xml_declaration=True)
-
-
-CHECK_FORMATTERS = {"text": checks_text, "json": checks_json, "junit": checks_junit}
+def formatter(name: str):
+    return FORMATTERS[name]

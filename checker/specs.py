@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import jsonschema
 
@@ -56,7 +57,7 @@ class TableSpec:
     def name(self) -> str:
         return self.request["TableName"]
 
-    def for_environment(self, prefix: str = "", suffix: str = "") -> "TableSpec":
+    def for_environment(self, prefix: str = "", suffix: str = "") -> TableSpec:
         """The same spec with the environment's table name; index names are never renamed."""
         request = copy.deepcopy(self.request)
         request["TableName"] = f"{prefix}{self.name}{suffix}"
@@ -64,7 +65,7 @@ class TableSpec:
 
 
 def load_schema(name: str) -> dict:
-    return json.loads(resources.files("checker").joinpath("schemas", name).read_text("utf-8"))
+    return json.loads(resources.files("checker").joinpath("schemas").joinpath(name).read_text("utf-8"))
 
 
 def read_json(path: Path) -> tuple[Any, list[Problem]]:
@@ -131,7 +132,7 @@ def _key_schema_problems(key_schema: Any, path: str) -> Iterator[tuple[str, str]
         yield f"{path}[1].KeyType", "the second key must be the RANGE (sort) key"
 
 
-def _key_attributes(request: dict) -> Iterator[tuple[str, str]]:
+def _key_attributes(request: dict) -> Iterator[tuple[str, Any]]:
     """(json path, attribute name) of every key attribute of the table and its indexes."""
     for i, key in _dicts(request.get("KeySchema")):
         yield f"$.KeySchema[{i}].AttributeName", key.get("AttributeName")
@@ -143,7 +144,7 @@ def _key_attributes(request: dict) -> Iterator[tuple[str, str]]:
 
 def dynamodb_rule_violations(request: dict) -> Iterator[tuple[str, str]]:
     """The rules CreateTable enforces beyond structure, as (json path, message)."""
-    defined: dict[str, int] = {}
+    defined: dict[Any, int] = {}
     for i, attribute in _dicts(request.get("AttributeDefinitions")):
         name = attribute.get("AttributeName")
         if name in defined:

@@ -9,8 +9,9 @@ hour to backfill costs a poll every MAX_DELAY seconds.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Optional
+from typing import Optional
 
 from .errors import CheckerError
 from .live import describe_table

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Callable, Iterable, Iterator, Optional
+from typing import Optional
 
 import boto3
 import botocore.exceptions
@@ -36,7 +37,7 @@ class CacheTables:
     metadata: str = "liked_songs_metadata"
 
     @classmethod
-    def from_environment(cls, environ=os.environ) -> "CacheTables":
+    def from_environment(cls, environ=os.environ) -> CacheTables:
         return cls(songs=environ.get("LIKED_SONGS_TABLE", cls.songs),
                    metadata=environ.get("LIKED_SONGS_METADATA_TABLE", cls.metadata))
 
@@ -94,11 +95,11 @@ class LikedSongsStore:
 
     # -- songs ----------------------------------------------------------------------------
     def put_songs(self, items: Iterable[dict]) -> int:
-        return self._batch_write(({"PutRequest": {"Item": item}} for item in items))
+        return self._batch_write({"PutRequest": {"Item": item}} for item in items)
 
     def delete_songs(self, user_id: str, track_ids: Iterable[str]) -> int:
-        return self._batch_write(({"DeleteRequest": {"Key": {"userId": user_id, "trackId": t}}}
-                                  for t in track_ids))
+        return self._batch_write({"DeleteRequest": {"Key": {"userId": user_id, "trackId": t}}}
+                                  for t in track_ids)
 
     def _batch_write(self, requests: Iterator[dict]) -> int:
         written = 0

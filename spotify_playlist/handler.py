@@ -20,7 +20,8 @@ import logging
 import os
 import sys
 import time
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 
 import boto3
 import botocore.exceptions

@@ -78,7 +78,7 @@ SETTINGS = ("SPOTIFY_CLIENT_ID", "SPOTIFY_CLIENT_SECRET")
 def table_health(client, binding: Binding, environ) -> tuple[dict, Optional[str]]:
     """(what health says of one bound table, the problem or None)."""
     name = binding.name(environ)
-    entry = {"variable": binding.variable, "name": name}
+    entry: dict = {"variable": binding.variable, "name": name}
     try:
         table = client.describe_table(TableName=name)["Table"]
     except botocore.exceptions.ClientError as exc:
@@ -124,7 +124,7 @@ def health(resource, environ=os.environ, user_id: Optional[str] = None) -> tuple
         tables.append(entry)
         if problem:
             problems.append(problem)
-    settings = {name: bool(environ.get(name, "").strip()) for name in SETTINGS}
+    settings: dict = {name: bool(environ.get(name, "").strip()) for name in SETTINGS}
     problems += [f"setting {name} is not configured: set it in the function's environment"
                  for name, present in settings.items() if not present]
     user_table = BINDINGS[0].name(environ)

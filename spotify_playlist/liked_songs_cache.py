@@ -14,9 +14,10 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable, Optional
+from typing import Optional
 
 from .dynamo import CacheTableMissing, LikedSongsStore
 from .health import missing_tables
@@ -111,8 +112,8 @@ class LikedSongsCache:
     def sync(self, user_id: str, force_full: bool = False) -> SyncResult:
         metadata = self.store.get_metadata(user_id)
         reason = "requested" if force_full else self.full_sync_reason(metadata)
-        if reason:
-            return self.full_sync(user_id, metadata, reason)
+        if reason or metadata is None:
+            return self.full_sync(user_id, metadata, reason or "no cache yet")
         return self.incremental_sync(user_id, metadata)
 
     # -- full sync --------------------------------------------------------------------------
@@ -179,9 +180,10 @@ class LikedSongsCache:
         if removed_count < 0:
             return self.full_sync(user_id, metadata, "track count does not add up")
         if removed_count:
-            removed = self._find_removed(user_id, removed_count, set(first_ids))
-            if removed is None:
+            found = self._find_removed(user_id, removed_count, set(first_ids))
+            if found is None:
                 return self.full_sync(user_id, metadata, f"{removed_count} removal(s) not found quickly")
+            removed = found
 
         self.store.put_songs(new_items)
         self.store.delete_songs(user_id, removed)
@@ -221,7 +223,7 @@ class LikedSongsCache:
             batch.append(song["trackId"])
             if len(batch) < CONTAINS_BATCH:
                 continue
-            removed += [t for t, saved in zip(batch, self.spotify.contains(batch)) if not saved]
+            removed += [t for t, saved in zip(batch, self.spotify.contains(batch), strict=True) if not saved]
             calls += 1
             batch = []
             if len(removed) >= count:
@@ -229,7 +231,7 @@ class LikedSongsCache:
             if calls >= self.max_removal_checks:
                 return None
         if batch:
-            removed += [t for t, saved in zip(batch, self.spotify.contains(batch)) if not saved]
+            removed += [t for t, saved in zip(batch, self.spotify.contains(batch), strict=True) if not saved]
         return removed if len(removed) >= count else None
 
     # -- what the app calls -----------------------------------------------------------------

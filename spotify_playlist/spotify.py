@@ -11,8 +11,9 @@ import base64
 import json
 import logging
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator, Optional
+from typing import Optional
 from urllib.parse import urlencode
 
 import urllib3
@@ -136,8 +137,8 @@ class SpotifyClient:
 
 def _retry_after(value: Optional[str], default: float) -> float:
     try:
-        return max(0.0, float(value))
-    except (TypeError, ValueError):
+        return max(0.0, float(value or ""))
+    except ValueError:
         return default
 
 

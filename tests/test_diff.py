@@ -190,7 +190,8 @@ def test_stream_enable_is_automatic_and_change_is_manual():
     stream = {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
     (change,) = diff_table(expected("user", lambda r: r.__setitem__("StreamSpecification", stream)), described("user"))
     assert (change.action, change.automatic, change.params["StreamSpecification"]) == ("update-stream", True, stream)
-    live = described("user", lambda t: t.__setitem__("StreamSpecification", {"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"}))
+    keys_only = {"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"}
+    live = described("user", lambda t: t.__setitem__("StreamSpecification", keys_only))
     (change,) = diff_table(expected("user", lambda r: r.__setitem__("StreamSpecification", stream)), live)
     assert change.automatic is False
     assert diff_table(expected("user"), live) == []  # a spec without a stream does not care

@@ -148,7 +148,7 @@ def test_an_on_demand_production_table_is_not_switched_without_the_flag(cli, end
     dynamodb(endpoint).create_table(**dict(spec, BillingMode="PAY_PER_REQUEST"))
     plan = cli("plan", "--endpoint-url", endpoint, "--detailed-exitcode")
     assert plan.exit_code == 2
-    line = next(l for l in plan.stdout.splitlines() if "update-billing" in l)
+    line = next(line for line in plan.stdout.splitlines() if "update-billing" in line)
     assert line.endswith("[needs --allow-capacity-changes]")
     assert "1 unlocked by `checker apply --allow-capacity-changes`" in plan.stdout
     result, applied = cli.json("apply", "--endpoint-url", endpoint, "--yes")

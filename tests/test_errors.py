@@ -69,13 +69,28 @@ def test_invalid_spec_stops_plan_with_every_problem(cli, project):
     assert "error: table_specs/user.json: $: 'KeySchema' is a required property" in result.stderr
 
 
-def test_checklist_undefined_variable(cli, project):
+def test_checklist_variables_are_needed_only_where_used(cli, project, monkeypatch):
     (project / "checklist.yaml").write_text(
-        "version: 1\nenvironments:\n  dev:\n    region: ${CHECKER_TEST_REGION}\n")
+        "version: 1\nenvironments:\n  dev:\n    region: ${CHECKER_TEST_REGION}\n"
+        "  prod:\n    base_url: ${CHECKER_TEST_PROD_URL}\n")
+    assert cli("validate").exit_code == 0  # offline: a reference's syntax, never its value
+    result = cli("plan", "--env", "dev")
+    assert result.exit_code == 1
+    assert ("error: checklist.yaml: $.environments.dev.region: environment variable CHECKER_TEST_REGION is not set"
+            in result.stderr)
+    assert "CHECKER_TEST_PROD_URL" not in result.stderr  # another environment's entry is not read
+    monkeypatch.setenv("CHECKER_TEST_REGION", "")
+    result = cli("plan", "--env", "dev")
+    assert "environment variable CHECKER_TEST_REGION is set but empty" in result.stderr
+
+
+def test_checklist_malformed_variable_reference(cli, project):
+    (project / "checklist.yaml").write_text(
+        "version: 1\nenvironments:\n  dev:\n    region: ${1REGION}\n    base_url: ${URL\n")
     result = cli("validate")
     assert result.exit_code == 1
-    assert ("checklist.yaml: $.environments.dev.region: environment variable CHECKER_TEST_REGION is not set"
-            in result.stdout)
+    assert "checklist.yaml: $.environments.dev.region: malformed ${...} reference" in result.stdout
+    assert "checklist.yaml: $.environments.dev.base_url: malformed ${...} reference" in result.stdout
 
 
 def test_checklist_malformed_yaml_and_unknown_table(cli, project):

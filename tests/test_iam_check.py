@@ -11,9 +11,10 @@ from botocore.stub import Stubber
 
 from checker.aws import AwsOptions
 from checker.checklist import Checklist, Permission
+from checker.checks.iam import check_iam
 from checker.context import CheckContext
 from checker.diff import ExpectedTable
-from checker.iam_check import check_iam, least_privilege_policy
+from checker.iam_policy import least_privilege_policy
 from checker.specs import TableSpec
 
 from .conftest import REGION, load_spec

@@ -15,8 +15,7 @@ from moto import mock_aws
 
 from checker.checklist import load_checklist
 from checker.diff import ExpectedTable
-from checker.iam_check import least_privilege_policy, table_arn
-from checker.iam_policy import evaluate
+from checker.iam_policy import evaluate, least_privilege_policy, table_arn
 from checker.specs import load_specs
 from spotify_playlist.handler import handle
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from checker.logs import parse_since
+from checker.checks.logs import parse_since
 
 NOW = 1_759_606_800_000  # 2025-10-04T19:40:00Z
 

@@ -218,7 +218,7 @@ def test_cli_validate_reports_every_problem_in_every_file(cli, project):
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
     assert "table_specs/track.json: line 4 column 1: malformed JSON: Expecting value" in lines
-    assert any(l.startswith("table_specs/user.json: $: ProvisionedThroughput is required") for l in lines)
+    assert any(line.startswith("table_specs/user.json: $: ProvisionedThroughput is required") for line in lines)
     assert "Traceback" not in result.output
 
 

@@ -31,7 +31,7 @@ def test_contains_asks_50_ids_a_call(fake_spotify):
     fake_spotify.remove_tracks("alice", ids[100:102])
     answers = spotify_client(fake_spotify, "alice").contains(ids)
     assert fake_spotify.calls["/v1/me/tracks/contains"] == 3
-    assert [i for i, saved in zip(ids, answers) if not saved] == ids[100:102]
+    assert [i for i, saved in zip(ids, answers, strict=True) if not saved] == ids[100:102]
 
 
 def test_server_errors_are_retried_with_backoff(fake_spotify):

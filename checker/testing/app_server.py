@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 from urllib.parse import parse_qsl, urlsplit
 
 import boto3
@@ -46,7 +47,7 @@ class LogShipper(logging.Handler):
         self.log_group = log_group
         self.stream = f"local/[$LATEST]{time.time_ns():x}"
         self.local = threading.local()
-        self.lock = threading.Lock()
+        self.send_lock = threading.Lock()   # not `lock`: logging.Handler's own
         self.created = False
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -62,7 +63,7 @@ class LogShipper(logging.Handler):
         lines, self.local.lines = getattr(self.local, "lines", None), None
         if not lines:
             return
-        with self.lock:
+        with self.send_lock:
             if not self.created:
                 for create in (lambda: self.client.create_log_group(logGroupName=self.log_group),
                                lambda: self.client.create_log_stream(logGroupName=self.log_group,

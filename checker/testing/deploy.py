@@ -8,7 +8,7 @@ import zipfile
 
 import boto3
 
-from ..iam_check import least_privilege_policy
+from ..iam_policy import least_privilege_policy
 
 MOTO_ACCOUNT = "123456789012"
 

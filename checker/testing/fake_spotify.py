@@ -59,7 +59,7 @@ class FakeSpotify:
     def api_base(self) -> str:
         return f"{self.url}/v1"
 
-    def start(self) -> "FakeSpotify":
+    def start(self) -> FakeSpotify:
         self.server.start()
         return self
 
@@ -89,7 +89,7 @@ class FakeSpotify:
     def add_tracks(self, user: str, count: int) -> list:
         """Save `count` new tracks, newer than any so far; returns their ids, newest first."""
         with self.lock:
-            added = []
+            added: list = []
             for _ in range(count):
                 number = self.next_number[user]
                 self.next_number[user] += 1

@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 import socket
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable, Optional
+from typing import Optional
 
 
 class QuietHandler(BaseHTTPRequestHandler):
@@ -71,7 +72,7 @@ class LocalServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "LocalServer":
+    def start(self) -> LocalServer:
         self.thread.start()
         return self
 

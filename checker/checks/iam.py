@@ -19,18 +19,19 @@ from typing import Optional
 import botocore.exceptions
 from botocore.parsers import ResponseParserError
 
-from . import iam_policy
-from .context import CheckContext
-from .iam_policy import (
+from .. import iam_policy
+from ..context import CheckContext
+from ..iam_policy import (
     ALLOWED,
     CONDITIONAL_ALLOW,
     CONDITIONAL_DENY,
     EXPLICIT_DENY,
     IMPLICIT_DENY,
     Decision,
+    required_pairs,
 )
-from .lambda_checks import function_missing
-from .report import CheckResult
+from ..results import CheckResult, Status
+from .function import function_missing
 
 SIMULATOR_FAILURES = (NotImplementedError, ResponseParserError, botocore.exceptions.ClientError,
                       botocore.exceptions.BotoCoreError)
@@ -38,44 +39,6 @@ SIMULATOR_FAILURES = (NotImplementedError, ResponseParserError, botocore.excepti
 
 def role_name(role_arn: str) -> str:
     return role_arn.rsplit("/", 1)[-1]
-
-
-def table_arn(region: str, account: str, table: str, index: Optional[str] = None) -> str:
-    arn = f"arn:aws:dynamodb:{region}:{account}:table/{table}"
-    return f"{arn}/index/{index}" if index else arn
-
-
-def environment_table_name(tables: list, spec_name: str) -> str:
-    """The environment's name (prefix/suffix applied) of a spec's TableName."""
-    return next((t.name for t in tables if t.spec_name == spec_name), spec_name)
-
-
-def required_pairs(permissions, tables: list, region: str, account: str) -> list:
-    """(permission, action, resource ARN) for everything the checklist says the app uses."""
-    pairs = []
-    for permission in permissions:
-        arn = table_arn(region, account, environment_table_name(tables, permission.table), permission.index)
-        pairs += [(permission, action, arn) for action in permission.actions]
-    return pairs
-
-
-def least_privilege_policy(permissions, tables: list, region: str, account: str, leave_out=()) -> dict:
-    """The identity policy granting exactly the checklist's permissions on this environment's
-    table and index ARNs (minus any (action, spec table) in `leave_out`), one statement an ARN."""
-    by_arn: dict = {}
-    for permission, action, arn in required_pairs(permissions, tables, region, account):
-        if (action, permission.table) not in leave_out and action not in by_arn.setdefault(arn, []):
-            by_arn[arn].append(action)
-    statements = [{"Sid": _sid(arn), "Effect": "Allow", "Action": sorted(actions), "Resource": arn}
-                  for arn, actions in by_arn.items() if actions]
-    return {"Version": "2012-10-17", "Statement": statements}
-
-
-def _sid(arn: str) -> str:
-    """A statement id from a table/index ARN: IAM allows only letters and digits."""
-    name = arn.split(":table/", 1)[1]
-    return "".join(part[:1].upper() + part[1:] for part in name.replace("/index/", " index ").replace("-", " ")
-                   .replace("_", " ").replace(".", " ").split())
 
 
 def role_policies(ctx: CheckContext, role: str) -> list:
@@ -188,7 +151,7 @@ def check_iam(ctx: CheckContext) -> list:
                 "Effect": "Allow", "Action": sorted({a for a, _, _ in denied}),
                 "Resource": sorted({r for _, r, _ in denied})}]}
             results.append(CheckResult(
-                check_id, "iam", "fail", f"role {role} lacks {len(denied)} permission(s) on {table}",
+                check_id, "iam", Status.FAIL, f"role {role} lacks {len(denied)} permission(s) on {table}",
                 expected=", ".join(permission.actions) + f" on {table}",
                 found="denied: " + "; ".join(describe(a, r, d) for a, r, d in denied + unsure)
                       + f" [{evaluation.method}]",
@@ -197,12 +160,12 @@ def check_iam(ctx: CheckContext) -> list:
                             f"'{json.dumps(policy, separators=(',', ':'))}'"))
         elif unsure:
             results.append(CheckResult(
-                check_id, "iam", "warn", f"role {role} may use {table} only if conditions hold that were not evaluated",
+                check_id, "iam", Status.WARN, f"role {role} may use {table} only if conditions hold that were not evaluated",
                 expected=", ".join(permission.actions) + f" on {table}, unconditionally",
                 found="; ".join(describe(a, r, d) for a, r, d in unsure) + f" [{evaluation.method}]",
                 remediation="check the named conditions hold for the function's requests"))
         else:
-            results.append(CheckResult(check_id, "iam", "pass", f"role {role} may use {table}",
+            results.append(CheckResult(check_id, "iam", Status.PASS, f"role {role} may use {table}",
                                        found=f"{len(mine)} action/resource pairs allowed [{evaluation.method}]"))
     if documents is not None:
         results.append(broad_grants_result(role, documents))
@@ -212,7 +175,7 @@ def check_iam(ctx: CheckContext) -> list:
 def broad_grants_result(role: str, documents: list) -> CheckResult:
     broad = iam_policy.broad_grants(documents)
     return CheckResult(
-        "iam:broad-grants", "iam", "warn" if broad else "pass",
+        "iam:broad-grants", "iam", Status.WARN if broad else Status.PASS,
         f"role {role} has grants broader than needed" if broad else f"role {role} grants no wildcard DynamoDB access",
         expected="DynamoDB actions listed one by one, on the table and index ARNs",
         found="; ".join(broad) or "none",

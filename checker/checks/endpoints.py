@@ -10,14 +10,17 @@ from __future__ import annotations
 import json
 import re
 import time
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import jsonschema
 import urllib3
 
-from .checklist import Endpoint
-from .report import CheckResult
+from ..checklist import Endpoint
+from ..context import CheckContext
+from ..results import CheckResult, Status
+from .entry_point import discovered_base_url
 
 MASK = "***"
 SENSITIVE = re.compile(r"auth|token|secret|key|password|passwd|signature|session|cookie|credential|^code$"
@@ -109,7 +112,7 @@ def check_endpoint(endpoint: Endpoint, base_url: Optional[str], http: Optional[u
     try:
         url = endpoint_url(endpoint, base_url)
     except ValueError as exc:
-        return CheckResult(check_id, "endpoints", "error", str(exc))
+        return CheckResult(check_id, "endpoints", Status.ERROR, str(exc))
     collect_secrets(url, endpoint.headers, redactor)
     shown_url = redactor(masked_url(url))
     expected = f"HTTP {endpoint.expect_status}" + (", body matching its JSON Schema" if endpoint.schema else "")
@@ -120,11 +123,22 @@ def check_endpoint(endpoint: Endpoint, base_url: Optional[str], http: Optional[u
         found = redactor(found)
         if ok:
             tries = f" (attempt {number} of {attempts})" if number > 1 else ""
-            return CheckResult(check_id, "endpoints", "pass", f"{endpoint.method} {shown_url}: {found}{tries}",
+            return CheckResult(check_id, "endpoints", Status.PASS, f"{endpoint.method} {shown_url}: {found}{tries}",
                                expected=expected, found=found)
         if number < attempts:
             log(f"{check_id}: {found}; retrying in {endpoint.retry_delay:g}s ({number}/{attempts})")
             sleep(endpoint.retry_delay)
-    return CheckResult(check_id, "endpoints", "fail", f"{endpoint.method} {shown_url}: {found}",
+    return CheckResult(check_id, "endpoints", Status.FAIL, f"{endpoint.method} {shown_url}: {found}",
                        expected=expected, found=f"{found} (after {attempts} attempt(s))",
                        remediation=f"curl -i -X {endpoint.method} '{shown_url}' and read the function's logs")
+
+
+def check_endpoints(ctx: CheckContext, log: Callable[[str], None] = lambda m: None) -> list:
+    if not ctx.checklist.endpoints:
+        return [CheckResult("endpoints", "endpoints", Status.SKIP, "no endpoints in the checklist")]
+    base_url = ctx.base_url
+    if base_url is None and any(not e.url for e in ctx.checklist.endpoints):
+        base_url = discovered_base_url(ctx)
+    results = [check_endpoint(endpoint, base_url, log=log) for endpoint in ctx.checklist.endpoints]
+    ctx.endpoints_called = any(r.status != Status.ERROR for r in results)
+    return results

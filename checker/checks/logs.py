@@ -11,10 +11,10 @@ from datetime import datetime, timezone
 
 import botocore.exceptions
 
-from .checklist import LogCheck
-from .context import CheckContext
-from .errors import CheckerError, describe_aws_error, error_code
-from .report import CheckResult
+from ..checklist import LogCheck
+from ..context import CheckContext
+from ..errors import CheckerError, describe_aws_error, error_code
+from ..results import CheckResult, Status
 
 DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -46,7 +46,7 @@ def iso(ms: int) -> str:
 
 def count_matching_events(client, log_group: str, pattern: str, since_ms: int, samples: int) -> tuple:
     """(count, first `samples` messages) of events matching `pattern` since `since_ms`."""
-    count, sample_lines = 0, []
+    count, sample_lines = 0, []  # type: tuple[int, list[str]]
     params = {"logGroupName": log_group, "startTime": since_ms, "endTime": int(time.time() * 1000)}
     if pattern:
         params["filterPattern"] = pattern
@@ -65,7 +65,7 @@ def check_logs(ctx: CheckContext) -> list:
     settings = ctx.checklist.logs or LogCheck()
     check_id = "logs:" + (settings.filter_pattern or "all")
     if not settings.log_group and ctx.function is None:
-        return [CheckResult(check_id, "logs", "error", f"not checked: function {ctx.function_name} does not exist, "
+        return [CheckResult(check_id, "logs", Status.ERROR, f"not checked: function {ctx.function_name} does not exist, "
                             "so it has no log group to count in",
                             remediation="deploy the function, or set logs.log_group in the checklist")]
     log_group = settings.log_group or f"/aws/lambda/{ctx.function_name}"
@@ -80,11 +80,11 @@ def check_logs(ctx: CheckContext) -> list:
     except botocore.exceptions.BotoCoreError as exc:
         raise CheckerError(describe_aws_error(exc, "FilterLogEvents", "logs")) from exc
     found = f"{count} event(s) in {log_group}"
-    status = "pass" if count <= settings.threshold else "fail"
+    status = Status.PASS if count <= settings.threshold else Status.FAIL
     return [CheckResult(
         check_id, "logs", status, f"{found} matching {settings.filter_pattern!r} since {iso(ctx.since_ms)}",
-        expected=expected, found=found, details=tuple(samples) if status == "fail" else (),
-        remediation="" if status == "pass" else
+        expected=expected, found=found, details=tuple(samples) if status == Status.FAIL else (),
+        remediation="" if status == Status.PASS else
         f"aws logs filter-log-events --log-group-name {log_group} --start-time {ctx.since_ms} "
         f"--filter-pattern '{settings.filter_pattern}'")]
 
@@ -93,11 +93,11 @@ def missing_log_group(ctx: CheckContext, check_id: str, log_group: str, expected
     """Nothing to count is not zero errors. After a smoke test's calls a function that logs
     nothing is broken (or logs elsewhere); otherwise it may simply not have run yet."""
     if ctx.logs_expected:
-        return CheckResult(check_id, "logs", "fail",
+        return CheckResult(check_id, "logs", Status.FAIL,
                            f"log group {log_group} does not exist after the endpoint calls: nothing counted",
                            expected=expected, found="no log group",
                            remediation="check that the function runs and may write logs (logs:CreateLogGroup, "
                                        "logs:PutLogEvents), or set logs.log_group in the checklist")
-    return CheckResult(check_id, "logs", "warn", f"log group {log_group} does not exist: nothing logged yet, "
+    return CheckResult(check_id, "logs", Status.WARN, f"log group {log_group} does not exist: nothing logged yet, "
                        "nothing counted", expected=expected, found="no log group",
                        remediation="run `checker smoke` after the function has served requests")

@@ -1,8 +1,5 @@
-"""Checks of the Lambda function: it exists, its environment variables and table bindings, its
-entry point (Function URL or API Gateway). Its role's permissions: iam_check.py.
-
-Environment variable VALUES are never read into a result: only names and whether each is set.
-"""
+"""The `entry_point` check: a Function URL or an API Gateway HTTP/REST API integrates the function.
+Its URL is also the base URL of the endpoint checks when none is given."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,69 +7,10 @@ from typing import Optional
 
 import botocore.exceptions
 
-from .context import CheckContext
-from .report import CheckResult
+from ..context import CheckContext
+from ..results import CheckResult, Status
+from .function import function_missing
 
-
-def function_missing(ctx: CheckContext, kind: str) -> CheckResult:
-    """A check that needs the function could not look: an error, never a skip that reads as green."""
-    return CheckResult(f"{kind}:function", kind, "error", f"not checked: function {ctx.function_name} does not exist",
-                       remediation="deploy the function first")
-
-
-def check_function(ctx: CheckContext) -> list:
-    config = ctx.function
-    if config is None:
-        return [CheckResult("lambda:function", "lambda", "fail", f"function {ctx.function_name} does not exist",
-                            expected=f"Lambda function {ctx.function_name} in {ctx.aws.region or 'the default region'}",
-                            found="ResourceNotFoundException",
-                            remediation="deploy the function (e.g. `serverless deploy`), then run `checker check` again")]
-    results = [CheckResult("lambda:function", "lambda", "pass", f"function {ctx.function_name} exists",
-                           found=f"{config.get('Runtime', 'container image')}, state {config.get('State', 'unknown')}")]
-    variables = (config.get("Environment") or {}).get("Variables") or {}
-    for name in ctx.checklist.required_env:
-        present = name in variables
-        empty = present and not str(variables[name]).strip()
-        status = "pass" if present and not empty else "fail"
-        found = "set" if status == "pass" else ("set but empty" if empty else "not set")
-        results.append(CheckResult(
-            f"lambda:env:{name}", "lambda", status, f"environment variable {name} is {found}",
-            expected="set and non-empty (value not shown)", found=found,
-            remediation="" if status == "pass" else
-            f"aws lambda update-function-configuration --function-name {ctx.function_name} "
-            f"--environment 'Variables={{...existing...,{name}=<value>}}' (keep the other variables)"))
-    return results
-
-
-def check_bindings(ctx: CheckContext) -> list:
-    """Each bound variable must hold the environment's name of its table. Table names are not
-    secrets, so these values (and only these) are read and shown."""
-    if not ctx.checklist.bindings:
-        return [CheckResult("bindings", "bindings", "skip", "no table bindings in the checklist (lambda.bindings)")]
-    config = ctx.function
-    if config is None:
-        return [function_missing(ctx, "bindings")]
-    variables = (config.get("Environment") or {}).get("Variables") or {}
-    results = []
-    for variable, spec_name in ctx.checklist.bindings.items():
-        expected = ctx.table_name(spec_name)
-        value = variables.get(variable)
-        check_id = f"bindings:{variable}"
-        if value == expected:
-            results.append(CheckResult(check_id, "bindings", "pass", f"{variable} names table {expected}",
-                                       expected=expected, found=value))
-            continue
-        found = "not set" if value is None else repr(value)
-        results.append(CheckResult(
-            check_id, "bindings", "fail",
-            f"{variable} is {found}, but this environment's {spec_name} table is {expected}",
-            expected=f"{variable}={expected}", found=found,
-            remediation=f"aws lambda update-function-configuration --function-name {ctx.function_name} "
-                        f"--environment 'Variables={{...existing...,{variable}={expected}}}' (keep the other variables)"))
-    return results
-
-
-# -- entry point --------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class EntryPoint:
@@ -88,7 +26,9 @@ class EntryPoint:
 
 def integrates(uri: Optional[str], function_arn: str) -> bool:
     """API Gateway integration URIs embed the function ARN, with or without an alias/version."""
-    return bool(uri) and (function_arn in uri or f"function:{function_arn.split(':function:')[-1]}" in uri)
+    if not uri:
+        return False
+    return function_arn in uri or f"function:{function_arn.split(':function:')[-1]}" in uri
 
 
 def find_entry_points(ctx: CheckContext) -> list:
@@ -99,6 +39,8 @@ def find_entry_points(ctx: CheckContext) -> list:
 
 def _search_entry_points(ctx: CheckContext) -> list:
     config = ctx.function
+    if config is None or ctx.function_name is None:
+        return []
     arn = config["FunctionArn"]
     found = []
     url_config = ctx.call("lambda", "GetFunctionUrlConfig", missing_ok=True, FunctionName=ctx.function_name)
@@ -155,11 +97,11 @@ def check_entry_point(ctx: CheckContext) -> list:
                 "function_url": "a Function URL", "api_gateway": "an API Gateway REST or HTTP API"}[require]
     if not wanted:
         found = "; ".join(e.describe() for e in entry_points) or "none"
-        return [CheckResult("entry_point", "entry_point", "fail", f"no entry point for {ctx.function_name}",
+        return [CheckResult("entry_point", "entry_point", Status.FAIL, f"no entry point for {ctx.function_name}",
                             expected=expected, found=found,
                             remediation=f"aws lambda create-function-url-config --function-name {ctx.function_name} "
                                         "--auth-type AWS_IAM (or integrate it in API Gateway)")]
-    return [CheckResult("entry_point", "entry_point", "pass", "; ".join(e.describe() for e in wanted),
+    return [CheckResult("entry_point", "entry_point", Status.PASS, "; ".join(e.describe() for e in wanted),
                         expected=expected, found="; ".join(e.describe() for e in wanted))]
 
 

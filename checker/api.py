@@ -1,0 +1,206 @@
+"""checker from Python: load a project once, then plan, apply, wait and check.
+
+    from checker.api import Project
+    project = Project.load("table_specs", "checklist.yaml", env="prod")
+    changes = project.plan()                      # list of Change; never writes
+    applied, waited = project.apply(changes)      # ApplyResult, WaitResult (or None)
+    results = project.check()                     # list of CheckResult, each with a Status
+
+The CLI is a thin layer over this module: it parses options, calls these methods and picks a
+formatter. Everything here raises CheckerError (one line, no traceback) for what a user can fix.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from .apply import apply_changes, verify_applied
+from .aws import AwsOptions
+from .checklist import Checklist, Environment, checklist_problems, load_checklist
+from .checks import KIND_NAMES, KINDS, SMOKE_KINDS, run_checks, sections_of
+from .checks.logs import parse_since
+from .context import CheckContext
+from .diff import Change, ExpectedTable, diff_tables
+from .errors import CheckerError, call
+from .iam_policy import least_privilege_policy
+from .live import read_tables
+from .results import ApplyResult, CheckResult, Status, summarize
+from .specs import load_specs, spec_files, validate_spec_files
+from .wait import ProgressCallback, TableState, WaitResult, timeout_message, wait_until_active
+
+__all__ = ["Project", "Validation", "validate", "choose_kinds", "CheckerError", "CheckResult", "Status",
+           "summarize", "KIND_NAMES", "SMOKE_KINDS", "KINDS", "DEFAULT_CHECKLIST", "timeout_message", "Change",
+           "ApplyResult", "WaitResult", "TableState", "sections_of"]
+
+DEFAULT_CHECKLIST = "checklist.yaml"
+TABLE_SECTIONS = sections_of(())
+Log = Callable[[str], None]
+
+
+def _quiet(message: str) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class Validation:
+    files: int
+    problems: list
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def validate(specs_dir="table_specs", checklist_path=None) -> Validation:
+    """Specs and checklist, offline: every problem, each naming its file and JSON path."""
+    files = spec_files(specs_dir)
+    specs, problems = validate_spec_files(files)
+    checklist = _checklist_path(checklist_path)
+    if checklist is not None:
+        files.append(checklist)
+        # offline: a ${VAR} never needs its value here (sections=() asks for none)
+        problems += checklist_problems(checklist, {s.name for s in specs} if not problems else None,
+                                       sections=())[1]
+    return Validation(len(files), problems)
+
+
+def _checklist_path(path) -> Optional[Path]:
+    """The checklist to use: the one named (which must exist), else checklist.yaml if present."""
+    if path is None:
+        default = Path(DEFAULT_CHECKLIST)
+        return default if default.exists() else None
+    path = Path(path)
+    if not path.exists():
+        raise CheckerError(f"{path}: checklist not found")
+    return path
+
+
+def choose_kinds(only=(), skip=(), allowed=KIND_NAMES) -> tuple:
+    """The kinds of check to run from --only/--skip style lists ("a,b" items allowed)."""
+    def split(values):
+        names = [n.strip() for value in values for n in value.split(",") if n.strip()]
+        unknown = [n for n in names if n not in KIND_NAMES]
+        if unknown:
+            raise CheckerError(f"unknown check kind(s) {', '.join(unknown)}; kinds are {', '.join(KIND_NAMES)}")
+        return names
+    chosen = split(only) or list(allowed)
+    outside = [k for k in chosen if k not in allowed]
+    if outside:
+        raise CheckerError(f"--only {', '.join(outside)}: this command runs only {', '.join(allowed)}")
+    skipped = set(split(skip))
+    return tuple(k for k in allowed if k in chosen and k not in skipped)
+
+
+@dataclass(frozen=True)
+class Project:
+    """What a command works on: the tables (named for the environment), where they live, and the
+    checklist with the chosen environment when there is one."""
+
+    aws: AwsOptions
+    tables: list
+    checklist: Optional[Checklist] = None
+    environment: Optional[Environment] = None
+    _session: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def load(cls, specs="table_specs", checklist=None, env: Optional[str] = None, region: Optional[str] = None,
+             profile: Optional[str] = None, endpoint_url: Optional[str] = None,
+             table_prefix: Optional[str] = None, table_suffix: Optional[str] = None,
+             retry_mode: str = "standard", max_attempts: int = 5, sections=TABLE_SECTIONS) -> Project:
+        """Read the specs and the checklist once. `sections` are the checklist sections whose
+        ${VAR}s must be set (a plan does not need the endpoints' API token)."""
+        loaded_specs = load_specs(specs)
+        path = _checklist_path(checklist)
+        loaded = load_checklist(path, {s.name for s in loaded_specs}, sections, env) if path else None
+        environment = None
+        if env:
+            if loaded is None:
+                raise CheckerError(f"--env {env} needs a checklist ({DEFAULT_CHECKLIST} or --checklist FILE)")
+            environment = loaded.environment(env)
+        prefix = table_prefix if table_prefix is not None else (environment.table_prefix if environment else "")
+        suffix = table_suffix if table_suffix is not None else (environment.table_suffix if environment else "")
+        tables = []
+        for spec in loaded_specs:
+            wishes = loaded.wishes(spec.name) if loaded else None
+            tables.append(ExpectedTable(spec.for_environment(prefix, suffix),
+                                        ttl_attribute=wishes.ttl_attribute if wishes else None,
+                                        point_in_time_recovery=wishes.point_in_time_recovery if wishes else False,
+                                        spec_name=spec.name))
+        aws = AwsOptions(region=region or (environment.region if environment else None), profile=profile,
+                         endpoint_url=endpoint_url, retry_mode=retry_mode, max_attempts=max_attempts)
+        return cls(aws, tables, loaded, environment)
+
+    @property
+    def names(self) -> list:
+        return [t.name for t in self.tables]
+
+    @property
+    def function_name(self) -> Optional[str]:
+        """The environment's function, else the checklist's default."""
+        return ((self.environment.function_name if self.environment else None)
+                or (self.checklist.function_name if self.checklist else None))
+
+    def dynamodb(self):
+        if "dynamodb" not in self._session:
+            self._session["dynamodb"] = self.aws.client("dynamodb")
+        return self._session["dynamodb"]
+
+    # -- tables ---------------------------------------------------------------------------
+    def plan(self) -> list:
+        """Every difference between the specs and live DynamoDB (Change objects). Never writes."""
+        return diff_tables(self.tables, read_tables(self.dynamodb(), self.tables))
+
+    def apply(self, changes: Optional[list] = None, timeout: float = 1800, concurrency: int = 4,
+              allow_capacity_changes: bool = False, on_change: Optional[ProgressCallback] = None,
+              log: Log = _quiet) -> tuple:
+        """Make the plan's automatic changes (`changes`, else a fresh plan), wait for every table
+        and GSI, then re-read what changed: (ApplyResult, WaitResult or None when a change failed)."""
+        client = self.dynamodb()
+        if changes is None:
+            changes = self.plan()
+        result = apply_changes(client, changes, timeout=timeout, concurrency=concurrency, on_change=on_change,
+                               log=log, allow_capacity_changes=allow_capacity_changes)
+        waited = None
+        if not result.failed:
+            waited = wait_until_active(client, self.names, timeout, on_change)
+            if waited.ready:
+                result = verify_applied(client, self.tables, result)
+        return result, waited
+
+    def wait(self, timeout: float = 600, on_change: Optional[ProgressCallback] = None) -> WaitResult:
+        return wait_until_active(self.dynamodb(), self.names, timeout, on_change)
+
+    # -- checks ---------------------------------------------------------------------------
+    def check(self, kinds=KIND_NAMES, function_name: Optional[str] = None, base_url: Optional[str] = None,
+              since: Optional[str] = None, started_ms: Optional[int] = None, settle: float = 0,
+              smoke: bool = False, log: Log = _quiet) -> list:
+        """Run the kinds of check; every failure is a result. `since` (15m, 2h, an ISO time, epoch
+        ms) bounds the log count, by default the start of the run. `smoke`: the endpoint calls of
+        this run must have left logs behind."""
+        started_ms = started_ms if started_ms is not None else int(time.time() * 1000)
+        try:
+            since_ms = parse_since(since, started_ms) if since else started_ms
+        except ValueError as exc:
+            raise CheckerError(f"--since: {exc}") from None
+        environment = self.environment
+        context = CheckContext(
+            aws=self.aws, tables=self.tables, checklist=self.checklist or Checklist("(no checklist)"),
+            function_name=function_name or self.function_name,
+            base_url=base_url or (environment.base_url if environment and environment.base_url else None),
+            since_ms=since_ms, logs_settle=settle, smoke=smoke)
+        return run_checks(context, kinds, log=log)
+
+    # -- IAM ------------------------------------------------------------------------------
+    def iam_policy(self, account_id: Optional[str] = None) -> dict:
+        """The least-privilege policy of the checklist's permissions on this environment's tables."""
+        if self.checklist is None or not self.checklist.permissions:
+            raise CheckerError("no iam.permissions in the checklist: nothing to grant")
+        region = self.aws.region or self.aws.session().region_name
+        if not region:
+            raise CheckerError("no AWS region: pass --region or --env with a region, or set AWS_REGION")
+        if account_id is None:
+            account_id = call(self.aws.client("sts"), "GetCallerIdentity", "sts")["Account"]
+        return least_privilege_policy(self.checklist.permissions, self.tables, region, account_id)
