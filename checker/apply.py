@@ -15,11 +15,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
-import botocore.exceptions
-from botocore import xform_name
-
 from .diff import Change, ExpectedTable, diff_table
-from .errors import CheckerError, describe_aws_error, error_code
+from .errors import AwsError, CheckerError, call
 from .live import read_table
 from .results import ApplyResult, ChangeOutcome, Outcome
 from .wait import ProgressCallback, timeout_message, wait_until_active
@@ -83,26 +80,22 @@ class TableWorker:
         delay = LIMIT_BACKOFF_START
         while True:
             try:
-                getattr(self.client, xform_name(change.operation))(**change.params)
+                call(self.client, change.operation, "dynamodb", **change.params)
                 return Outcome.APPLIED
-            except botocore.exceptions.ClientError as exc:
-                code = error_code(exc)
-                if code == "ResourceInUseException" and change.operation == "CreateTable":
+            except AwsError as exc:
+                if exc.code == "ResourceInUseException" and change.operation == "CreateTable":
                     self.log(f"{change.table}: already being created elsewhere; waiting for it")
                     return Outcome.ALREADY_IN_PROGRESS
-                message = exc.response.get("Error", {}).get("Message", "")
-                if code == "LimitExceededException" and is_daily_decrease_limit(message):
+                if exc.code == "LimitExceededException" and is_daily_decrease_limit(exc.aws_message):
                     raise CheckerError(f"{change.table}: DynamoDB's daily limit on capacity decreases is reached, "
-                                       f"try again tomorrow (UTC): {message}") from exc
-                reason = retry_until_deadline(change, code, message)
+                                       f"try again tomorrow (UTC): {exc.aws_message}") from exc
+                reason = retry_until_deadline(change, exc.code, exc.aws_message)
                 if reason and time.monotonic() + delay < self.deadline:
                     self.log(f"{change.table}: {reason}; retrying in {delay:g}s")
                     self.sleep(delay)
                     delay = min(delay * 2, LIMIT_BACKOFF_MAX)
                     continue
-                raise CheckerError(f"{change.table}: {describe_aws_error(exc, change.operation)}") from exc
-            except botocore.exceptions.BotoCoreError as exc:
-                raise CheckerError(f"{change.table}: {describe_aws_error(exc, change.operation)}") from exc
+                raise CheckerError(f"{change.table}: {exc}") from exc
 
     def _wait(self, table: str) -> None:
         timeout = max(0.0, self.deadline - time.monotonic())

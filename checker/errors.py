@@ -1,11 +1,18 @@
-"""One error type for everything a user can fix, and one line of English for every AWS failure.
+"""One error type for everything a user can fix, and the one place where botocore's exceptions
+become it: a line of English for every AWS failure, for single calls and paginated ones alike.
 
 The CLI prints `error: <message>` and exits 1 for a CheckerError; no traceback reaches a user.
+Code that must act on a particular AWS error (apply backing off on LimitExceededException) reads
+`AwsError.code` instead of catching botocore's exceptions itself.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Optional
+
 import botocore.exceptions as bex
 from botocore import xform_name
+from botocore.parsers import ResponseParserError
 
 THROTTLING_CODES = {
     "ThrottlingException",
@@ -19,6 +26,20 @@ THROTTLING_CODES = {
 
 class CheckerError(Exception):
     """A failure the user can act on; its message is the whole story, on one line."""
+
+
+class AwsError(CheckerError):
+    """An AWS call that failed: the one-line story, and the error code and AWS's own message for
+    callers that decide by them ("" when the call never got an AWS answer)."""
+
+    def __init__(self, message: str, code: str = "", aws_message: str = ""):
+        super().__init__(message)
+        self.code = code
+        self.aws_message = aws_message
+
+    @property
+    def unreachable(self) -> bool:
+        return isinstance(self.__cause__, (bex.EndpointConnectionError, bex.ConnectTimeoutError))
 
 
 def describe_aws_error(exc: Exception, action: str | None = None, service: str = "dynamodb") -> str:
@@ -48,24 +69,48 @@ def describe_aws_error(exc: Exception, action: str | None = None, service: str =
             return (f"throttled by AWS on {operation} after {attempts + 1} attempts ({code}); "
                     "wait and retry, or pass --retry-mode adaptive / a higher --max-attempts")
         return f"{operation} failed: {code}: {message}"
+    if isinstance(exc, ResponseParserError):
+        return (f"{action or 'request'}: the endpoint's answer is not what the {service} API promises "
+                "(is --endpoint-url an AWS endpoint?)")
     if isinstance(exc, bex.BotoCoreError):
         return f"AWS client error: {exc}"
     return str(exc)
 
 
-def error_code(exc: bex.ClientError) -> str:
-    return exc.response.get("Error", {}).get("Code", "")
+def error_code(exc: Exception) -> str:
+    return exc.response.get("Error", {}).get("Code", "") if isinstance(exc, bex.ClientError) else ""
+
+
+AWS_FAILURES = (bex.ClientError, bex.BotoCoreError, ResponseParserError)
+
+
+def translate(exc: Exception, operation: Optional[str], service: str) -> AwsError:
+    """The AwsError for a botocore exception (chain it: `raise translate(...) from exc`)."""
+    code = error_code(exc) if isinstance(exc, bex.ClientError) else ""
+    aws_message = exc.response.get("Error", {}).get("Message", "") if isinstance(exc, bex.ClientError) else ""
+    return AwsError(describe_aws_error(exc, operation, service), code, aws_message)
 
 
 def call(client, operation: str, service: str = "dynamodb", missing_ok: bool = False, **params):
     """Call one API operation by its AWS name (`DescribeTimeToLive`); any failure becomes a
-    one-line CheckerError naming `service:Operation`. With `missing_ok`, a
+    one-line AwsError naming `service:Operation`. With `missing_ok`, a
     ResourceNotFoundException answers None: "absent" is a finding, not an error."""
     try:
         return getattr(client, xform_name(operation))(**params)
-    except bex.ClientError as exc:
+    except AWS_FAILURES as exc:
         if missing_ok and error_code(exc) == "ResourceNotFoundException":
             return None
-        raise CheckerError(describe_aws_error(exc, operation, service)) from exc
-    except bex.BotoCoreError as exc:
-        raise CheckerError(describe_aws_error(exc, operation, service)) from exc
+        raise translate(exc, operation, service) from exc
+
+
+def pages(client, operation: str, service: str = "dynamodb", **params) -> Iterator[dict]:
+    """The pages of a paginated operation (by its AWS name), failures translated as `call`'s."""
+    iterator = iter(client.get_paginator(xform_name(operation)).paginate(**params))
+    while True:
+        try:
+            page = next(iterator)
+        except StopIteration:
+            return
+        except AWS_FAILURES as exc:
+            raise translate(exc, operation, service) from exc
+        yield page

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -19,12 +21,16 @@ def start_local_stack(project, *options):
     (project / "checklist.yaml").write_text((ROOT / "checklist.yaml").read_text())
     command = [os.path.join(os.path.dirname(sys.executable), "checker"), "local", "--port", "0", "--tracks", "30",
                *options]
-    process = subprocess.Popen(command, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    # read stdout on a thread, so that a stack that never prints cannot hang the test past its deadline
+    printed: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [printed.put(line) for line in process.stdout], daemon=True).start()
     lines = {}
     deadline = time.monotonic() + 60
     while "app" not in lines and time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
+        try:
+            line = printed.get(timeout=max(0.1, deadline - time.monotonic()))
+        except queue.Empty:
             break
         if ":" in line and line.split(":")[0] in ("AWS (moto)", "fake Spotify", "app"):
             name, value = line.split(":", 1)

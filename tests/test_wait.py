@@ -73,22 +73,21 @@ def only_two_specs(project):
 
 
 def test_wait_sees_creating_then_active(cli, endpoint, only_two_specs):
-    with DynamoProxy(endpoint, table_seconds=1.0) as proxy:
+    with DynamoProxy(endpoint, table_polls=3) as proxy:
         client = boto3.client("dynamodb", endpoint_url=proxy.url, region_name=REGION)
         for name in ["user", "liked_songs"]:
             client.create_table(**load_spec(name))
-        assert client.describe_table(TableName="user")["Table"]["TableStatus"] == "CREATING"
         result = cli("wait", "--endpoint-url", proxy.url, "--specs", "only", "--timeout", "30")
     assert result.exit_code == 0, result.output
     assert "user: CREATING -> ACTIVE" in result.stderr
     assert "liked_songs: CREATING -> ACTIVE" in result.stderr
     assert "All 2 table(s) and their indexes are ACTIVE" in result.stdout
-    assert len(describe_statuses(proxy, "user")) >= 3  # polled more than once while CREATING
+    assert len(describe_statuses(proxy, "user")) == 4  # polled while CREATING (3), then once ACTIVE
 
 
 def test_wait_waits_for_a_gsi_on_an_active_table(cli, endpoint, only_two_specs):
     spec = load_spec("liked_songs")
-    with DynamoProxy(endpoint, index_seconds=1.0) as proxy:
+    with DynamoProxy(endpoint, index_polls=3) as proxy:
         client = boto3.client("dynamodb", endpoint_url=proxy.url, region_name=REGION)
         bare = {k: v for k, v in spec.items() if k != "GlobalSecondaryIndexes"}
         bare["AttributeDefinitions"] = spec["AttributeDefinitions"][:2]
@@ -96,8 +95,9 @@ def test_wait_waits_for_a_gsi_on_an_active_table(cli, endpoint, only_two_specs):
         client.create_table(**load_spec("user"))
         client.update_table(TableName="liked_songs", AttributeDefinitions=spec["AttributeDefinitions"],
                             GlobalSecondaryIndexUpdates=[{"Create": spec["GlobalSecondaryIndexes"][0]}])
-        described = client.describe_table(TableName="liked_songs")["Table"]
+        described = client.describe_table(TableName="liked_songs")["Table"]  # uses up one CREATING poll
         assert described["TableStatus"] == "ACTIVE"  # what botocore's table_exists waiter would accept
+        assert described["GlobalSecondaryIndexes"][0]["IndexStatus"] == "CREATING"
         result = cli("wait", "--endpoint-url", proxy.url, "--specs", "only", "--format", "json")
     assert result.exit_code == 0, result.output
     assert "liked_songs: ACTIVE, index userId-addedAt-index CREATING -> ACTIVE" in result.stderr
@@ -121,7 +121,7 @@ def test_apply_adds_gsis_one_at_a_time_each_waited_on(cli, project, endpoint, on
     spec["GlobalSecondaryIndexes"].append(second)
     spec["AttributeDefinitions"].append({"AttributeName": "trackName", "AttributeType": "S"})
     (project / "only" / "liked_songs.json").write_text(json.dumps(spec))
-    with DynamoProxy(endpoint, table_seconds=0.5, index_seconds=1.0) as proxy:
+    with DynamoProxy(endpoint, table_polls=2, index_polls=3) as proxy:
         client = boto3.client("dynamodb", endpoint_url=proxy.url, region_name=REGION)
         client.create_table(TableName="liked_songs", KeySchema=spec["KeySchema"],
                             AttributeDefinitions=spec["AttributeDefinitions"][:2],

@@ -11,10 +11,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import botocore.exceptions
-
 from ..context import CheckContext
-from ..errors import CheckerError, describe_aws_error
+from ..errors import AwsError, CheckerError
 from ..results import CheckResult, Status
 from .endpoints import check_endpoints
 from .entry_point import check_entry_point
@@ -23,14 +21,13 @@ from .iam import check_iam
 from .logs import check_logs
 from .tables import check_tables
 
-UNREACHABLE = (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError)
 Log = Callable[[str], None]
 
 
 @dataclass(frozen=True)
 class CheckKind:
     name: str
-    service: str              # the AWS service its calls go to, for error messages
+    service: str              # the AWS service its calls go to
     section: str              # the checklist section it reads
     run: Callable             # (CheckContext, log) -> list of CheckResult
     needs_aws: bool = True    # False: still runs when AWS cannot be reached
@@ -80,14 +77,10 @@ def run_checks(ctx: CheckContext, kinds, log: Log = lambda m: None) -> list:
             continue
         started = time.monotonic()
         try:
-            try:
-                results += kind.run(ctx, log)
-            except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-                operation = getattr(exc, "operation_name", None)
-                raise CheckerError(describe_aws_error(exc, operation, kind.service)) from exc
+            results += kind.run(ctx, log)
         except CheckerError as exc:
             results.append(CheckResult(kind.name, kind.name, Status.ERROR, str(exc)))
-            if isinstance(exc.__cause__, UNREACHABLE):
+            if isinstance(exc, AwsError) and exc.unreachable:
                 unreachable = str(exc)
         log(f"{kind.name}: checked in {time.monotonic() - started:.1f}s")
     return results

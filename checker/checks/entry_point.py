@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-import botocore.exceptions
-
 from ..context import CheckContext
+from ..errors import AwsError, pages
 from ..results import CheckResult, Status
 from .function import function_missing
 
@@ -46,12 +45,12 @@ def _search_entry_points(ctx: CheckContext) -> list:
     url_config = ctx.call("lambda", "GetFunctionUrlConfig", missing_ok=True, FunctionName=ctx.function_name)
     if url_config:
         found.append(EntryPoint("function_url", ctx.function_name, url_config["FunctionUrl"], url_config["AuthType"]))
-    for page in ctx.client("apigatewayv2").get_paginator("get_apis").paginate():
+    for page in pages(ctx.client("apigatewayv2"), "GetApis", "apigateway"):
         for api in page.get("Items", []):
             integrations = ctx.call("apigatewayv2", "GetIntegrations", ApiId=api["ApiId"]).get("Items", [])
             if any(integrates(i.get("IntegrationUri"), arn) for i in integrations):
                 found.append(EntryPoint("http_api", api["ApiId"], _http_api_url(ctx, api)))
-    for page in ctx.client("apigateway").get_paginator("get_rest_apis").paginate():
+    for page in pages(ctx.client("apigateway"), "GetRestApis", "apigateway"):
         for api in page.get("items", []):
             url = _rest_api_url(ctx, api, arn)
             if url is not None:
@@ -69,14 +68,16 @@ def _http_api_url(ctx: CheckContext, api: dict) -> Optional[str]:
 
 def _rest_api_url(ctx: CheckContext, api: dict, function_arn: str) -> Optional[str]:
     """The invoke URL of the first resource integrating the function, '' if no stage, else None."""
-    for page in ctx.client("apigateway").get_paginator("get_resources").paginate(restApiId=api["id"]):
+    for page in pages(ctx.client("apigateway"), "GetResources", "apigateway", restApiId=api["id"]):
         for resource in page.get("items", []):
             for method in resource.get("resourceMethods") or {}:
                 try:
-                    integration = ctx.client("apigateway").get_integration(
-                        restApiId=api["id"], resourceId=resource["id"], httpMethod=method)
-                except botocore.exceptions.ClientError:
-                    continue
+                    integration = ctx.call("apigateway", "GetIntegration", restApiId=api["id"],
+                                           resourceId=resource["id"], httpMethod=method)
+                except AwsError as exc:
+                    if exc.code == "NotFoundException":
+                        continue  # a method without an integration
+                    raise
                 if integrates(integration.get("uri"), function_arn):
                     stages = ctx.call("apigateway", "GetStages", restApiId=api["id"]).get("item", [])
                     if not stages:

@@ -16,11 +16,9 @@ import json
 from dataclasses import dataclass
 from typing import Optional
 
-import botocore.exceptions
-from botocore.parsers import ResponseParserError
-
 from .. import iam_policy
 from ..context import CheckContext
+from ..errors import AwsError, pages
 from ..iam_policy import (
     ALLOWED,
     CONDITIONAL_ALLOW,
@@ -33,8 +31,7 @@ from ..iam_policy import (
 from ..results import CheckResult, Status
 from .function import function_missing
 
-SIMULATOR_FAILURES = (NotImplementedError, ResponseParserError, botocore.exceptions.ClientError,
-                      botocore.exceptions.BotoCoreError)
+SIMULATOR_FAILURES = (AwsError, NotImplementedError)
 
 
 def role_name(role_arn: str) -> str:
@@ -45,10 +42,10 @@ def role_policies(ctx: CheckContext, role: str) -> list:
     """(policy name, document) of every inline and attached managed policy of the role."""
     iam = ctx.client("iam")
     documents = []
-    for page in iam.get_paginator("list_role_policies").paginate(RoleName=role):
+    for page in pages(iam, "ListRolePolicies", "iam", RoleName=role):
         for name in page["PolicyNames"]:
             documents.append((name, ctx.call("iam", "GetRolePolicy", RoleName=role, PolicyName=name)["PolicyDocument"]))
-    for page in iam.get_paginator("list_attached_role_policies").paginate(RoleName=role):
+    for page in pages(iam, "ListAttachedRolePolicies", "iam", RoleName=role):
         for attached in page["AttachedPolicies"]:
             policy = ctx.call("iam", "GetPolicy", PolicyArn=attached["PolicyArn"])["Policy"]
             version = ctx.call("iam", "GetPolicyVersion", PolicyArn=attached["PolicyArn"],
@@ -75,18 +72,16 @@ def simulate(iam, operation: str, pairs: list, **source) -> dict:
     decisions = {}
     for resource in sorted({r for _, _, r in pairs}):
         actions = sorted({a for _, a, r in pairs if r == resource})
-        for page in iam.get_paginator(operation).paginate(ActionNames=actions, ResourceArns=[resource], **source):
+        for page in pages(iam, operation, "iam", ActionNames=actions, ResourceArns=[resource], **source):
             for result in page["EvaluationResults"]:
                 decisions[(result["EvalActionName"], resource)] = simulator_decision(result)
     return decisions
 
 
 def failure_reason(exc: Exception) -> str:
-    if isinstance(exc, botocore.exceptions.ClientError):
-        return exc.response.get("Error", {}).get("Code") or "error"
-    if isinstance(exc, (NotImplementedError, ResponseParserError)):
-        return "not implemented by this endpoint"
-    return type(exc).__name__
+    if isinstance(exc, AwsError) and exc.code:
+        return exc.code
+    return "no usable answer (not implemented by this endpoint?)"
 
 
 @dataclass(frozen=True)
@@ -101,7 +96,7 @@ def evaluate_role(ctx: CheckContext, role_arn: str, pairs: list, documents: Opti
     iam = ctx.client("iam", single_attempt=True)
     tried = []
     try:
-        return Evaluation(simulate(iam, "simulate_principal_policy", pairs, PolicySourceArn=role_arn),
+        return Evaluation(simulate(iam, "SimulatePrincipalPolicy", pairs, PolicySourceArn=role_arn),
                           "iam:SimulatePrincipalPolicy")
     except SIMULATOR_FAILURES as exc:
         tried.append(f"SimulatePrincipalPolicy: {failure_reason(exc)}")
@@ -110,7 +105,7 @@ def evaluate_role(ctx: CheckContext, role_arn: str, pairs: list, documents: Opti
     policy_inputs = [json.dumps(iam_policy.parse_document(d)) for _, d in documents]
     if policy_inputs:
         try:
-            decisions = simulate(iam, "simulate_custom_policy", pairs, PolicyInputList=policy_inputs)
+            decisions = simulate(iam, "SimulateCustomPolicy", pairs, PolicyInputList=policy_inputs)
             return Evaluation(decisions, f"iam:SimulateCustomPolicy with the role's {len(documents)} "
                                          f"policies ({'; '.join(tried)})")
         except SIMULATOR_FAILURES as exc:

@@ -9,11 +9,9 @@ import re
 import time
 from datetime import datetime, timezone
 
-import botocore.exceptions
-
 from ..checklist import LogCheck
 from ..context import CheckContext
-from ..errors import CheckerError, describe_aws_error, error_code
+from ..errors import AwsError, pages
 from ..results import CheckResult, Status
 
 DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
@@ -50,7 +48,7 @@ def count_matching_events(client, log_group: str, pattern: str, since_ms: int, s
     params = {"logGroupName": log_group, "startTime": since_ms, "endTime": int(time.time() * 1000)}
     if pattern:
         params["filterPattern"] = pattern
-    for page in client.get_paginator("filter_log_events").paginate(**params):
+    for page in pages(client, "FilterLogEvents", "logs", **params):
         for event in page.get("events", []):
             count += 1
             if len(sample_lines) < samples:
@@ -73,12 +71,10 @@ def check_logs(ctx: CheckContext) -> list:
     try:
         count, samples = count_matching_events(ctx.client("logs"), log_group, settings.filter_pattern,
                                                ctx.since_ms, settings.samples)
-    except botocore.exceptions.ClientError as exc:
-        if error_code(exc) == "ResourceNotFoundException":
+    except AwsError as exc:
+        if exc.code == "ResourceNotFoundException":
             return [missing_log_group(ctx, check_id, log_group, expected)]
-        raise CheckerError(describe_aws_error(exc, "FilterLogEvents", "logs")) from exc
-    except botocore.exceptions.BotoCoreError as exc:
-        raise CheckerError(describe_aws_error(exc, "FilterLogEvents", "logs")) from exc
+        raise
     found = f"{count} event(s) in {log_group}"
     status = Status.PASS if count <= settings.threshold else Status.FAIL
     return [CheckResult(

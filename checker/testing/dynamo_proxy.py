@@ -1,7 +1,9 @@
 """An HTTP proxy in front of a moto server that behaves like real DynamoDB in two ways moto does not:
 
-- state: a table reports CREATING for `table_seconds` after CreateTable, and a GSI added by
-  UpdateTable reports CREATING for `index_seconds` (moto reports ACTIVE at once);
+- state: a table reports CREATING after CreateTable, and a GSI added by UpdateTable reports
+  CREATING (moto reports ACTIVE at once): for `table_seconds` / `index_seconds` of wall-clock
+  time (benchmarks), or for the next `table_polls` / `index_polls` DescribeTable answers about it
+  (tests: deterministic whatever the machine's load);
 - faults: an operation can be made to answer an AWS error (AccessDenied, throttling, ...);
 - lies: with `drop_index_creates`, an UpdateTable that creates a GSI is acknowledged and dropped
   (what dynalite does), so apply's verification has something to catch.
@@ -22,12 +24,16 @@ from .http import LocalServer, send
 
 
 class DynamoProxy:
-    def __init__(self, upstream: str, table_seconds: float = 0.0, index_seconds: float = 0.0):
+    def __init__(self, upstream: str, table_seconds: float = 0.0, index_seconds: float = 0.0,
+                 table_polls: int = 0, index_polls: int = 0):
         self.upstream = upstream
         self.table_seconds = table_seconds
         self.index_seconds = index_seconds
+        self.table_polls = table_polls
+        self.index_polls = index_polls
         self.table_ready_at: dict = {}
         self.index_ready_at: dict = {}
+        self.polls_left: dict = {}     # table name or (table, index) -> CREATING answers still to give
         self.faults: dict = {}
         self.drop_index_creates = False
         self.calls: list = []
@@ -93,19 +99,32 @@ class DynamoProxy:
         name = params.get("TableName")
         if operation == "CreateTable":
             self.table_ready_at[name] = now + self.table_seconds
+            self.polls_left[name] = self.table_polls
         if operation == "UpdateTable":
             for update in params.get("GlobalSecondaryIndexUpdates", []):
                 if "Create" in update:
-                    self.index_ready_at[(name, update["Create"]["IndexName"])] = now + self.index_seconds
+                    key = (name, update["Create"]["IndexName"])
+                    self.index_ready_at[key] = now + self.index_seconds
+                    self.polls_left[key] = self.index_polls
         table = document.get("Table") or document.get("TableDescription")
         if table:
-            if now < self.table_ready_at.get(name, 0):
+            described = operation == "DescribeTable"
+            table_creating = now < self.table_ready_at.get(name, 0) or self._creating(name, described)
+            if table_creating:
                 table["TableStatus"] = "CREATING"
             for index in table.get("GlobalSecondaryIndexes", []):
-                ready = max(self.table_ready_at.get(name, 0), self.index_ready_at.get((name, index["IndexName"]), 0))
-                if now < ready:
+                key = (name, index["IndexName"])
+                if table_creating or now < self.index_ready_at.get(key, 0) or self._creating(key, described):
                     index["IndexStatus"] = "CREATING"
         return document
+
+    def _creating(self, key, described: bool) -> bool:
+        """Still CREATING by poll count; a DescribeTable answer uses up one poll."""
+        with self.lock:
+            left = self.polls_left.get(key, 0)
+            if left and described:
+                self.polls_left[key] = left - 1
+            return left > 0
 
     @staticmethod
     def reply(status: int, document: dict):

@@ -1,0 +1,69 @@
+"""The shape of the code, as rules a change cannot quietly break: who may import what, and a
+README that documents every command."""
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import click
+
+from checker.cli import main
+
+from .conftest import ROOT
+
+
+def imports_of(path: Path) -> set:
+    """Every module a file imports, absolute (relative imports resolved against its package)."""
+    package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            found.add(module)
+            found.update(f"{module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def modules(folder: str) -> list:
+    return sorted((ROOT / folder).rglob("*.py"))
+
+
+def test_the_cli_imports_the_api_the_formatters_errors_and_local_only():
+    own = {m for m in imports_of(ROOT / "checker" / "cli.py") if m.startswith("checker.")}
+    allowed = ("checker.api", "checker.report", "checker.errors", "checker.local")
+    assert {m for m in own if not m.startswith(allowed)} == set()
+
+
+def test_only_the_cli_imports_click():
+    users = [p.relative_to(ROOT).as_posix() for p in modules("checker") + modules("spotify_playlist")
+             if any(m == "click" or m.startswith("click.") for m in imports_of(p))]
+    assert users == ["checker/cli.py"]
+
+
+def test_no_check_module_imports_the_formatters():
+    for path in modules("checker/checks"):
+        assert not any(m.startswith("checker.report") for m in imports_of(path)), path
+
+
+def test_the_runtime_holds_only_what_the_lambda_runs():
+    for path in modules("spotify_playlist"):
+        assert not any(m == "checker" or m.startswith("checker.") for m in imports_of(path)), path
+        assert "fake" not in path.name and "testing" not in path.name, path
+
+
+def test_every_command_and_option_is_documented():
+    readme = (ROOT / "README.md").read_text()
+    for name, command in main.commands.items():
+        assert f"`checker {name}" in readme, f"README does not document `checker {name}`"
+        for parameter in command.params:
+            if isinstance(parameter, click.Option) and parameter.name != "help":
+                assert parameter.help, f"checker {name} {parameter.opts[0]} has no help"
+                assert any(re.search(re.escape(opt) + r"\b", readme) for opt in parameter.opts), \
+                    f"README does not mention checker {name} {parameter.opts[0]}"
