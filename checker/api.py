@@ -28,12 +28,13 @@ from .errors import CheckerError, call
 from .iam_policy import least_privilege_policy
 from .live import read_tables
 from .results import ApplyResult, CheckResult, Status, summarize
+from .secrets import Redactor, clip, masked_url
 from .specs import load_specs, spec_files, validate_spec_files
 from .wait import ProgressCallback, TableState, WaitResult, timeout_message, wait_until_active
 
 __all__ = ["Project", "Validation", "validate", "choose_kinds", "CheckerError", "CheckResult", "Status",
            "summarize", "KIND_NAMES", "SMOKE_KINDS", "KINDS", "DEFAULT_CHECKLIST", "timeout_message", "Change",
-           "ApplyResult", "WaitResult", "TableState", "sections_of"]
+           "ApplyResult", "WaitResult", "TableState", "sections_of", "Redactor", "clip", "masked_url"]
 
 DEFAULT_CHECKLIST = "checklist.yaml"
 TABLE_SECTIONS = sections_of(())
@@ -142,6 +143,17 @@ class Project:
         """The environment's function, else the checklist's default."""
         return ((self.environment.function_name if self.environment else None)
                 or (self.checklist.function_name if self.checklist else None))
+
+    def secrets(self) -> Redactor:
+        """A redactor that knows every secret this project's checklist and options hold."""
+        redactor = Redactor()
+        redactor.add_url(self.aws.endpoint_url or "")
+        for endpoint in self.checklist.endpoints if self.checklist else ():
+            redactor.add_headers(endpoint.headers)
+            redactor.add_url(endpoint.url or "")
+        for environment in self.checklist.environments.values() if self.checklist else ():
+            redactor.add_url(environment.base_url or "")
+        return redactor
 
     def dynamodb(self):
         if "dynamodb" not in self._session:

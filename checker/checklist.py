@@ -13,13 +13,18 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
+from urllib.parse import urlsplit
 
 import jsonschema
-import yaml
 
 from .errors import CheckerError
+from .inputs import InputError, parse_yaml, read_text
+from .secrets import clip
 from .specs import Problem, SpecError, json_path, load_schema, schema_problems
 
+ENVIRONMENT_NAME = re.compile(r"[A-Za-z0-9_-]+")
+AFFIX = re.compile(r"[A-Za-z0-9_.-]*")
+TABLE_NAME = re.compile(r"[a-zA-Z0-9_.-]{3,255}")
 VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 REFERENCE_START = re.compile(r"\$\{")
 
@@ -146,17 +151,37 @@ def reference_syntax_problems(value: Any, file: str, path: tuple = ()) -> list[P
 
 
 def read_checklist_document(path: Path) -> tuple[Any, list[Problem]]:
+    """yaml.safe_load, strictly and within bounds (checker/inputs.py); any problem is a Problem."""
     try:
-        text = path.read_text("utf-8")
-    except OSError as exc:
-        return None, [Problem(str(path), "$", f"cannot read file: {exc.strerror}")]
+        return parse_yaml(read_text(path)), []
+    except InputError as exc:
+        return None, [Problem(str(path), exc.where, exc.message)]
+
+
+def remote_references(schema: Any, path: str) -> list:
+    """JSON paths of `$ref`s that point outside the schema: checker never fetches anything."""
+    found = []
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            if key in ("$ref", "$dynamicRef") and not (isinstance(value, str) and value.startswith("#")):
+                found.append(f"{path}.{key}")
+            found += remote_references(value, f"{path}.{key}")
+    elif isinstance(schema, list):
+        for i, value in enumerate(schema):
+            found += remote_references(value, f"{path}[{i}]")
+    return found
+
+
+def url_problem(url: Any) -> Optional[str]:
+    """Why a URL from the checklist cannot be requested, or None."""
     try:
-        return yaml.safe_load(text), []
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1} column {mark.column + 1}" if mark else "$"
-        reason = getattr(exc, "problem", None) or str(exc)
-        return None, [Problem(str(path), where, f"malformed YAML: {reason}")]
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as exc:
+        return f"not a URL: {exc}"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "not an http(s) URL with a host"
+    return None
 
 
 def _semantic_problems(document: dict, file: str, table_names: Optional[set]) -> list[Problem]:
@@ -174,12 +199,42 @@ def _semantic_problems(document: dict, file: str, table_names: Optional[set]) ->
             if permission["table"] not in table_names:
                 problems.append(Problem(file, f"$.iam.permissions[{i}].table",
                                         f"no table spec has TableName {permission['table']!r} (known: {known})"))
+    for name, environment in (document.get("environments") or {}).items():
+        if not ENVIRONMENT_NAME.fullmatch(name):
+            problems.append(Problem(file, f"$.environments.{clip(name, 60)}",
+                                    "an environment name is letters, digits, _ and -"))
+        for affix in ("table_prefix", "table_suffix"):
+            value = environment.get(affix)
+            if isinstance(value, str) and not AFFIX.fullmatch(value):
+                problems.append(Problem(file, f"$.environments.{name}.{affix}",
+                                        f"{clip(value, 60)!r} may hold only a-z A-Z 0-9 _ . -"))
+        if table_names is not None:
+            for table in sorted(table_names):
+                full = f"{environment.get('table_prefix') or ''}{table}{environment.get('table_suffix') or ''}"
+                if not TABLE_NAME.fullmatch(full):
+                    problems.append(Problem(file, f"$.environments.{name}",
+                                            f"makes table name {clip(full, 80)!r}, which DynamoDB rejects "
+                                            "(3 to 255 characters of a-z A-Z 0-9 _ . -)"))
+                    break
+        if isinstance(environment.get("base_url"), str) and "${" not in environment["base_url"]:
+            reason = url_problem(environment["base_url"])
+            if reason:
+                problems.append(Problem(file, f"$.environments.{name}.base_url", reason))
     for i, endpoint in enumerate(document.get("endpoints") or []):
         if "schema" in endpoint:
-            try:
-                jsonschema.Draft202012Validator.check_schema(endpoint["schema"])
-            except jsonschema.SchemaError as exc:
-                problems.append(Problem(file, f"$.endpoints[{i}].schema", f"not a valid JSON Schema: {exc.message}"))
+            remote = remote_references(endpoint["schema"], f"$.endpoints[{i}].schema")
+            problems += [Problem(file, where, "only local references (#/...) are allowed: checker never "
+                                              "fetches a schema") for where in remote]
+            if not remote:
+                try:
+                    jsonschema.Draft202012Validator.check_schema(endpoint["schema"])
+                except jsonschema.SchemaError as exc:
+                    problems.append(Problem(file, f"$.endpoints[{i}].schema",
+                                            f"not a valid JSON Schema: {clip(exc.message)}"))
+        if isinstance(endpoint.get("url"), str) and "${" not in endpoint["url"]:
+            reason = url_problem(endpoint["url"])
+            if reason:
+                problems.append(Problem(file, f"$.endpoints[{i}].url", reason))
     names = [e.get("name") for e in document.get("endpoints") or []]
     for i, name in enumerate(names):
         if names.index(name) != i:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -25,50 +26,71 @@ from .api import (
     CheckerError,
     CheckResult,
     Project,
+    Redactor,
     Status,
     TableState,
     choose_kinds,
+    clip,
+    masked_url,
     sections_of,
     summarize,
     timeout_message,
 )
-from .api import (
-    validate as validate_project,
-)
+from .api import validate as validate_project
+
+# Everything printed passes through one redactor that knows the run's secrets (credentials in
+# --endpoint-url, the checklist's sensitive headers and query values): results, fix lines, errors.
+OUTPUT = Redactor()
 
 
 def stdin_is_terminal() -> bool:
     return sys.stdin.isatty()
 
 
+def echo(text: str) -> None:
+    click.echo(OUTPUT(text))
+
+
 def stderr(message: str) -> None:
-    click.echo(message, err=True)
+    click.echo(OUTPUT(message), err=True)
+
+
+def fail(message: str, stdout: Optional[str] = None) -> None:
+    """`error: ...` on stderr (one line per line of the message), the result on stdout, exit 1."""
+    for line in message.splitlines() or [""]:
+        stderr(f"error: {line}")
+    if stdout is not None:
+        echo(stdout)
+    sys.exit(1)
 
 
 def exit_on_errors(stdout_for: Callable[[CheckerError, str], Optional[str]]):
     """Every CheckerError becomes `error: ...` lines on stderr, whatever `stdout_for(error, format)`
-    gives on stdout, and exit 1; Ctrl-C exits 130. No traceback reaches the user."""
+    gives on stdout, and exit 1; Ctrl-C exits 130. No traceback reaches the user: an unexpected
+    exception is one masked line too."""
     def decorate(command):
         @functools.wraps(command)
         def wrapper(*args, **kwargs):
+            output_format = kwargs.get("output_format", "text")
             try:
                 return command(*args, **kwargs)
             except KeyboardInterrupt:
                 stderr("error: interrupted; anything already sent to AWS carries on there")
                 sys.exit(130)
             except CheckerError as exc:
-                for line in str(exc).splitlines():
-                    stderr(f"error: {line}")
-                text = stdout_for(exc, kwargs.get("output_format", "text"))
-                if text is not None:
-                    click.echo(text)
-                sys.exit(1)
+                fail(str(exc), stdout_for(exc, output_format))
+            except (RecursionError, MemoryError) as exc:
+                error = CheckerError(f"input too large or too deeply nested to process ({type(exc).__name__})")
+                fail(str(error), stdout_for(error, output_format))
+            except Exception as exc:  # noqa: BLE001 - the last line of defence against a traceback
+                error = CheckerError(f"unexpected {type(exc).__name__}: {clip(str(exc), 200)} (a bug in checker)")
+                fail(str(error), stdout_for(error, output_format))
         return wrapper
     return decorate
 
 
 # Plain commands: JSON consumers get {"error": ...}; text readers have stderr.
-handle_errors = exit_on_errors(lambda exc, fmt: json.dumps({"error": str(exc)}) if fmt == "json" else None)
+handle_errors = exit_on_errors(lambda exc, fmt: json.dumps({"error": OUTPUT(str(exc))}) if fmt == "json" else None)
 
 
 def _error_as_check_result(exc: CheckerError, output_format: str) -> str:
@@ -111,6 +133,7 @@ def aws_options(command=None, formats=("text", "json")):
     @functools.wraps(command)
     def with_where(*args, **kwargs):
         where = {name: kwargs.pop(name) for name in names}
+        OUTPUT.add_url(where["endpoint_url"] or "")
         return command(*args, where=where, **kwargs)
 
     with_where = add_options(with_where, [
@@ -132,15 +155,18 @@ def aws_options(command=None, formats=("text", "json")):
 
 
 def load_project(where: dict, sections) -> Project:
-    return Project.load(specs=where["specs_dir"], checklist=where["checklist_path"], env=where["env_name"],
-                        region=where["region"], profile=where["profile"], endpoint_url=where["endpoint_url"],
-                        table_prefix=where["table_prefix"], table_suffix=where["table_suffix"],
-                        retry_mode=where["retry_mode"], max_attempts=where["max_attempts"], sections=sections)
+    project = Project.load(specs=where["specs_dir"], checklist=where["checklist_path"], env=where["env_name"],
+                           region=where["region"], profile=where["profile"], endpoint_url=where["endpoint_url"],
+                           table_prefix=where["table_prefix"], table_suffix=where["table_suffix"],
+                           retry_mode=where["retry_mode"], max_attempts=where["max_attempts"], sections=sections)
+    OUTPUT.secrets.update(project.secrets().secrets)
+    return project
 
 
 def where_options(where: dict) -> str:
     """The options that point a suggested `checker` command at the same environment."""
-    pairs = [("--env", where["env_name"]), ("--endpoint-url", where["endpoint_url"]),
+    endpoint = masked_url(where["endpoint_url"]) if where["endpoint_url"] else None
+    pairs = [("--env", where["env_name"]), ("--endpoint-url", endpoint),
              ("--table-prefix", where["table_prefix"]), ("--table-suffix", where["table_suffix"])]
     return " ".join(f"{flag} {value}" for flag, value in pairs if value)
 
@@ -160,7 +186,7 @@ def apply_options(command):
     """What `apply` and `bootstrap` share: confirmation, the ACTIVE timeout, the concurrency."""
     return add_options(command, [
         click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (for CI)."),
-        click.option("--timeout", type=click.FloatRange(min=0), default=1800, show_default=True,
+        click.option("--timeout", type=Seconds(), default=1800, show_default=True,
                      help="Seconds to wait for every table and GSI to become ACTIVE."),
         click.option("--concurrency", type=click.IntRange(1, 50), default=4, show_default=True,
                      help="Tables worked on at once."),
@@ -175,7 +201,65 @@ def print_state_change(state: TableState, previous: Optional[TableState], elapse
     stderr(f"[{elapsed:6.1f}s] {state.name}: {before}{state.summary()}")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class Seconds(click.ParamType):
+    """A finite number of seconds, 0 or more (`nan` and `inf` would make a wait never end)."""
+
+    name = "seconds"
+
+    def __init__(self, maximum: float = 7 * 24 * 3600):
+        self.maximum = maximum
+
+    def convert(self, value, param, ctx):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{clip(value, 40)!s} is not a number of seconds", param, ctx)
+        if not math.isfinite(number) or not 0 <= number <= self.maximum:
+            self.fail(f"{clip(value, 40)!s} is not between 0 and {self.maximum:g} seconds", param, ctx)
+        return number
+
+
+CHECKS_COMMANDS = ("check", "smoke", "bootstrap")
+
+
+def format_in(args: list, allowed: tuple) -> Optional[str]:
+    """The --format value given on the command line, when it is one `allowed` (usage errors come
+    before click has parsed it)."""
+    for i, arg in enumerate(args):
+        value = args[i + 1] if arg == "--format" and i + 1 < len(args) else (
+            arg.split("=", 1)[1] if arg.startswith("--format=") else None)
+        if value in allowed:
+            return value
+    return None
+
+
+class CheckerGroup(click.Group):
+    """click's usage errors exit 2, which `plan --detailed-exitcode` uses for "changes pending":
+    here every usage error is one `error:` line and exit 1, and a checks command still gives its
+    error result in the format asked for, so a CI parser finds one."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        args = list(sys.argv[1:] if args is None else args)
+        OUTPUT.secrets.clear()
+        try:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            fail("aborted")
+        except click.exceptions.NoArgsIsHelpError as exc:
+            click.echo(exc.ctx.get_help() if exc.ctx else "")
+            sys.exit(0)
+        except click.ClickException as exc:
+            command = next((a for a in args if a in self.commands), None)
+            chosen = format_in(args, report.formats_for("checks")) if command in CHECKS_COMMANDS else None
+            message = OUTPUT(clip(exc.format_message(), 500))
+            hint = f" (see checker {command} --help)" if command else " (see checker --help)"
+            stdout = _error_as_check_result(CheckerError(message), chosen) if chosen else None
+            fail(message + hint, stdout)
+
+
+@click.group(cls=CheckerGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="ddb-deploy-checker", prog_name="checker")
 def main():
     """Keep a DynamoDB-backed serverless app deployable.
@@ -210,7 +294,7 @@ def validate(specs_dir, checklist_path, output_format):
     `FILE: $.json.path: message`. Exit 1 if there is any.
     """
     result = validate_project(specs_dir, checklist_path)
-    click.echo(report.formatter(output_format).validate(result.files, result.problems))
+    echo(report.formatter(output_format).validate(result.files, result.problems))
     sys.exit(0 if result.ok else 1)
 
 
@@ -231,7 +315,7 @@ def plan(output_format, detailed_exitcode, where):
     """
     project = load_project(where, sections_of(()))
     changes = project.plan()
-    click.echo(report.formatter(output_format).plan(changes, len(project.tables)))
+    echo(report.formatter(output_format).plan(changes, len(project.tables)))
     sys.exit(2 if detailed_exitcode and any(c.pending for c in changes) else 0)
 
 
@@ -251,7 +335,7 @@ def apply(output_format, yes, timeout, concurrency, allow_capacity_changes, wher
     """
     project = load_project(where, sections_of(()))
     result, waited = confirm_and_apply(project, yes, timeout, concurrency, allow_capacity_changes)
-    click.echo(report.formatter(output_format).apply(result, waited))
+    echo(report.formatter(output_format).apply(result, waited))
     if waited is not None and not waited.ready:
         raise CheckerError(timeout_message(waited, timeout))
     sys.exit(0 if result.ok else 1)
@@ -274,7 +358,7 @@ def confirm_and_apply(project: Project, yes: bool, timeout: float, concurrency: 
 
 @main.command()
 @aws_options
-@click.option("--timeout", type=click.FloatRange(min=0), default=600, show_default=True,
+@click.option("--timeout", type=Seconds(), default=600, show_default=True,
               help="Give up after this many seconds, naming what is still not ACTIVE.")
 @handle_errors
 def wait(output_format, timeout, where):
@@ -286,7 +370,7 @@ def wait(output_format, timeout, where):
     """
     project = load_project(where, sections_of(()))
     result = project.wait(timeout, print_state_change)
-    click.echo(report.formatter(output_format).wait(result))
+    echo(report.formatter(output_format).wait(result))
     if not result.ready:
         raise CheckerError(timeout_message(result, timeout))
 
@@ -310,7 +394,7 @@ def check_options(command):
                      help="The app's base URL [default: the environment's base_url, else its Function URL / API]."),
         click.option("--since", default=None, metavar="WHEN",
                      help="Count log events since: 15m, 2h, 1d, an ISO time or epoch ms [default: start of this run]."),
-        click.option("--settle", type=click.FloatRange(min=0), default=0, show_default=True, metavar="SECONDS",
+        click.option("--settle", type=Seconds(3600), default=0, show_default=True, metavar="SECONDS",
                      help="Wait before counting log events, so that lines logged by the endpoint checks "
                           "have reached CloudWatch Logs (it takes a few seconds)."),
     ])
@@ -323,7 +407,7 @@ def run_and_report(where: dict, request: dict, output_format: str, allowed=KIND_
     kinds = choose_kinds(request.pop("only"), request.pop("skip"), allowed)
     project = project or load_project(where, sections_of(kinds))
     results = project.check(kinds, smoke=allowed == SMOKE_KINDS, log=stderr, **request)
-    click.echo(report.formatter(output_format).checks(render_fixes(results, where)))
+    echo(report.formatter(output_format).checks(render_fixes(results, where)))
     return summarize(results)["ok"]
 
 
@@ -393,7 +477,7 @@ def iam_policy(output_format, account_id, where):
           --policy-document file://policy.json
     """
     project = load_project(where, sections_of(("iam",)))
-    click.echo(report.formatter(output_format).policy(project.iam_policy(account_id)))
+    echo(report.formatter(output_format).policy(project.iam_policy(account_id)))
 
 
 @main.command()
@@ -427,10 +511,10 @@ def local(port, tracks, deploy, env_name, specs_dir, checklist_path):
             project.apply(timeout=60)
             stack.deploy(project)
         options = f"--endpoint-url {stack.endpoint} --env {env_name} --base-url {stack.app.url}"
-        click.echo(f"AWS (moto):   {stack.endpoint}\nfake Spotify: {stack.spotify.url}\napp:          {stack.app.url}")
-        click.echo("\nIn another shell:\n  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test "
+        echo(f"AWS (moto):   {stack.endpoint}\nfake Spotify: {stack.spotify.url}\napp:          {stack.app.url}")
+        echo("\nIn another shell:\n  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test "
                    f"AWS_DEFAULT_REGION={stack.region}\n  checker check {options}\n"
-                   f"  curl '{stack.app.url}?action=sync-liked-songs'\n\nCtrl-C to stop.", nl=True)
+                   f"  curl '{stack.app.url}?action=sync-liked-songs'\n\nCtrl-C to stop.")
         sys.stdout.flush()
         try:
             while True:

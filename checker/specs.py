@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from importlib import resources
@@ -18,9 +19,13 @@ from typing import Any
 import jsonschema
 
 from .errors import CheckerError
+from .inputs import InputError, parse_json, read_text
+from .secrets import clip
 
 MAX_GSIS = 20
 MAX_LSIS = 5
+NAME_PATTERN = "^[a-zA-Z0-9_.-]{3,255}$"
+NAME = re.compile(r"[a-zA-Z0-9_.-]{3,255}")   # fullmatch: JSON Schema's `$` lets a final newline through
 
 
 @dataclass(frozen=True)
@@ -69,18 +74,11 @@ def load_schema(name: str) -> dict:
 
 
 def read_json(path: Path) -> tuple[Any, list[Problem]]:
-    """Parse a JSON file; malformed JSON is a Problem naming line and column, not an exception."""
+    """Parse a JSON file strictly (checker/inputs.py); any problem is a Problem, not an exception."""
     try:
-        text = path.read_text("utf-8")
-    except OSError as exc:
-        return None, [Problem(str(path), "$", f"cannot read file: {exc.strerror}")]
-    except UnicodeDecodeError:
-        return None, [Problem(str(path), "$", "not UTF-8 text")]
-    try:
-        return json.loads(text), []
-    except json.JSONDecodeError as exc:
-        return None, [Problem(str(path), f"line {exc.lineno} column {exc.colno}",
-                              f"malformed JSON: {exc.msg}")]
+        return parse_json(read_text(path)), []
+    except InputError as exc:
+        return None, [Problem(str(path), exc.where, exc.message)]
 
 
 def json_path(parts: Iterable) -> str:
@@ -97,23 +95,51 @@ def schema_problems(document: Any, schema: dict, file: str) -> list[Problem]:
 
 
 def _schema_message(error: jsonschema.ValidationError) -> str:
+    """One line, whatever the offending value: a 40 MB array is named, not echoed."""
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         unknown = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-        return f"unknown field(s) {', '.join(map(repr, unknown))}; expected only {', '.join(error.schema.get('properties', {}))}"
-    if error.validator == "pattern":
-        return f"{json.dumps(error.instance)} is not a valid name: 3 to 255 characters of a-z A-Z 0-9 _ . -"
+        return clip(f"unknown field(s) {', '.join(map(repr, unknown))}; expected only "
+                    f"{', '.join(error.schema.get('properties', {}))}")
+    if error.validator == "pattern" and error.schema.get("pattern") == NAME_PATTERN:
+        return invalid_name(error.instance)
     if error.validator == "enum":
         allowed = ", ".join(json.dumps(v) for v in error.validator_value)
-        return f"expected one of {allowed}, found {json.dumps(error.instance)}"
-    return error.message
+        return f"expected one of {allowed}, found {clip(json.dumps(error.instance), 80)}"
+    if error.validator == "type":
+        return f"{clip(json.dumps(error.instance, default=str), 80)} is not of type {error.validator_value!r}"
+    return clip(error.message)
+
+
+def invalid_name(name: Any) -> str:
+    return f"{clip(json.dumps(name), 80)} is not a valid name: 3 to 255 characters of a-z A-Z 0-9 _ . -"
 
 
 def validate_table_request(request: Any, file: str, schema: dict | None = None) -> list[Problem]:
-    """Every problem with one CreateTable request: structure first, then DynamoDB's rules."""
+    """Every problem with one CreateTable request: structure first, then DynamoDB's rules, then
+    botocore's own check of the request (types JSON Schema cannot tell apart, such as 1.0 for an
+    integer), so that validate rejects what apply would."""
     problems = schema_problems(request, schema or load_schema("table-spec.schema.json"), file)
     if isinstance(request, dict):
         problems += [Problem(file, path, message) for path, message in dynamodb_rule_violations(request)]
+    if not problems:
+        for line in botocore_problems(request):
+            where = re.search(r"parameter ([\w.\[\]]+)", line)
+            problems.append(Problem(file, f"$.{where.group(1)}" if where else "$", clip(line.strip())))
     return problems
+
+
+def botocore_problems(request: dict) -> list:
+    """What botocore's ParamValidator says of a CreateTable request, a line a problem."""
+    from botocore.exceptions import ParamValidationError
+    from botocore.session import get_session
+    from botocore.validate import ParamValidator
+
+    shape = get_session().get_service_model("dynamodb").operation_model("CreateTable").input_shape
+    report = ParamValidator().validate(request, shape)
+    if not report.has_errors():
+        return []
+    message = str(ParamValidationError(report=report.generate_report()))
+    return [line for line in message.splitlines()[1:] if line.strip()] or [message]
 
 
 def _dicts(value: Any) -> Iterator[tuple[int, dict]]:
@@ -144,15 +170,23 @@ def _key_attributes(request: dict) -> Iterator[tuple[str, Any]]:
 
 def dynamodb_rule_violations(request: dict) -> Iterator[tuple[str, str]]:
     """The rules CreateTable enforces beyond structure, as (json path, message)."""
+    # Names of the wrong type (a list, an object) were reported by the schema pass; the rules below
+    # look only at string names, so they never hash or compare what is not a name.
+    if isinstance(request.get("TableName"), str) and not NAME.fullmatch(request["TableName"]):
+        yield "$.TableName", invalid_name(request["TableName"])
     defined: dict[Any, int] = {}
     for i, attribute in _dicts(request.get("AttributeDefinitions")):
         name = attribute.get("AttributeName")
+        if not isinstance(name, str):
+            continue
         if name in defined:
             yield f"$.AttributeDefinitions[{i}].AttributeName", f"attribute {name!r} is defined twice"
         defined.setdefault(name, i)
 
     used = set()
     for path, name in _key_attributes(request):
+        if not isinstance(name, str):
+            continue
         used.add(name)
         if isinstance(name, str) and name not in defined:
             yield path, f"key attribute {name!r} is not in AttributeDefinitions"
@@ -177,9 +211,12 @@ def dynamodb_rule_violations(request: dict) -> Iterator[tuple[str, str]]:
         for i, index in indexes:
             path = f"$.{field}[{i}]"
             name = index.get("IndexName")
-            if name in seen_index_names:
-                yield f"{path}.IndexName", f"index name {name!r} is used more than once"
-            seen_index_names.add(name)
+            if isinstance(name, str):
+                if not NAME.fullmatch(name):
+                    yield f"{path}.IndexName", invalid_name(name)
+                if name in seen_index_names:
+                    yield f"{path}.IndexName", f"index name {name!r} is used more than once"
+                seen_index_names.add(name)
             yield from _key_schema_problems(index.get("KeySchema"), f"{path}.KeySchema")
             yield from _projection_problems(index.get("Projection"), f"{path}.Projection")
             if field == "LocalSecondaryIndexes":

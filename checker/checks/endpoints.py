@@ -12,7 +12,7 @@ import re
 import time
 from collections.abc import Callable
 from typing import Optional
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit
 
 import jsonschema
 import urllib3
@@ -20,30 +20,12 @@ import urllib3
 from ..checklist import Endpoint
 from ..context import CheckContext
 from ..results import CheckResult, Status
+from ..secrets import Redactor, clip, masked_url
 from .entry_point import discovered_base_url
 
-MASK = "***"
-SENSITIVE = re.compile(r"auth|token|secret|key|password|passwd|signature|session|cookie|credential|^code$"
-                       r"|^x-amz-security", re.IGNORECASE)
 EXCERPT = 200
-
-
-class Redactor:
-    """Collects secret values and masks them in any text."""
-
-    def __init__(self):
-        self.secrets: set = set()
-
-    def add(self, value: str) -> None:
-        if value and len(value) >= 4:
-            self.secrets.add(value)
-            if " " in value:  # "Bearer abc": the credential alone may be echoed too
-                self.secrets.update(p for p in value.split(" ") if len(p) >= 4 and p.lower() != "bearer")
-
-    def __call__(self, text: str) -> str:
-        for secret in sorted(self.secrets, key=len, reverse=True):
-            text = text.replace(secret, MASK)
-        return text
+MAX_BODY = 1_000_000   # bytes of a response read; a larger body is judged on its first megabyte
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def endpoint_url(endpoint: Endpoint, base_url: Optional[str]) -> str:
@@ -58,39 +40,34 @@ def endpoint_url(endpoint: Endpoint, base_url: Optional[str]) -> str:
     return f"{base_url}{separator}{urlencode({'action': endpoint.action})}"
 
 
-def collect_secrets(url: str, headers: dict, redactor: Redactor) -> None:
-    parts = urlsplit(url)
-    if parts.password:
-        redactor.add(parts.password)
-    for name, value in parse_qsl(parts.query):
-        if SENSITIVE.search(name):
-            redactor.add(value)
+def clean_headers(headers: dict) -> dict:
+    """Header values as HTTP can carry them: surrounding whitespace and line ends (a CI secret's
+    trailing newline) removed; ValueError naming the header when a control character remains."""
+    cleaned = {}
     for name, value in headers.items():
-        if SENSITIVE.search(name):
-            redactor.add(value)
+        value = str(value).strip()
+        if CONTROL.search(value) or CONTROL.search(str(name)):
+            raise ValueError(f"header {clip(name, 60)} holds a control character (a line break inside a "
+                             "secret?): its value cannot be sent")
+        cleaned[str(name)] = value
+    return cleaned
 
 
-def masked_url(url: str) -> str:
-    parts = urlsplit(url)
-    query = urlencode([(n, MASK if SENSITIVE.search(n) else v) for n, v in parse_qsl(parts.query)], safe="*")
-    netloc = parts.netloc
-    if parts.password:
-        netloc = netloc.replace(f":{parts.password}@", f":{MASK}@")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
-def attempt(http: urllib3.PoolManager, endpoint: Endpoint, url: str) -> tuple:
-    """One request: (ok, found) where found says what came back."""
+def attempt(http: urllib3.PoolManager, endpoint: Endpoint, url: str, headers: dict, redactor: Redactor) -> tuple:
+    """One request: (ok, found) where found says what came back, secrets masked."""
     body = endpoint.body
     if body is not None and not isinstance(body, str):
         body = json.dumps(body)
     try:
-        response = http.request(endpoint.method, url, headers=endpoint.headers, body=body,
-                                timeout=urllib3.Timeout(total=endpoint.timeout), retries=False)
+        response = http.request(endpoint.method, url, headers=headers, body=body,
+                                timeout=urllib3.Timeout(total=endpoint.timeout), retries=False,
+                                preload_content=False)
+        data = response.read(MAX_BODY + 1)
+        response.release_conn()
     except urllib3.exceptions.HTTPError as exc:
         return False, f"no answer: {type(exc).__name__}"
-    text = response.data.decode("utf-8", "replace")
-    excerpt = text[:EXCERPT] + ("..." if len(text) > EXCERPT else "")
+    text = data[:MAX_BODY].decode("utf-8", "replace")
+    excerpt = redactor.excerpt(text, EXCERPT)
     if response.status != endpoint.expect_status:
         return False, f"HTTP {response.status}: {excerpt}"
     if endpoint.schema is None:
@@ -101,26 +78,28 @@ def attempt(http: urllib3.PoolManager, endpoint: Endpoint, url: str) -> tuple:
         return False, f"HTTP {response.status}, body is not JSON: {excerpt}"
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(endpoint.schema).iter_errors(document))
     if error is not None:
-        return False, f"HTTP {response.status}, body at {error.json_path}: {error.message}"
+        return False, redactor(f"HTTP {response.status}, body at {error.json_path}: {clip(error.message)}")
     return True, f"HTTP {response.status}, body matches the schema"
 
 
 def check_endpoint(endpoint: Endpoint, base_url: Optional[str], http: Optional[urllib3.PoolManager] = None,
                    sleep: Callable[[float], None] = time.sleep, log: Callable[[str], None] = lambda m: None) -> CheckResult:
     redactor = Redactor()
+    redactor.add_headers(endpoint.headers)
     check_id = f"endpoint:{endpoint.name}"
     try:
         url = endpoint_url(endpoint, base_url)
-    except ValueError as exc:
-        return CheckResult(check_id, "endpoints", Status.ERROR, str(exc))
-    collect_secrets(url, endpoint.headers, redactor)
+        redactor.add_url(url)
+        urllib3.util.parse_url(url)
+        headers = clean_headers(endpoint.headers)
+    except (ValueError, urllib3.exceptions.LocationParseError) as exc:
+        return CheckResult(check_id, "endpoints", Status.ERROR, redactor(clip(str(exc))))
     shown_url = redactor(masked_url(url))
     expected = f"HTTP {endpoint.expect_status}" + (", body matching its JSON Schema" if endpoint.schema else "")
     http = http or urllib3.PoolManager()
     attempts = endpoint.retries + 1
     for number in range(1, attempts + 1):
-        ok, found = attempt(http, endpoint, url)
-        found = redactor(found)
+        ok, found = attempt(http, endpoint, url, headers, redactor)
         if ok:
             tries = f" (attempt {number} of {attempts})" if number > 1 else ""
             return CheckResult(check_id, "endpoints", Status.PASS, f"{endpoint.method} {shown_url}: {found}{tries}",
