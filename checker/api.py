@@ -19,7 +19,7 @@ from typing import Optional
 
 from .apply import apply_changes, verify_applied
 from .aws import AwsOptions
-from .checklist import Checklist, Environment, checklist_problems, load_checklist
+from .checklist import TABLE_NAME, Checklist, Environment, checklist_problems, load_checklist
 from .checks import KIND_NAMES, KINDS, SMOKE_KINDS, run_checks, sections_of
 from .checks.logs import parse_since
 from .context import CheckContext
@@ -125,6 +125,11 @@ class Project:
         suffix = table_suffix if table_suffix is not None else (environment.table_suffix if environment else "")
         tables = []
         for spec in loaded_specs:
+            name = f"{prefix}{spec.name}{suffix}"
+            if not TABLE_NAME.fullmatch(name):
+                given = "--table-prefix/--table-suffix" if table_prefix or table_suffix else f"environment {env}"
+                raise CheckerError(f"{given}: makes table name {clip(name, 80)!r}, which DynamoDB rejects "
+                                   "(3 to 255 characters of a-z A-Z 0-9 _ . -)")
             wishes = loaded.wishes(spec.name) if loaded else None
             tables.append(ExpectedTable(spec.for_environment(prefix, suffix),
                                         ttl_attribute=wishes.ttl_attribute if wishes else None,

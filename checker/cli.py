@@ -9,6 +9,8 @@ import dataclasses
 import functools
 import json
 import math
+import os
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -481,7 +483,8 @@ def iam_policy(output_format, account_id, where):
 
 
 @main.command()
-@click.option("--port", type=int, default=5000, show_default=True, help="Port of the moto server (0: any free one).")
+@click.option("--port", type=click.IntRange(0, 65533), default=5000, show_default=True,
+              help="Port of the moto server; the fake Spotify and the app take the next two (0: any free ones).")
 @click.option("--tracks", type=click.IntRange(0), default=120, show_default=True,
               help="Saved tracks of the demo user in the fake Spotify.")
 @click.option("--deploy/--no-deploy", default=True, show_default=True,
@@ -498,23 +501,30 @@ def local(port, tracks, deploy, env_name, specs_dir, checklist_path):
     Starts a moto server (AWS), a fake Spotify Web API and the app (the real Lambda handler behind
     an HTTP server), prints the commands to point checker at them, and runs until Ctrl-C.
     """
+    if deploy and not Path(specs_dir).is_dir():
+        raise CheckerError(f"{specs_dir}: no table specs here; `checker local` deploys a project's tables and "
+                           "checklist: run it in the project's folder, or pass --specs DIR and --checklist FILE")
+    for name, value in (("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test")):
+        os.environ.setdefault(name, value)  # moto accepts any; boto3 wants some
     try:
         from .local import LocalStack
         stack = LocalStack(port=port, tracks=tracks)
     except ImportError:
         raise CheckerError("`checker local` needs moto's server: pip install 'ddb-deploy-checker[local]' "
                            "(or run `make install`)") from None
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     with stack:
         if deploy:
             project = Project.load(specs_dir, checklist_path, env=env_name, endpoint_url=stack.endpoint,
-                                   sections=sections_of(KIND_NAMES))
+                                   region=stack.region, sections=sections_of(KIND_NAMES))
             project.apply(timeout=60)
             stack.deploy(project)
         options = f"--endpoint-url {stack.endpoint} --env {env_name} --base-url {stack.app.url}"
-        echo(f"AWS (moto):   {stack.endpoint}\nfake Spotify: {stack.spotify.url}\napp:          {stack.app.url}")
+        echo(f"AWS (moto):   {stack.endpoint}\nfake Spotify: {stack.spotify.url}\napp:          {stack.app.url}\n"
+             f"moto's log:   {stack.log_file}")
         echo("\nIn another shell:\n  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test "
-                   f"AWS_DEFAULT_REGION={stack.region}\n  checker check {options}\n"
-                   f"  curl '{stack.app.url}?action=sync-liked-songs'\n\nCtrl-C to stop.")
+             f"AWS_DEFAULT_REGION={stack.region}\n  checker check {options}\n"
+             f"  curl '{stack.app.url}?action=health'\n\nCtrl-C to stop.")
         sys.stdout.flush()
         try:
             while True:

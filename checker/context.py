@@ -8,7 +8,7 @@ from typing import Optional
 
 from .aws import AwsOptions
 from .checklist import Checklist
-from .errors import CheckerError, call
+from .errors import CheckerError, call, expect
 
 
 @dataclass
@@ -58,8 +58,9 @@ class CheckContext:
         if not self.function_name:
             raise CheckerError("no Lambda function named: set lambda.function_name or the environment's "
                                "function_name in the checklist, or pass --function")
-        return call(self.client("lambda"), "GetFunctionConfiguration", "lambda", missing_ok=True,
-                    FunctionName=self.function_name)
+        return expect(call(self.client("lambda"), "GetFunctionConfiguration", "lambda", missing_ok=True,
+                           FunctionName=self.function_name), ("FunctionArn", "Role"), "GetFunctionConfiguration",
+                      "lambda")
 
 
 def iam_prefix(service: str) -> str:

@@ -114,3 +114,24 @@ def pages(client, operation: str, service: str = "dynamodb", **params) -> Iterat
         except AWS_FAILURES as exc:
             raise translate(exc, operation, service) from exc
         yield page
+
+
+def expect(response: Optional[dict], keys: tuple, operation: str, service: str) -> Optional[dict]:
+    """The response, if it has what the API promises; an endpoint that is not AWS but answers 200
+    (an HTML page, `{}`) is an AwsError here, never an empty finding that passes a check."""
+    if response is None:
+        return None
+    missing = [key for key in keys if not _has(response, key)]
+    if missing:
+        raise AwsError(f"{service}:{operation}: the answer has no {', '.join(missing)}: not what the API "
+                       "promises (is --endpoint-url an AWS endpoint?)", "MalformedResponse")
+    return response
+
+
+def _has(document, dotted: str) -> bool:
+    for part in dotted.split("."):
+        if not isinstance(document, dict) or part not in document:
+            return False
+        document = document[part]
+    return True
+

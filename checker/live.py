@@ -11,12 +11,13 @@ from collections.abc import Iterable
 from typing import Optional
 
 from .diff import ExpectedTable, LiveTable
-from .errors import call
+from .errors import call, expect
 
 
 def describe_table(client, name: str) -> Optional[dict]:
     """DescribeTable's `Table`, or None when the table does not exist."""
-    response = call(client, "DescribeTable", missing_ok=True, TableName=name)
+    response = expect(call(client, "DescribeTable", missing_ok=True, TableName=name),
+                      ("Table.TableName", "Table.TableStatus", "Table.KeySchema"), "DescribeTable", "dynamodb")
     return response["Table"] if response else None
 
 

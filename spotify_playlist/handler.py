@@ -56,13 +56,22 @@ class JsonLineFormatter(logging.Formatter):
         return json.dumps(document, default=str)
 
 
+# The AWS SDK and HTTP libraries log whole requests and responses at DEBUG: a GetItem of the user
+# item (its refresh token), the session token in signed headers. Whatever LOG_LEVEL says, they
+# never log below WARNING.
+QUIET_LIBRARIES = ("botocore", "boto3", "urllib3", "s3transfer")
+
+
 def configure_logging() -> None:
     root = logging.getLogger()
     if not any(isinstance(h.formatter, JsonLineFormatter) for h in root.handlers):
         handler = logging.StreamHandler(sys.stdout)
         handler.setFormatter(JsonLineFormatter())
         root.handlers = [handler]  # the Lambda runtime's default handler would print a second line
-    root.setLevel(os.environ.get("LOG_LEVEL", "INFO"))
+    level = os.environ.get("LOG_LEVEL", "INFO").upper()
+    root.setLevel(level if level in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL") else "INFO")
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 class BadRequest(Exception):
@@ -72,8 +81,18 @@ class BadRequest(Exception):
         self.extra = extra
 
 
-def query_parameters(event: dict) -> dict:
-    return event.get("queryStringParameters") or {}
+MAX_SHOWN = 100  # characters of a caller's value echoed in an answer or a log line
+
+
+def query_parameters(event) -> dict:
+    """The query parameters, {} for any event or parameter block that is not a mapping."""
+    parameters = event.get("queryStringParameters") if isinstance(event, dict) else None
+    return parameters if isinstance(parameters, dict) else {}
+
+
+def shown(value) -> str:
+    text = repr(value)
+    return text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN] + "..."
 
 
 def caller_user_id(event: dict, default: Optional[str]) -> str:
@@ -81,7 +100,10 @@ def caller_user_id(event: dict, default: Optional[str]) -> str:
 
     A user id in the query string is deliberately not honoured: each action acts for the
     caller only."""
-    authorizer = (event.get("requestContext") or {}).get("authorizer") or {}
+    context = event.get("requestContext") if isinstance(event, dict) else None
+    authorizer = (context.get("authorizer") if isinstance(context, dict) else None) or {}
+    if not isinstance(authorizer, dict):
+        authorizer = {}
     for candidate in (
         (authorizer.get("jwt") or {}).get("claims", {}).get("sub"),       # HTTP API JWT authorizer
         (authorizer.get("claims") or {}).get("sub"),                      # REST API Cognito authorizer
@@ -158,7 +180,7 @@ def handle(event: dict, context=None, environ=os.environ,
     action = query_parameters(event).get("action")
     try:
         if action not in ACTIONS:
-            raise BadRequest(400, f"unknown action {action!r}" if action else "missing ?action=",
+            raise BadRequest(400, f"unknown action {shown(action)}" if action else "missing ?action=",
                              actions=list(ACTIONS))
         status = 200
         if action == "health":
@@ -175,8 +197,8 @@ def handle(event: dict, context=None, environ=os.environ,
                              "ms": int((time.monotonic() - started) * 1000)}))
         return response(status, body)
     except BadRequest as exc:
-        log.info(json.dumps({"event": "request", "action": action, "status": exc.status, "requestId": request_id,
-                             "reason": str(exc)}))
+        log.info(json.dumps({"event": "request", "action": action if action in ACTIONS else shown(action),
+                             "status": exc.status, "requestId": request_id, "reason": str(exc)}))
         return response(exc.status, {"error": str(exc), **exc.extra})
     except Exception as exc:  # the one place a failure becomes a 500, logged once
         log.error(json.dumps({"event": "request_failed", "action": action, "status": 500, "requestId": request_id,

@@ -31,7 +31,8 @@ class SimulatedTable:
     def describe_table(self, TableName):
         self.polls.append(self.now)
         status = "ACTIVE" if self.now >= self.ready_at else "CREATING"
-        return {"Table": {"TableName": TableName, "TableStatus": status}}
+        return {"Table": {"TableName": TableName, "TableStatus": status,
+                          "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}]}}
 
 
 @pytest.mark.parametrize("ready_at", [0.2, 1.0, 3.0, 4.99])

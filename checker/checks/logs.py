@@ -1,6 +1,6 @@
 """CloudWatch Logs: count the events matching a filter pattern in a log group since a moment.
 
-`--since` takes a duration back from now (`15m`, `2h`, `1d`, `90s`), an ISO 8601 time
+`--since` takes a duration back from now (`15m`, `2h`, `1d`, `90s`, `1w`, `1h30m`), an ISO 8601 time
 (`2025-10-04T23:20:00Z`; without an offset it is UTC) or epoch milliseconds (`1759606800000`).
 """
 from __future__ import annotations
@@ -11,31 +11,43 @@ from datetime import datetime, timezone
 
 from ..checklist import LogCheck
 from ..context import CheckContext
-from ..errors import AwsError, pages
+from ..errors import AwsError, expect, pages
 from ..results import CheckResult, Status
+from ..secrets import clip
 
-DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
-UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+DURATION = re.compile(r"(?:\d{1,9}(?:\.\d{1,6})?[smhdw])+")
+DURATION_PART = re.compile(r"(\d{1,9}(?:\.\d{1,6})?)([smhdw])")
+UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+EARLIEST_MS = 946_684_800_000   # 2000-01-01: CloudWatch Logs holds nothing older
+# A log line the app wrote as JSON may hold a credential under a telling name: shown as ***.
+SENSITIVE_FIELD = re.compile(r'("[A-Za-z_]*(?:[Tt]oken|[Ss]ecret|[Pp]assword|[Aa]uthorization|[Cc]ookie|[Kk]ey)"'
+                             r')\s*:\s*"(?:[^"\\]|\\.)*"')
 SAMPLE_CHARS = 200
 
 
 def parse_since(value: str, now_ms: int) -> int:
-    """Epoch milliseconds of `value`; ValueError with the accepted forms otherwise."""
+    """Epoch milliseconds of `value`, between 2000 and now; ValueError with the accepted forms otherwise."""
     text = value.strip()
-    match = DURATION.match(text)
-    if match:
-        return now_ms - int(float(match.group(1)) * UNIT_SECONDS[match.group(2)] * 1000)
-    if text.isdigit():
+    shown = clip(value, 40)
+    if DURATION.fullmatch(text):
+        seconds = sum(float(number) * UNIT_SECONDS[unit] for number, unit in DURATION_PART.findall(text))
+        moment_ms = now_ms - int(seconds * 1000)
+    elif text.isdigit():
         if len(text) < 12:
-            raise ValueError(f"{value!r} looks like epoch seconds; give epoch milliseconds (13 digits)")
-        return int(text)
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"{value!r} is not a duration (15m, 2h, 1d), an ISO time or epoch milliseconds") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return int(moment.timestamp() * 1000)
+            raise ValueError(f"{shown!r} looks like epoch seconds; give epoch milliseconds (13 digits)")
+        moment_ms = int(text) if len(text) <= 15 else -1
+    else:
+        try:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"{shown!r} is not a duration (15m, 2h, 1h30m, 1d, 1w), an ISO time or epoch "
+                             "milliseconds") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        moment_ms = int(moment.timestamp() * 1000)
+    if not EARLIEST_MS <= moment_ms <= now_ms + 86_400_000:  # a day of clock skew at most
+        raise ValueError(f"{shown!r} is not between 2000-01-01 and now")
+    return moment_ms
 
 
 def iso(ms: int) -> str:
@@ -49,10 +61,11 @@ def count_matching_events(client, log_group: str, pattern: str, since_ms: int, s
     if pattern:
         params["filterPattern"] = pattern
     for page in pages(client, "FilterLogEvents", "logs", **params):
-        for event in page.get("events", []):
+        expect(page, ("events",), "FilterLogEvents", "logs")
+        for event in page["events"]:
             count += 1
             if len(sample_lines) < samples:
-                message = event["message"].strip().replace("\n", " ")
+                message = SENSITIVE_FIELD.sub(r'\1: "***"', str(event.get("message", "")).strip().replace("\n", " "))
                 sample_lines.append(message[:SAMPLE_CHARS] + ("..." if len(message) > SAMPLE_CHARS else ""))
     return count, sample_lines
 
