@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from .apply import apply_changes, verify_applied
+from .apply import DEFAULT_CONCURRENCY, Interrupted, apply_changes, verify_applied
 from .aws import AwsOptions
 from .checklist import TABLE_NAME, Checklist, Environment, checklist_problems, load_checklist
 from .checks import KIND_NAMES, KINDS, SMOKE_KINDS, run_checks, sections_of
@@ -33,7 +33,7 @@ from .specs import load_specs, spec_files, validate_spec_files
 from .wait import ProgressCallback, TableState, WaitResult, timeout_message, wait_until_active
 
 __all__ = ["Project", "Validation", "validate", "choose_kinds", "CheckerError", "CheckResult", "Status",
-           "summarize", "KIND_NAMES", "SMOKE_KINDS", "KINDS", "DEFAULT_CHECKLIST", "timeout_message", "Change",
+           "summarize", "Interrupted", "KIND_NAMES", "SMOKE_KINDS", "KINDS", "DEFAULT_CHECKLIST", "timeout_message", "Change",
            "ApplyResult", "WaitResult", "TableState", "sections_of", "Redactor", "clip", "masked_url"]
 
 DEFAULT_CHECKLIST = "checklist.yaml"
@@ -170,7 +170,7 @@ class Project:
         """Every difference between the specs and live DynamoDB (Change objects). Never writes."""
         return diff_tables(self.tables, read_tables(self.dynamodb(), self.tables))
 
-    def apply(self, changes: Optional[list] = None, timeout: float = 1800, concurrency: int = 4,
+    def apply(self, changes: Optional[list] = None, timeout: float = 1800, concurrency: int = DEFAULT_CONCURRENCY,
               allow_capacity_changes: bool = False, on_change: Optional[ProgressCallback] = None,
               log: Log = _quiet) -> tuple:
         """Make the plan's automatic changes (`changes`, else a fresh plan), wait for every table

@@ -1,107 +1,63 @@
-"""Carry out the automatic changes of a plan, and nothing else.
+"""Carry out the automatic changes of a plan, and nothing else, as one control loop.
 
-Tables are worked on concurrently (bounded); within a table, changes run one at a time, each
-waited on until the table and all its GSIs are ACTIVE, because DynamoDB allows one index build at
-a time. Nothing here deletes a table or an index or touches a key schema: the plan never contains
-such a change as automatic, and this module only knows CreateTable, UpdateTable,
-UpdateTimeToLive, UpdateContinuousBackups and TagResource. Afterwards `verify_applied` re-reads
-what changed, because a backend may acknowledge a change it does not make.
+Every table's first change is sent at once (bounded by `concurrency`, the number of control-plane
+operations in flight); one shared polling loop then describes everything in flight, concurrently,
+and a table's next change (its next GSI, TTL, PITR) is sent the moment that table and all its GSIs
+are ACTIVE, because DynamoDB allows one index build at a time. The loop runs on one thread, so
+Ctrl-C stops it at once, naming what is still in flight on AWS.
+
+Nothing here deletes a table or an index or touches a key schema: the plan never contains such a
+change as automatic, and this module only knows CreateTable, UpdateTable, UpdateTimeToLive,
+UpdateContinuousBackups and TagResource. Afterwards `verify_applied` re-reads what changed,
+because a backend may acknowledge a change it does not make.
 """
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Optional
 
 from .diff import Change, ExpectedTable, diff_table
 from .errors import AwsError, CheckerError, call
-from .live import read_table
+from .live import describe_tables, read_table
 from .results import ApplyResult, ChangeOutcome, Outcome
-from .wait import ProgressCallback, timeout_message, wait_until_active
+from .wait import HOPELESS, MISSING, ProgressCallback, TableState, next_delay, table_state
 
 ALLOWED_OPERATIONS = {"CreateTable", "UpdateTable", "UpdateTimeToLive", "UpdateContinuousBackups", "TagResource"}
 # botocore's standard retry mode already retries LimitExceededException a few times within ~20 s;
 # DynamoDB's limit on concurrent table operations can outlast that, so keep backing off until the
 # deadline. The same code also means "no more capacity decreases today": that one never clears
 # within a deploy, so it fails at once with DynamoDB's message.
-LIMIT_BACKOFF_START = 2.0
-LIMIT_BACKOFF_MAX = 30.0
+BACKOFF_START = 2.0
+BACKOFF_MAX = 30.0
 CAPACITY_FLAG = "--allow-capacity-changes"
+DEFAULT_CONCURRENCY = 50
+Log = Callable[[str], None]
+
+
+class Interrupted(CheckerError):
+    """Ctrl-C during apply: what was sent carries on in AWS; the message names it."""
+
+    def __init__(self, in_flight: list):
+        shown = ", ".join(f"{c.table} ({c.action})" for c in in_flight) or "nothing"
+        super().__init__(f"interrupted; still in flight on AWS, carrying on there: {shown}")
+        self.in_flight = in_flight
 
 
 def is_daily_decrease_limit(message: str) -> bool:
     return "decrease" in message.lower()
 
 
-def retry_until_deadline(change: Change, code: str, message: str) -> Optional[str]:
+def retry_reason(change: Change, code: str, message: str) -> Optional[str]:
     """Why this error is worth waiting out (a log line), or None when it is final."""
     if code == "LimitExceededException" and not is_daily_decrease_limit(message):
         return "DynamoDB limit on concurrent table operations reached"
     if code == "ContinuousBackupsUnavailableException" and change.operation == "UpdateContinuousBackups":
         return "continuous backups are not available yet on a new table"
+    if code == "ResourceInUseException" and change.operation != "CreateTable":
+        return "the table is busy with another operation"
     return None
-
-
-class TableWorker:
-    """Applies one table's changes in order, waiting for ACTIVE after each."""
-
-    def __init__(self, client, deadline: float, on_change: Optional[ProgressCallback],
-                 log: Callable[[str], None], sleep: Callable[[float], None] = time.sleep):
-        self.client = client
-        self.deadline = deadline
-        self.on_change = on_change
-        self.log = log
-        self.sleep = sleep
-
-    def run(self, changes: list) -> list:
-        outcomes = []
-        for position, change in enumerate(changes):
-            started = time.monotonic()
-            try:
-                status = self._apply(change)
-                self._wait(change.table)
-            except CheckerError as exc:
-                outcomes.append(ChangeOutcome(change, Outcome.FAILED, str(exc), time.monotonic() - started))
-                outcomes += [ChangeOutcome(c, Outcome.NOT_RUN, f"skipped: an earlier change to {c.table} failed")
-                             for c in changes[position + 1:]]
-                return outcomes
-            outcomes.append(ChangeOutcome(change, status, "", time.monotonic() - started))
-        return outcomes
-
-    def _apply(self, change: Change) -> Outcome:
-        if change.operation not in ALLOWED_OPERATIONS:
-            raise CheckerError(f"refusing to run {change.operation} on {change.table}: not an allowed operation")
-        if change.operation != "CreateTable":
-            # Never call UpdateTable while the table or an index is still building.
-            self._wait(change.table)
-        self.log(f"{change.table}: {change.action}: {change.detail}")
-        delay = LIMIT_BACKOFF_START
-        while True:
-            try:
-                call(self.client, change.operation, "dynamodb", **change.params)
-                return Outcome.APPLIED
-            except AwsError as exc:
-                if exc.code == "ResourceInUseException" and change.operation == "CreateTable":
-                    self.log(f"{change.table}: already being created elsewhere; waiting for it")
-                    return Outcome.ALREADY_IN_PROGRESS
-                if exc.code == "LimitExceededException" and is_daily_decrease_limit(exc.aws_message):
-                    raise CheckerError(f"{change.table}: DynamoDB's daily limit on capacity decreases is reached, "
-                                       f"try again tomorrow (UTC): {exc.aws_message}") from exc
-                reason = retry_until_deadline(change, exc.code, exc.aws_message)
-                if reason and time.monotonic() + delay < self.deadline:
-                    self.log(f"{change.table}: {reason}; retrying in {delay:g}s")
-                    self.sleep(delay)
-                    delay = min(delay * 2, LIMIT_BACKOFF_MAX)
-                    continue
-                raise CheckerError(f"{change.table}: {exc}") from exc
-
-    def _wait(self, table: str) -> None:
-        timeout = max(0.0, self.deadline - time.monotonic())
-        result = wait_until_active(self.client, [table], timeout, self.on_change)
-        if not result.ready:
-            raise CheckerError(timeout_message(result, timeout))
 
 
 def hold_reason(change: Change, changes: list, allow_capacity_changes: bool) -> Optional[str]:
@@ -113,14 +69,189 @@ def hold_reason(change: Change, changes: list, allow_capacity_changes: bool) -> 
     return None
 
 
-def apply_changes(client, changes: list, timeout: float = 1800.0, concurrency: int = 4,
-                  on_change: Optional[ProgressCallback] = None,
-                  log: Callable[[str], None] = lambda message: None,
-                  sleep: Callable[[float], None] = time.sleep,
-                  allow_capacity_changes: bool = False) -> ApplyResult:
+@dataclass
+class TableRun:
+    """One table's changes: those still to send, the one in flight, and what was last seen."""
+
+    name: str
+    queue: list
+    current: Optional[Change] = None
+    current_status: Outcome = Outcome.APPLIED
+    sent_at: float = 0.0
+    not_before: float = 0.0           # backoff: the next send waits until then
+    delay: float = BACKOFF_START
+    tries: int = 0                    # sends of the first queued change
+    first_try_at: float = 0.0
+    state: Optional[TableState] = None
+    description: Optional[dict] = None
+    seen: bool = False                # the table has been seen to exist during this run
+    outcomes: list = field(default_factory=list)
+
+    @property
+    def finished(self) -> bool:
+        return self.current is None and not self.queue
+
+    def fail(self, change: Change, message: str, seconds: float = 0.0) -> None:
+        self.outcomes.append(ChangeOutcome(change, Outcome.FAILED, message, seconds))
+        self.outcomes += [ChangeOutcome(c, Outcome.NOT_RUN, f"skipped: an earlier change to {c.table} failed")
+                          for c in self.queue if c is not change]
+        self.queue, self.current = [], None
+
+
+class ControlLoop:
+    def __init__(self, client, runs: list, deadline: float, concurrency: int,
+                 on_change: Optional[ProgressCallback], log: Log, clock, sleep):
+        self.client = client
+        self.runs = runs
+        self.deadline = deadline
+        self.concurrency = concurrency
+        self.on_change = on_change
+        self.log = log
+        self.clock = clock
+        self.sleep = sleep
+        self.start = clock()
+
+    def in_flight(self) -> list:
+        return [r for r in self.runs if r.current is not None]
+
+    def run(self) -> None:
+        try:
+            while True:
+                self.send_what_can_go()
+                if all(r.finished for r in self.runs):
+                    return
+                now = self.clock()
+                if now >= self.deadline:
+                    self.time_out()
+                    return
+                if self.poll():
+                    continue  # a table became ready: its next change goes now, not after a sleep
+                self.sleep(self.pause(now))
+        except KeyboardInterrupt:
+            raise Interrupted([r.current for r in self.in_flight()]) from None
+
+    def pause(self, now: float) -> float:
+        """Until the next poll (fast just after a send, slower as a build goes on) or the end of
+        a backoff, whichever comes first; never past the deadline."""
+        backoffs = [r.not_before - now for r in self.runs if r.queue and r.current is None and r.not_before > now]
+        in_flight = self.in_flight()
+        pause = next_delay(min(now - r.sent_at for r in in_flight)) if in_flight else float("inf")
+        pause = min([pause, *backoffs]) if backoffs else pause
+        return max(0.0, min(pause if pause != float("inf") else next_delay(0), self.deadline - now))
+
+    # -- sending ----------------------------------------------------------------------------
+    def send_what_can_go(self) -> None:
+        for run in self.runs:
+            if len(self.in_flight()) >= self.concurrency:
+                return
+            if run.current is not None or not run.queue or self.clock() < run.not_before:
+                continue
+            change = run.queue[0]
+            if change.operation != "CreateTable" and not (run.state and run.state.ready):
+                continue  # never UpdateTable while the table or an index is building: poll first
+            self.send(run, change)
+
+    def send(self, run: TableRun, change: Change) -> None:
+        now = self.clock()
+        if change.operation not in ALLOWED_OPERATIONS:
+            run.fail(change, f"refusing to run {change.operation} on {change.table}: not an allowed operation")
+            return
+        if run.tries == 0:
+            run.first_try_at = now
+            self.log(f"{change.table}: {change.action}: {change.detail}")
+        if change.action == "create-index" and self.index_exists(run, change):
+            self.log(f"{change.table}: index {change.target} is already being created elsewhere; waiting for it")
+            return self.started(run, change, Outcome.ALREADY_IN_PROGRESS)
+        run.tries += 1
+        try:
+            call(self.client, change.operation, "dynamodb", **change.params)
+        except AwsError as exc:
+            return self.refused(run, change, exc)
+        self.started(run, change, Outcome.APPLIED)
+
+    def started(self, run: TableRun, change: Change, status: Outcome) -> None:
+        run.queue.pop(0)
+        run.current, run.current_status = change, status
+        run.sent_at, run.tries, run.delay = self.clock(), 0, BACKOFF_START
+        run.state = None  # unknown until the next poll: the change may have started building
+
+    def refused(self, run: TableRun, change: Change, exc: AwsError) -> None:
+        now = self.clock()
+        if exc.code == "ResourceInUseException" and change.operation == "CreateTable":
+            self.log(f"{change.table}: already being created elsewhere; waiting for it")
+            return self.started(run, change, Outcome.ALREADY_IN_PROGRESS)
+        if change.action == "create-index" and self.index_exists(run, change, fresh=True):
+            self.log(f"{change.table}: index {change.target} was created elsewhere meanwhile; waiting for it")
+            return self.started(run, change, Outcome.ALREADY_IN_PROGRESS)
+        if exc.code == "LimitExceededException" and is_daily_decrease_limit(exc.aws_message):
+            return run.fail(change, f"{change.table}: DynamoDB's daily limit on capacity decreases is reached, try "
+                                    f"again tomorrow (UTC): {exc.aws_message}", now - run.first_try_at)
+        reason = retry_reason(change, exc.code, exc.aws_message)
+        if reason and now + run.delay < self.deadline:
+            self.log(f"{change.table}: {reason}; retrying in {run.delay:g}s")
+            run.not_before = now + run.delay
+            run.delay = min(run.delay * 2, BACKOFF_MAX)
+            return
+        if reason:
+            return run.fail(change, f"{change.table}: {reason} ({exc.code}); gave up after {run.tries} call(s) "
+                                    f"over {now - run.first_try_at:.0f}s, at the --timeout", now - run.first_try_at)
+        run.fail(change, f"{change.table}: {exc}", now - run.first_try_at)
+
+    def index_exists(self, run: TableRun, change: Change, fresh: bool = False) -> bool:
+        if fresh:
+            self.observe(run, describe_tables(self.client, [run.name])[run.name])
+        indexes = (run.description or {}).get("GlobalSecondaryIndexes", [])
+        return any(i.get("IndexName") == change.target for i in indexes)
+
+    # -- polling ----------------------------------------------------------------------------
+    def poll(self) -> bool:
+        """Describe every table in flight or about to be changed; True when one became ready
+        with more to send."""
+        names = [r.name for r in self.runs if r.current is not None
+                 or (r.queue and r.queue[0].operation != "CreateTable" and not (r.state and r.state.ready))]
+        if not names:
+            return False
+        descriptions = describe_tables(self.client, names)
+        progressed = False
+        for run in self.runs:
+            if run.name not in descriptions:
+                continue
+            self.observe(run, descriptions[run.name])
+            state = run.state
+            assert state is not None
+            if state.status in HOPELESS or (state.status == MISSING and run.seen):
+                change = run.current or run.queue[0]
+                word = "deleted" if state.status == MISSING else state.status
+                run.fail(change, f"table {run.name} was {word} while apply waited on it")
+                continue
+            if run.current is not None and state.ready:
+                run.outcomes.append(ChangeOutcome(run.current, run.current_status, "", self.clock() - run.sent_at))
+                run.current = None
+                progressed = progressed or bool(run.queue)
+        return progressed
+
+    def observe(self, run: TableRun, description: Optional[dict]) -> None:
+        state = table_state(run.name, description)
+        if self.on_change and state != run.state and (run.state is not None or not state.ready):
+            self.on_change(state, run.state, self.clock() - self.start)
+        run.state, run.description = state, description
+        run.seen = run.seen or description is not None
+
+    def time_out(self) -> None:
+        for run in self.runs:
+            change = run.current or (run.queue[0] if run.queue else None)
+            if change is not None:
+                where = f"still {run.state.summary()}" if run.state else "not sent"
+                run.fail(change, f"timed out: {change.table} {where} at the --timeout")
+
+
+def apply_changes(client, changes: list, timeout: float = 1800.0, concurrency: int = DEFAULT_CONCURRENCY,
+                  on_change: Optional[ProgressCallback] = None, log: Log = lambda message: None,
+                  sleep: Callable[[float], None] = time.sleep, allow_capacity_changes: bool = False,
+                  clock: Callable[[], float] = time.monotonic) -> ApplyResult:
     """Apply every automatic change not held back; manual ones are returned as `manual`, held
-    ones (capacity changes without the flag, tables that need a person) as `held`."""
-    deadline = time.monotonic() + timeout
+    ones (capacity changes without the flag, tables that need a person) as `held`. Raises
+    Interrupted on Ctrl-C, naming what is in flight."""
     changes = [c for c in changes if c.pending]
     held = {id(c): reason for c in changes if c.automatic
             and (reason := hold_reason(c, changes, allow_capacity_changes))}
@@ -128,23 +259,9 @@ def apply_changes(client, changes: list, timeout: float = 1800.0, concurrency: i
     for change in changes:
         if change.automatic and id(change) not in held:
             by_table.setdefault(change.table, []).append(change)
-    lock = threading.Lock()
-
-    def locked_log(message: str) -> None:
-        with lock:
-            log(message)
-
-    def locked_on_change(*args) -> None:
-        if on_change:
-            with lock:
-                on_change(*args)
-
-    def run(table_changes):
-        return TableWorker(client, deadline, locked_on_change, locked_log, sleep).run(table_changes)
-
-    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-        per_table = list(pool.map(run, by_table.values()))
-    done = {id(o.change): o for outcomes in per_table for o in outcomes}
+    runs = [TableRun(name, queue) for name, queue in by_table.items()]
+    ControlLoop(client, runs, clock() + timeout, max(1, concurrency), on_change, log, clock, sleep).run()
+    done = {id(o.change): o for run in runs for o in run.outcomes}
     done.update({key: ChangeOutcome(c, Outcome.HELD, held[key]) for c in changes if (key := id(c)) in held})
     return ApplyResult([done.get(id(c)) or ChangeOutcome(c, Outcome.MANUAL, "needs a manual step") for c in changes])
 

@@ -1,7 +1,7 @@
 """Build boto3 clients from the common CLI options, with botocore's own retry modes."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 import boto3
@@ -25,16 +25,21 @@ class AwsOptions:
     max_attempts: int = 5
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
+    # One boto3 Session for every client made from these options (and from copies of them, which
+    # share this holder): credentials are resolved once and clients come from one loader cache.
+    _holder: dict = field(default_factory=dict, compare=False, repr=False)
 
     def session(self):
-        try:
-            return boto3.Session(profile_name=self.profile, region_name=self.region)
-        except botocore.exceptions.BotoCoreError as exc:
-            raise CheckerError(describe_aws_error(exc)) from exc
+        if "session" not in self._holder:
+            try:
+                self._holder["session"] = boto3.Session(profile_name=self.profile, region_name=self.region)
+            except botocore.exceptions.BotoCoreError as exc:
+                raise CheckerError(describe_aws_error(exc)) from exc
+        return self._holder["session"]
 
     def client(self, service: str):
+        session = self.session()
         try:
-            session = boto3.Session(profile_name=self.profile, region_name=self.region)
             config = botocore.config.Config(
                 retries={"mode": self.retry_mode, "total_max_attempts": self.max_attempts},
                 connect_timeout=self.connect_timeout,

@@ -27,6 +27,7 @@ from .api import (
     SMOKE_KINDS,
     CheckerError,
     CheckResult,
+    Interrupted,
     Project,
     Redactor,
     Status,
@@ -78,6 +79,9 @@ def exit_on_errors(stdout_for: Callable[[CheckerError, str], Optional[str]]):
                 return command(*args, **kwargs)
             except KeyboardInterrupt:
                 stderr("error: interrupted; anything already sent to AWS carries on there")
+                sys.exit(130)
+            except Interrupted as exc:
+                stderr(f"error: {exc}")
                 sys.exit(130)
             except CheckerError as exc:
                 fail(str(exc), stdout_for(exc, output_format))
@@ -190,8 +194,9 @@ def apply_options(command):
         click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (for CI)."),
         click.option("--timeout", type=Seconds(), default=1800, show_default=True,
                      help="Seconds to wait for every table and GSI to become ACTIVE."),
-        click.option("--concurrency", type=click.IntRange(1, 50), default=4, show_default=True,
-                     help="Tables worked on at once."),
+        click.option("--concurrency", type=click.IntRange(1, 500), default=50, show_default=True,
+                     help="Control-plane operations (CreateTable, UpdateTable, ...) in flight at once; "
+                          "DynamoDB allows hundreds."),
         click.option("--allow-capacity-changes", is_flag=True,
                      help="Also switch billing modes and lower provisioned capacity or on-demand maximums "
                           "(held back by default: either can throttle the app)."),

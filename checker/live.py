@@ -8,10 +8,13 @@ rest.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
 from .diff import ExpectedTable, LiveTable
 from .errors import call, expect
+
+MAX_PARALLEL = 16
 
 
 def describe_table(client, name: str) -> Optional[dict]:
@@ -48,5 +51,20 @@ def read_table(client, table: ExpectedTable) -> LiveTable:
     return LiveTable(table.name, description, ttl, pitr, tags)
 
 
+def in_parallel(function, items: list) -> list:
+    """`function` over `items` on a bounded pool (boto3 clients are thread-safe): 200 tables at
+    20 ms a call take a quarter of a second instead of four."""
+    if len(items) <= 1:
+        return [function(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(items))) as pool:
+        return list(pool.map(function, items))
+
+
+def describe_tables(client, names: list) -> dict:
+    """{name: DescribeTable's `Table` or None}, described concurrently."""
+    return dict(zip(names, in_parallel(lambda name: describe_table(client, name), names), strict=True))
+
+
 def read_tables(client, expected: Iterable[ExpectedTable]) -> dict[str, LiveTable]:
-    return {table.name: read_table(client, table) for table in expected}
+    tables = list(expected)
+    return {live.name: live for live in in_parallel(lambda table: read_table(client, table), tables)}

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from .errors import CheckerError
-from .live import describe_table
+from .live import describe_tables
 
 MIN_DELAY = 0.05
 MAX_DELAY = 10.0
@@ -80,7 +80,8 @@ def wait_until_active(client, names: Iterable[str], timeout: float,
     """Poll until every named table and its GSIs are ACTIVE, or until `timeout` seconds pass.
 
     Returns the last states seen; the caller decides what a timeout means. A table that is being
-    deleted or archived will never become ACTIVE, so that is an error at once.
+    deleted or archived will never become ACTIVE, and one seen and then gone was deleted: both are
+    an error at once. Each sweep describes the tables not yet ready concurrently.
     `on_change(new_state, previous_state_or_None, elapsed)` is called whenever a state changes.
     """
     names = list(dict.fromkeys(names))
@@ -88,10 +89,9 @@ def wait_until_active(client, names: Iterable[str], timeout: float,
     states: dict = {}
     while True:
         elapsed = clock() - start
-        for name in names:
-            if name in states and states[name].ready:
-                continue
-            state = table_state(name, describe_table(client, name))
+        pending = [name for name in names if not (name in states and states[name].ready)]
+        for name, description in describe_tables(client, pending).items():
+            state = table_state(name, description)
             previous = states.get(name)
             # Report transitions, and a first sighting only when it is not ready yet.
             if on_change and state != previous and (previous is not None or not state.ready):
@@ -99,6 +99,8 @@ def wait_until_active(client, names: Iterable[str], timeout: float,
             states[name] = state
             if state.status in HOPELESS:
                 raise CheckerError(f"table {name} is {state.status}; it will not become ACTIVE")
+            if state.status == MISSING and previous is not None and previous.status != MISSING:
+                raise CheckerError(f"table {name} was deleted while being waited on")
         result = WaitResult([states[n] for n in names], clock() - start)
         if result.ready:
             return result

@@ -43,6 +43,24 @@ def plan_for(client, *names):
     return diff_tables(expected, read_tables(client, expected))
 
 
+class SimulatedTime:
+    """A clock that moves only when apply sleeps, so backoffs are exact and instant."""
+
+    def __init__(self):
+        self.now = 0.0
+        self.slept: list = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+    def backoffs(self) -> list:
+        return [s for s in self.slept if s >= 1]
+
+
 @pytest.fixture
 def dynamodb():
     with mock_aws():
@@ -67,20 +85,25 @@ def test_limit_exceeded_backs_off_and_retries(dynamodb):
         if len(attempts) <= 2:
             raise client_error("LimitExceededException", "CreateTable")
         return real.create_table(**params)
-    slept = []
+    time = SimulatedTime()
     result = apply_changes(Interfering(dynamodb, limited), plan_for(dynamodb, "user"), timeout=600,
-                           sleep=slept.append)
+                           sleep=time.sleep, clock=time.clock)
     assert result.ok and len(attempts) == 3
-    assert slept == [2.0, 4.0]
+    assert time.backoffs() == [2.0, 4.0]
 
 
-def test_limit_exceeded_past_the_deadline_fails_with_one_line(dynamodb):
+def test_limit_exceeded_until_the_deadline_fails_counting_the_calls_and_not_overshooting(dynamodb):
     def always(real, **params):
         raise client_error("LimitExceededException", "CreateTable")
-    result = apply_changes(Interfering(dynamodb, always), plan_for(dynamodb, "user"), timeout=1)
+    time = SimulatedTime()
+    client = Interfering(dynamodb, always)
+    result = apply_changes(client, plan_for(dynamodb, "user"), timeout=40, sleep=time.sleep, clock=time.clock)
     (outcome,) = result.outcomes
     assert outcome.status == "failed"
-    assert outcome.message.startswith("user: throttled by AWS on CreateTable")
+    assert time.backoffs() == [2.0, 4.0, 8.0, 16.0] and time.now <= 40
+    assert outcome.message == (f"user: DynamoDB limit on concurrent table operations reached (LimitExceededException); "
+                               f"gave up after {len(client.calls)} call(s) over 30s, at the --timeout")
+    assert len(client.calls) == 5
 
 
 def test_a_failure_stops_that_table_only(dynamodb):
@@ -131,11 +154,11 @@ def test_the_daily_capacity_decrease_limit_fails_at_once(dynamodb):
         raise botocore.exceptions.ClientError({"Error": {"Code": "LimitExceededException", "Message": message}},
                                               "UpdateTable")
     client = Interfering(dynamodb, update_table=limited)
-    slept = []
-    result = apply_changes(client, plan_for(dynamodb, "track"), timeout=600, sleep=slept.append,
+    time = SimulatedTime()
+    result = apply_changes(client, plan_for(dynamodb, "track"), timeout=600, sleep=time.sleep, clock=time.clock,
                            allow_capacity_changes=True)
     (outcome,) = result.outcomes
-    assert (outcome.status, client.calls, slept) == ("failed", ["update_table"], [])
+    assert (outcome.status, client.calls, time.backoffs()) == ("failed", ["update_table"], [])
     assert "daily limit on capacity decreases" in outcome.message and "UTC day" in outcome.message
 
 
@@ -149,10 +172,10 @@ def test_pitr_right_after_create_waits_out_continuous_backups_unavailable(dynamo
         return real.update_continuous_backups(**params)
     expected = [ExpectedTable(TableSpec("user.json", load_spec("user")), point_in_time_recovery=True)]
     changes = diff_tables(expected, read_tables(dynamodb, expected))
-    slept = []
+    time = SimulatedTime()
     result = apply_changes(Interfering(dynamodb, update_continuous_backups=not_yet), changes, timeout=600,
-                           sleep=slept.append)
-    assert [o.status for o in result.outcomes] == ["applied", "applied"] and slept == [2.0, 4.0]
+                           sleep=time.sleep, clock=time.clock)
+    assert [o.status for o in result.outcomes] == ["applied", "applied"] and time.backoffs() == [2.0, 4.0]
     description = dynamodb.describe_continuous_backups(TableName="user")["ContinuousBackupsDescription"]
     assert description["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED"
 

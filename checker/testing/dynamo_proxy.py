@@ -6,7 +6,10 @@
   (tests: deterministic whatever the machine's load);
 - faults: an operation can be made to answer an AWS error (AccessDenied, throttling, ...);
 - lies: with `drop_index_creates`, an UpdateTable that creates a GSI is acknowledged and dropped
-  (what dynalite does), so apply's verification has something to catch.
+  (what dynalite does), so apply's verification has something to catch;
+- weather: `throttle_rate` answers that share of requests (chosen by a seeded random) with
+  ThrottlingException, as a busy account does;
+- latency: `latency` seconds added to every request, standing for a real region's round trip.
 
 It is a real server on 127.0.0.1 that the CLI reaches over HTTP; nothing inside checker is patched.
 Every request is kept in `calls` as (operation, params), so a test can prove what was never sent.
@@ -14,6 +17,7 @@ Every request is kept in `calls` as (operation, params), so a test can prove wha
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 import urllib.error
@@ -36,6 +40,10 @@ class DynamoProxy:
         self.polls_left: dict = {}     # table name or (table, index) -> CREATING answers still to give
         self.faults: dict = {}
         self.drop_index_creates = False
+        self.throttle_rate = 0.0
+        self.latency = 0.0
+        self.random = random.Random(7)
+        self.statuses: list = []       # (operation, table, TableStatus) of every answer describing a table
         self.calls: list = []
         self.lock = threading.Lock()
         self.server = LocalServer(self.serve)
@@ -62,11 +70,30 @@ class DynamoProxy:
     def operations(self) -> list:
         return [op for op, _ in self.calls]
 
+    def destructive_calls(self) -> list:
+        """Every request that deletes or turns something off: checker must never send one."""
+        found = []
+        for operation, params in self.calls:
+            text = json.dumps(params)
+            if operation.startswith("Delete") or any(u.get("Delete") for u in params.get("GlobalSecondaryIndexUpdates", [])):
+                found.append((operation, params))
+            elif ('"StreamEnabled": false' in text or '"DeletionProtectionEnabled": false' in text
+                  or '"PointInTimeRecoveryEnabled": false' in text or '"Enabled": false' in text):
+                found.append((operation, params))
+        return found
+
     def handle(self, headers, body: bytes):
         operation = headers.get("X-Amz-Target", "").split(".")[-1]
         params = json.loads(body or b"{}")
         with self.lock:
             self.calls.append((operation, params))
+        if self.latency:
+            time.sleep(self.latency)
+        with self.lock:
+            throttled = self.throttle_rate and self.random.random() < self.throttle_rate
+        if throttled:
+            return self.reply(400, {"__type": "com.amazonaws.dynamodb.v20120810#ThrottlingException",
+                                    "message": "Rate of requests exceeds the allowed throughput."})
         if operation in self.faults:
             status, code, message = self.faults[operation]
             return self.reply(status, {"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": message})
@@ -116,6 +143,8 @@ class DynamoProxy:
                 key = (name, index["IndexName"])
                 if table_creating or now < self.index_ready_at.get(key, 0) or self._creating(key, described):
                     index["IndexStatus"] = "CREATING"
+            with self.lock:
+                self.statuses.append((operation, name, table.get("TableStatus")))
         return document
 
     def _creating(self, key, described: bool) -> bool:

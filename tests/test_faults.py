@@ -1,0 +1,160 @@
+"""apply under faults, through the fault-injecting proxy in front of moto: it converges, stops
+promptly, and never sends a Delete* or a disabling call (every test ends by checking the record)."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import boto3
+import pytest
+
+from checker.api import Project
+from checker.testing.dynamo_proxy import DynamoProxy
+
+from .conftest import REGION, load_spec
+
+pytestmark = pytest.mark.timeout(120)
+NAMES = ["user", "action_history", "track", "liked_songs", "liked_songs_metadata"]
+
+
+@pytest.fixture(autouse=True)
+def in_project(project, monkeypatch):
+    monkeypatch.chdir(project)  # no checklist here: the tables alone
+
+
+@pytest.fixture
+def proxy(endpoint):
+    with DynamoProxy(endpoint) as proxy:
+        yield proxy
+        assert proxy.destructive_calls() == []
+
+
+def project_at(project_dir, url, **options):
+    return Project.load(project_dir / "table_specs", checklist=None, endpoint_url=url, **options)
+
+
+def test_every_create_table_is_sent_before_any_table_is_active(project, proxy):
+    proxy.table_polls = 3
+    result, waited = project_at(project, proxy.url).apply(timeout=60)
+    assert result.ok and waited.ready
+    creates = [i for i, (op, _) in enumerate(proxy.calls) if op == "CreateTable"]
+    assert len(creates) == 5 and creates == list(range(creates[0], creates[0] + 5))
+    first_active = next(i for i, (op, _, status) in enumerate(proxy.statuses) if status == "ACTIVE")
+    assert all(op == "CreateTable" for op, _, _ in proxy.statuses[:5]) and first_active > 5
+
+
+def test_concurrency_bounds_the_operations_in_flight(project, proxy):
+    proxy.table_polls = 2
+    result, _ = project_at(project, proxy.url).apply(timeout=60, concurrency=2)
+    assert result.ok
+    in_flight, most = set(), 0
+    for operation, table, status in proxy.statuses:
+        if operation == "CreateTable":
+            in_flight.add(table)
+        elif status == "ACTIVE":
+            in_flight.discard(table)
+        most = max(most, len(in_flight))
+    assert most == 2
+
+
+def test_apply_converges_under_30_percent_throttling(project, proxy):
+    proxy.throttle_rate = 0.3
+    proxy.table_polls = 2
+    loaded = project_at(project, proxy.url, max_attempts=10)
+    result, waited = loaded.apply(timeout=120)
+    assert result.ok and waited.ready, [o.message for o in result.failed]
+    proxy.throttle_rate = 0.0
+    assert [c for c in loaded.plan() if c.pending] == []
+    assert sum(op == "CreateTable" for op, _, _ in proxy.statuses) == 5
+
+
+def test_a_table_deleted_while_waited_on_fails_at_once(project, proxy, endpoint):
+    proxy.table_polls = 10_000
+    upstream = boto3.client("dynamodb", endpoint_url=endpoint, region_name=REGION)
+
+    def delete_when_created():
+        while "CreateTable" not in proxy.operations():
+            time.sleep(0.01)
+        time.sleep(0.2)
+        upstream.delete_table(TableName="user")
+    threading.Thread(target=delete_when_created, daemon=True).start()
+    started = time.monotonic()
+    (project / "table_specs" / "track.json").unlink()
+    for name in ("action_history", "liked_songs", "liked_songs_metadata"):
+        (project / "table_specs" / f"{name}.json").unlink()
+    result, _ = project_at(project, proxy.url).apply(timeout=600)
+    assert time.monotonic() - started < 30
+    (outcome,) = result.outcomes
+    assert (outcome.status, outcome.message) == ("failed", "table user was deleted while apply waited on it")
+
+
+def test_two_applies_adding_the_same_index_both_succeed(project, proxy):
+    spec = load_spec("liked_songs")
+    bare = {k: v for k, v in spec.items() if k != "GlobalSecondaryIndexes"}
+    bare["AttributeDefinitions"] = spec["AttributeDefinitions"][:2]
+    client = boto3.client("dynamodb", endpoint_url=proxy.url, region_name=REGION)
+    client.create_table(**bare)
+    for name in ("user", "action_history", "track", "liked_songs_metadata"):
+        client.create_table(**load_spec(name))
+    proxy.index_polls = 4
+    plans = [project_at(project, proxy.url).plan() for _ in range(2)]  # both see the index missing
+    results: list = [None, None]
+
+    def run(i):
+        results[i] = project_at(project, proxy.url).apply(plans[i], timeout=60)
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for result, waited in results:
+        assert result.ok and waited.ready, [o.message for o in result.outcomes]
+    statuses = sorted(o.status for result, _ in results for o in result.outcomes)
+    assert statuses == ["already-in-progress", "applied"]
+    indexes = client.describe_table(TableName="liked_songs")["Table"]["GlobalSecondaryIndexes"]
+    assert [i["IndexName"] for i in indexes] == ["userId-addedAt-index"]
+
+
+def checker_command():
+    return os.path.join(os.path.dirname(sys.executable), "checker")
+
+
+def test_ctrl_c_during_apply_stops_at_once_naming_what_is_in_flight(project, proxy):
+    proxy.table_polls = 10_000
+    process = subprocess.Popen([checker_command(), "apply", "--yes", "--endpoint-url", proxy.url],
+                               cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    deadline = time.monotonic() + 30
+    while proxy.operations().count("CreateTable") < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    interrupted = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=10)
+    assert time.monotonic() - interrupted < 5
+    assert process.returncode == 130
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("error: interrupted; still in flight on AWS, carrying on there: ")
+    assert all(f"{name} (create-table)" in last for name in NAMES)
+
+
+def test_killed_mid_apply_a_rerun_converges_and_creates_each_table_once(project, proxy, cli):
+    proxy.table_polls = 6
+    proxy.latency = 0.05
+    process = subprocess.Popen([checker_command(), "apply", "--yes", "--endpoint-url", proxy.url, "--concurrency", "2"],
+                               cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while "CreateTable" not in proxy.operations() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.kill()
+    process.wait(timeout=10)
+    proxy.latency = 0.0
+    result = cli("apply", "--yes", "--endpoint-url", proxy.url)
+    assert result.exit_code == 0, result.output
+    assert cli("plan", "--endpoint-url", proxy.url, "--detailed-exitcode").exit_code == 0
+    created = [table for operation, table, _ in proxy.statuses if operation == "CreateTable"]
+    assert sorted(created) == sorted(NAMES)
