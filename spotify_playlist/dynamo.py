@@ -22,9 +22,16 @@ ADDED_AT_INDEX = "userId-addedAt-index"
 
 
 class CacheTableMissing(Exception):
-    def __init__(self, table: str):
-        self.table = table
-        super().__init__(f"DynamoDB table {table} does not exist")
+    """A cache table, or an index the cache queries, is not there: the cache is off, not broken."""
+
+    def __init__(self, table: str, index: Optional[str] = None):
+        self.table = f"{table} index {index}" if index else table
+        what = f"index {index} of DynamoDB table {table}" if index else f"DynamoDB table {table}"
+        super().__init__(f"{what} does not exist")
+
+
+class LeaseLost(Exception):
+    """Another sync for the user holds the metadata item's lease."""
 
 
 class UnprocessedItemsLeft(Exception):
@@ -69,8 +76,16 @@ class LikedSongsStore:
         try:
             return function(*args, **kwargs)
         except botocore.exceptions.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            error = exc.response.get("Error", {})
+            code, message = error.get("Code"), error.get("Message", "").lower()
+            index = kwargs.get("IndexName")
+            # DynamoDB says ValidationException for a missing index; some emulators ResourceNotFound
+            if index and code in ("ValidationException", "ResourceNotFoundException") and "index" in message:
+                raise CacheTableMissing(table, index) from None
+            if code == "ResourceNotFoundException":
                 raise CacheTableMissing(table) from None
+            if error.get("Code") == "ConditionalCheckFailedException":
+                raise LeaseLost(table) from None
             raise
 
     # -- metadata -------------------------------------------------------------------------
@@ -93,6 +108,33 @@ class LikedSongsStore:
     def delete_metadata(self, user_id: str) -> None:
         self._call(self.tables.metadata, self.metadata.delete_item, Key={"userId": user_id})
 
+    # -- the sync lease -------------------------------------------------------------------
+    # One sync a user at a time: a sync holds `syncLease` (its id) on the metadata item until
+    # `syncLeaseUntil`. Taking it is one conditional UpdateItem; a sync that crashed frees it by
+    # expiry. Without it, two overlapping syncs can delete each other's newest tracks.
+    def take_lease(self, user_id: str, lease_id: str, now_ms: int, until_ms: int) -> bool:
+        try:
+            self._call(self.tables.metadata, self.metadata.update_item, Key={"userId": user_id},
+                       UpdateExpression="SET syncLease = :id, syncLeaseUntil = :until",
+                       ConditionExpression="attribute_not_exists(syncLease) OR syncLeaseUntil < :now OR syncLease = :id",
+                       ExpressionAttributeValues={":id": lease_id, ":until": until_ms, ":now": now_ms})
+        except LeaseLost:
+            return False
+        return True
+
+    def release_lease(self, user_id: str, lease_id: str) -> None:
+        try:
+            self._call(self.tables.metadata, self.metadata.update_item, Key={"userId": user_id},
+                       UpdateExpression="REMOVE syncLease, syncLeaseUntil", ConditionExpression="syncLease = :id",
+                       ExpressionAttributeValues={":id": lease_id})
+        except LeaseLost:
+            pass  # expired and taken by another sync: nothing of ours to release
+
+    def put_metadata_holding(self, item: dict, lease_id: str) -> None:
+        """Write the sync's metadata (which releases the lease) only while still holding it."""
+        self._call(self.tables.metadata, self.metadata.put_item, Item=item,
+                   ConditionExpression="syncLease = :id", ExpressionAttributeValues={":id": lease_id})
+
     # -- songs ----------------------------------------------------------------------------
     def put_songs(self, items: Iterable[dict]) -> int:
         return self._batch_write({"PutRequest": {"Item": item}} for item in items)
@@ -114,17 +156,24 @@ class LikedSongsStore:
         return written
 
     def _write_batch(self, batch: list) -> int:
-        """One BatchWriteItem, re-sending UnprocessedItems with backoff until none are left."""
+        """One BatchWriteItem, re-sending UnprocessedItems with backoff until none are left. The
+        budget counts calls that made no progress: a table that takes half of each call still
+        finishes, one that takes nothing for `max_batch_attempts` calls fails."""
         pending = {self.tables.songs: batch}
-        for attempt in range(self.max_batch_attempts):
+        left = len(batch)
+        stalled = 0
+        while True:
             response = self._call(self.tables.songs, self.resource.batch_write_item, RequestItems=pending)
             pending = response.get("UnprocessedItems") or {}
-            if not pending:
+            now_left = sum(len(v) for v in pending.values())
+            if not now_left:
                 return len(batch)
-            self.sleep(self.backoff * 2 ** attempt)
-        left = sum(len(v) for v in pending.values())
-        raise UnprocessedItemsLeft(f"{left} of {len(batch)} writes still unprocessed after "
-                                   f"{self.max_batch_attempts} attempts")
+            stalled = 0 if now_left < left else stalled + 1
+            left = now_left
+            if stalled >= self.max_batch_attempts:
+                raise UnprocessedItemsLeft(f"{left} of {len(batch)} writes still unprocessed after "
+                                           f"{self.max_batch_attempts} calls without progress")
+            self.sleep(min(self.backoff * 2 ** stalled, 5.0))
 
     def query_songs(self, user_id: str, newest_first: bool = True, limit: Optional[int] = None,
                     page_size: int = 1000) -> Iterator[dict]:
@@ -133,6 +182,18 @@ class LikedSongsStore:
         kwargs = {"IndexName": ADDED_AT_INDEX, "KeyConditionExpression": Key("userId").eq(user_id),
                   "ScanIndexForward": not newest_first}
         yield from self._query(kwargs, limit, page_size)
+
+    def content_hashes(self, user_id: str) -> dict:
+        """{trackId: contentHash} of the user's cached songs ("" for items written before hashes)."""
+        kwargs = {"KeyConditionExpression": Key("userId").eq(user_id), "ProjectionExpression": "trackId, contentHash"}
+        return {item["trackId"]: item.get("contentHash", "") for item in self._query(kwargs, None, 1000)}
+
+    def cached_ids_newest_first(self, user_id: str) -> Iterator[str]:
+        """The user's cached track ids in the order Spotify lists them (addedAt, newest first)."""
+        kwargs = {"IndexName": ADDED_AT_INDEX, "KeyConditionExpression": Key("userId").eq(user_id),
+                  "ScanIndexForward": False, "ProjectionExpression": "trackId"}
+        for item in self._query(kwargs, None, 1000):
+            yield item["trackId"]
 
     def track_ids(self, user_id: str) -> Iterator[str]:
         kwargs = {"KeyConditionExpression": Key("userId").eq(user_id), "ProjectionExpression": "trackId"}

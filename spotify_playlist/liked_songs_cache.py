@@ -11,23 +11,58 @@ API: it never crashes.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Optional
 
 from .dynamo import CacheTableMissing, LikedSongsStore
 from .health import missing_tables
-from .spotify import CONTAINS_BATCH, SpotifyClient, SpotifyError
+from .spotify import PAGE_SIZE, SpotifyClient, SpotifyError
 
-CACHE_FORMAT_VERSION = 1      # stored as syncVersion; a different value forces a full sync
+CACHE_FORMAT_VERSION = 2      # stored as syncVersion; a different value forces a full sync
+LEASE_SECONDS = 120           # a sync that dies holding the lease frees it after this
+LEASE_POLL = 0.25
+FULL_SYNC_READS = 2           # a library that changes during a full read is read once more
 DEFAULT_MAX_AGE_SECONDS = 24 * 3600
 SAMPLE_SIZE = 5
 
 log = logging.getLogger(__name__)
+
+
+def without_lease(metadata: Optional[dict]) -> Optional[dict]:
+    """The metadata as a sync state: None when the item holds only a lease (no sync finished yet)."""
+    if not metadata:
+        return None
+    state = {k: v for k, v in metadata.items() if k not in ("syncLease", "syncLeaseUntil")}
+    return state if "syncVersion" in state else None
+
+
+@dataclass
+class LibraryRead:
+    """What one read of the whole library saw."""
+
+    seen: set = field(default_factory=set)
+    totals: set = field(default_factory=set)
+    items_seen: int = 0
+    written: int = 0
+    first_page_ids: Optional[list] = None
+    newest: Optional[int] = None
+    oldest: Optional[int] = None
+
+    @property
+    def consistent(self) -> bool:
+        """One `total` on every page, and as many items as it says: offsets did not shift."""
+        return len(self.totals) == 1 and self.items_seen == next(iter(self.totals))
+
+
+class _DoesNotAddUp(Exception):
+    """Spotify's list and the cache disagree in a way removals cannot explain."""
 
 
 class SyncFailed(Exception):
@@ -49,9 +84,13 @@ def song_item(user_id: str, saved: dict, synced_at: int) -> Optional[dict]:
         "userId": user_id, "trackId": track["id"], "trackUri": track.get("uri"),
         "trackName": track.get("name"), "artistName": artist.get("name"), "artistId": artist.get("id"),
         "albumName": album.get("name"), "albumId": album.get("id"), "addedAt": epoch_ms(saved["added_at"]),
-        "syncedAt": synced_at, "durationMs": track.get("duration_ms"), "popularity": track.get("popularity"),
+        "durationMs": track.get("duration_ms"), "popularity": track.get("popularity"),
     }
-    return {k: v for k, v in item.items() if v is not None}
+    item = {k: v for k, v in item.items() if v is not None}
+    # What the item says, without when it was written: a full sync rewrites only items whose hash changed.
+    item["contentHash"] = hashlib.sha1(json.dumps(item, sort_keys=True).encode()).hexdigest()[:16]
+    item["syncedAt"] = synced_at
+    return item
 
 
 def page_items(user_id: str, page: dict, synced_at: int) -> list:
@@ -71,7 +110,7 @@ def human_age(seconds: float) -> str:
 
 @dataclass(frozen=True)
 class SyncResult:
-    mode: str          # none | incremental | full
+    mode: str          # none | incremental | full | busy (another sync ran; nothing done)
     total: int
     added: int = 0
     removed: int = 0
@@ -85,13 +124,17 @@ class SyncResult:
 class LikedSongsCache:
     def __init__(self, store: LikedSongsStore, spotify: SpotifyClient,
                  max_age_seconds: float = DEFAULT_MAX_AGE_SECONDS, max_new_pages: int = 20,
-                 max_removal_checks: int = 4, clock: Callable[[], float] = time.time):
+                 max_removal_checks: int = 4, clock: Callable[[], float] = time.time,
+                 sleep: Callable[[float], None] = time.sleep, lease_wait: float = 2.0, page_concurrency: int = 4):
         self.store = store
         self.spotify = spotify
         self.max_age_seconds = max_age_seconds
         self.max_new_pages = max_new_pages
         self.max_removal_checks = max_removal_checks
         self.clock = clock
+        self.sleep = sleep
+        self.lease_wait = lease_wait
+        self.page_concurrency = page_concurrency
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -110,44 +153,93 @@ class LikedSongsCache:
         return None
 
     def sync(self, user_id: str, force_full: bool = False) -> SyncResult:
-        metadata = self.store.get_metadata(user_id)
-        reason = "requested" if force_full else self.full_sync_reason(metadata)
-        if reason or metadata is None:
-            return self.full_sync(user_id, metadata, reason or "no cache yet")
-        return self.incremental_sync(user_id, metadata)
+        """Bring the user's cache up to date, holding the user's sync lease: a second sync that
+        overlaps waits briefly, then serves the cache as it is ("busy") rather than race."""
+        lease = self._take_lease(user_id)
+        if lease is None:
+            current = self.store.get_metadata(user_id) or {}
+            log.info(json.dumps({"event": "sync_busy", "userId": user_id}))
+            return SyncResult("busy", int(current.get("totalTracks", 0)),
+                              reason="another sync for this user is running; the cache is served as it is")
+        try:
+            metadata = without_lease(self.store.get_metadata(user_id))
+            reason = "requested" if force_full else self.full_sync_reason(metadata)
+            if reason or metadata is None:
+                return self.full_sync(user_id, metadata, reason or "no cache yet", lease)
+            return self.incremental_sync(user_id, metadata, lease)
+        except BaseException:
+            self.store.release_lease(user_id, lease)
+            raise
+
+    def _take_lease(self, user_id: str) -> Optional[str]:
+        lease = uuid.uuid4().hex
+        waited = 0.0
+        while True:
+            now = self.now_ms()
+            if self.store.take_lease(user_id, lease, now, now + LEASE_SECONDS * 1000):
+                return lease
+            if waited >= self.lease_wait:
+                return None
+            self.sleep(LEASE_POLL)
+            waited += LEASE_POLL
 
     # -- full sync --------------------------------------------------------------------------
-    def full_sync(self, user_id: str, previous: Optional[dict] = None, reason: str = "requested") -> SyncResult:
+    def full_sync(self, user_id: str, previous: Optional[dict] = None, reason: str = "requested",
+                  lease: str = "") -> SyncResult:
+        """Read every page (a few in flight), write only the items that are new or changed, then
+        delete what is no longer saved, after asking Spotify to confirm it. A library that
+        changes while being read (Spotify's offsets shift) is read again; never is a saved track
+        deleted, and the cache is never emptied first."""
         started = self.now_ms()
         if previous:
             self.store.set_sync_status(user_id, "syncing")
         try:
-            seen: set = set()
-            first_page_ids: Optional[list] = None
-            newest = oldest = None
-            for page in self.spotify.saved_track_pages():
-                items = page_items(user_id, page, started)
-                if first_page_ids is None:
-                    first_page_ids = [i["trackId"] for i in items]
-                self.store.put_songs(items)
-                seen.update(i["trackId"] for i in items)
-                for item in items:
-                    newest = max(newest or item["addedAt"], item["addedAt"])
-                    oldest = min(oldest or item["addedAt"], item["addedAt"])
-            stale = [t for t in self.store.track_ids(user_id) if t not in seen]
-            self.store.delete_songs(user_id, stale)
+            cached = self.store.content_hashes(user_id)
+            for attempt in range(FULL_SYNC_READS):
+                read = self._read_library(user_id, started, cached)
+                if read.consistent:
+                    break
+                log.warning(json.dumps({"event": "library_changed_during_sync", "userId": user_id,
+                                        "attempt": attempt + 1, "totals": sorted(read.totals)}))
+            stale = [t for t in cached if t not in read.seen]
+            removed = self._confirmed_removed(stale)
+            self.store.delete_songs(user_id, removed)
         except (SpotifyError, CacheTableMissing) as exc:
             self._mark_failed(user_id, exc)
             raise
         except Exception as exc:  # a DynamoDB or batch failure: the previous cache stays readable
             self._mark_failed(user_id, exc)
             raise SyncFailed(f"full sync failed: {type(exc).__name__}: {exc}") from exc
-        self.store.put_metadata({
-            "userId": user_id, "totalTracks": len(seen), "lastSyncedAt": started, "lastFullSyncAt": started,
-            "mostRecentAddedAt": newest, "oldestAddedAt": oldest, "syncVersion": CACHE_FORMAT_VERSION,
-            "syncStatus": "ok", "syncError": "", "firstPageIds": first_page_ids or [],
-        })
-        return SyncResult("full", len(seen), added=len(seen), removed=len(stale), reason=reason)
+        status = "ok" if read.consistent else "partial"  # partial: the next sync reads everything again
+        self.store.put_metadata_holding({
+            "userId": user_id, "totalTracks": len(read.seen), "lastSyncedAt": started, "lastFullSyncAt": started,
+            "mostRecentAddedAt": read.newest, "oldestAddedAt": read.oldest, "syncVersion": CACHE_FORMAT_VERSION,
+            "syncStatus": status, "syncError": "", "firstPageIds": read.first_page_ids,
+        }, lease)
+        return SyncResult("full", len(read.seen), added=read.written, removed=len(removed), reason=reason)
+
+    def _read_library(self, user_id: str, started: int, cached: dict) -> LibraryRead:
+        read = LibraryRead()
+        for page in self.spotify.saved_track_pages(concurrency=self.page_concurrency):
+            read.totals.add(page.get("total"))
+            read.items_seen += len(page.get("items") or [])
+            items = page_items(user_id, page, started)
+            if read.first_page_ids is None:
+                read.first_page_ids = [i["trackId"] for i in items]
+            changed = [i for i in items if cached.get(i["trackId"]) != i["contentHash"]]
+            read.written += self.store.put_songs(changed)
+            for item in items:
+                read.seen.add(item["trackId"])
+                read.newest = max(read.newest or item["addedAt"], item["addedAt"])
+                read.oldest = min(read.oldest or item["addedAt"], item["addedAt"])
+        read.first_page_ids = read.first_page_ids or []
+        return read
+
+    def _confirmed_removed(self, candidates: list) -> list:
+        """Of the cached tracks a full read did not see, those Spotify confirms are not saved."""
+        if not candidates:
+            return []
+        return [t for t, saved in zip(candidates, self.spotify.contains(candidates), strict=True) if not saved]
 
     def _mark_failed(self, user_id: str, exc: Exception) -> None:
         if isinstance(exc, CacheTableMissing):
@@ -158,7 +250,7 @@ class LikedSongsCache:
             log.warning(json.dumps({"event": "sync_status_not_recorded", "userId": user_id}))
 
     # -- incremental sync -------------------------------------------------------------------
-    def incremental_sync(self, user_id: str, metadata: dict) -> SyncResult:
+    def incremental_sync(self, user_id: str, metadata: dict, lease: str = "") -> SyncResult:
         now = self.now_ms()
         try:
             first = self.spotify.saved_tracks_page(0)
@@ -169,30 +261,30 @@ class LikedSongsCache:
         first_ids = [i["trackId"] for i in first_items]
         total = first["total"]
         if total == metadata.get("totalTracks") and first_ids == metadata.get("firstPageIds"):
-            self.store.put_metadata({**metadata, "lastSyncedAt": now})
+            self.store.put_metadata_holding({**metadata, "lastSyncedAt": now}, lease)
             return SyncResult("none", total)
 
         new_items = self._new_items(user_id, first, first_items, set(metadata.get("firstPageIds") or []), now)
         if new_items is None:
-            return self.full_sync(user_id, metadata, "too many new tracks to page through")
+            return self.full_sync(user_id, metadata, "too many new tracks to page through", lease)
         removed_count = int(metadata.get("totalTracks", 0)) + len(new_items) - total
         removed: list = []
         if removed_count < 0:
-            return self.full_sync(user_id, metadata, "track count does not add up")
+            return self.full_sync(user_id, metadata, "track count does not add up", lease)
         if removed_count:
-            found = self._find_removed(user_id, removed_count, set(first_ids))
+            found = self._find_removed(user_id, removed_count, len(new_items), first)
             if found is None:
-                return self.full_sync(user_id, metadata, f"{removed_count} removal(s) not found quickly")
+                return self.full_sync(user_id, metadata, f"{removed_count} removal(s) not found quickly", lease)
             removed = found
 
         self.store.put_songs(new_items)
         self.store.delete_songs(user_id, removed)
         oldest = next(self.store.query_songs(user_id, newest_first=False, limit=1), {}).get("addedAt")
-        self.store.put_metadata({
+        self.store.put_metadata_holding({
             **metadata, "totalTracks": total, "lastSyncedAt": now, "firstPageIds": first_ids,
             "mostRecentAddedAt": first_items[0]["addedAt"] if first_items else None, "oldestAddedAt": oldest,
             "syncStatus": "ok", "syncError": "",
-        })
+        }, lease)
         return SyncResult("incremental", total, added=len(new_items), removed=len(removed))
 
     def _new_items(self, user_id: str, page: dict, items: list, known: set, now: int) -> Optional[list]:
@@ -212,27 +304,74 @@ class LikedSongsCache:
             items = page_items(user_id, page, now)
             pages += 1
 
-    def _find_removed(self, user_id: str, count: int, still_saved: set) -> Optional[list]:
-        """The `count` cached tracks no longer saved, looked for newest first, 50 a call."""
+    def _find_removed(self, user_id: str, count: int, new_count: int, first: dict) -> Optional[list]:
+        """The `count` cached tracks no longer saved, wherever they are, in a few page reads.
+
+        Spotify's list and the cache (newest first) agree except where tracks were removed: a
+        saved track at position p, cached at index i, has exactly i - (p - new_count) removals
+        before it. A page read anywhere thus says how many removals precede it, so removals are
+        found by bisecting the pages, and named by the gaps between neighbours. Anything that
+        does not add up (ties in addedAt, a library changing meanwhile) answers None: the
+        caller falls back to a full sync."""
+        cached = list(self.store.cached_ids_newest_first(user_id))
+        index_of = {track_id: i for i, track_id in enumerate(cached)}
+        pages: dict = {0: first}
+        last_page = max(0, (int(first["total"]) - 1) // PAGE_SIZE)
+
+        def probe(k: int) -> list:
+            """(position, cached index) of the page's tracks that were cached before, in order;
+            the removals between neighbours inside the page are noted on the way."""
+            if k in probed:
+                return probed[k]
+            if k not in pages:
+                pages[k] = self.spotify.saved_tracks_page(k * PAGE_SIZE)
+            found = []
+            for position, saved in enumerate(pages[k].get("items") or [], start=k * PAGE_SIZE):
+                track_id = (saved.get("track") or {}).get("id")
+                if position < new_count:
+                    continue
+                if track_id not in index_of:
+                    raise _DoesNotAddUp()
+                found.append((position, index_of[track_id]))
+            if [i for _, i in found] != sorted(i for _, i in found):
+                raise _DoesNotAddUp()
+            for (_, before), (_, after) in zip(found, found[1:], strict=False):
+                removed.extend(cached[before + 1:after])
+            probed[k] = found
+            return found
+
+        def between(lo: int, hi: int) -> None:
+            """Removals after page lo's last track and before page hi's first one (lo < hi)."""
+            if len(set(removed)) >= count:
+                return  # all found: the totals say there are no more
+            (last_position, a), (first_position, b) = probe(lo)[-1], probe(hi)[0]
+            if (b - a) - (first_position - last_position) == 0:
+                return  # as many cached tracks as saved ones in between: nothing removed there
+            if hi == lo + 1:
+                removed.extend(cached[a + 1:b])
+                return
+            mid = (lo + hi) // 2
+            between(lo, mid)
+            between(mid, hi)
+
         removed: list = []
-        batch: list = []
-        calls = 0
-        for song in self.store.query_songs(user_id, page_size=2 * CONTAINS_BATCH):
-            if song["trackId"] in still_saved:
-                continue
-            batch.append(song["trackId"])
-            if len(batch) < CONTAINS_BATCH:
-                continue
-            removed += [t for t, saved in zip(batch, self.spotify.contains(batch), strict=True) if not saved]
-            calls += 1
-            batch = []
-            if len(removed) >= count:
-                return removed
-            if calls >= self.max_removal_checks:
+        probed: dict = {}
+        try:
+            head = probe(0)
+            if not head:
                 return None
-        if batch:
-            removed += [t for t, saved in zip(batch, self.spotify.contains(batch), strict=True) if not saved]
-        return removed if len(removed) >= count else None
+            removed.extend(cached[:head[0][1]])        # before the first track still saved
+            if len(set(removed)) < count:
+                tail = probe(last_page)
+                if not tail:
+                    return None
+                if last_page > 0:
+                    between(0, last_page)
+                removed.extend(cached[tail[-1][1] + 1:])   # after the last one
+        except _DoesNotAddUp:
+            return None
+        found = list(dict.fromkeys(removed))
+        return found if len(found) == count else None
 
     # -- what the app calls -----------------------------------------------------------------
     def my_saved_tracks(self, user_id: str) -> list:
@@ -254,7 +393,7 @@ class LikedSongsCache:
 
     def stats(self, user_id: str) -> dict:
         try:
-            metadata = self.store.get_metadata(user_id)
+            metadata = without_lease(self.store.get_metadata(user_id))
             if not metadata:
                 return {"metadata": {"message": "No cache found"}, "sampleTracks": [], "cacheAge": "N/A"}
             sample = list(self.store.query_songs(user_id, limit=SAMPLE_SIZE))

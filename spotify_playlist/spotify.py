@@ -1,17 +1,23 @@
 """Spotify Web API client: saved tracks, "are these saved?", token refresh.
 
 urllib3 (already installed with botocore) does the HTTP. 429 answers are waited out for exactly
-their Retry-After; 5xx and connection errors are retried with exponential backoff; a 401 triggers
-one access-token refresh from the refresh token. Base URLs are configurable so tests and the local
+their Retry-After when that is at most `max_retry_after` (60 s), and fail at once with a clear
+error when it is longer (the request could not wait that long anyway); 5xx and connection errors
+are retried with exponential backoff; a 401 triggers one access-token refresh from the refresh
+token. Access tokens are reused across requests until they expire (TokenCache). Base URLs are configurable so tests and the local
 stack can point the client at checker.testing.fake_spotify.
 """
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import logging
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Optional
 from urllib.parse import urlencode
@@ -21,9 +27,44 @@ import urllib3
 DEFAULT_API_BASE = "https://api.spotify.com/v1"
 DEFAULT_ACCOUNTS_BASE = "https://accounts.spotify.com"
 PAGE_SIZE = 50        # the API's maximum for /me/tracks
+TOKEN_MARGIN = 60     # seconds before its expiry an access token is no longer reused
 CONTAINS_BATCH = 50   # the API's maximum ids for /me/tracks/contains
 
 log = logging.getLogger(__name__)
+
+
+class TokenCache:
+    """Access tokens of this process (a Lambda container), reused across requests until they
+    expire: a request that finds nothing changed costs one Spotify call, not two. Keyed by the
+    refresh token, the client id and the accounts URL; nothing is ever logged from here."""
+
+    def __init__(self):
+        self._tokens: dict = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(credentials, accounts_base: str) -> tuple:
+        return credentials.refresh_token, credentials.client_id, accounts_base
+
+    def get(self, credentials, accounts_base: str) -> Optional[str]:
+        with self._lock:
+            token, expires_at = self._tokens.get(self._key(credentials, accounts_base), (None, 0.0))
+        return token if token and time.time() < expires_at else None
+
+    def store(self, credentials, accounts_base: str, token: str, expires_at: float) -> None:
+        with self._lock:
+            self._tokens[self._key(credentials, accounts_base)] = (token, expires_at)
+
+    def forget(self, credentials, accounts_base: str) -> None:
+        with self._lock:
+            self._tokens.pop(self._key(credentials, accounts_base), None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._tokens.clear()
+
+
+TOKENS = TokenCache()
 
 
 class SpotifyError(Exception):
@@ -52,21 +93,39 @@ class SpotifyClient:
         self.sleep = sleep
         # urllib3's own Retry stays off: our loop must see 429s to honour Retry-After and 401s
         # to refresh the token.
-        self.http = http or urllib3.PoolManager(timeout=urllib3.Timeout(total=timeout), retries=False)
+        self.http = http or urllib3.PoolManager(timeout=urllib3.Timeout(total=timeout), retries=False, maxsize=8)
+        self._token_lock = threading.Lock()
 
     # -- the API --------------------------------------------------------------------------
     def saved_tracks_page(self, offset: int = 0, limit: int = PAGE_SIZE) -> dict:
         """One page of the user's saved tracks, newest first: items, total, next, offset, limit."""
         return self._get("/me/tracks", {"limit": limit, "offset": offset})
 
-    def saved_track_pages(self, offset: int = 0) -> Iterator[dict]:
-        """Pages from `offset` until `next` is null; one page in memory at a time."""
-        while True:
-            page = self.saved_tracks_page(offset)
-            yield page
-            if not page.get("next") or not page.get("items"):
-                return
-            offset += len(page["items"])
+    def saved_track_pages(self, offset: int = 0, concurrency: int = 1) -> Iterator[dict]:
+        """Pages from `offset` until `next` is null, in order. With `concurrency` > 1, the first
+        page gives `total` and the following ones are fetched that many at a time while the
+        caller works on the earlier ones; at most `concurrency` pages wait in memory."""
+        first = self.saved_tracks_page(offset)
+        yield first
+        if not first.get("next") or not first.get("items"):
+            return
+        if concurrency <= 1:
+            offset += len(first["items"])
+            while True:
+                page = self.saved_tracks_page(offset)
+                yield page
+                if not page.get("next") or not page.get("items"):
+                    return
+                offset += len(page["items"])
+        offsets = iter(range(offset + PAGE_SIZE, int(first.get("total") or 0), PAGE_SIZE))
+        with ThreadPoolExecutor(max_workers=concurrency) as pool:
+            window: deque = deque(pool.submit(self.saved_tracks_page, o) for o in itertools.islice(offsets, concurrency))
+            while window:
+                page = window.popleft().result()
+                following = next(offsets, None)
+                if following is not None:
+                    window.append(pool.submit(self.saved_tracks_page, following))
+                yield page
 
     def contains(self, track_ids: list) -> list:
         """For each id, whether it is in the user's saved tracks (50 ids a call)."""
@@ -76,7 +135,14 @@ class SpotifyClient:
             answers += self._get("/me/tracks/contains", {"ids": ",".join(batch)})
         return answers
 
-    def refresh_access_token(self) -> str:
+    def refresh_access_token(self, stale: Optional[str] = None) -> str:
+        """A new access token, unless another thread already replaced `stale` meanwhile."""
+        with self._token_lock:
+            if self.credentials.access_token and self.credentials.access_token != stale:
+                return self.credentials.access_token
+            return self._refresh()
+
+    def _refresh(self) -> str:
         if not self.credentials.refresh_token:
             raise SpotifyError("no Spotify refresh token configured (SPOTIFY_REFRESH_TOKEN or the user table)")
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -90,19 +156,26 @@ class SpotifyClient:
         self.credentials.access_token = document["access_token"]
         if document.get("refresh_token"):
             self.credentials.refresh_token = document["refresh_token"]
+        expires_in = float(document.get("expires_in") or 3600)
+        TOKENS.store(self.credentials, self.accounts_base, document["access_token"],
+                     time.time() + expires_in - TOKEN_MARGIN)
         return self.credentials.access_token
 
     # -- plumbing -------------------------------------------------------------------------
     def _get(self, path: str, params: dict):
         if not self.credentials.access_token:
+            self.credentials.access_token = TOKENS.get(self.credentials, self.accounts_base)
+        if not self.credentials.access_token:
             self.refresh_access_token()
         url = f"{self.api_base}{path}?{urlencode(params)}"
         refreshed = False
         while True:
-            status, document = self._send("GET", url, {"Authorization": f"Bearer {self.credentials.access_token}"})
+            token = self.credentials.access_token
+            status, document = self._send("GET", url, {"Authorization": f"Bearer {token}"})
             if status == 401 and not refreshed:
                 refreshed = True
-                self.refresh_access_token()
+                TOKENS.forget(self.credentials, self.accounts_base)
+                self.refresh_access_token(stale=token)
                 continue
             if status != 200:
                 raise SpotifyError(f"GET {path} failed: HTTP {status} {_reason(document)}")
@@ -122,7 +195,11 @@ class SpotifyClient:
             if response.status == 429 and not last_attempt:
                 wait = _retry_after(response.headers.get("Retry-After"), self.backoff * 2 ** attempt)
                 log.info(json.dumps({"event": "spotify_rate_limited", "retry_after": wait}))
-                self.sleep(min(wait, self.max_retry_after))
+                if wait > self.max_retry_after:
+                    # Waiting longer than a request can would only end in a timeout: say so now.
+                    raise SpotifyError(f"Spotify asks to wait {wait:g}s (Retry-After), longer than the "
+                                       f"{self.max_retry_after:g}s this request may wait; try again later")
+                self.sleep(wait)
                 continue
             if response.status >= 500 and not last_attempt:
                 self.sleep(self.backoff * 2 ** attempt)

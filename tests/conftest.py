@@ -35,9 +35,12 @@ def aws_environment(monkeypatch, tmp_path):
 
 @pytest.fixture(autouse=True)
 def fresh_process_reports():
-    """Each test is a new Lambda container as far as the once-per-process ERROR lines go."""
+    """Each test is a new Lambda container as far as the once-per-process ERROR lines and the
+    reused access tokens go."""
     from spotify_playlist.health import missing_tables
+    from spotify_playlist.spotify import TOKENS
     missing_tables.reset()
+    TOKENS.clear()
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from moto import mock_aws
 from spotify_playlist.liked_songs_cache import CACHE_FORMAT_VERSION
 from spotify_playlist.spotify import SpotifyError
 
-from .conftest import REGION
+from .conftest import REGION, load_spec
 from .runtime import cached_ids, create_cache_tables, make_cache
 
 PAGES = "/v1/me/tracks"
@@ -54,7 +54,7 @@ def test_cached_items_hold_the_design_fields(synced, fake_spotify):
     newest = next(synced.store.query_songs("alice"))
     assert newest["trackId"] == fake_spotify.saved_ids("alice")[0]
     assert set(newest) == {"userId", "trackId", "trackUri", "trackName", "artistName", "artistId", "albumName",
-                           "albumId", "addedAt", "syncedAt", "durationMs", "popularity"}
+                           "albumId", "addedAt", "syncedAt", "durationMs", "popularity", "contentHash"}
 
 
 def test_nothing_changed_costs_exactly_one_call(synced, fake_spotify):
@@ -85,7 +85,7 @@ def test_three_recent_removals(synced, fake_spotify):
     fake_spotify.remove_tracks("alice", gone)
     result = synced.sync("alice")
     assert (result.mode, result.removed) == ("incremental", 3)
-    assert (fake_spotify.calls[PAGES], fake_spotify.calls[CONTAINS]) == (1, 1)
+    assert (fake_spotify.calls[PAGES], fake_spotify.calls[CONTAINS]) == (1, 0)  # the first page shows the gaps
     assert not cached_ids(synced.store, "alice") & set(gone)
     assert synced.store.count_songs("alice") == 1231
     assert synced.store.get_metadata("alice")["totalTracks"] == 1231
@@ -99,12 +99,26 @@ def test_additions_and_removals_together(synced, fake_spotify):
     assert cached_ids(synced.store, "alice") == set(fake_spotify.saved_ids("alice"))
 
 
-def test_old_removals_fall_back_to_a_full_sync(synced, fake_spotify):
+def test_the_oldest_removals_cost_two_page_reads(synced, fake_spotify):
     fake_spotify.remove_tracks("alice", fake_spotify.saved_ids("alice")[-3:])  # the oldest three
     result = synced.sync("alice")
-    assert result.mode == "full" and "not found quickly" in result.reason
-    assert fake_spotify.calls[CONTAINS] == synced.max_removal_checks
+    assert (result.mode, result.removed) == ("incremental", 3)
+    assert sum(fake_spotify.calls.values()) == 2  # the first page and the last
     assert cached_ids(synced.store, "alice") == set(fake_spotify.saved_ids("alice"))
+
+
+@pytest.mark.parametrize("positions, added", [((1500, 1700, 1999), 0), ((1501, 1502, 1800), 0), ((1600, 1800, 1990), 7)])
+def test_old_removals_are_found_by_bisecting_pages_in_at_most_16_calls(dynamodb, fake_spotify, positions, added):
+    fake_spotify.add_user("bob", 2000)
+    cache = make_cache(fake_spotify, "bob", dynamodb)
+    cache.sync("bob")
+    fake_spotify.reset_counts()
+    fake_spotify.remove_tracks("bob", [fake_spotify.saved_ids("bob")[i] for i in positions])
+    fake_spotify.add_tracks("bob", added)
+    result = cache.sync("bob")
+    assert (result.mode, result.added, result.removed) == ("incremental", added, 3)
+    assert sum(fake_spotify.calls.values()) <= 16, fake_spotify.calls
+    assert cached_ids(cache.store, "bob") == set(fake_spotify.saved_ids("bob"))
 
 
 def test_stale_cache_gets_a_full_sync(synced, fake_spotify):
@@ -220,3 +234,134 @@ def test_missing_tables_degrade_to_spotify_with_one_error_line(fake_spotify, cap
     assert len(warnings) == 1 and warnings[0].levelno == logging.ERROR
     assert "liked_songs_metadata does not exist" in warnings[0].getMessage()
     assert "checker apply" in warnings[0].getMessage()
+
+
+class HalfProcessing:
+    """A DynamoDB resource whose every BatchWriteItem takes only the first half of what it is sent."""
+
+    def __init__(self, resource):
+        self._resource = resource
+        self.calls = 0
+
+    def __getattr__(self, name):
+        return getattr(self._resource, name)
+
+    def batch_write_item(self, RequestItems):
+        ((table, requests),) = RequestItems.items()
+        self.calls += 1
+        taken, left = requests[:(len(requests) + 1) // 2], requests[(len(requests) + 1) // 2:]
+        self._resource.batch_write_item(RequestItems={table: taken})
+        return {"UnprocessedItems": {table: left}} if left else {}
+
+
+def test_half_processed_batches_finish_because_progress_resets_the_budget(dynamodb, fake_spotify):
+    from spotify_playlist.dynamo import LikedSongsStore
+    fake_spotify.add_user("alice", 300)
+    cache = make_cache(fake_spotify, "alice", dynamodb)
+    sleeps = []
+    cache.store = LikedSongsStore(HalfProcessing(dynamodb), sleep=sleeps.append, max_batch_attempts=3)
+    assert cache.sync("alice").total == 300
+    assert cache.store.count_songs("alice") == 300
+    assert len(sleeps) == cache.store.resource.calls - 12  # no sleep after the call that finished a batch
+
+
+def test_an_overlapping_sync_for_the_same_user_serves_the_cache_and_says_so(synced, fake_spotify):
+    assert synced.store.take_lease("alice", "another-sync", synced.now_ms(), synced.now_ms() + 60_000)
+    fake_spotify.remove_tracks("alice", fake_spotify.saved_ids("alice")[:5])
+    synced.lease_wait = 0.5
+    synced.sleep = lambda seconds: None
+    result = synced.sync("alice")
+    assert (result.mode, result.total) == ("busy", 1234)
+    assert "another sync" in result.reason
+    assert synced.store.count_songs("alice") == 1234  # nothing touched while the other sync holds the lease
+    synced.store.release_lease("alice", "another-sync")
+    assert synced.sync("alice").mode == "incremental"
+    assert synced.store.count_songs("alice") == 1229
+
+
+def test_two_syncs_at_once_lose_no_track(dynamodb, fake_spotify):
+    import threading
+    fake_spotify.add_user("alice", 400)
+    caches = [make_cache(fake_spotify, "alice", dynamodb, lease_wait=0.0) for _ in range(2)]
+    caches[0].sync("alice")
+    fake_spotify.add_tracks("alice", 60)
+    fake_spotify.remove_tracks("alice", fake_spotify.saved_ids("alice")[100:103])
+    results = []
+    threads = [threading.Thread(target=lambda c=c: results.append(c.sync("alice", force_full=True))) for c in caches]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(r.mode for r in results) == ["busy", "full"]  # one waited out by the lease, not raced
+    assert cached_ids(caches[0].store, "alice") == set(fake_spotify.saved_ids("alice"))
+    metadata = caches[0].store.get_metadata("alice")
+    assert metadata["totalTracks"] == 457 and "syncLease" not in metadata
+
+
+def test_a_library_that_changes_during_a_full_sync_is_read_again_and_loses_nothing(dynamodb, fake_spotify):
+    fake_spotify.add_user("alice", 500)
+    cache = make_cache(fake_spotify, "alice", dynamodb, page_concurrency=1)
+    cache.sync("alice")
+    original = cache.spotify.saved_tracks_page
+    calls = []
+
+    def page_while_the_user_saves_tracks(offset=0, limit=50):
+        calls.append(offset)
+        if len(calls) == 4:  # mid-read: 30 new saves shift every later offset by 30
+            fake_spotify.add_tracks("alice", 30)
+        return original(offset, limit)
+    cache.spotify.saved_tracks_page = page_while_the_user_saves_tracks
+    result = cache.sync("alice", force_full=True)
+    assert result.mode == "full" and calls.count(0) == 2  # read once more from the start
+    assert cached_ids(cache.store, "alice") == set(fake_spotify.saved_ids("alice"))
+    assert cache.store.get_metadata("alice")["syncStatus"] == "ok"
+
+
+def test_a_full_sync_deletes_only_what_spotify_confirms_is_gone(synced, fake_spotify):
+    """If a page read skipped tracks (offsets shifted by a removal), they are not deleted."""
+    gone = fake_spotify.saved_ids("alice")[700:702]
+    original = synced.spotify.saved_tracks_page
+
+    def page_missing_some(offset=0, limit=50):
+        page = original(offset, limit)
+        return {**page, "items": [i for i in page["items"] if i["track"]["id"] not in gone]}
+    synced.spotify.saved_tracks_page = page_missing_some
+    result = synced.sync("alice", force_full=True)
+    assert result.removed == 0 and set(gone) <= cached_ids(synced.store, "alice")  # still saved: kept
+
+
+def test_a_forced_full_sync_with_nothing_changed_writes_nothing(synced, fake_spotify):
+    writes = []
+    original = synced.store.put_songs
+    synced.store.put_songs = lambda items: writes.extend(items) or original(items)
+    result = synced.sync("alice", force_full=True)
+    assert (result.mode, result.added, result.removed, writes) == ("full", 0, 0, [])
+
+
+def test_a_missing_index_degrades_like_a_missing_table_and_names_it(fake_spotify, caplog):
+    fake_spotify.add_user("alice", 60)
+    with mock_aws():
+        resource = boto3.resource("dynamodb", region_name=REGION)
+        spec = load_spec("liked_songs")
+        spec.pop("GlobalSecondaryIndexes")
+        spec["AttributeDefinitions"] = spec["AttributeDefinitions"][:2]
+        resource.meta.client.create_table(**spec)
+        resource.meta.client.create_table(**load_spec("liked_songs_metadata"))
+        cache = make_cache(fake_spotify, "alice", resource)
+        with caplog.at_level(logging.INFO):
+            tracks = cache.my_saved_tracks("alice")
+            stats = cache.stats("alice")
+    assert [t["trackId"] for t in tracks] == fake_spotify.saved_ids("alice")
+    assert "index userId-addedAt-index" in stats["metadata"]["message"]
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and "liked_songs index userId-addedAt-index" in errors[0]
+
+
+def test_a_retry_after_longer_than_a_request_can_wait_fails_at_once(dynamodb, fake_spotify):
+    fake_spotify.add_user("alice", 10)
+    sleeps = []
+    cache = make_cache(fake_spotify, "alice", dynamodb, sleeps=sleeps)
+    fake_spotify.fail_next(429, times=1, retry_after=3600)
+    with pytest.raises(SpotifyError, match="asks to wait 3600s"):
+        cache.spotify.saved_tracks_page(0)
+    assert sleeps == []
