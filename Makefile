@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: test install clean bench lint
+.PHONY: test install clean bench lint demo
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ install: $(VENV)/.installed
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The incident this project exists for, told on a local stack: no AWS account, one command.
+demo: install
+	$(BIN)/python -m checker.demo
 
 lint: install
 	$(BIN)/ruff check .

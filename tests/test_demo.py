@@ -1,0 +1,50 @@
+"""`make demo` and the conventions a new user expects: `python -m checker`, the version, help."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from .conftest import ROOT
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def test_the_demo_tells_the_incident_and_ends_well(project):
+    checklist = yaml.safe_load((ROOT / "checklist.yaml").read_text())
+    for endpoint in checklist["endpoints"]:
+        endpoint.update(retry_delay=0)
+    (project / "checklist.yaml").write_text(yaml.safe_dump(checklist))
+    process = subprocess.run([sys.executable, "-m", "checker.demo"], cwd=project, capture_output=True, text=True,
+                             timeout=170)
+    assert process.returncode == 0, process.stdout + process.stderr
+    lines = process.stdout.splitlines()
+    steps = [line for line in lines if line.startswith(("ok ", "!! "))]
+    assert len(steps) == 11 and all(line.startswith("ok ") for line in steps)
+    smoke = next(line for line in steps if "smoke catches it" in line)
+    assert "exit 1" in smoke and "table liked_songs (LIKED_SONGS_TABLE) does not exist" in smoke
+    assert "checker apply" in smoke
+    assert lines[-1] == "The story went as expected."
+    assert "Traceback" not in process.stdout + process.stderr
+
+
+def test_the_demo_outside_a_project_says_what_it_needs(tmp_path):
+    process = subprocess.run([sys.executable, "-m", "checker.demo"], cwd=tmp_path, capture_output=True, text=True)
+    assert process.returncode == 1 and "run the demo in the project's folder" in process.stdout
+
+
+def test_python_dash_m_checker_is_the_cli(project):
+    process = subprocess.run([sys.executable, "-m", "checker", "--version"], capture_output=True, text=True)
+    assert process.returncode == 0 and process.stdout.startswith("checker, version ")
+    process = subprocess.run([sys.executable, "-m", "checker", "validate"], cwd=project, capture_output=True,
+                             text=True)
+    assert process.returncode == 0 and "valid" in process.stdout
+
+
+def test_local_outside_a_project_needs_specs_and_checklist(tmp_path):
+    process = subprocess.run([sys.executable, "-m", "checker", "local", "--port", "0"], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=60)
+    assert process.returncode == 1
+    assert "pass --specs DIR and --checklist FILE" in process.stderr and "Traceback" not in process.stderr
