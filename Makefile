@@ -28,8 +28,10 @@ lint: install
 	$(BIN)/mypy
 
 bench: install
+	$(BIN)/python bench/bench_deploy.py
 	$(BIN)/python bench/bench_wait.py
-	$(BIN)/python bench/bench_sync.py
+	$(BIN)/python bench/bench_sync.py 2000 50
+	$(BIN)/python bench/bench_sync.py 10000 50
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -28,12 +28,13 @@ def create_cache_tables(resource):
     return resource
 
 
-def timed(label, fake, action):
+def timed(label, fake, action, writes=False):
     fake.reset_counts()
     started = time.perf_counter()
     result = action()
+    written = f"  {result.added} item writes" if writes else ""
     print(f"{label:<28} {time.perf_counter() - started:7.3f} s  {sum(fake.calls.values()):4d} Spotify calls  "
-          f"mode={result.mode} total={result.total}")
+          f"mode={result.mode} total={result.total}{written}")
 
 
 def main(tracks: int, latency_ms: float) -> None:
@@ -45,6 +46,10 @@ def main(tracks: int, latency_ms: float) -> None:
         spotify = SpotifyClient(SpotifyCredentials(refresh_token="refresh-bench"), api_base=fake.api_base,
                                 accounts_base=fake.url)
         cache = LikedSongsCache(LikedSongsStore(resource), spotify)
+        naive_started = time.perf_counter()
+        pages = list(spotify.saved_track_pages())
+        print(f"naive: paginate Spotify on every request: {time.perf_counter() - naive_started:.3f} s, "
+              f"{len(pages)} calls")
         print(f"{tracks} saved tracks, {latency_ms:g} ms per Spotify call")
         timed("first (full) sync", fake, lambda: cache.sync("bench"))
         timed("nothing changed", fake, lambda: cache.sync("bench"))
@@ -52,7 +57,10 @@ def main(tracks: int, latency_ms: float) -> None:
         timed("120 new tracks", fake, lambda: cache.sync("bench"))
         fake.remove_tracks("bench", fake.saved_ids("bench")[5:8])
         timed("3 recent removals", fake, lambda: cache.sync("bench"))
-        timed("forced full sync", fake, lambda: cache.sync("bench", force_full=True))
+        ids = fake.saved_ids("bench")
+        fake.remove_tracks("bench", [ids[int(len(ids) * f)] for f in (0.76, 0.85, 0.99)])
+        timed("3 old removals (>= 75%)", fake, lambda: cache.sync("bench"))
+        timed("forced full, no change", fake, lambda: cache.sync("bench", force_full=True), writes=True)
 
 
 if __name__ == "__main__":

@@ -15,26 +15,29 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-from .apply import DEFAULT_CONCURRENCY, Interrupted, apply_changes, verify_applied
-from .aws import AwsOptions
-from .checklist import TABLE_NAME, Checklist, Environment, checklist_problems, load_checklist
-from .checks import KIND_NAMES, KINDS, SMOKE_KINDS, run_checks, sections_of
-from .checks.logs import parse_since
-from .context import CheckContext
-from .diff import Change, ExpectedTable, diff_tables
-from .errors import CheckerError, call
-from .iam_policy import least_privilege_policy
-from .live import read_tables
-from .results import ApplyResult, CheckResult, Status, summarize
+# Light at import time (`checker --help` must start fast): boto3, botocore, jsonschema and yaml
+# are imported by the methods that use them.
+from .errors import CheckerError, Interrupted, call
+from .kinds import KIND_NAMES, KINDS, SMOKE_KINDS, sections_of
+from .results import DEFAULT_CONCURRENCY, ApplyResult, CheckResult, Status, summarize
 from .secrets import Redactor, clip, masked_url
-from .specs import load_specs, spec_files, validate_spec_files
-from .wait import ProgressCallback, TableState, WaitResult, timeout_message, wait_until_active
+
+if TYPE_CHECKING:
+    from .aws import AwsOptions
+    from .checklist import Checklist, Environment
+    from .wait import ProgressCallback, WaitResult
+
 
 __all__ = ["Project", "Validation", "validate", "choose_kinds", "CheckerError", "CheckResult", "Status",
-           "summarize", "Interrupted", "KIND_NAMES", "SMOKE_KINDS", "KINDS", "DEFAULT_CHECKLIST", "timeout_message", "Change",
-           "ApplyResult", "WaitResult", "TableState", "sections_of", "Redactor", "clip", "masked_url"]
+           "summarize", "Interrupted", "KIND_NAMES", "SMOKE_KINDS", "KINDS", "DEFAULT_CHECKLIST", "timeout_message",
+           "ApplyResult", "sections_of", "Redactor", "clip", "masked_url"]
+
+
+def timeout_message(result, timeout: float) -> str:
+    from .wait import timeout_message as message
+    return message(result, timeout)
 
 DEFAULT_CHECKLIST = "checklist.yaml"
 TABLE_SECTIONS = sections_of(())
@@ -57,6 +60,8 @@ class Validation:
 
 def validate(specs_dir="table_specs", checklist_path=None) -> Validation:
     """Specs and checklist, offline: every problem, each naming its file and JSON path."""
+    from .checklist import checklist_problems
+    from .specs import spec_files, validate_spec_files
     files = spec_files(specs_dir)
     specs, problems = validate_spec_files(files)
     checklist = _checklist_path(checklist_path)
@@ -69,7 +74,10 @@ def validate(specs_dir="table_specs", checklist_path=None) -> Validation:
 
 
 def _checklist_path(path) -> Optional[Path]:
-    """The checklist to use: the one named (which must exist), else checklist.yaml if present."""
+    """The checklist to use: the one named (which must exist), else checklist.yaml if present;
+    False: none."""
+    if path is False:
+        return None
     if path is None:
         default = Path(DEFAULT_CHECKLIST)
         return default if default.exists() else None
@@ -113,6 +121,10 @@ class Project:
              retry_mode: str = "standard", max_attempts: int = 5, sections=TABLE_SECTIONS) -> Project:
         """Read the specs and the checklist once. `sections` are the checklist sections whose
         ${VAR}s must be set (a plan does not need the endpoints' API token)."""
+        from .aws import AwsOptions
+        from .checklist import TABLE_NAME, load_checklist
+        from .diff import ExpectedTable
+        from .specs import load_specs
         loaded_specs = load_specs(specs)
         path = _checklist_path(checklist)
         loaded = load_checklist(path, {s.name for s in loaded_specs}, sections, env) if path else None
@@ -168,6 +180,8 @@ class Project:
     # -- tables ---------------------------------------------------------------------------
     def plan(self) -> list:
         """Every difference between the specs and live DynamoDB (Change objects). Never writes."""
+        from .diff import diff_tables
+        from .live import read_tables
         return diff_tables(self.tables, read_tables(self.dynamodb(), self.tables))
 
     def apply(self, changes: Optional[list] = None, timeout: float = 1800, concurrency: int = DEFAULT_CONCURRENCY,
@@ -175,6 +189,8 @@ class Project:
               log: Log = _quiet) -> tuple:
         """Make the plan's automatic changes (`changes`, else a fresh plan), wait for every table
         and GSI, then re-read what changed: (ApplyResult, WaitResult or None when a change failed)."""
+        from .apply import apply_changes, verify_applied
+        from .wait import wait_until_active
         client = self.dynamodb()
         if changes is None:
             changes = self.plan()
@@ -188,6 +204,7 @@ class Project:
         return result, waited
 
     def wait(self, timeout: float = 600, on_change: Optional[ProgressCallback] = None) -> WaitResult:
+        from .wait import wait_until_active
         return wait_until_active(self.dynamodb(), self.names, timeout, on_change)
 
     # -- checks ---------------------------------------------------------------------------
@@ -197,6 +214,10 @@ class Project:
         """Run the kinds of check; every failure is a result. `since` (15m, 2h, an ISO time, epoch
         ms) bounds the log count, by default the start of the run. `smoke`: the endpoint calls of
         this run must have left logs behind."""
+        from .checklist import Checklist
+        from .checks import run_checks
+        from .checks.logs import parse_since
+        from .context import CheckContext
         started_ms = started_ms if started_ms is not None else int(time.time() * 1000)
         try:
             since_ms = parse_since(since, started_ms) if since else started_ms
@@ -213,6 +234,7 @@ class Project:
     # -- IAM ------------------------------------------------------------------------------
     def iam_policy(self, account_id: Optional[str] = None) -> dict:
         """The least-privilege policy of the checklist's permissions on this environment's tables."""
+        from .iam_policy import least_privilege_policy
         if self.checklist is None or not self.checklist.permissions:
             raise CheckerError("no iam.permissions in the checklist: nothing to grant")
         region = self.aws.region or self.aws.session().region_name

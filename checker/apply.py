@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from .diff import Change, ExpectedTable, diff_table
-from .errors import AwsError, CheckerError, call
+from .errors import AwsError, Interrupted, call
 from .live import describe_tables, read_table
-from .results import ApplyResult, ChangeOutcome, Outcome
+from .results import CAPACITY_FLAG, DEFAULT_CONCURRENCY, ApplyResult, ChangeOutcome, Outcome
 from .wait import HOPELESS, MISSING, ProgressCallback, TableState, next_delay, table_state
 
 ALLOWED_OPERATIONS = {"CreateTable", "UpdateTable", "UpdateTimeToLive", "UpdateContinuousBackups", "TagResource"}
@@ -31,18 +31,7 @@ ALLOWED_OPERATIONS = {"CreateTable", "UpdateTable", "UpdateTimeToLive", "UpdateC
 # within a deploy, so it fails at once with DynamoDB's message.
 BACKOFF_START = 2.0
 BACKOFF_MAX = 30.0
-CAPACITY_FLAG = "--allow-capacity-changes"
-DEFAULT_CONCURRENCY = 50
 Log = Callable[[str], None]
-
-
-class Interrupted(CheckerError):
-    """Ctrl-C during apply: what was sent carries on in AWS; the message names it."""
-
-    def __init__(self, in_flight: list):
-        shown = ", ".join(f"{c.table} ({c.action})" for c in in_flight) or "nothing"
-        super().__init__(f"interrupted; still in flight on AWS, carrying on there: {shown}")
-        self.in_flight = in_flight
 
 
 def is_daily_decrease_limit(message: str) -> bool:

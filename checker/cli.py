@@ -31,7 +31,6 @@ from .api import (
     Project,
     Redactor,
     Status,
-    TableState,
     choose_kinds,
     clip,
     masked_url,
@@ -203,7 +202,8 @@ def apply_options(command):
     ])
 
 
-def print_state_change(state: TableState, previous: Optional[TableState], elapsed: float) -> None:
+def print_state_change(state, previous, elapsed: float) -> None:
+    """Progress on stderr: a table's or index's state as it changes (TableState objects)."""
     before = f"{previous.summary()} -> " if previous else ""
     stderr(f"[{elapsed:6.1f}s] {state.name}: {before}{state.summary()}")
 

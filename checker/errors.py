@@ -7,12 +7,9 @@ Code that must act on a particular AWS error (apply backing off on LimitExceeded
 """
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
 from typing import Optional
-
-import botocore.exceptions as bex
-from botocore import xform_name
-from botocore.parsers import ResponseParserError
 
 THROTTLING_CODES = {
     "ThrottlingException",
@@ -28,6 +25,20 @@ class CheckerError(Exception):
     """A failure the user can act on; its message is the whole story, on one line."""
 
 
+class Interrupted(CheckerError):
+    """Ctrl-C during apply: what was sent carries on in AWS; the message names it."""
+
+    def __init__(self, in_flight: list):
+        shown = ", ".join(f"{c.table} ({c.action})" for c in in_flight) or "nothing"
+        super().__init__(f"interrupted; still in flight on AWS, carrying on there: {shown}")
+        self.in_flight = in_flight
+
+
+def _botocore():
+    """botocore's exceptions, imported when an AWS call is made (not by `checker --help`)."""
+    return importlib.import_module("botocore.exceptions")
+
+
 class AwsError(CheckerError):
     """An AWS call that failed: the one-line story, and the error code and AWS's own message for
     callers that decide by them ("" when the call never got an AWS answer)."""
@@ -39,11 +50,14 @@ class AwsError(CheckerError):
 
     @property
     def unreachable(self) -> bool:
+        bex = _botocore()
         return isinstance(self.__cause__, (bex.EndpointConnectionError, bex.ConnectTimeoutError))
 
 
 def describe_aws_error(exc: Exception, action: str | None = None, service: str = "dynamodb") -> str:
     """Turn a botocore/boto3 exception into a single actionable line."""
+    bex = _botocore()
+    from botocore.parsers import ResponseParserError
     if isinstance(exc, bex.NoCredentialsError):
         return ("no AWS credentials found: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
                 "pass --profile, or run `aws configure`")
@@ -78,16 +92,19 @@ def describe_aws_error(exc: Exception, action: str | None = None, service: str =
 
 
 def error_code(exc: Exception) -> str:
-    return exc.response.get("Error", {}).get("Code", "") if isinstance(exc, bex.ClientError) else ""
+    return exc.response.get("Error", {}).get("Code", "") if isinstance(exc, _botocore().ClientError) else ""
 
 
-AWS_FAILURES = (bex.ClientError, bex.BotoCoreError, ResponseParserError)
+def aws_failures() -> tuple:
+    from botocore.parsers import ResponseParserError
+    bex = _botocore()
+    return bex.ClientError, bex.BotoCoreError, ResponseParserError
 
 
 def translate(exc: Exception, operation: Optional[str], service: str) -> AwsError:
     """The AwsError for a botocore exception (chain it: `raise translate(...) from exc`)."""
-    code = error_code(exc) if isinstance(exc, bex.ClientError) else ""
-    aws_message = exc.response.get("Error", {}).get("Message", "") if isinstance(exc, bex.ClientError) else ""
+    code = error_code(exc)
+    aws_message = exc.response.get("Error", {}).get("Message", "") if code else ""  # type: ignore[attr-defined]
     return AwsError(describe_aws_error(exc, operation, service), code, aws_message)
 
 
@@ -95,9 +112,10 @@ def call(client, operation: str, service: str = "dynamodb", missing_ok: bool = F
     """Call one API operation by its AWS name (`DescribeTimeToLive`); any failure becomes a
     one-line AwsError naming `service:Operation`. With `missing_ok`, a
     ResourceNotFoundException answers None: "absent" is a finding, not an error."""
+    from botocore import xform_name
     try:
         return getattr(client, xform_name(operation))(**params)
-    except AWS_FAILURES as exc:
+    except aws_failures() as exc:
         if missing_ok and error_code(exc) == "ResourceNotFoundException":
             return None
         raise translate(exc, operation, service) from exc
@@ -105,13 +123,14 @@ def call(client, operation: str, service: str = "dynamodb", missing_ok: bool = F
 
 def pages(client, operation: str, service: str = "dynamodb", **params) -> Iterator[dict]:
     """The pages of a paginated operation (by its AWS name), failures translated as `call`'s."""
+    from botocore import xform_name
     iterator = iter(client.get_paginator(xform_name(operation)).paginate(**params))
     while True:
         try:
             page = next(iterator)
         except StopIteration:
             return
-        except AWS_FAILURES as exc:
+        except aws_failures() as exc:
             raise translate(exc, operation, service) from exc
         yield page
 

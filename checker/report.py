@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 from xml.etree import ElementTree
 
-from .apply import CAPACITY_FLAG
-from .diff import Change
-from .results import ApplyResult, Status, summarize
-from .wait import WaitResult
+from .results import CAPACITY_FLAG, ApplyResult, Status, summarize
+
+if TYPE_CHECKING:
+    from .diff import Change
+    from .wait import WaitResult
 
 SYMBOLS = {"create-table": "+", "create-index": "+"}
 # XML 1.0 cannot hold these characters at all, escaped or not: a junit report must stay parseable

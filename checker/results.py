@@ -7,8 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import TYPE_CHECKING
 
-from .diff import Change
+if TYPE_CHECKING:
+    from .diff import Change
+
+CAPACITY_FLAG = "--allow-capacity-changes"   # what unlocks held capacity changes, named in results
+DEFAULT_CONCURRENCY = 50                      # control-plane operations apply keeps in flight
 
 
 class _Words(str, Enum):

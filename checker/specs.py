@@ -8,6 +8,7 @@ cannot express with a useful message. Every problem is collected, none stops the
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -128,14 +129,19 @@ def validate_table_request(request: Any, file: str, schema: dict | None = None) 
     return problems
 
 
+@functools.lru_cache(maxsize=1)
+def create_table_shape():
+    """botocore's CreateTable input shape; loading the DynamoDB model costs ~0.2 s, so once."""
+    from botocore.session import get_session
+    return get_session().get_service_model("dynamodb").operation_model("CreateTable").input_shape
+
+
 def botocore_problems(request: dict) -> list:
     """What botocore's ParamValidator says of a CreateTable request, a line a problem."""
     from botocore.exceptions import ParamValidationError
-    from botocore.session import get_session
     from botocore.validate import ParamValidator
 
-    shape = get_session().get_service_model("dynamodb").operation_model("CreateTable").input_shape
-    report = ParamValidator().validate(request, shape)
+    report = ParamValidator().validate(request, create_table_shape())
     if not report.has_errors():
         return []
     message = str(ParamValidationError(report=report.generate_report()))

@@ -12,6 +12,7 @@ API: it never crashes.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import time
@@ -313,7 +314,16 @@ class LikedSongsCache:
         found by bisecting the pages, and named by the gaps between neighbours. Anything that
         does not add up (ties in addedAt, a library changing meanwhile) answers None: the
         caller falls back to a full sync."""
-        cached = list(self.store.cached_ids_newest_first(user_id))
+        # Recent removals show on the first page: the newest cached ids are enough to name them,
+        # and reading all of a large cache's ids is only needed when they are older.
+        prefix = list(itertools.islice(self.store.cached_ids_newest_first(user_id), PAGE_SIZE + new_count + count))
+        found = self._removed_among(prefix, count, new_count, first, first_page_only=True)
+        if found is not None:
+            return found
+        return self._removed_among(list(self.store.cached_ids_newest_first(user_id)), count, new_count, first)
+
+    def _removed_among(self, cached: list, count: int, new_count: int, first: dict,
+                       first_page_only: bool = False) -> Optional[list]:
         index_of = {track_id: i for i, track_id in enumerate(cached)}
         pages: dict = {0: first}
         last_page = max(0, (int(first["total"]) - 1) // PAGE_SIZE)
@@ -361,6 +371,8 @@ class LikedSongsCache:
             if not head:
                 return None
             removed.extend(cached[:head[0][1]])        # before the first track still saved
+            if len(set(removed)) < count and first_page_only:
+                return None
             if len(set(removed)) < count:
                 tail = probe(last_page)
                 if not tail:

@@ -34,7 +34,7 @@ def proxy(endpoint):
 
 
 def project_at(project_dir, url, **options):
-    return Project.load(project_dir / "table_specs", checklist=None, endpoint_url=url, **options)
+    return Project.load(project_dir / "table_specs", checklist=False, endpoint_url=url, **options)
 
 
 def test_every_create_table_is_sent_before_any_table_is_active(project, proxy):

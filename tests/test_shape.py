@@ -67,3 +67,28 @@ def test_every_command_and_option_is_documented():
                 assert parameter.help, f"checker {name} {parameter.opts[0]} has no help"
                 assert any(re.search(re.escape(opt) + r"\b", readme) for opt in parameter.opts), \
                     f"README does not mention checker {name} {parameter.opts[0]}"
+
+
+def test_the_cli_starts_without_the_heavy_libraries():
+    """`checker --help` imports click and checker's light modules only: boto3, botocore, jsonschema
+    and yaml come with the commands that use them (time lives in bench/, this checks the cause)."""
+    import subprocess
+    import sys
+    code = ("import sys, checker.cli; heavy = [m for m in ('boto3', 'botocore', 'jsonschema', 'yaml', 'urllib3') "
+            "if m in sys.modules]; print(','.join(heavy))")
+    process = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert process.returncode == 0 and process.stdout.strip() == ""
+
+
+def test_one_boto3_session_per_run(cli, endpoint, project, monkeypatch):
+    import boto3
+    created = []
+    original = boto3.Session
+
+    def counting(*args, **kwargs):
+        created.append(kwargs)
+        return original(*args, **kwargs)
+    monkeypatch.setattr(boto3, "Session", counting)
+    (project / "checklist.yaml").write_text((ROOT / "checklist.yaml").read_text())
+    cli("check", "--endpoint-url", endpoint, "--env", "dev", "--skip", "endpoints")
+    assert len(created) == 1

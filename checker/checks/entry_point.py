@@ -87,7 +87,7 @@ def _rest_api_url(ctx: CheckContext, api: dict, function_arn: str) -> Optional[s
     return None
 
 
-def check_entry_point(ctx: CheckContext) -> list:
+def check_entry_point(ctx: CheckContext, log=None) -> list:
     if ctx.function is None:
         return [function_missing(ctx, "entry_point")]
     require = ctx.checklist.entry_point or "any"

@@ -15,7 +15,7 @@ def function_missing(ctx: CheckContext, kind: str) -> CheckResult:
                        remediation="deploy the function first")
 
 
-def check_function(ctx: CheckContext) -> list:
+def check_function(ctx: CheckContext, log=None) -> list:
     config = ctx.function
     if config is None:
         return [CheckResult("lambda:function", "lambda", Status.FAIL, f"function {ctx.function_name} does not exist",
@@ -39,7 +39,7 @@ def check_function(ctx: CheckContext) -> list:
     return results
 
 
-def check_bindings(ctx: CheckContext) -> list:
+def check_bindings(ctx: CheckContext, log=None) -> list:
     """Each bound variable must hold the environment's name of its table. Table names are not
     secrets, so these values (and only these) are read and shown."""
     if not ctx.checklist.bindings:

@@ -121,7 +121,7 @@ def describe(action: str, resource: str, decision: Decision) -> str:
     return f"{action} on {resource} ({decision.reason}{where}{conditions})"
 
 
-def check_iam(ctx: CheckContext) -> list:
+def check_iam(ctx: CheckContext, log=None) -> list:
     if ctx.function is None:
         return [function_missing(ctx, "iam")]
     config = ctx.function

@@ -110,3 +110,11 @@ def missing_log_group(ctx: CheckContext, check_id: str, log_group: str, expected
     return CheckResult(check_id, "logs", Status.WARN, f"log group {log_group} does not exist: nothing logged yet, "
                        "nothing counted", expected=expected, found="no log group",
                        remediation="run `checker smoke` after the function has served requests")
+
+
+def settle_then_check_logs(ctx: CheckContext, log=lambda message: None) -> list:
+    """--settle first: CloudWatch Logs takes a few seconds to make a new line searchable."""
+    if ctx.logs_settle:
+        log(f"logs: waiting {ctx.logs_settle:g}s for CloudWatch Logs to ingest recent events")
+        time.sleep(ctx.logs_settle)
+    return check_logs(ctx)

@@ -1,15 +1,14 @@
 """The `tables` check: each table exists, is ACTIVE with every GSI, and the plan's diff finds nothing."""
 from __future__ import annotations
 
-from ..apply import CAPACITY_FLAG
 from ..context import CheckContext
 from ..diff import diff_table
 from ..live import read_table
-from ..results import CheckResult, Status
+from ..results import CAPACITY_FLAG, CheckResult, Status
 from ..wait import table_state
 
 
-def check_tables(ctx: CheckContext) -> list:
+def check_tables(ctx: CheckContext, log=None) -> list:
     client = ctx.client("dynamodb")
     results = []
     for table in ctx.tables:

@@ -1,0 +1,146 @@
+"""checker at the speed of DynamoDB: apply, plan and start-up, each beside its baseline measured in
+the same run, medians of several runs. Prints figures; asserts nothing (speed is not a test).
+
+- apply, 5 new tables, each CREATING for HOLD s (the DynamoDB proxy of checker.testing in front of
+  a moto server): `checker apply` vs the physical limit (a tight boto3 loop: all CreateTables,
+  then DescribeTable every 50 ms until all ACTIVE).
+- plan of 5/50/200 tables at 0 and 20 ms per call (the proxy's latency standing for a region's
+  round trip): `Project.plan()` vs a serial and a 16-thread boto3 DescribeTable loop.
+- `checker --help` vs `python -c pass`.
+
+Usage: .venv/bin/python bench/bench_deploy.py [runs]
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from checker.api import Project
+from checker.testing.dynamo_proxy import DynamoProxy
+
+ROOT = Path(__file__).resolve().parent.parent
+HOLD = 3.0
+
+
+def median_of(runs: int, measure) -> float:
+    return statistics.median(measure() for _ in range(runs))
+
+
+def reset(moto_url: str) -> None:
+    urllib.request.urlopen(urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST", data=b"")).read()
+
+
+def specs_dir(count: int) -> Path:
+    """`count` table specs (copies of the shipped ones under other names)."""
+    folder = Path(tempfile.mkdtemp(prefix=f"specs{count}-"))
+    shipped = [json.loads(p.read_text()) for p in sorted((ROOT / "table_specs").glob("*.json"))]
+    for i in range(count):
+        spec = dict(shipped[i % len(shipped)], TableName=f"t{i:03d}-{shipped[i % len(shipped)]['TableName']}")
+        (folder / f"{spec['TableName']}.json").write_text(json.dumps(spec))
+    return folder
+
+
+def apply_with_checker(moto_url: str, proxy: DynamoProxy, specs: Path) -> float:
+    reset(moto_url)
+    started = time.perf_counter()
+    Project.load(specs, checklist=False, endpoint_url=proxy.url).apply(timeout=120)
+    return time.perf_counter() - started
+
+
+def apply_physical_limit(moto_url: str, proxy: DynamoProxy, specs: Path) -> float:
+    reset(moto_url)
+    client = boto3.client("dynamodb", endpoint_url=proxy.url, region_name="us-east-1")
+    requests = [json.loads(p.read_text()) for p in sorted(specs.glob("*.json"))]
+    started = time.perf_counter()
+    for request in requests:
+        client.create_table(**request)
+    pending = {r["TableName"] for r in requests}
+    while pending:
+        for name in list(pending):
+            table = client.describe_table(TableName=name)["Table"]
+            if table["TableStatus"] == "ACTIVE" and all(i["IndexStatus"] == "ACTIVE"
+                                                          for i in table.get("GlobalSecondaryIndexes", [])):
+                pending.discard(name)
+        time.sleep(0.05)
+    return time.perf_counter() - started
+
+
+def plan_with_checker(proxy: DynamoProxy, specs: Path) -> float:
+    project = Project.load(specs, checklist=False, endpoint_url=proxy.url)
+    started = time.perf_counter()
+    project.plan()
+    return time.perf_counter() - started
+
+
+def describe_loop(proxy: DynamoProxy, specs: Path, threads: int) -> float:
+    client = boto3.client("dynamodb", endpoint_url=proxy.url, region_name="us-east-1")
+    names = [json.loads(p.read_text())["TableName"] for p in sorted(specs.glob("*.json"))]
+
+    def describe(name):
+        try:
+            client.describe_table(TableName=name)
+        except client.exceptions.ResourceNotFoundException:
+            pass
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(describe, names))
+    return time.perf_counter() - started
+
+
+def command_time(args: list) -> float:
+    started = time.perf_counter()
+    subprocess.run(args, capture_output=True, check=False)
+    return time.perf_counter() - started
+
+
+def main(runs: int) -> None:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    moto.start()
+    host, port = moto.get_host_and_port()
+    moto_url = f"http://{host}:{port}"
+    print(f"medians of {runs} runs; ratio = checker / baseline")
+    try:
+        with DynamoProxy(moto_url, table_seconds=HOLD) as proxy:
+            five = specs_dir(5)
+            ours = median_of(runs, lambda: apply_with_checker(moto_url, proxy, five))
+            limit = median_of(runs, lambda: apply_physical_limit(moto_url, proxy, five))
+            print(f"apply, 5 new tables CREATING {HOLD:g}s   checker {ours:6.2f}s   physical limit {limit:6.2f}s   "
+                  f"+{ours - limit:.2f}s")
+        for latency in (0.0, 0.020):
+            with DynamoProxy(moto_url) as proxy:
+                proxy.latency = latency
+                for count in (5, 50, 200):
+                    specs = specs_dir(count)
+                    reset(moto_url)
+                    ours = median_of(runs, lambda specs=specs: plan_with_checker(proxy, specs))
+                    serial = median_of(runs, lambda specs=specs: describe_loop(proxy, specs, 1))
+                    threaded = median_of(runs, lambda specs=specs: describe_loop(proxy, specs, 16))
+                    print(f"plan, {count:3d} tables, +{latency * 1000:2.0f} ms/call   checker {ours:6.2f}s   "
+                          f"serial boto3 {serial:6.2f}s   16 threads {threaded:6.2f}s   "
+                          f"ratio to threaded {ours / threaded:4.2f}")
+    finally:
+        moto.stop()
+    checker = [os.path.join(os.path.dirname(sys.executable), "checker"), "--help"]
+    ours = median_of(max(runs, 5), lambda: command_time(checker))
+    bare = median_of(max(runs, 5), lambda: command_time([sys.executable, "-c", "pass"]))
+    print(f"checker --help                       {ours:6.3f}s   python -c pass {bare:6.3f}s   +{ours - bare:.3f}s")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 3)
