@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Project", "Validation", "validate", "choose_kinds", "CheckerError", "CheckResult", "Status",
            "summarize", "Interrupted", "KIND_NAMES", "SMOKE_KINDS", "KINDS", "DEFAULT_CHECKLIST", "timeout_message",
-           "ApplyResult", "sections_of", "Redactor", "clip", "masked_url"]
+           "ApplyResult", "sections_of", "Redactor", "clip", "masked_url", "environment_names"]
 
 
 def timeout_message(result, timeout: float) -> str:
@@ -85,6 +85,15 @@ def _checklist_path(path) -> Optional[Path]:
     if not path.exists():
         raise CheckerError(f"{path}: checklist not found")
     return path
+
+
+def environment_names(checklist_path=None) -> list:
+    """Every environment of the checklist, in its order (for --all-envs)."""
+    from .checklist import load_checklist
+    path = _checklist_path(checklist_path)
+    if path is None:
+        raise CheckerError(f"--all-envs needs a checklist ({DEFAULT_CHECKLIST} or --checklist FILE)")
+    return list(load_checklist(path, sections=("environments",)).environments)
 
 
 def choose_kinds(only=(), skip=(), allowed=KIND_NAMES) -> tuple:
@@ -147,8 +156,11 @@ class Project:
                                         ttl_attribute=wishes.ttl_attribute if wishes else None,
                                         point_in_time_recovery=wishes.point_in_time_recovery if wishes else False,
                                         spec_name=spec.name))
-        aws = AwsOptions(region=region or (environment.region if environment else None), profile=profile,
-                         endpoint_url=endpoint_url, retry_mode=retry_mode, max_attempts=max_attempts)
+        aws = AwsOptions(region=region or (environment.region if environment else None),
+                         profile=profile or (environment.profile if environment else None),
+                         endpoint_url=endpoint_url or (environment.endpoint_url if environment else None),
+                         role_arn=environment.role_arn if environment else None,
+                         retry_mode=retry_mode, max_attempts=max_attempts)
         return cls(aws, tables, loaded, environment)
 
     @property

@@ -23,6 +23,7 @@ class AwsOptions:
     endpoint_url: Optional[str] = None
     retry_mode: str = "standard"
     max_attempts: int = 5
+    role_arn: Optional[str] = None
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
     # One boto3 Session for every client made from these options (and from copies of them, which
@@ -32,10 +33,25 @@ class AwsOptions:
     def session(self):
         if "session" not in self._holder:
             try:
-                self._holder["session"] = boto3.Session(profile_name=self.profile, region_name=self.region)
+                session = boto3.Session(profile_name=self.profile, region_name=self.region)
             except botocore.exceptions.BotoCoreError as exc:
                 raise CheckerError(describe_aws_error(exc)) from exc
+            if self.role_arn:
+                session = self._assumed(session)
+            self._holder["session"] = session
         return self._holder["session"]
+
+    def _assumed(self, base):
+        """A session with the credentials of `role_arn`, assumed with the base session's."""
+        sts = base.client("sts", endpoint_url=self.endpoint_url)
+        try:
+            credentials = sts.assume_role(RoleArn=self.role_arn, RoleSessionName="checker")["Credentials"]
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+            raise CheckerError(f"cannot assume {self.role_arn}: {describe_aws_error(exc, 'AssumeRole', 'sts')}") from exc
+        return boto3.Session(aws_access_key_id=credentials["AccessKeyId"],
+                             aws_secret_access_key=credentials["SecretAccessKey"],
+                             aws_session_token=credentials["SessionToken"],
+                             region_name=self.region or base.region_name)
 
     def client(self, service: str):
         session = self.session()

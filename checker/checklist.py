@@ -37,6 +37,9 @@ class Environment:
     table_suffix: str = ""
     function_name: Optional[str] = None
     base_url: Optional[str] = None
+    profile: Optional[str] = None        # AWS named profile of this environment's account
+    role_arn: Optional[str] = None       # a role to assume in it (credentials never mix between environments)
+    endpoint_url: Optional[str] = None   # another AWS endpoint (LocalStack, a moto server)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Optional
 
@@ -33,6 +34,7 @@ from .api import (
     Status,
     choose_kinds,
     clip,
+    environment_names,
     masked_url,
     sections_of,
     summarize,
@@ -127,23 +129,40 @@ def spec_options(command, formats=("text", "json")):
     ])
 
 
-def aws_options(command=None, formats=("text", "json")):
+def aws_options(command=None, formats=("text", "json"), many_envs=False):
     """The options that say where and which tables; the command receives them as `where: dict`
-    (the arguments of Project.load) besides its own."""
+    (the arguments of Project.load) besides its own. With `many_envs` (the read-only commands),
+    `--env` may be repeated and `--all-envs` given: `where["env_names"]` lists them; otherwise
+    `where["env_name"]` is the one environment, and a second `--env` is an error."""
     if command is None:
-        return functools.partial(aws_options, formats=formats)
-    names = ("specs_dir", "checklist_path", "env_name", "region", "profile", "endpoint_url", "table_prefix",
+        return functools.partial(aws_options, formats=formats, many_envs=many_envs)
+    names = ("specs_dir", "checklist_path", "env_names", "region", "profile", "endpoint_url", "table_prefix",
              "table_suffix", "retry_mode", "max_attempts")
 
     @functools.wraps(command)
     def with_where(*args, **kwargs):
         where = {name: kwargs.pop(name) for name in names}
+        all_envs = kwargs.pop("all_envs", False)
         OUTPUT.add_url(where["endpoint_url"] or "")
+        # Mistakes in choosing environments are usage errors: one line, exit 1, a result in the format
+        if all_envs:
+            if where["env_names"]:
+                raise click.UsageError("--all-envs and --env: give one or the other")
+            try:
+                where["env_names"] = tuple(environment_names(where["checklist_path"]))
+            except CheckerError as exc:
+                raise click.UsageError(str(exc)) from None
+        if not many_envs:
+            if len(where["env_names"]) > 1:
+                raise click.UsageError(f"--env is given {len(where['env_names'])} times: this command works on "
+                                       "exactly one environment")
+            where["env_name"] = where.pop("env_names")[0] if where["env_names"] else None
         return command(*args, where=where, **kwargs)
 
-    with_where = add_options(with_where, [
-        click.option("--env", "env_name", default=None, metavar="NAME",
-                     help="Environment from the checklist: its region and table prefix/suffix."),
+    options = [
+        click.option("--env", "env_names", multiple=True, metavar="NAME",
+                     help="Environment from the checklist: its region, account (profile, role_arn) and table "
+                          "prefix/suffix." + (" Repeat it for several, checked side by side." if many_envs else "")),
         click.option("--region", default=None, help="AWS region [default: --env's, else AWS_REGION / profile]."),
         click.option("--profile", default=None, help="AWS named profile."),
         click.option("--endpoint-url", default=None, metavar="URL",
@@ -155,7 +174,11 @@ def aws_options(command=None, formats=("text", "json")):
                      show_default=True, help="botocore retry mode for throttling and transient errors."),
         click.option("--max-attempts", type=click.IntRange(1, 20), default=5, show_default=True,
                      help="botocore attempts per API call, first included."),
-    ])
+    ]
+    if many_envs:
+        options.insert(1, click.option("--all-envs", is_flag=True,
+                                       help="Every environment of the checklist, side by side."))
+    with_where = add_options(with_where, options)
     return spec_options(with_where, formats)
 
 
@@ -306,7 +329,7 @@ def validate(specs_dir, checklist_path, output_format):
 
 
 @main.command()
-@aws_options
+@aws_options(many_envs=True)
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when in sync, 2 when changes are pending, 1 on error.")
 @handle_errors
 def plan(output_format, detailed_exitcode, where):
@@ -318,12 +341,45 @@ def plan(output_format, detailed_exitcode, where):
     billing switches and capacity decreases need `apply --allow-capacity-changes`. Changes
     DynamoDB cannot make in place (key schemas, LSIs, an index's keys or projection, indexes not in
     the spec) and turning anything off are manual steps, never made by checker. A stated field
-    checker cannot compare is listed as "not compared".
+    checker cannot compare is listed as "not compared". With several --env (or --all-envs), each
+    environment is planned at once, one plan after the other; exit 2 when any has changes.
     """
-    project = load_project(where, sections_of(()))
-    changes = project.plan()
-    echo(report.formatter(output_format).plan(changes, len(project.tables)))
-    sys.exit(2 if detailed_exitcode and any(c.pending for c in changes) else 0)
+    if len(where["env_names"]) <= 1:
+        project = load_project(one(where), sections_of(()))
+        changes = project.plan()
+        echo(report.formatter(output_format).plan(changes, len(project.tables)))
+        sys.exit(2 if detailed_exitcode and any(c.pending for c in changes) else 0)
+
+    def plan_one(each: dict):
+        project = load_project(each, sections_of(()))
+        return project.plan(), len(project.tables)
+    outcomes = per_environment(where, plan_one)
+    echo(report.formatter(output_format).plans(outcomes))
+    if any(isinstance(o, CheckerError) for o in outcomes.values()):
+        sys.exit(1)
+    pending = any(c.pending for o in outcomes.values() for c in o[0])
+    sys.exit(2 if detailed_exitcode and pending else 0)
+
+
+def one(where: dict, env_name: Optional[str] = None) -> dict:
+    """The `where` of one environment, from one that may name several."""
+    each = {k: v for k, v in where.items() if k != "env_names"}
+    names = where.get("env_names")
+    each["env_name"] = env_name if env_name is not None else (names[0] if names else where.get("env_name"))
+    return each
+
+
+def per_environment(where: dict, work: Callable) -> dict:
+    """{environment: work(its where) or the CheckerError it ended with}, every environment at
+    once: one that cannot be reached is its own error, the others still run."""
+    def attempt(name):
+        try:
+            return work(one(where, name))
+        except CheckerError as exc:
+            return exc
+    names = list(where["env_names"])
+    with ThreadPoolExecutor(max_workers=min(8, len(names))) as pool:
+        return dict(zip(names, pool.map(attempt, names), strict=True))
 
 
 @main.command()
@@ -364,7 +420,7 @@ def confirm_and_apply(project: Project, yes: bool, timeout: float, concurrency: 
 
 
 @main.command()
-@aws_options
+@aws_options(many_envs=True)
 @click.option("--timeout", type=Seconds(), default=600, show_default=True,
               help="Give up after this many seconds, naming what is still not ACTIVE.")
 @handle_errors
@@ -375,16 +431,27 @@ def wait(output_format, timeout, where):
     and backs off (delay about a tenth of the time waited, at most 10 s). Progress goes to
     stderr. Exit 1 on timeout.
     """
-    project = load_project(where, sections_of(()))
+    if len(where["env_names"]) > 1:
+        outcomes = per_environment(where, lambda each: load_project(each, sections_of(())).wait(timeout, print_state_change))
+        for name, outcome in outcomes.items():
+            echo(f"== {name} ==\n" + (f"error: {outcome}" if isinstance(outcome, CheckerError)
+                                      else report.formatter("text").wait(outcome)))
+        failed = [n for n, o in outcomes.items() if isinstance(o, CheckerError) or not o.ready]
+        if failed:
+            raise CheckerError(f"not ready in: {', '.join(failed)}")
+        return
+    project = load_project(one(where), sections_of(()))
     result = project.wait(timeout, print_state_change)
     echo(report.formatter(output_format).wait(result))
     if not result.ready:
         raise CheckerError(timeout_message(result, timeout))
 
 
-def check_options(command):
+def check_options(command=None, many_envs=True):
     """Adds the check options; the command receives them as `request: dict` (Project.check's
     arguments, kinds aside)."""
+    if command is None:
+        return functools.partial(check_options, many_envs=many_envs)
     @functools.wraps(command)
     def with_request(*args, only, skip, function_name, base_url, since, settle, **kwargs):
         request = {"only": only, "skip": skip, "function_name": function_name, "base_url": base_url,
@@ -405,15 +472,31 @@ def check_options(command):
                      help="Wait before counting log events, so that lines logged by the endpoint checks "
                           "have reached CloudWatch Logs (it takes a few seconds)."),
     ])
-    return aws_options(with_request, formats=report.formats_for("checks"))
+    return aws_options(with_request, formats=report.formats_for("checks"), many_envs=many_envs)
 
 
 def run_and_report(where: dict, request: dict, output_format: str, allowed=KIND_NAMES,
                    project: Optional[Project] = None) -> bool:
     request = dict(request)
     kinds = choose_kinds(request.pop("only"), request.pop("skip"), allowed)
+    smoke = allowed == SMOKE_KINDS
+    if len(where.get("env_names") or ()) > 1:
+        def check_one(each: dict) -> list:
+            def log(message: str) -> None:
+                stderr(f"[{each['env_name']}] {message}")
+            results = load_project(each, sections_of(kinds)).check(kinds, smoke=smoke, log=log, **request)
+            return render_fixes(results, each)
+        outcomes = per_environment(where, check_one)
+        by_environment = {name: ([CheckResult("checker", "checker", Status.ERROR, str(o))]
+                                 if isinstance(o, CheckerError) else o) for name, o in outcomes.items()}
+        echo(report.formatter(output_format).checks_by_environment(by_environment))
+        failing = [name for name, results in by_environment.items() if not summarize(results)["ok"]]
+        if failing:
+            stderr(f"failing: {', '.join(failing)}")
+        return not failing
+    where = one(where)
     project = project or load_project(where, sections_of(kinds))
-    results = project.check(kinds, smoke=allowed == SMOKE_KINDS, log=stderr, **request)
+    results = project.check(kinds, smoke=smoke, log=stderr, **request)
     echo(report.formatter(output_format).checks(render_fixes(results, where)))
     return summarize(results)["ok"]
 
@@ -450,7 +533,7 @@ def smoke(output_format, request, where):
 
 
 @main.command()
-@check_options
+@check_options(many_envs=False)
 @apply_options
 @checks_command
 def bootstrap(output_format, request, yes, timeout, concurrency, allow_capacity_changes, where):

@@ -103,6 +103,32 @@ class TextFormatter:
                      f"{s['error']} errors, {s['skip']} skipped")
         return "\n".join(lines)
 
+    def plans(self, outcomes: dict) -> str:
+        """Per environment, one plan after the other ({env: (changes, tables) or an error})."""
+        return "\n\n".join(f"== {name} ==\n" + (f"error: {outcome}" if isinstance(outcome, Exception)
+                                                else self.plan(*outcome)) for name, outcome in outcomes.items())
+
+    def checks_by_environment(self, by_environment: dict) -> str:
+        """One table, a row per check and a column per environment; then what did not pass."""
+        names = list(by_environment)
+        ids = list(dict.fromkeys(r.id for results in by_environment.values() for r in results))
+        status = {(name, r.id): r.status for name, results in by_environment.items() for r in results}
+        width = max([len("check")] + [len(i) for i in ids])
+        columns = [max(len(n), 5) for n in names]
+        lines = ["  ".join([f"{'check':<{width}}", *(f"{n:<{w}}" for n, w in zip(names, columns, strict=True))])]
+        for check_id in ids:
+            cells = [f"{(status.get((n, check_id)) or '-').upper():<{w}}" for n, w in zip(names, columns, strict=True)]
+            lines.append("  ".join([f"{check_id:<{width}}", *cells]))
+        for name, results in by_environment.items():
+            bad = [r for r in results if r.status is not Status.PASS]
+            if bad:
+                lines.append(f"\n== {name} ==")
+                lines += self.checks(bad).splitlines()[:-1]
+        totals = {name: summarize(results) for name, results in by_environment.items()}
+        lines.append("\n" + "; ".join(f"{name}: {s['pass']}/{s['total']} passed, {s['fail']} failed, {s['error']} errors"
+                                      for name, s in totals.items()))
+        return "\n".join(lines)
+
     def policy(self, document: dict) -> str:
         lines = [f"Allow {', '.join(s['Action'])}\n  on {s['Resource']}" for s in document["Statement"]]
         lines.append(f"\n{len(document['Statement'])} statement(s). As a policy document: "
@@ -142,6 +168,18 @@ class JsonFormatter:
     def policy(self, document: dict) -> str:
         return to_json(document)  # the bare document: `> policy.json` is ready for put-role-policy
 
+    def plans(self, outcomes: dict) -> str:
+        documents = {name: ({"error": str(outcome)} if isinstance(outcome, Exception) else json.loads(self.plan(*outcome)))
+                     for name, outcome in outcomes.items()}
+        return to_json({"environments": documents})
+
+    def checks_by_environment(self, by_environment: dict) -> str:
+        every = [r for results in by_environment.values() for r in results]
+        return to_json({"environments": {name: {"results": [r.to_dict() for r in results],
+                                                "summary": summarize(results)}
+                                         for name, results in by_environment.items()},
+                        "summary": summarize(every)})
+
 
 class JunitFormatter:
     """JUnit XML, for CI test reports: one testcase per check, grouped by kind as classname.
@@ -150,7 +188,17 @@ class JunitFormatter:
     name = "junit"
 
     def checks(self, results: list, suite: str = "checker") -> str:
-        root = ElementTree.Element("testsuites", name=suite)
+        return self.checks_by_environment({suite: results}, root_name=suite)
+
+    def checks_by_environment(self, by_environment: dict, root_name: str = "checker") -> str:
+        """One testsuite per environment."""
+        root = ElementTree.Element("testsuites", name=root_name)
+        for name, results in by_environment.items():
+            self._suite(root, xml_text(name), results)
+        ElementTree.indent(root)
+        return ElementTree.tostring(root, encoding="unicode", xml_declaration=True)
+
+    def _suite(self, root, suite: str, results: list) -> None:
         s = summarize(results)
         suite_element = ElementTree.SubElement(root, "testsuite", name=suite, tests=str(s["total"]),
                                                failures=str(s["fail"]), errors=str(s["error"]),
@@ -169,8 +217,6 @@ class JunitFormatter:
                 ElementTree.SubElement(case, "skipped", message=summary)
             elif r.status is Status.WARN:
                 ElementTree.SubElement(case, "system-out").text = f"WARNING: {summary}\n{text}"
-        ElementTree.indent(root)
-        return ElementTree.tostring(root, encoding="unicode", xml_declaration=True)
 
 
 def xml_text(text: str) -> str:
