@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Project", "Validation", "validate", "choose_kinds", "CheckerError", "CheckResult", "Status",
            "summarize", "Interrupted", "KIND_NAMES", "SMOKE_KINDS", "KINDS", "DEFAULT_CHECKLIST", "timeout_message",
-           "ApplyResult", "sections_of", "Redactor", "clip", "masked_url", "environment_names"]
+           "ApplyResult", "sections_of", "Redactor", "clip", "masked_url", "environment_names", "export", "Export"]
 
 
 def timeout_message(result, timeout: float) -> str:
@@ -255,3 +255,76 @@ class Project:
         if account_id is None:
             account_id = call(self.aws.client("sts"), "GetCallerIdentity", "sts")["Account"]
         return least_privilege_policy(self.checklist.permissions, self.tables, region, account_id)
+
+
+@dataclass(frozen=True)
+class Export:
+    files: list          # the spec files written
+    snippet: str         # the checklist `tables:` section for the TTL and PITR found
+
+
+def export(out_dir, tables=(), force: bool = False, checklist=None, env: Optional[str] = None,
+           region: Optional[str] = None, profile: Optional[str] = None, endpoint_url: Optional[str] = None,
+           table_prefix: Optional[str] = None, table_suffix: Optional[str] = None,
+           retry_mode: str = "standard", max_attempts: int = 5) -> Export:
+    """Write a spec file per live table (those named, else every table with the environment's
+    prefix/suffix), the prefix/suffix removed; never overwrite a file without `force`."""
+    import json
+
+    from .aws import AwsOptions
+    from .checklist import load_checklist
+    from .errors import pages
+    from .export import checklist_snippet, spec_from_table, strip_affixes
+    from .live import describe_tables, read_tags
+
+    environment = None
+    if env:
+        path = _checklist_path(checklist)
+        if path is None:
+            raise CheckerError(f"--env {env} needs a checklist ({DEFAULT_CHECKLIST} or --checklist FILE)")
+        environment = load_checklist(path, sections=("environments",), environment=env).environment(env)
+    prefix = table_prefix if table_prefix is not None else (environment.table_prefix if environment else "")
+    suffix = table_suffix if table_suffix is not None else (environment.table_suffix if environment else "")
+    aws = AwsOptions(region=region or (environment.region if environment else None),
+                     profile=profile or (environment.profile if environment else None),
+                     endpoint_url=endpoint_url or (environment.endpoint_url if environment else None),
+                     role_arn=environment.role_arn if environment else None,
+                     retry_mode=retry_mode, max_attempts=max_attempts)
+    client = aws.client("dynamodb")
+    if tables:
+        names = list(tables)
+    else:
+        names = [n for page in pages(client, "ListTables", "dynamodb") for n in page.get("TableNames", [])
+                 if strip_affixes(n, prefix, suffix)]
+    if not names:
+        raise CheckerError(f"no table to export (prefix {prefix!r}, suffix {suffix!r}); name them with --table")
+    out = Path(out_dir)
+    descriptions = describe_tables(client, names)
+    planned = []
+    for name in names:
+        if descriptions[name] is None:
+            raise CheckerError(f"--table {name}: no such table")
+        spec_name = strip_affixes(name, prefix, suffix) or name
+        target = out / f"{spec_name}.json"
+        if target.exists() and not force:
+            raise CheckerError(f"{target}: exists; pass --force to overwrite it")
+        planned.append((name, spec_name, target))
+    out.mkdir(parents=True, exist_ok=True)
+    wishes: dict = {}
+    written = []
+    for name, spec_name, target in planned:
+        table = descriptions[name]
+        spec = spec_from_table(table, spec_name, read_tags(client, table["TableArn"]))
+        target.write_text(json.dumps(spec, indent=2) + "\n")
+        written.append(target)
+        ttl = call(client, "DescribeTimeToLive", TableName=name).get("TimeToLiveDescription", {})
+        backups = call(client, "DescribeContinuousBackups", TableName=name).get("ContinuousBackupsDescription", {})
+        wish: dict = {}
+        if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):
+            wish["ttl_attribute"] = ttl.get("AttributeName")
+        if backups.get("PointInTimeRecoveryDescription", {}).get("PointInTimeRecoveryStatus") == "ENABLED":
+            wish["point_in_time_recovery"] = True
+        if wish:
+            wishes[spec_name] = wish
+    return Export(written, checklist_snippet(wishes))
+

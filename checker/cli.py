@@ -40,6 +40,9 @@ from .api import (
     summarize,
     timeout_message,
 )
+from .api import (
+    export as export_tables,
+)
 from .api import validate as validate_project
 
 # Everything printed passes through one redactor that knows the run's secrets (credentials in
@@ -568,6 +571,40 @@ def iam_policy(output_format, account_id, where):
     """
     project = load_project(where, sections_of(("iam",)))
     echo(report.formatter(output_format).policy(project.iam_policy(account_id)))
+
+
+@main.command("export")
+@click.option("--specs", "specs_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Directory to write the specs to (created if missing).")
+@click.option("--table", "tables", multiple=True, metavar="NAME",
+              help="A live table to export (repeatable) [default: every table with the environment's prefix/suffix].")
+@click.option("--force", is_flag=True, help="Overwrite spec files that exist.")
+@click.option("--checklist", "checklist_path", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help=f"Deployment checklist, for --env [default: {DEFAULT_CHECKLIST} when it exists].")
+@click.option("--env", "env_name", default=None, metavar="NAME",
+              help="Environment from the checklist: its account, region and table prefix/suffix (removed from names).")
+@click.option("--region", default=None, help="AWS region [default: --env's, else AWS_REGION / profile].")
+@click.option("--profile", default=None, help="AWS named profile.")
+@click.option("--endpoint-url", default=None, metavar="URL", help="Another AWS endpoint (a moto server, LocalStack).")
+@click.option("--table-prefix", default=None, help="Prefix of the live names, removed in the specs [default: --env's].")
+@click.option("--table-suffix", default=None, help="Suffix of the live names, removed in the specs [default: --env's].")
+@handle_errors
+def export_command(specs_dir, tables, force, checklist_path, env_name, region, profile, endpoint_url, table_prefix,
+                   table_suffix):
+    """Adopt an existing environment: write a spec per live table (CreateTable JSON).
+
+    Only the fields CreateTable takes and the table states are written (keys, attribute
+    definitions, indexes, billing, stream, encryption, table class, deletion protection, tags),
+    with the environment's prefix/suffix removed. TTL and point-in-time recovery found are printed
+    as a checklist `tables:` snippet. Afterwards `checker validate` passes and `checker plan`
+    against the same account says "In sync". Existing files are kept unless --force.
+    """
+    OUTPUT.add_url(endpoint_url or "")
+    result = export_tables(specs_dir, tables, force, checklist_path, env_name, region, profile, endpoint_url,
+                           table_prefix, table_suffix)
+    for path in result.files:
+        stderr(f"wrote {path}")
+    echo(result.snippet)
 
 
 @main.command()

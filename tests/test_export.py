@@ -1,0 +1,62 @@
+"""`checker export`: apply -> export -> validate -> plan "In sync", on a moto server."""
+from __future__ import annotations
+
+import json
+
+import boto3
+
+from .conftest import REGION, load_spec
+
+
+def test_export_round_trip(cli, project, endpoint):
+    assert cli("apply", "--endpoint-url", endpoint, "--yes").exit_code == 0
+    client = boto3.client("dynamodb", endpoint_url=endpoint, region_name=REGION)
+    client.update_continuous_backups(TableName="user", PointInTimeRecoverySpecification={
+        "PointInTimeRecoveryEnabled": True})
+    client.update_time_to_live(TableName="action_history", TimeToLiveSpecification={
+        "Enabled": True, "AttributeName": "expiresAt"})
+    arn = client.describe_table(TableName="track")["Table"]["TableArn"]
+    client.tag_resource(ResourceArn=arn, Tags=[{"Key": "team", "Value": "music"}])
+    result = cli("export", "--specs", "adopted", "--endpoint-url", endpoint)
+    assert result.exit_code == 0, result.output
+    files = sorted(p.name for p in (project / "adopted").glob("*.json"))
+    assert files == ["action_history.json", "liked_songs.json", "liked_songs_metadata.json", "track.json", "user.json"]
+    assert "tables:\n  action_history:\n    ttl_attribute: expiresAt\n  user:\n    point_in_time_recovery: true" \
+        in result.stdout
+    track = json.loads((project / "adopted" / "track.json").read_text())
+    assert track["Tags"] == [{"Key": "team", "Value": "music"}]
+    assert track["GlobalSecondaryIndexes"][0]["IndexName"] == "status-id-index"
+    assert cli("validate", "--specs", "adopted").exit_code == 0
+    plan = cli("plan", "--specs", "adopted", "--endpoint-url", endpoint, "--detailed-exitcode")
+    assert plan.exit_code == 0 and plan.stdout.startswith("In sync: 5 table(s)")
+
+
+def test_export_removes_the_environment_suffix_and_picks_tables(cli, project, endpoint):
+    client = boto3.client("dynamodb", endpoint_url=endpoint, region_name=REGION)
+    spec = load_spec("liked_songs")
+    client.create_table(**{**{k: v for k, v in spec.items() if k not in ("ProvisionedThroughput",)},
+                           "TableName": "liked_songs-prod", "BillingMode": "PAY_PER_REQUEST",
+                           "GlobalSecondaryIndexes": [{k: v for k, v in i.items() if k != "ProvisionedThroughput"}
+                                                      for i in spec["GlobalSecondaryIndexes"]]})
+    client.create_table(**dict(load_spec("user"), TableName="user-other"))
+    result = cli("export", "--specs", "out", "--endpoint-url", endpoint, "--table-suffix", "-prod")
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in (project / "out").glob("*.json")] == ["liked_songs.json"]
+    exported = json.loads((project / "out" / "liked_songs.json").read_text())
+    assert exported["TableName"] == "liked_songs" and exported["BillingMode"] == "PAY_PER_REQUEST"
+    assert "ProvisionedThroughput" not in exported  # on-demand: no 0/0 throughput
+    assert all("ProvisionedThroughput" not in i for i in exported["GlobalSecondaryIndexes"])
+    refused = cli("export", "--specs", "out", "--endpoint-url", endpoint, "--table", "liked_songs-prod",
+                  "--table-suffix", "-prod")
+    assert refused.exit_code == 1 and "exists; pass --force" in refused.stderr
+    assert cli("export", "--specs", "out", "--endpoint-url", endpoint, "--table", "liked_songs-prod",
+               "--table-suffix", "-prod", "--force").exit_code == 0
+    plan = cli("plan", "--specs", "out", "--endpoint-url", endpoint, "--table-suffix", "-prod", "--detailed-exitcode")
+    assert plan.exit_code == 0, plan.output
+
+
+def test_export_of_nothing_is_a_clear_error(cli, endpoint):
+    result = cli("export", "--specs", "out", "--endpoint-url", endpoint)
+    assert result.exit_code == 1 and "no table to export" in result.stderr
+    result = cli("export", "--specs", "out", "--endpoint-url", endpoint, "--table", "nope")
+    assert result.exit_code == 1 and "--table nope: no such table" in result.stderr
