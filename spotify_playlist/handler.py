@@ -25,6 +25,7 @@ from typing import Optional
 
 import boto3
 import botocore.exceptions
+from botocore.config import Config
 
 from .dynamo import CacheTableMissing, CacheTables, LikedSongsStore
 from .health import BINDINGS, health, missing_tables
@@ -139,7 +140,9 @@ def refresh_token_for(user_id: str, resource, environ=os.environ) -> Optional[st
 
 
 def dynamodb_resource():
-    return boto3.resource("dynamodb")
+    """botocore's standard retry mode backs off on ProvisionedThroughputExceeded and throttling:
+    on a provisioned table, the table's write capacity bounds a full sync, and no item is lost."""
+    return boto3.resource("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 10}))
 
 
 def build_cache(user_id: str, environ=os.environ, resource=None) -> LikedSongsCache:

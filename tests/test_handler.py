@@ -206,3 +206,13 @@ def test_health_names_a_missing_index(environment):
     assert status == 503 and body["problems"] == [
         "table liked_songs has no index userId-addedAt-index: run `checker apply --env <environment>` "
         "(creates the tables from table_specs/)"]
+
+
+def test_a_no_change_sync_through_the_handler_costs_one_spotify_call(aws, fake_spotify, environment):
+    """The access token is reused across requests of one container until it expires."""
+    fake_spotify.add_user("dana", 30)
+    assert call("function_url", "sync-liked-songs", environment)[1]["sync"]["mode"] == "full"
+    fake_spotify.reset_counts()
+    status, body = call("function_url", "sync-liked-songs", environment)
+    assert (status, body["sync"]["mode"]) == (200, "none")
+    assert sum(fake_spotify.calls.values()) == 1 and fake_spotify.calls["/api/token"] == 0
