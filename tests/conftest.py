@@ -43,8 +43,8 @@ def fresh_process_reports():
     TOKENS.clear()
 
 
-@pytest.fixture(scope="session")
-def moto_server():
+def moto_server_running():
+    """A moto server on a free port of 127.0.0.1 (a generator for fixtures): its URL."""
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -52,12 +52,21 @@ def moto_server():
     server.stop()
 
 
+def reset_moto(url: str) -> str:
+    """An empty account again."""
+    urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST", data=b"")).read()
+    return url
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    yield from moto_server_running()
+
+
 @pytest.fixture
 def endpoint(moto_server):
     """A moto server with an empty account for this test."""
-    request = urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST", data=b"")
-    urllib.request.urlopen(request).read()
-    return moto_server
+    return reset_moto(moto_server)
 
 
 class Cli:

@@ -8,27 +8,21 @@ from xml.etree import ElementTree
 import boto3
 import pytest
 import yaml
-from moto.server import ThreadedMotoServer
 
 from checker.aws import AwsOptions
 from checker.testing.deploy import deploy_function
 
-from .conftest import REGION, ROOT, load_spec
+from .conftest import REGION, ROOT, load_spec, moto_server_running, reset_moto
 
 
 @pytest.fixture(scope="module")
 def second_account():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    yield from moto_server_running()
 
 
 @pytest.fixture
 def two_accounts(cli, project, endpoint, second_account):
-    import urllib.request
-    urllib.request.urlopen(urllib.request.Request(f"{second_account}/moto-api/reset", method="POST", data=b"")).read()
+    reset_moto(second_account)
     document = yaml.safe_load((ROOT / "checklist.yaml").read_text())
     document["environments"]["dev"]["endpoint_url"] = endpoint
     document["environments"]["prod"]["endpoint_url"] = second_account
