@@ -1,13 +1,16 @@
 """The liked-songs cache: a user's saved tracks mirrored from Spotify into DynamoDB.
 
-Full sync streams the pages, writes them, and only then deletes what is no longer saved, so a
-reader never finds the cache empty mid-sync, and a sync that fails half-way leaves the previous
-cache readable with syncStatus "error". Incremental sync spends one first-page call to decide:
-nothing changed (same total and first page) costs exactly that call; new tracks, which Spotify
-always puts first, cost one more page per 50; removals are found newest first with the
-"contains" call, 50 ids a call, and a full sync is the fallback when they are not found quickly.
-A missing cache table is logged once at ERROR (health.missing_tables) and answered from the Spotify
-API: it never crashes.
+One sync a user at a time: a sync holds a lease on the user's metadata item, and one that overlaps
+serves the cache as it is. Full sync reads the pages a few at a time, writes only the items that
+are new or changed, and only then deletes what Spotify confirms is no longer saved, so a reader
+never finds the cache empty mid-sync, a library that changes during the read is read again, and a
+sync that fails half-way leaves the previous cache readable with syncStatus "error". Incremental
+sync spends one first-page call to decide: nothing changed (same total and first page) costs
+exactly that call; new tracks, which Spotify always puts first, cost one more page per 50;
+removals are named by the gaps between Spotify's list and the cached order, found by bisecting the
+pages (a few calls wherever they are), and a full sync is the fallback when that does not add up.
+A missing cache table or index is logged once at ERROR (health.missing_tables) and answered from
+the Spotify API: it never crashes.
 """
 from __future__ import annotations
 
@@ -125,13 +128,12 @@ class SyncResult:
 class LikedSongsCache:
     def __init__(self, store: LikedSongsStore, spotify: SpotifyClient,
                  max_age_seconds: float = DEFAULT_MAX_AGE_SECONDS, max_new_pages: int = 20,
-                 max_removal_checks: int = 4, clock: Callable[[], float] = time.time,
+                 clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], None] = time.sleep, lease_wait: float = 2.0, page_concurrency: int = 4):
         self.store = store
         self.spotify = spotify
         self.max_age_seconds = max_age_seconds
         self.max_new_pages = max_new_pages
-        self.max_removal_checks = max_removal_checks
         self.clock = clock
         self.sleep = sleep
         self.lease_wait = lease_wait
