@@ -309,13 +309,19 @@ def export(out_dir, tables=(), force: bool = False, checklist=None, env: Optiona
         if target.exists() and not force:
             raise CheckerError(f"{target}: exists; pass --force to overwrite it")
         planned.append((name, spec_name, target))
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CheckerError(f"{out}: cannot create the directory: {exc.strerror}") from None
     wishes: dict = {}
     written = []
     for name, spec_name, target in planned:
         table = descriptions[name]
         spec = spec_from_table(table, spec_name, read_tags(client, table["TableArn"]))
-        target.write_text(json.dumps(spec, indent=2) + "\n")
+        try:
+            target.write_text(json.dumps(spec, indent=2) + "\n")
+        except OSError as exc:
+            raise CheckerError(f"{target}: cannot write the spec: {exc.strerror}") from None
         written.append(target)
         ttl = call(client, "DescribeTimeToLive", TableName=name).get("TimeToLiveDescription", {})
         backups = call(client, "DescribeContinuousBackups", TableName=name).get("ContinuousBackupsDescription", {})

@@ -60,3 +60,10 @@ def test_export_of_nothing_is_a_clear_error(cli, endpoint):
     assert result.exit_code == 1 and "no table to export" in result.stderr
     result = cli("export", "--specs", "out", "--endpoint-url", endpoint, "--table", "nope")
     assert result.exit_code == 1 and "--table nope: no such table" in result.stderr
+
+
+def test_export_into_something_that_is_not_a_directory(cli, project, endpoint):
+    assert cli("apply", "--endpoint-url", endpoint, "--yes").exit_code == 0
+    (project / "a-file").write_text("x")
+    result = cli("export", "--specs", "a-file", "--endpoint-url", endpoint)
+    assert result.exit_code == 1 and "a-file" in result.stderr and "Traceback" not in result.output
