@@ -121,15 +121,16 @@ class Project:
     tables: list
     checklist: Optional[Checklist] = None
     environment: Optional[Environment] = None
-    _session: dict = field(default_factory=dict, compare=False, repr=False)
+    _clients: dict = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def load(cls, specs="table_specs", checklist=None, env: Optional[str] = None, region: Optional[str] = None,
              profile: Optional[str] = None, endpoint_url: Optional[str] = None,
              table_prefix: Optional[str] = None, table_suffix: Optional[str] = None,
              retry_mode: str = "standard", max_attempts: int = 5, sections=TABLE_SECTIONS) -> Project:
-        """Read the specs and the checklist once. `sections` are the checklist sections whose
-        ${VAR}s must be set (a plan does not need the endpoints' API token)."""
+        """Read the specs and the checklist once (`checklist`: a path, None for checklist.yaml when it
+        exists, False for none). `sections` are the checklist sections whose ${VAR}s must be set
+        (a plan does not need the endpoints' API token)."""
         from .aws import AwsOptions
         from .checklist import TABLE_NAME, load_checklist
         from .diff import ExpectedTable
@@ -185,9 +186,9 @@ class Project:
         return redactor
 
     def dynamodb(self):
-        if "dynamodb" not in self._session:
-            self._session["dynamodb"] = self.aws.client("dynamodb")
-        return self._session["dynamodb"]
+        if "dynamodb" not in self._clients:
+            self._clients["dynamodb"] = self.aws.client("dynamodb")
+        return self._clients["dynamodb"]
 
     # -- tables ---------------------------------------------------------------------------
     def plan(self) -> list:
