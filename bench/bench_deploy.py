@@ -7,6 +7,10 @@ the same run, medians of several runs. Prints figures; asserts nothing (speed is
 - plan of 5/50/200 tables at 0 and 20 ms per call (the proxy's latency standing for a region's
   round trip): `Project.plan()` vs a serial and a 16-thread boto3 DescribeTable loop.
 - `checker --help` vs `python -c pass`.
+- on dynalite (an independent DynamoDB, installed from the npm registry into bench/.cache; skipped
+  with a message when npm is missing), tables CREATING for 3 s: `checker apply` of 5 tables vs the
+  physical limit, and `checker wait` for one table vs the AWS CLI runbook `aws dynamodb wait
+  table-exists` (awscli installed into bench/.cache/venv).
 
 Usage: .venv/bin/python bench/bench_deploy.py [runs]
 """
@@ -15,6 +19,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -105,6 +111,115 @@ def command_time(args: list) -> float:
     return time.perf_counter() - started
 
 
+CACHE = ROOT / "bench" / ".cache"
+
+
+def dynalite_command() -> list:
+    """The dynalite server from the npm registry, installed once into bench/.cache; [] without npm."""
+    binary = CACHE / "dynalite" / "node_modules" / ".bin" / "dynalite"
+    if not binary.exists():
+        if not shutil.which("npm"):
+            return []
+        (CACHE / "dynalite").mkdir(parents=True, exist_ok=True)
+        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "dynalite@4"], cwd=CACHE / "dynalite",
+                       capture_output=True, check=False)
+    return [str(binary)] if binary.exists() else []
+
+
+def aws_cli() -> list:
+    """The AWS CLI in a venv of its own under bench/.cache; [] when it cannot be installed."""
+    venv = CACHE / "venv"
+    aws = venv / "bin" / "aws"
+    if not aws.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], capture_output=True, check=False)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", "awscli"], capture_output=True, check=False)
+    return [str(aws)] if aws.exists() else []
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def on_dynalite(runs: int) -> None:
+    command = dynalite_command()
+    if not command:
+        print("dynalite: skipped (npm is not installed)")
+        return
+    five = specs_dir(5)
+    checker = os.path.join(os.path.dirname(sys.executable), "checker")
+    aws = aws_cli()
+
+    def fresh():
+        port = free_port()
+        process = subprocess.Popen([*command, "--port", str(port), "--createTableMs", str(int(HOLD * 1000))],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        return process, url
+
+    def timed_apply(limit: bool) -> float:
+        process, url = fresh()
+        try:
+            if limit:
+                client = boto3.client("dynamodb", endpoint_url=url, region_name="us-east-1")
+                requests = [json.loads(p.read_text()) for p in sorted(five.glob("*.json"))]
+                started = time.perf_counter()
+                for request in requests:
+                    client.create_table(**request)
+                pending = {r["TableName"] for r in requests}
+                while pending:
+                    pending = {n for n in pending if client.describe_table(TableName=n)["Table"]["TableStatus"] != "ACTIVE"}
+                    time.sleep(0.05)
+                return time.perf_counter() - started
+            started = time.perf_counter()
+            done = subprocess.run([checker, "apply", "--yes", "--specs", str(five), "--endpoint-url", url],
+                                  capture_output=True, check=False, cwd=tempfile.mkdtemp())  # no checklist here
+            assert done.returncode == 0, done.stderr
+            return time.perf_counter() - started
+        finally:
+            process.kill()
+
+    def timed_wait(with_aws: bool) -> float:
+        process, url = fresh()
+        try:
+            client = boto3.client("dynamodb", endpoint_url=url, region_name="us-east-1")
+            spec = json.loads(next(five.glob("*user*.json")).read_text())
+            client.create_table(**spec)
+            created = time.perf_counter()
+            if with_aws:
+                subprocess.run([*aws, "dynamodb", "wait", "table-exists", "--table-name", spec["TableName"],
+                                "--endpoint-url", url], capture_output=True, check=False)
+            else:
+                only = Path(tempfile.mkdtemp()) / "specs"
+                only.mkdir()
+                (only / "t.json").write_text(json.dumps(spec))
+                done = subprocess.run([checker, "wait", "--specs", str(only), "--endpoint-url", url],
+                                      capture_output=True, check=False, cwd=only.parent)
+                assert done.returncode == 0, done.stderr
+            return time.perf_counter() - created - HOLD
+        finally:
+            process.kill()
+
+    ours = median_of(runs, lambda: timed_apply(False))
+    limit = median_of(runs, lambda: timed_apply(True))
+    print(f"dynalite: apply, 5 new tables     checker {ours:6.2f}s   physical limit {limit:6.2f}s   +{ours - limit:.2f}s")
+    ours = median_of(runs, lambda: timed_wait(False))
+    if aws:
+        theirs = median_of(1, lambda: timed_wait(True))
+        print(f"dynalite: wait, 1 table, seen after ACTIVE   checker +{ours:5.2f}s   aws dynamodb wait table-exists "
+              f"+{theirs:5.2f}s")
+    else:
+        print(f"dynalite: wait, 1 table, seen after ACTIVE   checker +{ours:5.2f}s   (awscli could not be installed)")
+
+
 def main(runs: int) -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
@@ -140,6 +255,7 @@ def main(runs: int) -> None:
     ours = median_of(max(runs, 5), lambda: command_time(checker))
     bare = median_of(max(runs, 5), lambda: command_time([sys.executable, "-c", "pass"]))
     print(f"checker --help                       {ours:6.3f}s   python -c pass {bare:6.3f}s   +{ours - bare:.3f}s")
+    on_dynalite(runs)
 
 
 if __name__ == "__main__":
