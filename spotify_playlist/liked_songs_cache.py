@@ -129,7 +129,7 @@ class LikedSongsCache:
     def __init__(self, store: LikedSongsStore, spotify: SpotifyClient,
                  max_age_seconds: float = DEFAULT_MAX_AGE_SECONDS, max_new_pages: int = 20,
                  clock: Callable[[], float] = time.time,
-                 sleep: Callable[[float], None] = time.sleep, lease_wait: float = 2.0, page_concurrency: int = 4):
+                 sleep: Callable[[float], None] = time.sleep, lease_wait: float = 2.0, page_concurrency: int = 8):
         self.store = store
         self.spotify = spotify
         self.max_age_seconds = max_age_seconds
