@@ -32,6 +32,7 @@ bench: install
 	$(BIN)/python bench/bench_wait.py
 	$(BIN)/python bench/bench_sync.py 2000 50
 	$(BIN)/python bench/bench_sync.py 10000 50
+	$(BIN)/python bench/bench_sync.py 30000 50
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -29,13 +29,17 @@ def create_cache_tables(resource):
     return resource
 
 
+DYNAMODB_CALLS: list = []
+
+
 def timed(label, fake, action, writes=False):
     fake.reset_counts()
+    DYNAMODB_CALLS.clear()
     started = time.perf_counter()
     result = action()
     written = f"  {result.added} item writes" if writes else ""
     print(f"{label:<28} {time.perf_counter() - started:7.3f} s  {sum(fake.calls.values()):4d} Spotify calls  "
-          f"mode={result.mode} total={result.total}{written}")
+          f"{len(DYNAMODB_CALLS):4d} DynamoDB calls  mode={result.mode} total={result.total}{written}")
 
 
 def main(tracks: int, latency_ms: float) -> None:
@@ -43,6 +47,7 @@ def main(tracks: int, latency_ms: float) -> None:
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
     with mock_aws(), FakeSpotify(latency=latency_ms / 1000) as fake:
         resource = create_cache_tables(boto3.resource("dynamodb", region_name="us-east-1"))
+        resource.meta.client.meta.events.register("before-call.dynamodb", lambda **kw: DYNAMODB_CALLS.append(1))
         fake.add_user("bench", tracks)
         spotify = SpotifyClient(SpotifyCredentials(refresh_token="refresh-bench"), api_base=fake.api_base,
                                 accounts_base=fake.url)
@@ -58,14 +63,18 @@ def main(tracks: int, latency_ms: float) -> None:
         tracemalloc.stop()
         print(f"{'  its peak Python heap':<28} {peak / 2**20:7.1f} MiB (moto's tables included)")
         timed("nothing changed", fake, lambda: cache.sync("bench"))
-        fake.add_tracks("bench", 120)
-        timed("120 new tracks", fake, lambda: cache.sync("bench"))
+        fake.add_tracks("bench", 25)
+        timed("25 new tracks", fake, lambda: cache.sync("bench"))
         fake.remove_tracks("bench", fake.saved_ids("bench")[5:8])
         timed("3 recent removals", fake, lambda: cache.sync("bench"))
         ids = fake.saved_ids("bench")
         fake.remove_tracks("bench", [ids[int(len(ids) * f)] for f in (0.76, 0.85, 0.99)])
         timed("3 old removals (>= 75%)", fake, lambda: cache.sync("bench"))
         timed("forced full, no change", fake, lambda: cache.sync("bench", force_full=True), writes=True)
+        started = time.perf_counter()
+        cached = list(cache.store.query_songs("bench"))
+        print(f"{'read the cache (newest first)':<28} {time.perf_counter() - started:7.3f} s  {len(cached)} tracks; "
+              f"paginating Spotify for them: {len(cached) // 50 + 1} calls")
 
 
 if __name__ == "__main__":

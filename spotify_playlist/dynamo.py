@@ -6,9 +6,11 @@ cache can degrade instead of crashing the Lambda (the incident this project exis
 """
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Optional
@@ -49,6 +51,12 @@ class CacheTables:
                    metadata=environ.get("LIKED_SONGS_METADATA_TABLE", cls.metadata))
 
 
+def chunks(items: Iterable, size: int) -> Iterator[list]:
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
 def plain(value):
     """DynamoDB's Decimals back to int/float, so items serialise to JSON as the API sent them."""
     if isinstance(value, Decimal):
@@ -63,7 +71,7 @@ def plain(value):
 class LikedSongsStore:
     def __init__(self, resource=None, tables: Optional[CacheTables] = None,
                  max_batch_attempts: int = 8, backoff: float = 0.05,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep, write_concurrency: int = 4):
         self.resource = resource or boto3.resource("dynamodb")
         self.tables = tables or CacheTables.from_environment()
         self.songs = self.resource.Table(self.tables.songs)
@@ -71,6 +79,7 @@ class LikedSongsStore:
         self.max_batch_attempts = max_batch_attempts
         self.backoff = backoff
         self.sleep = sleep
+        self.write_concurrency = write_concurrency
 
     def _call(self, table: str, function, *args, **kwargs):
         try:
@@ -144,16 +153,18 @@ class LikedSongsStore:
                                   for t in track_ids)
 
     def _batch_write(self, requests: Iterator[dict]) -> int:
+        """BatchWriteItem 25 requests a call, up to `write_concurrency` calls at once (a bounded
+        window: at most that many batches are held in memory)."""
+        batches = chunks(requests, BATCH_SIZE)
+        if self.write_concurrency <= 1:
+            return sum(self._write_batch(batch) for batch in batches)
         written = 0
-        batch: list = []
-        for request in requests:
-            batch.append(request)
-            if len(batch) == BATCH_SIZE:
-                written += self._write_batch(batch)
-                batch = []
-        if batch:
-            written += self._write_batch(batch)
-        return written
+        with ThreadPoolExecutor(max_workers=self.write_concurrency) as pool:
+            while True:
+                window = list(itertools.islice(batches, self.write_concurrency))
+                if not window:
+                    return written
+                written += sum(pool.map(self._write_batch, window))
 
     def _write_batch(self, batch: list) -> int:
         """One BatchWriteItem, re-sending UnprocessedItems with backoff until none are left. The

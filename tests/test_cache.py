@@ -215,7 +215,7 @@ def test_unprocessed_items_are_retried_until_none_left(dynamodb, fake_spotify):
     fake_spotify.add_user("alice", 60)
     resource = Unprocessing(dynamodb)
     cache = make_cache(fake_spotify, "alice", dynamodb)
-    cache.store = LikedSongsStore(resource, sleep=lambda s: None)
+    cache.store = LikedSongsStore(resource, sleep=lambda s: None, write_concurrency=1)  # to see the order
     cache.sync("alice")
     assert cache.store.count_songs("alice") == 60
     assert resource.batch_sizes[:3] == [25, 3, 3]  # 25 at most a call, the unprocessed re-sent
