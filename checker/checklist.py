@@ -219,10 +219,12 @@ def _semantic_problems(document: dict, file: str, table_names: Optional[set]) ->
                                             f"makes table name {clip(full, 80)!r}, which DynamoDB rejects "
                                             "(3 to 255 characters of a-z A-Z 0-9 _ . -)"))
                     break
-        if isinstance(environment.get("base_url"), str) and "${" not in environment["base_url"]:
-            reason = url_problem(environment["base_url"])
-            if reason:
-                problems.append(Problem(file, f"$.environments.{name}.base_url", reason))
+        for field_name in ("base_url", "endpoint_url"):
+            value = environment.get(field_name)
+            if isinstance(value, str) and "${" not in value:
+                reason = url_problem(value)
+                if reason:
+                    problems.append(Problem(file, f"$.environments.{name}.{field_name}", reason))
     for i, endpoint in enumerate(document.get("endpoints") or []):
         if "schema" in endpoint:
             remote = remote_references(endpoint["schema"], f"$.endpoints[{i}].schema")

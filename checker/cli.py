@@ -145,6 +145,7 @@ def aws_options(command=None, formats=("text", "json"), many_envs=False):
     @functools.wraps(command)
     def with_where(*args, **kwargs):
         where = {name: kwargs.pop(name) for name in names}
+        where["env_names"] = tuple(dict.fromkeys(where["env_names"]))  # --env dev --env dev is dev
         all_envs = kwargs.pop("all_envs", False)
         OUTPUT.add_url(where["endpoint_url"] or "")
         # Mistakes in choosing environments are usage errors: one line, exit 1, a result in the format

@@ -167,6 +167,10 @@ CHECKLIST_CASES = {
     "two megabytes": ("version: 1\nx: '" + "y" * 2_000_000 + "'\n", "larger than"),
     "environment name with a newline": ('version: 1\nenvironments:\n  "dev\\n": {}\n', "$.environments"),
     "negative retries": (checklist_with(lambda d: d["endpoints"][0].update(retries=-1)), "$.endpoints[0].retries"),
+    "environment endpoint_url not a URL": (checklist_with(lambda d: d["environments"]["dev"].update(
+        endpoint_url="not a url")), "$.environments.dev.endpoint_url"),
+    "environment role_arn not an ARN": (checklist_with(lambda d: d["environments"]["dev"].update(
+        role_arn="arn:aws:iam::1:role/x")), "$.environments.dev.role_arn"),
 }
 
 
@@ -207,6 +211,10 @@ OPTION_CASES = {
     "--concurrency 0": (["apply", "--concurrency", "0"], "--concurrency"),
     "--endpoint-url not a URL": (["plan", "--endpoint-url", "http://[::1"], "error:"),
     "local --port 70000": (["local", "--port", "70000"], "--port"),
+    "--all-envs with --env": (["check", "--all-envs", "--env", "dev"], "--all-envs and --env"),
+    "export without --specs": (["export"], "--specs"),
+    "export --table of a bad name": (["export", "--specs", "out", "--table", "bad\nname", "--endpoint-url",
+                                      "http://127.0.0.1:9"], "error:"),
 }
 
 
