@@ -77,5 +77,45 @@ def main(tracks: int, latency_ms: float) -> None:
               f"paginating Spotify for them: {len(cached) // 50 + 1} calls")
 
 
+def on_dynalite(tracks: int, latency_ms: float, write_concurrency: int = 4) -> None:
+    """The first full sync and a forced one on a fresh dynalite (an independent DynamoDB from the
+    npm registry, installed into bench/.cache by bench_deploy); skipped without npm."""
+    import socket
+    import subprocess
+
+    from bench_deploy import dynalite_command, free_port
+
+    command = dynalite_command()
+    if not command:
+        print("dynalite: skipped (npm is not installed)")
+        return
+    port = free_port()
+    process = subprocess.Popen([*command, "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        resource = boto3.resource("dynamodb", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1")
+        resource.meta.client.meta.events.register("before-call.dynamodb", lambda **kw: DYNAMODB_CALLS.append(1))
+        create_cache_tables(resource)
+        for name in ("liked_songs", "liked_songs_metadata"):
+            resource.meta.client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2})
+        with FakeSpotify(latency=latency_ms / 1000) as fake:
+            fake.add_user("bench", tracks)
+            spotify = SpotifyClient(SpotifyCredentials(refresh_token="refresh-bench"), api_base=fake.api_base,
+                                    accounts_base=fake.url)
+            cache = LikedSongsCache(LikedSongsStore(resource, write_concurrency=write_concurrency), spotify)
+            print(f"on dynalite: {tracks} saved tracks, {latency_ms:g} ms per Spotify call, "
+                  f"{write_concurrency} batch writer(s)")
+            timed("first full sync", fake, lambda: cache.sync("bench"))
+            timed("forced full, no change", fake, lambda: cache.sync("bench", force_full=True), writes=True)
+    finally:
+        process.kill()
+
+
 if __name__ == "__main__":
     main(int(sys.argv[1]) if len(sys.argv) > 1 else 2000, float(sys.argv[2]) if len(sys.argv) > 2 else 0)
+    on_dynalite(int(sys.argv[1]) if len(sys.argv) > 1 else 2000, float(sys.argv[2]) if len(sys.argv) > 2 else 0)
