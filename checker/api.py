@@ -96,6 +96,19 @@ def environment_names(checklist_path=None) -> list:
     return list(load_checklist(path, sections=("environments",)).environments)
 
 
+def _where(environment: Optional[Environment], region, profile, endpoint_url, table_prefix, table_suffix,
+           retry_mode: str, max_attempts: int) -> tuple:
+    """(AwsOptions, table prefix, table suffix): each option given wins over the environment's."""
+    from .aws import AwsOptions
+
+    def chosen(option, field_name, default=None):
+        return option if option is not None else (getattr(environment, field_name) if environment else default)
+    aws = AwsOptions(region=chosen(region, "region"), profile=chosen(profile, "profile"),
+                     endpoint_url=chosen(endpoint_url, "endpoint_url"), role_arn=chosen(None, "role_arn"),
+                     retry_mode=retry_mode, max_attempts=max_attempts)
+    return aws, chosen(table_prefix, "table_prefix", ""), chosen(table_suffix, "table_suffix", "")
+
+
 def choose_kinds(only=(), skip=(), allowed=KIND_NAMES) -> tuple:
     """The kinds of check to run from --only/--skip style lists ("a,b" items allowed)."""
     def split(values):
@@ -131,7 +144,6 @@ class Project:
         """Read the specs and the checklist once (`checklist`: a path, None for checklist.yaml when it
         exists, False for none). `sections` are the checklist sections whose ${VAR}s must be set
         (a plan does not need the endpoints' API token)."""
-        from .aws import AwsOptions
         from .checklist import TABLE_NAME, load_checklist
         from .diff import ExpectedTable
         from .specs import load_specs
@@ -143,8 +155,8 @@ class Project:
             if loaded is None:
                 raise CheckerError(f"--env {env} needs a checklist ({DEFAULT_CHECKLIST} or --checklist FILE)")
             environment = loaded.environment(env)
-        prefix = table_prefix if table_prefix is not None else (environment.table_prefix if environment else "")
-        suffix = table_suffix if table_suffix is not None else (environment.table_suffix if environment else "")
+        aws, prefix, suffix = _where(environment, region, profile, endpoint_url, table_prefix, table_suffix,
+                                     retry_mode, max_attempts)
         tables = []
         for spec in loaded_specs:
             name = f"{prefix}{spec.name}{suffix}"
@@ -157,11 +169,6 @@ class Project:
                                         ttl_attribute=wishes.ttl_attribute if wishes else None,
                                         point_in_time_recovery=wishes.point_in_time_recovery if wishes else False,
                                         spec_name=spec.name))
-        aws = AwsOptions(region=region or (environment.region if environment else None),
-                         profile=profile or (environment.profile if environment else None),
-                         endpoint_url=endpoint_url or (environment.endpoint_url if environment else None),
-                         role_arn=environment.role_arn if environment else None,
-                         retry_mode=retry_mode, max_attempts=max_attempts)
         return cls(aws, tables, loaded, environment)
 
     @property
@@ -272,7 +279,6 @@ def export(out_dir, tables=(), force: bool = False, checklist=None, env: Optiona
     prefix/suffix), the prefix/suffix removed; never overwrite a file without `force`."""
     import json
 
-    from .aws import AwsOptions
     from .checklist import load_checklist
     from .errors import pages
     from .export import checklist_snippet, spec_from_table, strip_affixes
@@ -284,13 +290,8 @@ def export(out_dir, tables=(), force: bool = False, checklist=None, env: Optiona
         if path is None:
             raise CheckerError(f"--env {env} needs a checklist ({DEFAULT_CHECKLIST} or --checklist FILE)")
         environment = load_checklist(path, sections=("environments",), environment=env).environment(env)
-    prefix = table_prefix if table_prefix is not None else (environment.table_prefix if environment else "")
-    suffix = table_suffix if table_suffix is not None else (environment.table_suffix if environment else "")
-    aws = AwsOptions(region=region or (environment.region if environment else None),
-                     profile=profile or (environment.profile if environment else None),
-                     endpoint_url=endpoint_url or (environment.endpoint_url if environment else None),
-                     role_arn=environment.role_arn if environment else None,
-                     retry_mode=retry_mode, max_attempts=max_attempts)
+    aws, prefix, suffix = _where(environment, region, profile, endpoint_url, table_prefix, table_suffix,
+                                 retry_mode, max_attempts)
     client = aws.client("dynamodb")
     if tables:
         names = list(tables)
