@@ -404,7 +404,7 @@ def apply(output_format, yes, timeout, concurrency, allow_capacity_changes, wher
     result, waited = confirm_and_apply(project, yes, timeout, concurrency, allow_capacity_changes)
     echo(report.formatter(output_format).apply(result, waited))
     if waited is not None and not waited.ready:
-        raise CheckerError(timeout_message(waited, timeout))
+        fail(timeout_message(waited, timeout))  # the result is on stdout already: one document, not two
     sys.exit(0 if result.ok else 1)
 
 
@@ -437,18 +437,16 @@ def wait(output_format, timeout, where):
     """
     if len(where["env_names"]) > 1:
         outcomes = per_environment(where, lambda each: load_project(each, sections_of(())).wait(timeout, print_state_change))
-        for name, outcome in outcomes.items():
-            echo(f"== {name} ==\n" + (f"error: {outcome}" if isinstance(outcome, CheckerError)
-                                      else report.formatter("text").wait(outcome)))
+        echo(report.formatter(output_format).waits(outcomes))
         failed = [n for n, o in outcomes.items() if isinstance(o, CheckerError) or not o.ready]
         if failed:
-            raise CheckerError(f"not ready in: {', '.join(failed)}")
+            fail(f"not ready in: {', '.join(failed)}")
         return
     project = load_project(one(where), sections_of(()))
     result = project.wait(timeout, print_state_change)
     echo(report.formatter(output_format).wait(result))
     if not result.ready:
-        raise CheckerError(timeout_message(result, timeout))
+        fail(timeout_message(result, timeout))
 
 
 def check_options(command=None, many_envs=True):

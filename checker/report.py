@@ -108,6 +108,11 @@ class TextFormatter:
         return "\n\n".join(f"== {name} ==\n" + (f"error: {outcome}" if isinstance(outcome, Exception)
                                                 else self.plan(*outcome)) for name, outcome in outcomes.items())
 
+    def waits(self, outcomes: dict) -> str:
+        """Per environment, one wait after the other ({env: WaitResult or an error})."""
+        return "\n\n".join(f"== {name} ==\n" + (f"error: {outcome}" if isinstance(outcome, Exception)
+                                                else self.wait(outcome)) for name, outcome in outcomes.items())
+
     def checks_by_environment(self, by_environment: dict) -> str:
         """One table, a row per check and a column per environment; then what did not pass."""
         names = list(by_environment)
@@ -170,6 +175,11 @@ class JsonFormatter:
 
     def plans(self, outcomes: dict) -> str:
         documents = {name: ({"error": str(outcome)} if isinstance(outcome, Exception) else json.loads(self.plan(*outcome)))
+                     for name, outcome in outcomes.items()}
+        return to_json({"environments": documents})
+
+    def waits(self, outcomes: dict) -> str:
+        documents = {name: ({"error": str(outcome)} if isinstance(outcome, Exception) else json.loads(self.wait(outcome)))
                      for name, outcome in outcomes.items()}
         return to_json({"environments": documents})
 

@@ -101,3 +101,10 @@ def test_role_arn_and_profile_are_validated(cli, project):
     (project / "checklist.yaml").write_text(yaml.safe_dump(document))
     result = cli("validate")
     assert result.exit_code == 1 and "$.environments.prod.role_arn" in result.stdout
+
+
+def test_wait_of_several_environments_in_json_is_one_document(cli, two_accounts):
+    result, report = cli.json("wait", "--env", "dev", "--env", "prod", "--timeout", "0")
+    assert report["environments"]["dev"]["ready"] is True
+    assert report["environments"]["prod"]["ready"] is False  # the cache tables were never created
+    assert result.exit_code == 1 and "not ready in: prod" in result.stderr

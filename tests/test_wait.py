@@ -156,3 +156,12 @@ def test_apply_fails_when_the_backend_acknowledges_a_gsi_and_drops_it(cli, endpo
         assert index["message"] == "re-read after apply: index userId-addedAt-index does not exist; create it"
         plan = cli("plan", "--endpoint-url", proxy.url, "--specs", "only", "--detailed-exitcode")
         assert plan.exit_code == 2 and "userId-addedAt-index" in plan.stdout
+
+
+def test_a_wait_that_times_out_prints_one_json_document(cli, endpoint, only_two_specs):
+    with DynamoProxy(endpoint, table_polls=10_000) as proxy:
+        boto3.client("dynamodb", endpoint_url=proxy.url, region_name=REGION).create_table(**load_spec("user"))
+        result = cli("wait", "--endpoint-url", proxy.url, "--specs", "only", "--timeout", "0.2", "--format", "json")
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["ready"] is False  # one parseable document, the error on stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: timed out after 0.2s")
