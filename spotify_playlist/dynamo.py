@@ -104,9 +104,6 @@ class LikedSongsStore:
         item = response.get("Item")
         return plain(item) if item else None
 
-    def put_metadata(self, item: dict) -> None:
-        self._call(self.tables.metadata, self.metadata.put_item, Item=item)
-
     def set_sync_status(self, user_id: str, status: str, reason: Optional[str] = None) -> None:
         """Change only the status fields, keeping the rest of the metadata as it was."""
         expression = "SET syncStatus = :status, syncError = :reason"

@@ -187,8 +187,7 @@ class LikedSongsCache:
             waited += LEASE_POLL
 
     # -- full sync --------------------------------------------------------------------------
-    def full_sync(self, user_id: str, previous: Optional[dict] = None, reason: str = "requested",
-                  lease: str = "") -> SyncResult:
+    def full_sync(self, user_id: str, previous: Optional[dict], reason: str, lease: str) -> SyncResult:
         """Read every page (a few in flight), write only the items that are new or changed, then
         delete what is no longer saved, after asking Spotify to confirm it. A library that
         changes while being read (Spotify's offsets shift) is read again; never is a saved track
@@ -260,7 +259,7 @@ class LikedSongsCache:
             log.warning(json.dumps({"event": "sync_status_not_recorded", "userId": user_id}))
 
     # -- incremental sync -------------------------------------------------------------------
-    def incremental_sync(self, user_id: str, metadata: dict, lease: str = "") -> SyncResult:
+    def incremental_sync(self, user_id: str, metadata: dict, lease: str) -> SyncResult:
         now = self.now_ms()
         try:
             first = self.spotify.saved_tracks_page(0)
