@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Optional
 
-from .dynamo import BATCH_SIZE, CacheTableMissing, LikedSongsStore
+from .dynamo import BATCH_SIZE, CacheTableMissing, LeaseLost, LikedSongsStore
 from .health import missing_tables
 from .spotify import PAGE_SIZE, SpotifyClient, SpotifyError
 
@@ -170,6 +170,13 @@ class LikedSongsCache:
             if reason or metadata is None:
                 return self.full_sync(user_id, metadata, reason or "no cache yet", lease)
             return self.incremental_sync(user_id, metadata, lease)
+        except LeaseLost:
+            # Our lease expired and another sync took it (or the store's conditional write lost a
+            # race): that sync's metadata stands; ours is not written over it, and nothing crashes.
+            current = self.store.get_metadata(user_id) or {}
+            log.warning(json.dumps({"event": "sync_lease_lost", "userId": user_id}))
+            return SyncResult("busy", int(current.get("totalTracks", 0)),
+                              reason="another sync took over this user's lease; its result stands")
         except BaseException:
             self.store.release_lease(user_id, lease)
             raise

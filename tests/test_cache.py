@@ -365,3 +365,19 @@ def test_a_retry_after_longer_than_a_request_can_wait_fails_at_once(dynamodb, fa
     with pytest.raises(SpotifyError, match="asks to wait 3600s"):
         cache.spotify.saved_tracks_page(0)
     assert sleeps == []
+
+
+def test_a_sync_whose_lease_was_taken_over_does_not_write_over_the_other(synced, fake_spotify):
+    """The lease expired mid-sync and another sync took it: the first one ends as "busy" and the
+    other's metadata stands (seen once under load, when two syncs' conditional writes raced)."""
+    original = synced.store.content_hashes
+
+    def taken_over_meanwhile(user_id):
+        synced.store.metadata.update_item(  # as after our lease expired: another sync holds it now
+            Key={"userId": user_id}, UpdateExpression="SET syncLease = :other, syncLeaseUntil = :until",
+            ExpressionAttributeValues={":other": "the-other-sync", ":until": synced.now_ms() + 60_000})
+        return original(user_id)
+    synced.store.content_hashes = taken_over_meanwhile
+    result = synced.sync("alice", force_full=True)
+    assert (result.mode, result.total) == ("busy", 1234) and "took over" in result.reason
+    assert synced.store.get_metadata("alice")["syncLease"] == "the-other-sync"
