@@ -6,18 +6,21 @@ cache can degrade instead of crashing the Lambda (the incident this project exis
 """
 from __future__ import annotations
 
-import itertools
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cached_property
 from typing import Optional
 
 import boto3
 import botocore.exceptions
 from boto3.dynamodb.conditions import Key
+from boto3.dynamodb.types import TypeSerializer
+from botocore.config import Config
 
 BATCH_SIZE = 25  # BatchWriteItem's limit
 ADDED_AT_INDEX = "userId-addedAt-index"
@@ -51,12 +54,6 @@ class CacheTables:
                    metadata=environ.get("LIKED_SONGS_METADATA_TABLE", cls.metadata))
 
 
-def chunks(items: Iterable, size: int) -> Iterator[list]:
-    iterator = iter(items)
-    while chunk := list(itertools.islice(iterator, size)):
-        yield chunk
-
-
 def plain(value):
     """DynamoDB's Decimals back to int/float, so items serialise to JSON as the API sent them."""
     if isinstance(value, Decimal):
@@ -68,11 +65,26 @@ def plain(value):
     return value
 
 
+def plain_client(resource):
+    """A low-level client beside `resource` (its region, endpoint and configuration), for the
+    song writes. boto3's resource layer converts every attribute through the service model and
+    botocore validates every parameter: on a full sync that costs more CPU than DynamoDB's own
+    work (bench/bench_sync.py). The songs' items are made here (strings and numbers only), so
+    they are serialised once with boto3's TypeSerializer and sent unvalidated. Its credentials
+    come from the default chain, as the handler's resource's do; pass `client` to the store for
+    any other."""
+    meta = resource.meta.client.meta
+    return boto3.client("dynamodb", region_name=meta.region_name, endpoint_url=meta.endpoint_url,
+                        config=meta.config.merge(Config(parameter_validation=False)))
+
+
 class LikedSongsStore:
     def __init__(self, resource=None, tables: Optional[CacheTables] = None,
                  max_batch_attempts: int = 8, backoff: float = 0.05,
-                 sleep: Callable[[float], None] = time.sleep, write_concurrency: int = 4):
+                 sleep: Callable[[float], None] = time.sleep, write_concurrency: int = 4, client=None):
         self.resource = resource or boto3.resource("dynamodb")
+        if client is not None:
+            self.client = client
         self.tables = tables or CacheTables.from_environment()
         self.songs = self.resource.Table(self.tables.songs)
         self.metadata = self.resource.Table(self.tables.metadata)
@@ -143,35 +155,32 @@ class LikedSongsStore:
 
     # -- songs ----------------------------------------------------------------------------
     def put_songs(self, items: Iterable[dict]) -> int:
-        return self._batch_write({"PutRequest": {"Item": item}} for item in items)
+        with self.song_writer() as writer:
+            writer.put(items)
+        return writer.written
 
     def delete_songs(self, user_id: str, track_ids: Iterable[str]) -> int:
-        return self._batch_write({"DeleteRequest": {"Key": {"userId": user_id, "trackId": t}}}
-                                  for t in track_ids)
+        with self.song_writer() as writer:
+            writer.delete(user_id, track_ids)
+        return writer.written
 
-    def _batch_write(self, requests: Iterator[dict]) -> int:
-        """BatchWriteItem 25 requests a call, up to `write_concurrency` calls at once (a bounded
-        window: at most that many batches are held in memory)."""
-        batches = chunks(requests, BATCH_SIZE)
-        if self.write_concurrency <= 1:
-            return sum(self._write_batch(batch) for batch in batches)
-        written = 0
-        with ThreadPoolExecutor(max_workers=self.write_concurrency) as pool:
-            while True:
-                window = list(itertools.islice(batches, self.write_concurrency))
-                if not window:
-                    return written
-                written += sum(pool.map(self._write_batch, window))
+    def song_writer(self) -> SongWriter:
+        return SongWriter(self, self.write_concurrency)
+
+    @cached_property
+    def client(self):
+        """Made on the first write: a request that writes nothing does not pay for it."""
+        return plain_client(self.resource)
 
     def _write_batch(self, batch: list) -> int:
-        """One BatchWriteItem, re-sending UnprocessedItems with backoff until none are left. The
+        """One BatchWriteItem of low-level requests, re-sending UnprocessedItems with backoff until none are left. The
         budget counts calls that made no progress: a table that takes half of each call still
         finishes, one that takes nothing for `max_batch_attempts` calls fails."""
         pending = {self.tables.songs: batch}
         left = len(batch)
         stalled = 0
         while True:
-            response = self._call(self.tables.songs, self.resource.batch_write_item, RequestItems=pending)
+            response = self._call(self.tables.songs, self.client.batch_write_item, RequestItems=pending)
             pending = response.get("UnprocessedItems") or {}
             now_left = sum(len(v) for v in pending.values())
             if not now_left:
@@ -237,3 +246,71 @@ class LikedSongsStore:
         removed = self.delete_songs(user_id, list(self.track_ids(user_id)))
         self.delete_metadata(user_id)
         return removed
+
+
+_SERIALIZER = TypeSerializer()
+
+
+def typed(item: dict) -> dict:
+    """An item in DynamoDB's wire form for the low-level client. Songs hold strings and integers
+    only, written inline (TypeSerializer alone was a quarter of a full sync's CPU); any other
+    value goes through TypeSerializer."""
+    return {name: {"S": value} if type(value) is str else {"N": str(value)} if type(value) is int
+            else _SERIALIZER.serialize(value) for name, value in item.items()}
+
+
+class SongWriter:
+    """Writes songs while the caller goes on producing them: BatchWriteItem 25 requests a call,
+    up to `concurrency` calls at once, at most twice that many batches waiting (memory stays
+    bounded however long the library). A full sync reads Spotify's pages and writes the previous
+    ones at the same time, so it takes as long as the slower of the two, not their sum.
+
+    Leaving the `with` block waits for every batch; the first failure is raised there (or at the
+    next put), and batches not yet sent are cancelled."""
+
+    def __init__(self, store: LikedSongsStore, concurrency: int):
+        self.store = store
+        self.concurrency = max(1, concurrency)
+        self.written = 0
+        self._pending: list = []
+        self._in_flight: deque = deque()
+        self._pool: Optional[ThreadPoolExecutor] = None
+
+    def __enter__(self) -> SongWriter:
+        if self.concurrency > 1:
+            self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="song-writer")
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                self._send(self._pending)
+                self._pending = []
+                while self._in_flight:
+                    self.written += self._in_flight.popleft().result()
+        finally:
+            if self._pool:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def put(self, items: Iterable[dict]) -> None:
+        self._add({"PutRequest": {"Item": typed(item)}} for item in items)
+
+    def delete(self, user_id: str, track_ids: Iterable[str]) -> None:
+        self._add({"DeleteRequest": {"Key": typed({"userId": user_id, "trackId": t})}} for t in track_ids)
+
+    def _add(self, requests: Iterable[dict]) -> None:
+        for request in requests:
+            self._pending.append(request)
+            if len(self._pending) == BATCH_SIZE:
+                self._send(self._pending)
+                self._pending = []
+
+    def _send(self, batch: list) -> None:
+        if not batch:
+            return
+        if self._pool is None:
+            self.written += self.store._write_batch(batch)
+            return
+        while self._in_flight and (self._in_flight[0].done() or len(self._in_flight) >= 2 * self.concurrency):
+            self.written += self._in_flight.popleft().result()
+        self._in_flight.append(self._pool.submit(self.store._write_batch, batch))

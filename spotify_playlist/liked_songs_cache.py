@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Optional
 
-from .dynamo import BATCH_SIZE, CacheTableMissing, LeaseLost, LikedSongsStore
+from .dynamo import CacheTableMissing, LeaseLost, LikedSongsStore
 from .health import missing_tables
 from .spotify import PAGE_SIZE, SpotifyClient, SpotifyError
 
@@ -228,26 +228,21 @@ class LikedSongsCache:
         return SyncResult("full", len(read.seen), added=read.written, removed=len(removed), reason=reason)
 
     def _read_library(self, user_id: str, started: int, cached: dict) -> LibraryRead:
-        """Every page, in order; the items that changed are written as they come, in groups big
-        enough for the store's concurrent batch writers."""
+        """Every page, in order; the items that changed are written while the next pages are read."""
         read = LibraryRead()
-        pending: list = []
-        flush_at = BATCH_SIZE * max(1, self.store.write_concurrency)
-        for page in self.spotify.saved_track_pages(concurrency=self.page_concurrency):
-            read.totals.add(page.get("total"))
-            read.items_seen += len(page.get("items") or [])
-            items = page_items(user_id, page, started)
-            if read.first_page_ids is None:
-                read.first_page_ids = [i["trackId"] for i in items]
-            pending += [i for i in items if cached.get(i["trackId"]) != i["contentHash"]]
-            if len(pending) >= flush_at:
-                read.written += self.store.put_songs(pending)
-                pending = []
-            for item in items:
-                read.seen.add(item["trackId"])
-                read.newest = max(read.newest or item["addedAt"], item["addedAt"])
-                read.oldest = min(read.oldest or item["addedAt"], item["addedAt"])
-        read.written += self.store.put_songs(pending)
+        with self.store.song_writer() as writer:
+            for page in self.spotify.saved_track_pages(concurrency=self.page_concurrency):
+                read.totals.add(page.get("total"))
+                read.items_seen += len(page.get("items") or [])
+                items = page_items(user_id, page, started)
+                if read.first_page_ids is None:
+                    read.first_page_ids = [i["trackId"] for i in items]
+                writer.put(i for i in items if cached.get(i["trackId"]) != i["contentHash"])
+                for item in items:
+                    read.seen.add(item["trackId"])
+                    read.newest = max(read.newest or item["addedAt"], item["addedAt"])
+                    read.oldest = min(read.oldest or item["addedAt"], item["addedAt"])
+        read.written = writer.written
         read.first_page_ids = read.first_page_ids or []
         return read
 

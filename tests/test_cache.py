@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 
 import boto3
 import pytest
@@ -188,7 +189,7 @@ def test_stats_on_empty_and_full_cache(dynamodb, fake_spotify):
 
 
 class Unprocessing:
-    """A DynamoDB resource whose BatchWriteItem leaves the last few requests unprocessed, twice."""
+    """A DynamoDB client whose BatchWriteItem leaves the last few requests unprocessed, twice."""
 
     def __init__(self, resource, times=2, left=3):
         self._resource = resource
@@ -211,15 +212,15 @@ class Unprocessing:
 
 
 def test_unprocessed_items_are_retried_until_none_left(dynamodb, fake_spotify):
-    from spotify_playlist.dynamo import LikedSongsStore
+    from spotify_playlist.dynamo import LikedSongsStore, plain_client
     fake_spotify.add_user("alice", 60)
-    resource = Unprocessing(dynamodb)
+    client = Unprocessing(plain_client(dynamodb))
     cache = make_cache(fake_spotify, "alice", dynamodb)
-    cache.store = LikedSongsStore(resource, sleep=lambda s: None, write_concurrency=1)  # to see the order
+    cache.store = LikedSongsStore(dynamodb, sleep=lambda s: None, write_concurrency=1, client=client)  # in order
     cache.sync("alice")
     assert cache.store.count_songs("alice") == 60
-    assert resource.batch_sizes[:3] == [25, 3, 3]  # 25 at most a call, the unprocessed re-sent
-    assert max(resource.batch_sizes) == 25
+    assert client.batch_sizes[:3] == [25, 3, 3]  # 25 at most a call, the unprocessed re-sent
+    assert max(client.batch_sizes) == 25
 
 
 def test_missing_tables_degrade_to_spotify_with_one_error_line(fake_spotify, caplog):
@@ -237,7 +238,7 @@ def test_missing_tables_degrade_to_spotify_with_one_error_line(fake_spotify, cap
 
 
 class HalfProcessing:
-    """A DynamoDB resource whose every BatchWriteItem takes only the first half of what it is sent."""
+    """A DynamoDB client whose every BatchWriteItem takes only the first half of what it is sent."""
 
     def __init__(self, resource):
         self._resource = resource
@@ -255,14 +256,15 @@ class HalfProcessing:
 
 
 def test_half_processed_batches_finish_because_progress_resets_the_budget(dynamodb, fake_spotify):
-    from spotify_playlist.dynamo import LikedSongsStore
+    from spotify_playlist.dynamo import LikedSongsStore, plain_client
     fake_spotify.add_user("alice", 300)
     cache = make_cache(fake_spotify, "alice", dynamodb)
     sleeps = []
-    cache.store = LikedSongsStore(HalfProcessing(dynamodb), sleep=sleeps.append, max_batch_attempts=3)
+    client = HalfProcessing(plain_client(dynamodb))
+    cache.store = LikedSongsStore(dynamodb, sleep=sleeps.append, max_batch_attempts=3, client=client)
     assert cache.sync("alice").total == 300
     assert cache.store.count_songs("alice") == 300
-    assert len(sleeps) == cache.store.resource.calls - 12  # no sleep after the call that finished a batch
+    assert len(sleeps) == client.calls - 12  # no sleep after the call that finished a batch
 
 
 def test_an_overlapping_sync_for_the_same_user_serves_the_cache_and_says_so(synced, fake_spotify):
@@ -332,10 +334,12 @@ def test_a_full_sync_deletes_only_what_spotify_confirms_is_gone(synced, fake_spo
 
 def test_a_forced_full_sync_with_nothing_changed_writes_nothing(synced, fake_spotify):
     writes = []
-    original = synced.store.put_songs
-    synced.store.put_songs = lambda items: writes.extend(items) or original(items)
+    synced.store.client.meta.events.register(
+        "before-call.dynamodb.BatchWriteItem", lambda **kw: writes.append(kw["params"]))
     result = synced.sync("alice", force_full=True)
     assert (result.mode, result.added, result.removed, writes) == ("full", 0, 0, [])
+    fake_spotify.libraries["alice"][600]["track"]["name"] = "Renamed by its artist"
+    assert synced.sync("alice", force_full=True).added == 1 and len(writes) == 1  # only what changed
 
 
 def test_a_missing_index_degrades_like_a_missing_table_and_names_it(fake_spotify, caplog):
@@ -381,3 +385,62 @@ def test_a_sync_whose_lease_was_taken_over_does_not_write_over_the_other(synced,
     result = synced.sync("alice", force_full=True)
     assert (result.mode, result.total) == ("busy", 1234) and "took over" in result.reason
     assert synced.store.get_metadata("alice")["syncLease"] == "the-other-sync"
+
+
+def test_song_items_are_sent_in_the_wire_form_typeserializer_gives():
+    from decimal import Decimal
+
+    from boto3.dynamodb.types import TypeSerializer
+
+    from spotify_playlist.dynamo import typed
+    item = {"userId": "alice", "trackId": "t1", "addedAt": 1_600_000_000_000, "popularity": 0, "trackName": "",
+            "explicit": True, "rating": Decimal("4.5"), "tags": ["a"], "extra": {"k": 1}, "gone": None}
+    assert typed(item) == {name: TypeSerializer().serialize(value) for name, value in item.items()}
+
+
+class CountingClient:
+    """A low-level client that records when each BatchWriteItem starts and how many run at once."""
+
+    def __init__(self, client, events):
+        self._client = client
+        self.events = events
+        self.running = 0
+        self.most_at_once = 0
+        self.lock = threading.Lock()
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+    def batch_write_item(self, RequestItems):
+        with self.lock:
+            self.events.append("write")
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+        try:
+            return self._client.batch_write_item(RequestItems=RequestItems)
+        finally:
+            with self.lock:
+                self.running -= 1
+
+
+def test_a_full_sync_writes_while_it_reads_with_bounded_writers(dynamodb, fake_spotify):
+    """Writes start as the first pages come, not after the last one: the sync takes as long as the
+    slower of reading and writing, and at most `write_concurrency` calls run at once."""
+    from spotify_playlist.dynamo import LikedSongsStore, plain_client
+    fake_spotify.add_user("alice", 2000)
+    events: list = []
+    cache = make_cache(fake_spotify, "alice", dynamodb)
+    client = CountingClient(plain_client(dynamodb), events)
+    cache.store = LikedSongsStore(dynamodb, write_concurrency=3, client=client)
+    original = cache.spotify.saved_tracks_page
+
+    def page(offset=0, limit=50):
+        events.append(f"page {offset}")
+        return original(offset, limit)
+    cache.spotify.saved_tracks_page = page
+    assert cache.sync("alice").added == 2000
+    assert events.count("write") == 80 and cache.store.count_songs("alice") == 2000
+    # the last page is asked for once 31 pages are written but for at most 2 x 3 waiting batches
+    # (8 pages are read ahead, and the page in hand is not written yet); written after, it would be 0
+    assert events[:events.index("page 1950")].count("write") >= 80 - 2 * 3 - 9 * 2
+    assert 1 < client.most_at_once <= 3

@@ -45,6 +45,9 @@ def recorded(fake_spotify):
             resource.meta.client.create_table(**spec.request)
         resource.Table("user").put_item(Item={"id": "dana", "refreshToken": "refresh-dana"})
         resource.meta.client.meta.events.register("before-parameter-build.dynamodb", record)
+        # the store's song writes go through a low-level client it makes from the default session
+        boto3.setup_default_session()
+        boto3.DEFAULT_SESSION.events.register("before-parameter-build.dynamodb", record)
         fake_spotify.add_user("dana", 120)
         environ = {"DEFAULT_USER_ID": "dana", "SPOTIFY_API_BASE_URL": fake_spotify.api_base,
                    "SPOTIFY_ACCOUNTS_BASE_URL": fake_spotify.url, "SPOTIFY_CLIENT_ID": "id",
@@ -64,6 +67,7 @@ def recorded(fake_spotify):
         assert call("sync-liked-songs", full="true")["sync"]["mode"] == "full"
         call("liked-songs-stats")
         assert call("clear-liked-cache")["cleared"] == 121
+    boto3.setup_default_session()  # a fresh default session, without the recorder
     return calls
 
 
