@@ -160,3 +160,23 @@ def test_killed_mid_apply_a_rerun_converges_and_creates_each_table_once(project,
     assert cli("plan", "--endpoint-url", proxy.url, "--detailed-exitcode").exit_code == 0
     created = [table for operation, table, _ in proxy.statuses if operation == "CreateTable"]
     assert sorted(created) == sorted(NAMES)
+
+
+def test_a_full_sync_under_throttling_loses_no_track(proxy, endpoint, fake_spotify, monkeypatch):
+    """The Lambda's DynamoDB calls (the song writes' low-level client included) use standard
+    retries: a throttled BatchWriteItem is backed off and sent again, and every track lands."""
+    from spotify_playlist.handler import handle
+    upstream = boto3.resource("dynamodb", endpoint_url=endpoint, region_name=REGION)
+    for name in ("liked_songs", "liked_songs_metadata"):
+        upstream.meta.client.create_table(**load_spec(name))
+    fake_spotify.add_user("erin", 1000)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", proxy.url)  # the handler's own resource, unchanged
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    environ = {"DEFAULT_USER_ID": "erin", "SPOTIFY_REFRESH_TOKEN": "refresh-erin", "USER_TABLE": "user",
+               "SPOTIFY_API_BASE_URL": fake_spotify.api_base, "SPOTIFY_ACCOUNTS_BASE_URL": fake_spotify.url}
+    proxy.throttle_rate = 0.25
+    answer = handle({"queryStringParameters": {"action": "sync-liked-songs"}}, None, environ=environ)
+    assert answer["statusCode"] == 200, answer["body"]
+    writes = [params for operation, params in proxy.calls if operation == "BatchWriteItem"]
+    assert len(writes) > 40  # 40 batches of 25, and the throttled ones sent again
+    assert upstream.Table("liked_songs").scan(Select="COUNT")["Count"] == 1000
