@@ -7,13 +7,13 @@ cache can degrade instead of crashing the Lambda (the incident this project exis
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import cached_property
 from typing import Optional
 
 import boto3
@@ -83,8 +83,8 @@ class LikedSongsStore:
                  max_batch_attempts: int = 8, backoff: float = 0.05,
                  sleep: Callable[[float], None] = time.sleep, write_concurrency: int = 4, client=None):
         self.resource = resource or boto3.resource("dynamodb")
-        if client is not None:
-            self.client = client
+        self._client = client
+        self._client_lock = threading.Lock()
         self.tables = tables or CacheTables.from_environment()
         self.songs = self.resource.Table(self.tables.songs)
         self.metadata = self.resource.Table(self.tables.metadata)
@@ -167,10 +167,14 @@ class LikedSongsStore:
     def song_writer(self) -> SongWriter:
         return SongWriter(self, self.write_concurrency)
 
-    @cached_property
+    @property
     def client(self):
-        """Made on the first write: a request that writes nothing does not pay for it."""
-        return plain_client(self.resource)
+        """Made on the first write (a request that writes nothing does not pay for it), once, by
+        whichever writer thread comes first."""
+        with self._client_lock:
+            if self._client is None:
+                self._client = plain_client(self.resource)
+            return self._client
 
     def _write_batch(self, batch: list) -> int:
         """One BatchWriteItem of low-level requests, re-sending UnprocessedItems with backoff until none are left. The

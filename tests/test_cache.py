@@ -288,6 +288,17 @@ def test_two_syncs_at_once_lose_no_track(dynamodb, fake_spotify):
     caches[0].sync("alice")
     fake_spotify.add_tracks("alice", 60)
     fake_spotify.remove_tracks("alice", fake_spotify.saved_ids("alice")[100:103])
+    both_asked = threading.Barrier(2, timeout=30)  # overlap for sure, however loaded the machine
+
+    def take_lease_then_wait_for_the_other(store, original):
+        def take_lease(*args):
+            taken = original(*args)
+            both_asked.wait()
+            store.take_lease = original
+            return taken
+        return take_lease
+    for cache in caches:
+        cache.store.take_lease = take_lease_then_wait_for_the_other(cache.store, cache.store.take_lease)
     results = []
     threads = [threading.Thread(target=lambda c=c: results.append(c.sync("alice", force_full=True))) for c in caches]
     for thread in threads:
