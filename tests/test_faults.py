@@ -162,9 +162,10 @@ def test_killed_mid_apply_a_rerun_converges_and_creates_each_table_once(project,
     assert sorted(created) == sorted(NAMES)
 
 
-def test_a_full_sync_under_throttling_loses_no_track(proxy, endpoint, fake_spotify, monkeypatch):
+def test_a_full_sync_over_the_tables_capacity_loses_no_track(proxy, endpoint, fake_spotify, monkeypatch):
     """The Lambda's DynamoDB calls (the song writes' low-level client included) use standard
-    retries: a throttled BatchWriteItem is backed off and sent again, and every track lands."""
+    retries: a BatchWriteItem over a provisioned table's capacity is backed off and sent again,
+    and every track lands."""
     from spotify_playlist.handler import handle
     upstream = boto3.resource("dynamodb", endpoint_url=endpoint, region_name=REGION)
     for name in ("liked_songs", "liked_songs_metadata"):
@@ -174,7 +175,7 @@ def test_a_full_sync_under_throttling_loses_no_track(proxy, endpoint, fake_spoti
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     environ = {"DEFAULT_USER_ID": "erin", "SPOTIFY_REFRESH_TOKEN": "refresh-erin", "USER_TABLE": "user",
                "SPOTIFY_API_BASE_URL": fake_spotify.api_base, "SPOTIFY_ACCOUNTS_BASE_URL": fake_spotify.url}
-    proxy.throttle_rate = 0.25
+    proxy.throttle_rate, proxy.throttle_code = 0.25, "ProvisionedThroughputExceededException"
     answer = handle({"queryStringParameters": {"action": "sync-liked-songs"}}, None, environ=environ)
     assert answer["statusCode"] == 200, answer["body"]
     writes = [params for operation, params in proxy.calls if operation == "BatchWriteItem"]

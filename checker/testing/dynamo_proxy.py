@@ -8,7 +8,8 @@
 - lies: with `drop_index_creates`, an UpdateTable that creates a GSI is acknowledged and dropped
   (what dynalite does), so apply's verification has something to catch;
 - weather: `throttle_rate` answers that share of requests (chosen by a seeded random) with
-  ThrottlingException, as a busy account does;
+  `throttle_code` (ThrottlingException, as a busy account does; ProvisionedThroughputExceeded-
+  Exception, as a provisioned table over its capacity does);
 - latency: `latency` seconds added to every request, standing for a real region's round trip.
 
 It is a real server on 127.0.0.1 that the CLI reaches over HTTP; nothing inside checker is patched.
@@ -41,6 +42,7 @@ class DynamoProxy:
         self.faults: dict = {}
         self.drop_index_creates = False
         self.throttle_rate = 0.0
+        self.throttle_code = "ThrottlingException"
         self.latency = 0.0
         self.random = random.Random(7)
         self.statuses: list = []       # (operation, table, TableStatus) of every answer describing a table
@@ -92,7 +94,7 @@ class DynamoProxy:
         with self.lock:
             throttled = self.throttle_rate and self.random.random() < self.throttle_rate
         if throttled:
-            return self.reply(400, {"__type": "com.amazonaws.dynamodb.v20120810#ThrottlingException",
+            return self.reply(400, {"__type": f"com.amazonaws.dynamodb.v20120810#{self.throttle_code}",
                                     "message": "Rate of requests exceeds the allowed throughput."})
         if operation in self.faults:
             status, code, message = self.faults[operation]
