@@ -45,6 +45,7 @@ class LiveTable:
     ttl: Optional[dict] = None
     pitr: Optional[dict] = None
     tags: Optional[dict] = None
+    unreadable: dict = field(default_factory=dict)  # "TTL" / "PITR" -> why this endpoint could not say
 
     @property
     def exists(self) -> bool:
@@ -422,7 +423,12 @@ def _not_compared(name, spec) -> list[Change]:
 def _ttl_and_pitr(table: ExpectedTable, current: Optional[LiveTable]) -> list[Change]:
     name = table.name
     changes = []
-    if table.ttl_attribute:
+    unreadable = current.unreadable if current else {}
+    for target, what in (("TTL", "TTL"), ("PITR", "point-in-time recovery")):
+        if target in unreadable:
+            changes.append(Change(name, NOT_COMPARED, f"{what} could not be read ({unreadable[target]}): "
+                                  "check it by hand", False, target=target))
+    if table.ttl_attribute and "TTL" not in unreadable:
         ttl = (current.ttl if current else None) or {}
         status, attribute = ttl.get("TimeToLiveStatus", "DISABLED"), ttl.get("AttributeName")
         if status in ("ENABLED", "ENABLING") and attribute != table.ttl_attribute:
@@ -434,7 +440,7 @@ def _ttl_and_pitr(table: ExpectedTable, current: Optional[LiveTable]) -> list[Ch
                                   True, "UpdateTimeToLive",
                                   {"TableName": name, "TimeToLiveSpecification": {
                                       "Enabled": True, "AttributeName": table.ttl_attribute}}, target="TTL"))
-    if table.point_in_time_recovery:
+    if table.point_in_time_recovery and "PITR" not in unreadable:
         pitr = (current.pitr if current else None) or {}
         status = pitr.get("PointInTimeRecoveryStatus", "DISABLED")
         if status != "ENABLED":

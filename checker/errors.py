@@ -21,6 +21,9 @@ THROTTLING_CODES = {
 }
 
 
+UNSUPPORTED = "UnknownOperationException"  # what DynamoDB emulators answer for an API they lack
+
+
 class CheckerError(Exception):
     """A failure the user can act on; its message is the whole story, on one line."""
 
@@ -79,10 +82,13 @@ def describe_aws_error(exc: Exception, action: str | None = None, service: str =
                     "UnrecognizedClientException", "InvalidSignatureException",
                     "ExpiredTokenException"):
             return f"access denied for {service}:{operation} ({code}): {message}".rstrip(": ")
+        if code == UNSUPPORTED:
+            return (f"{operation} failed: this endpoint does not implement {service}:{operation} ({code}); "
+                    "an emulator may lack it, AWS has it")
         if code in THROTTLING_CODES:
             return (f"throttled by AWS on {operation} after {attempts + 1} attempts ({code}); "
                     "wait and retry, or pass --retry-mode adaptive / a higher --max-attempts")
-        return f"{operation} failed: {code}: {message}"
+        return f"{operation} failed: {code}: {message}".rstrip(": ")
     if isinstance(exc, ResponseParserError):
         return (f"{action or 'request'}: the endpoint's answer is not what the {service} API promises "
                 "(is --endpoint-url an AWS endpoint?)")

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
 from .diff import ExpectedTable, LiveTable
-from .errors import call, expect
+from .errors import UNSUPPORTED, AwsError, call, expect
 
 MAX_PARALLEL = 32
 
@@ -41,14 +41,30 @@ def read_table(client, table: ExpectedTable) -> LiveTable:
     if description is None:
         return LiveTable(table.name, None)
     ttl = pitr = tags = None
+    unreadable: dict = {}
     if "Tags" in table.spec.request:
         tags = read_tags(client, description["TableArn"])
     if table.ttl_attribute:
-        ttl = call(client, "DescribeTimeToLive", TableName=table.name).get("TimeToLiveDescription", {})
+        answer = call_if_implemented(client, "DescribeTimeToLive", "TTL", unreadable, TableName=table.name)
+        ttl = answer.get("TimeToLiveDescription", {}) if answer is not None else None
     if table.point_in_time_recovery:
-        backups = call(client, "DescribeContinuousBackups", TableName=table.name)
-        pitr = backups.get("ContinuousBackupsDescription", {}).get("PointInTimeRecoveryDescription", {})
-    return LiveTable(table.name, description, ttl, pitr, tags)
+        answer = call_if_implemented(client, "DescribeContinuousBackups", "PITR", unreadable, TableName=table.name)
+        if answer is not None:
+            pitr = answer.get("ContinuousBackupsDescription", {}).get("PointInTimeRecoveryDescription", {})
+    return LiveTable(table.name, description, ttl, pitr, tags, unreadable)
+
+
+def call_if_implemented(client, operation: str, target: str, unreadable: dict, **params) -> Optional[dict]:
+    """The answer, or None with the reason under `unreadable[target]` when this endpoint does not
+    implement the operation (dynalite has no TTL or PITR APIs): the diff then names the field as
+    not compared instead of the whole plan failing, or of guessing "disabled"."""
+    try:
+        return call(client, operation, **params)
+    except AwsError as exc:
+        if exc.code != UNSUPPORTED:
+            raise
+        unreadable[target] = f"this endpoint does not implement {operation}"
+        return None
 
 
 def in_parallel(function, items: list) -> list:

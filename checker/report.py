@@ -48,7 +48,7 @@ class TextFormatter:
         unchecked = [c for c in changes if not c.pending]
         if unchecked:
             width = max(len(c.table) for c in unchecked)
-            lines.append(f"Not compared ({len(unchecked)}): stated in a spec, but checker cannot compare them:")
+            lines.append(f"Not compared ({len(unchecked)}): stated in a spec or the checklist, but not compared:")
             lines += [self._change_line(c, width) for c in unchecked]
         return "\n".join(lines)
 

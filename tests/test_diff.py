@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import copy
 
-from checker.diff import ExpectedTable, LiveTable, diff_table, diff_tables
+from checker.diff import NOT_COMPARED, ExpectedTable, LiveTable, diff_table, diff_tables
 from checker.specs import TableSpec
 
 from .conftest import load_spec
@@ -219,6 +219,16 @@ def test_pitr_only_when_asked():
     assert (change.action, change.operation) == ("enable-pitr", "UpdateContinuousBackups")
     assert diff_table(expected("user", point_in_time_recovery=True),
                       described("user", pitr={"PointInTimeRecoveryStatus": "ENABLED"})) == []
+
+
+def test_ttl_or_pitr_an_endpoint_cannot_read_is_named_not_compared_never_guessed():
+    unreadable = {"TTL": "this endpoint does not implement DescribeTimeToLive",
+                  "PITR": "this endpoint does not implement DescribeContinuousBackups"}
+    changes = diff_table(expected("user", ttl_attribute="expiresAt", point_in_time_recovery=True),
+                         described("user", unreadable=unreadable))
+    assert [(c.action, c.target, c.pending) for c in changes] == [
+        (NOT_COMPARED, "TTL", False), (NOT_COMPARED, "PITR", False)]
+    assert "DescribeContinuousBackups" in changes[1].detail and "by hand" in changes[1].detail
 
 
 def test_new_table_gets_its_ttl_and_pitr_after_creation():

@@ -115,3 +115,25 @@ def test_checklist_schema_problem(cli, project):
 
 def test_env_without_checklist(cli):
     assert_one_clear_error(cli("plan", "--env", "dev"), "error: --env dev needs a checklist")
+
+
+def test_an_endpoint_without_the_pitr_apis_is_said_so_and_never_read_as_disabled(cli, project, endpoint):
+    """dynalite has no DescribeContinuousBackups: apply says the endpoint lacks it (exit 1, the
+    checklist's wish is not met), and plan and check name PITR as not compared instead of failing
+    or planning to enable it again."""
+    (project / "checklist.yaml").write_text(
+        "version: 1\nenvironments:\n  dev:\n    region: us-east-1\ntables:\n  user:\n    point_in_time_recovery: true\n")
+    with DynamoProxy(endpoint) as proxy:
+        for operation in ("DescribeContinuousBackups", "UpdateContinuousBackups"):
+            proxy.fail(operation, "UnknownOperationException", "", status=400)
+        applied = cli("apply", "--yes", "--endpoint-url", proxy.url)
+        planned, plan = cli.json("plan", "--endpoint-url", proxy.url)
+        checked, check = cli.json("check", "--only", "tables", "--endpoint-url", proxy.url)
+    assert applied.exit_code == 1 and "Traceback" not in applied.output, applied.output
+    assert "this endpoint does not implement dynamodb:UpdateContinuousBackups (UnknownOperationException)" \
+        in applied.stdout
+    assert planned.exit_code == 0 and plan["changes"] == []
+    assert [(c["table"], c["action"]) for c in plan["not_compared"]] == [("user", "not-compared")]
+    assert "DescribeContinuousBackups" in plan["not_compared"][0]["detail"]
+    user = next(r for r in check["results"] if r["id"] == "table:user")
+    assert user["status"] == "warn" and checked.exit_code == 0
