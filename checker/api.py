@@ -282,7 +282,7 @@ def export(out_dir, tables=(), force: bool = False, checklist=None, env: Optiona
     from .checklist import load_checklist
     from .errors import pages
     from .export import checklist_snippet, spec_from_table, strip_affixes
-    from .live import describe_tables, read_tags
+    from .live import call_if_implemented, describe_tables, read_tags
 
     environment = None
     if env:
@@ -316,17 +316,17 @@ def export(out_dir, tables=(), force: bool = False, checklist=None, env: Optiona
     except OSError as exc:
         raise CheckerError(f"{out}: cannot create the directory: {exc.strerror}") from None
     wishes: dict = {}
-    written = []
-    for name, spec_name, target in planned:
+    unread: list = []
+    specs = []
+    for name, spec_name, target in planned:  # everything read before any file is written
         table = descriptions[name]
-        spec = spec_from_table(table, spec_name, read_tags(client, table["TableArn"]))
-        try:
-            target.write_text(json.dumps(spec, indent=2) + "\n")
-        except OSError as exc:
-            raise CheckerError(f"{target}: cannot write the spec: {exc.strerror}") from None
-        written.append(target)
-        ttl = call(client, "DescribeTimeToLive", TableName=name).get("TimeToLiveDescription", {})
-        backups = call(client, "DescribeContinuousBackups", TableName=name).get("ContinuousBackupsDescription", {})
+        specs.append((target, spec_from_table(table, spec_name, read_tags(client, table["TableArn"]))))
+        unreadable: dict = {}
+        ttl = (call_if_implemented(client, "DescribeTimeToLive", "TTL", unreadable, TableName=name)
+               or {}).get("TimeToLiveDescription", {})
+        backups = (call_if_implemented(client, "DescribeContinuousBackups", "PITR", unreadable, TableName=name)
+                   or {}).get("ContinuousBackupsDescription", {})
+        unread += [f"{spec_name}: {what} could not be read ({why})" for what, why in unreadable.items()]
         wish: dict = {}
         if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):
             wish["ttl_attribute"] = ttl.get("AttributeName")
@@ -334,5 +334,12 @@ def export(out_dir, tables=(), force: bool = False, checklist=None, env: Optiona
             wish["point_in_time_recovery"] = True
         if wish:
             wishes[spec_name] = wish
-    return Export(written, checklist_snippet(wishes))
+    written = []
+    for target, spec in specs:
+        try:
+            target.write_text(json.dumps(spec, indent=2) + "\n")
+        except OSError as exc:
+            raise CheckerError(f"{target}: cannot write the spec: {exc.strerror}") from None
+        written.append(target)
+    return Export(written, checklist_snippet(wishes, unread))
 

@@ -8,6 +8,7 @@ against the same account says "In sync" for the exported files.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Optional
 
 
@@ -78,11 +79,14 @@ def spec_from_table(table: dict, spec_name: str, tags: Optional[dict] = None) ->
     return spec
 
 
-def checklist_snippet(wishes: dict) -> str:
-    """The checklist's `tables:` section for the TTL and PITR found ({spec name: {...}})."""
+def checklist_snippet(wishes: dict, unread: Sequence[str] = ()) -> str:
+    """The checklist's `tables:` section for the TTL and PITR found ({spec name: {...}}), and a
+    comment for each that could not be read (never taken for "off")."""
+    notes = [f"# {line}: check it by hand" for line in unread]
     if not wishes:
-        return "# no TTL or point-in-time recovery on the exported tables: nothing to add to checklist.yaml"
-    lines = ["# add to checklist.yaml:", "tables:"]
+        return "\n".join(notes + ["# no TTL or point-in-time recovery found on the exported tables: "
+                                   "nothing to add to checklist.yaml"])
+    lines = notes + ["# add to checklist.yaml:", "tables:"]
     for name, wish in sorted(wishes.items()):
         lines.append(f"  {name}:")
         lines += [f"    {key}: {'true' if value is True else value}" for key, value in wish.items()]

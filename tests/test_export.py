@@ -67,3 +67,21 @@ def test_export_into_something_that_is_not_a_directory(cli, project, endpoint):
     (project / "a-file").write_text("x")
     result = cli("export", "--specs", "a-file", "--endpoint-url", endpoint)
     assert result.exit_code == 1 and "a-file" in result.stderr and "Traceback" not in result.output
+
+
+def test_export_on_an_endpoint_without_the_pitr_api_says_so_and_writes_only_after_reading(cli, project, endpoint):
+    from checker.testing.dynamo_proxy import DynamoProxy
+    assert cli("apply", "--endpoint-url", endpoint, "--yes").exit_code == 0
+    with DynamoProxy(endpoint) as proxy:
+        proxy.fail("DescribeTimeToLive", "AccessDeniedException", "not authorized")
+        denied = cli("export", "--specs", "denied", "--endpoint-url", proxy.url)
+        del proxy.faults["DescribeTimeToLive"]
+        proxy.fail("DescribeContinuousBackups", "UnknownOperationException", "")
+        result = cli("export", "--specs", "adopted", "--endpoint-url", proxy.url)
+    assert denied.exit_code == 1 and "access denied for dynamodb:DescribeTimeToLive" in denied.stderr
+    assert not (project / "denied").exists() or not list((project / "denied").iterdir())  # nothing half-written
+    assert result.exit_code == 0, result.output
+    assert len(list((project / "adopted").glob("*.json"))) == 5
+    assert "# user: PITR could not be read (this endpoint does not implement DescribeContinuousBackups)" \
+        in result.stdout
+    assert "point_in_time_recovery" not in result.stdout  # never guessed either way
