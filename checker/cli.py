@@ -132,6 +132,14 @@ def spec_options(command, formats=("text", "json")):
     ])
 
 
+RETRY_OPTIONS = [
+    click.option("--retry-mode", type=click.Choice(["standard", "adaptive", "legacy"]), default="standard",
+                 show_default=True, help="botocore retry mode for throttling and transient errors."),
+    click.option("--max-attempts", type=click.IntRange(1, 20), default=5, show_default=True,
+                 help="botocore attempts per API call, first included."),
+]
+
+
 def aws_options(command=None, formats=("text", "json"), many_envs=False):
     """The options that say where and which tables; the command receives them as `where: dict`
     (the arguments of Project.load) besides its own. With `many_envs` (the read-only commands),
@@ -174,10 +182,7 @@ def aws_options(command=None, formats=("text", "json"), many_envs=False):
                           "[default: AWS_ENDPOINT_URL_<SERVICE>, AWS_ENDPOINT_URL, else AWS]."),
         click.option("--table-prefix", default=None, help="Prepended to every spec's TableName [default: --env's]."),
         click.option("--table-suffix", default=None, help="Appended to every spec's TableName [default: --env's]."),
-        click.option("--retry-mode", type=click.Choice(["standard", "adaptive", "legacy"]), default="standard",
-                     show_default=True, help="botocore retry mode for throttling and transient errors."),
-        click.option("--max-attempts", type=click.IntRange(1, 20), default=5, show_default=True,
-                     help="botocore attempts per API call, first included."),
+        *RETRY_OPTIONS,
     ]
     if many_envs:
         options.insert(1, click.option("--all-envs", is_flag=True,
@@ -587,9 +592,10 @@ def iam_policy(output_format, account_id, where):
 @click.option("--endpoint-url", default=None, metavar="URL", help="Another AWS endpoint (a moto server, LocalStack).")
 @click.option("--table-prefix", default=None, help="Prefix of the live names, removed in the specs [default: --env's].")
 @click.option("--table-suffix", default=None, help="Suffix of the live names, removed in the specs [default: --env's].")
+@functools.partial(add_options, options=RETRY_OPTIONS)
 @handle_errors
 def export_command(specs_dir, tables, force, checklist_path, env_name, region, profile, endpoint_url, table_prefix,
-                   table_suffix):
+                   table_suffix, retry_mode, max_attempts):
     """Adopt an existing environment: write a spec per live table (CreateTable JSON).
 
     Only the fields CreateTable takes and the table states are written (keys, attribute
@@ -600,7 +606,7 @@ def export_command(specs_dir, tables, force, checklist_path, env_name, region, p
     """
     OUTPUT.add_url(endpoint_url or "")
     result = export_tables(specs_dir, tables, force, checklist_path, env_name, region, profile, endpoint_url,
-                           table_prefix, table_suffix)
+                           table_prefix, table_suffix, retry_mode, max_attempts)
     for path in result.files:
         stderr(f"wrote {path}")
     echo(result.snippet)

@@ -85,3 +85,14 @@ def test_export_on_an_endpoint_without_the_pitr_api_says_so_and_writes_only_afte
     assert "# user: PITR could not be read (this endpoint does not implement DescribeContinuousBackups)" \
         in result.stdout
     assert "point_in_time_recovery" not in result.stdout  # never guessed either way
+
+
+def test_export_takes_the_retry_options_of_every_aws_command(cli, endpoint):
+    from checker.testing.dynamo_proxy import DynamoProxy
+    with DynamoProxy(endpoint) as proxy:
+        proxy.fail("ListTables", "ThrottlingException", "Rate exceeded")
+        result = cli("export", "--specs", "out", "--endpoint-url", proxy.url, "--max-attempts", "2",
+                     "--retry-mode", "standard")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: throttled by AWS on ListTables after 2 attempts"), result.stderr
+    assert [operation for operation, _ in proxy.calls] == ["ListTables", "ListTables"]
