@@ -178,6 +178,29 @@ def test_no_entry_point_fails_and_http_api_passes(cli, endpoint, checklist):
     assert result.exit_code == 1 and report["results"][0]["expected"] == "a Function URL"
 
 
+def test_an_api_with_several_stages_is_never_guessed_for_the_base_url(cli, endpoint, checklist):
+    """Smoke-testing whichever stage came first could pass on prod while dev is broken."""
+    deploy(endpoint, checklist, function_url=False)
+    arn = client(endpoint, "lambda").get_function(FunctionName=FUNCTION)["Configuration"]["FunctionArn"]
+    gateway = client(endpoint, "apigatewayv2")
+    api = gateway.create_api(Name="spotify", ProtocolType="HTTP")
+    gateway.create_integration(ApiId=api["ApiId"], IntegrationType="AWS_PROXY", IntegrationUri=arn,
+                               PayloadFormatVersion="2.0")
+    gateway.create_stage(ApiId=api["ApiId"], StageName="prod")
+    result, report = cli.json("check", "--endpoint-url", endpoint, "--env", "dev", "--only", "entry_point,endpoints")
+    results = by_id(report["results"])
+    assert results["entry_point"]["status"] == "pass" and results["entry_point"]["found"].endswith("/prod")
+    gateway.create_stage(ApiId=api["ApiId"], StageName="dev")
+    result, report = cli.json("check", "--endpoint-url", endpoint, "--env", "dev", "--only", "entry_point,endpoints")
+    results = by_id(report["results"])
+    assert "(stages prod, dev)" in results["entry_point"]["found"]
+    endpoint_results = [r for r in report["results"] if r["kind"] == "endpoints"]
+    assert endpoint_results and all(r["status"] == "error" for r in endpoint_results)
+    summary = endpoint_results[0]["summary"]
+    assert "(stages prod, dev): checker cannot tell which stage" in summary and "set base_url" in summary
+    assert result.exit_code == 1
+
+
 def test_missing_permission_names_action_and_arn(cli, endpoint, checklist):
     deploy(endpoint, checklist, policy=exact_policy(checklist, drop=("dynamodb:UpdateItem", "liked_songs_metadata")))
     result, report = cli.json("check", "--endpoint-url", endpoint, "--env", "dev", "--only", "iam")

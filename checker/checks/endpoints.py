@@ -28,11 +28,11 @@ MAX_BODY = 1_000_000   # bytes of a response read; a larger body is judged on it
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-def endpoint_url(endpoint: Endpoint, base_url: Optional[str]) -> str:
+def endpoint_url(endpoint: Endpoint, base_url: Optional[str], no_base_url: str = "") -> str:
     if endpoint.url:
         return endpoint.url
     if not base_url:
-        raise ValueError("no base URL: set base_url in the checklist environment, pass --base-url, "
+        raise ValueError(no_base_url or "no base URL: set base_url in the checklist environment, pass --base-url, "
                          "or give the function a Function URL / API Gateway entry point")
     if not endpoint.action:
         return base_url
@@ -83,12 +83,13 @@ def attempt(http: urllib3.PoolManager, endpoint: Endpoint, url: str, headers: di
 
 
 def check_endpoint(endpoint: Endpoint, base_url: Optional[str], http: Optional[urllib3.PoolManager] = None,
-                   sleep: Callable[[float], None] = time.sleep, log: Callable[[str], None] = lambda m: None) -> CheckResult:
+                   sleep: Callable[[float], None] = time.sleep, log: Callable[[str], None] = lambda m: None,
+                   no_base_url: str = "") -> CheckResult:
     redactor = Redactor()
     redactor.add_headers(endpoint.headers)
     check_id = f"endpoint:{endpoint.name}"
     try:
-        url = endpoint_url(endpoint, base_url)
+        url = endpoint_url(endpoint, base_url, no_base_url)
         redactor.add_url(url)
         urllib3.util.parse_url(url)
         headers = clean_headers(endpoint.headers)
@@ -115,9 +116,10 @@ def check_endpoint(endpoint: Endpoint, base_url: Optional[str], http: Optional[u
 def check_endpoints(ctx: CheckContext, log: Callable[[str], None] = lambda m: None) -> list:
     if not ctx.checklist.endpoints:
         return [CheckResult("endpoints", "endpoints", Status.SKIP, "no endpoints in the checklist")]
-    base_url = ctx.base_url
+    base_url, no_base_url = ctx.base_url, ""
     if base_url is None and any(not e.url for e in ctx.checklist.endpoints):
-        base_url = discovered_base_url(ctx)
-    results = [check_endpoint(endpoint, base_url, log=log) for endpoint in ctx.checklist.endpoints]
+        base_url, no_base_url = discovered_base_url(ctx)
+    results = [check_endpoint(endpoint, base_url, log=log, no_base_url=no_base_url)
+               for endpoint in ctx.checklist.endpoints]
     ctx.endpoints_called = any(r.status != Status.ERROR for r in results)
     return results

@@ -17,10 +17,13 @@ class EntryPoint:
     name: str
     url: Optional[str]
     auth: str = ""
+    stages: tuple = ()   # several stages and no way to tell which one is this environment's: url None
 
     def describe(self) -> str:
-        auth = f" (auth {self.auth})" if self.auth else ""
-        return f"{self.kind.replace('_', ' ')} {self.name} {self.url or ''}{auth}".strip()
+        parts = [self.kind.replace("_", " "), self.name, self.url or "",
+                 f"(stages {', '.join(self.stages)})" if self.stages else "",
+                 f"(auth {self.auth})" if self.auth else ""]
+        return " ".join(part for part in parts if part)
 
 
 def integrates(uri: Optional[str], function_arn: str) -> bool:
@@ -49,25 +52,34 @@ def _search_entry_points(ctx: CheckContext) -> list:
         for api in page.get("Items", []):
             integrations = ctx.call("apigatewayv2", "GetIntegrations", ApiId=api["ApiId"]).get("Items", [])
             if any(integrates(i.get("IntegrationUri"), arn) for i in integrations):
-                found.append(EntryPoint("http_api", api["ApiId"], _http_api_url(ctx, api)))
+                url, stages = _http_api_url(ctx, api)
+                found.append(EntryPoint("http_api", api["ApiId"], url, stages=stages))
     for page in pages(ctx.client("apigateway"), "GetRestApis", "apigateway"):
         for api in page.get("items", []):
-            url = _rest_api_url(ctx, api, arn)
-            if url is not None:
-                found.append(EntryPoint("rest_api", api["id"], url or None))
+            rest = _rest_api_url(ctx, api, arn)
+            if rest is not None:
+                found.append(EntryPoint("rest_api", api["id"], rest[0], stages=rest[1]))
     return found
 
 
-def _http_api_url(ctx: CheckContext, api: dict) -> Optional[str]:
+def _one_stage(stages: list) -> tuple:
+    """(the stage, ()) when there is one, else (None, every stage): with several, picking one
+    would smoke-test whichever came first, maybe another environment's."""
+    return (stages[0], ()) if len(stages) == 1 else (None, tuple(stages))
+
+
+def _http_api_url(ctx: CheckContext, api: dict) -> tuple:
     endpoint = api.get("ApiEndpoint")
     stages = [s["StageName"] for s in ctx.call("apigatewayv2", "GetStages", ApiId=api["ApiId"]).get("Items", [])]
     if not endpoint or not stages or "$default" in stages:
-        return endpoint
-    return f"{endpoint}/{stages[0]}"
+        return endpoint, ()
+    stage, ambiguous = _one_stage(stages)
+    return (f"{endpoint}/{stage}" if stage else None), ambiguous
 
 
-def _rest_api_url(ctx: CheckContext, api: dict, function_arn: str) -> Optional[str]:
-    """The invoke URL of the first resource integrating the function, '' if no stage, else None."""
+def _rest_api_url(ctx: CheckContext, api: dict, function_arn: str) -> Optional[tuple]:
+    """(invoke URL of the first resource integrating the function, stages when several), the URL
+    None when there is no stage or several; None when nothing in the API integrates it."""
     for page in pages(ctx.client("apigateway"), "GetResources", "apigateway", restApiId=api["id"]):
         for resource in page.get("items", []):
             for method in resource.get("resourceMethods") or {}:
@@ -79,11 +91,13 @@ def _rest_api_url(ctx: CheckContext, api: dict, function_arn: str) -> Optional[s
                         continue  # a method without an integration
                     raise
                 if integrates(integration.get("uri"), function_arn):
-                    stages = ctx.call("apigateway", "GetStages", restApiId=api["id"]).get("item", [])
-                    if not stages:
-                        return ""
+                    names = [s["stageName"] for s in
+                             ctx.call("apigateway", "GetStages", restApiId=api["id"]).get("item", [])]
+                    stage, ambiguous = _one_stage(names)
+                    if stage is None:
+                        return None, ambiguous
                     host = f"https://{api['id']}.execute-api.{ctx.client('apigateway').meta.region_name}.amazonaws.com"
-                    return f"{host}/{stages[0]['stageName']}{resource.get('path', '')}"
+                    return f"{host}/{stage}{resource.get('path', '')}", ()
     return None
 
 
@@ -106,7 +120,14 @@ def check_entry_point(ctx: CheckContext, log=None) -> list:
                         expected=expected, found="; ".join(e.describe() for e in wanted))]
 
 
-def discovered_base_url(ctx: CheckContext) -> Optional[str]:
+def discovered_base_url(ctx: CheckContext) -> tuple:
+    """(the first entry point's URL, "") or (None, why there is none to take)."""
     if ctx.function is None:
-        return None
-    return next((e.url for e in find_entry_points(ctx) if e.url), None)
+        return None, ""
+    entry_points = find_entry_points(ctx)
+    url = next((e.url for e in entry_points if e.url), None)
+    several = [e for e in entry_points if e.stages]
+    if url is None and several:
+        return None, (f"no base URL: {several[0].describe()}: checker cannot tell which stage is this "
+                      "environment's; set base_url in the checklist environment, or pass --base-url")
+    return url, ""
