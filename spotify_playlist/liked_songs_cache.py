@@ -101,6 +101,12 @@ def page_items(user_id: str, page: dict, synced_at: int) -> list:
     return [item for item in (song_item(user_id, s, synced_at) for s in page.get("items", [])) if item]
 
 
+def unique(items: list) -> list:
+    """Each track once, in order: a save between two page reads shifts the later page by one, and
+    a BatchWriteItem holding one key twice is refused."""
+    return list({item["trackId"]: item for item in items}.values())
+
+
 def human_age(seconds: float) -> str:
     minutes, secs = divmod(int(max(0, seconds)), 60)
     hours, minutes = divmod(minutes, 60)
@@ -237,11 +243,16 @@ class LikedSongsCache:
                 items = page_items(user_id, page, started)
                 if read.first_page_ids is None:
                     read.first_page_ids = [i["trackId"] for i in items]
-                writer.put(i for i in items if cached.get(i["trackId"]) != i["contentHash"])
+                changed = []
                 for item in items:
+                    if item["trackId"] in read.seen:
+                        continue  # offsets shifted mid-read: written once (a batch refuses duplicate keys)
                     read.seen.add(item["trackId"])
                     read.newest = max(read.newest or item["addedAt"], item["addedAt"])
                     read.oldest = min(read.oldest or item["addedAt"], item["addedAt"])
+                    if cached.get(item["trackId"]) != item["contentHash"]:
+                        changed.append(item)
+                writer.put(changed)
         read.written = writer.written
         read.first_page_ids = read.first_page_ids or []
         return read
@@ -305,10 +316,10 @@ class LikedSongsCache:
         while True:
             for position, item in enumerate(items):
                 if item["trackId"] in known:
-                    return new_items + items[:position]
+                    return unique(new_items + items[:position])
             new_items += items
             if not page.get("next") or not items:
-                return new_items
+                return unique(new_items)
             if pages >= self.max_new_pages:
                 return None
             page = self.spotify.saved_tracks_page(page["offset"] + len(page["items"]))

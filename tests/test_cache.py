@@ -455,3 +455,43 @@ def test_a_full_sync_writes_while_it_reads_with_bounded_writers(dynamodb, fake_s
     # (8 pages are read ahead, and the page in hand is not written yet); written after, it would be 0
     assert events[:events.index("page 1950")].count("write") >= 80 - 2 * 3 - 9 * 2
     assert 1 < client.most_at_once <= 3
+
+
+def test_a_track_read_twice_across_pages_is_written_once(dynamodb, fake_spotify):
+    """A removal mid-read shifts offsets: the first track of a page was the last of the one before.
+    Where a batch of 25 straddles the two pages (a local file, which has no id, made page 0 hold
+    49 tracks), sending it twice would fail the whole sync: DynamoDB refuses duplicate keys."""
+    fake_spotify.add_user("alice", 200)
+    cache = make_cache(fake_spotify, "alice", dynamodb)
+    original = cache.spotify.saved_tracks_page
+    local_file = fake_spotify.saved_ids("alice")[10]
+
+    def shifted(offset=0, limit=50):
+        page = original(offset, limit)
+        items = list(page["items"])
+        if offset == 0:
+            items[10] = {"added_at": items[10]["added_at"], "track": {"id": None, "name": "a local file"}}
+        if offset == 50:
+            items.insert(0, original(0, 50)["items"][-1])
+        return {**page, "items": items}
+    cache.spotify.saved_tracks_page = shifted
+    result = cache.sync("alice")
+    assert result.mode == "full" and result.added == 199
+    assert cached_ids(cache.store, "alice") == set(fake_spotify.saved_ids("alice")) - {local_file}
+
+
+def test_a_save_between_two_page_reads_of_new_tracks_writes_each_once(synced, fake_spotify):
+    fake_spotify.add_tracks("alice", 60)
+    original = synced.spotify.saved_tracks_page
+
+    def a_save_after_the_first_page(offset=0, limit=50):
+        if offset == 50:
+            fake_spotify.add_tracks("alice", 1)  # everything after shifts by one
+        return original(offset, limit)
+    synced.spotify.saved_tracks_page = a_save_after_the_first_page
+    result = synced.sync("alice")
+    assert result.mode in ("incremental", "full")
+    synced.spotify.saved_tracks_page = original
+    synced.sync("alice")  # the next sync catches up with the save made meanwhile
+    assert cached_ids(synced.store, "alice") == set(fake_spotify.saved_ids("alice"))
+    assert synced.store.count_songs("alice") == 1234 + 61
