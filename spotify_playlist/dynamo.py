@@ -69,10 +69,9 @@ def plain_client(resource):
     """A low-level client beside `resource` (its region, endpoint and configuration), for the
     song writes. boto3's resource layer converts every attribute through the service model and
     botocore validates every parameter: on a full sync that costs more CPU than DynamoDB's own
-    work (bench/bench_sync.py). The songs' items are made here (strings and numbers only), so
-    they are serialised once with boto3's TypeSerializer and sent unvalidated. Its credentials
-    come from the default chain, as the handler's resource's do; pass `client` to the store for
-    any other."""
+    work (bench/bench_sync.py). The songs' items are made by the cache (strings and integers),
+    so they are put in wire form once (`typed`) and sent unvalidated. Its credentials come from
+    the default chain, as the handler's resource's do; pass `client` to the store for any other."""
     meta = resource.meta.client.meta
     return boto3.client("dynamodb", region_name=meta.region_name, endpoint_url=meta.endpoint_url,
                         config=meta.config.merge(Config(parameter_validation=False)))
@@ -177,9 +176,9 @@ class LikedSongsStore:
             return self._client
 
     def _write_batch(self, batch: list) -> int:
-        """One BatchWriteItem of low-level requests, re-sending UnprocessedItems with backoff until none are left. The
-        budget counts calls that made no progress: a table that takes half of each call still
-        finishes, one that takes nothing for `max_batch_attempts` calls fails."""
+        """One BatchWriteItem of wire-form requests, re-sending UnprocessedItems with backoff until
+        none are left. The budget counts calls that made no progress: a table that takes half of
+        each call still finishes, one that takes nothing for `max_batch_attempts` calls fails."""
         pending = {self.tables.songs: batch}
         left = len(batch)
         stalled = 0
