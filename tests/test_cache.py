@@ -495,3 +495,41 @@ def test_a_save_between_two_page_reads_of_new_tracks_writes_each_once(synced, fa
     synced.sync("alice")  # the next sync catches up with the save made meanwhile
     assert cached_ids(synced.store, "alice") == set(fake_spotify.saved_ids("alice"))
     assert synced.store.count_songs("alice") == 1234 + 61
+
+
+class FailingAfter:
+    """A low-level client whose BatchWriteItem fails with an AWS error from its `after`-th call on."""
+
+    def __init__(self, client, after):
+        self._client = client
+        self.after = after
+        self.calls = 0
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+    def batch_write_item(self, RequestItems):
+        from botocore.exceptions import ClientError
+        self.calls += 1
+        if self.calls >= self.after:
+            raise ClientError({"Error": {"Code": "InternalServerError", "Message": "boom"}}, "BatchWriteItem")
+        return self._client.batch_write_item(RequestItems=RequestItems)
+
+
+def test_a_write_failing_mid_sync_stops_it_and_keeps_the_previous_cache(synced, fake_spotify):
+    from spotify_playlist.dynamo import LikedSongsStore, plain_client
+    from spotify_playlist.liked_songs_cache import SyncFailed
+    for saved in fake_spotify.libraries["alice"][:600]:  # 600 tracks renamed: 24 batches to write
+        saved["track"]["name"] += " (remastered)"
+    fake_spotify.remove_tracks("alice", fake_spotify.saved_ids("alice")[1000:1010])
+    failing = FailingAfter(plain_client(synced.store.resource), after=5)
+    synced.store = LikedSongsStore(synced.store.resource, client=failing, sleep=lambda s: None)
+    with pytest.raises(SyncFailed, match="InternalServerError"):
+        synced.sync("alice", force_full=True)
+    assert failing.calls < 5 + 2 * 4 + 4  # stopped soon after: queued batches cancelled, none sent later
+    assert synced.store.count_songs("alice") == 1234  # nothing deleted: the removals wait for a whole read
+    metadata = synced.store.get_metadata("alice")
+    assert metadata["syncStatus"] == "error" and "syncLease" not in metadata
+    synced.store = LikedSongsStore(synced.store.resource, sleep=lambda s: None)
+    assert synced.sync("alice").mode == "full"  # the error status forces a full sync that repairs it
+    assert cached_ids(synced.store, "alice") == set(fake_spotify.saved_ids("alice"))
