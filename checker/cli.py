@@ -460,9 +460,9 @@ def check_options(command=None, many_envs=True):
     if command is None:
         return functools.partial(check_options, many_envs=many_envs)
     @functools.wraps(command)
-    def with_request(*args, only, skip, function_name, base_url, since, settle, **kwargs):
+    def with_request(*args, only, skip, function_name, base_url, since, settle, strict, **kwargs):
         request = {"only": only, "skip": skip, "function_name": function_name, "base_url": base_url,
-                   "since": since, "settle": settle, "started_ms": int(time.time() * 1000)}
+                   "since": since, "settle": settle, "started_ms": int(time.time() * 1000), "strict": strict}
         return command(*args, request=request, **kwargs)
 
     with_request = add_options(with_request, [
@@ -478,6 +478,9 @@ def check_options(command=None, many_envs=True):
         click.option("--settle", type=Seconds(3600), default=0, show_default=True, metavar="SECONDS",
                      help="Wait before counting log events, so that lines logged by the endpoint checks "
                           "have reached CloudWatch Logs (it takes a few seconds)."),
+        click.option("--strict", is_flag=True,
+                     help="Warnings fail too (exit 1): a check that could look only in part (a field not "
+                          "compared, no log group yet, a conditional IAM grant) does not pass the gate."),
     ])
     return aws_options(with_request, formats=report.formats_for("checks"), many_envs=many_envs)
 
@@ -487,6 +490,10 @@ def run_and_report(where: dict, request: dict, output_format: str, allowed=KIND_
     request = dict(request)
     kinds = choose_kinds(request.pop("only"), request.pop("skip"), allowed)
     smoke = allowed == SMOKE_KINDS
+    strict = request.pop("strict")
+
+    def passed(results: list) -> bool:
+        return summarize(results)["ok"] and not (strict and any(r.status is Status.WARN for r in results))
     if len(where.get("env_names") or ()) > 1:
         def check_one(each: dict) -> list:
             def log(message: str) -> None:
@@ -497,7 +504,7 @@ def run_and_report(where: dict, request: dict, output_format: str, allowed=KIND_
         by_environment = {name: ([CheckResult("checker", "checker", Status.ERROR, str(o))]
                                  if isinstance(o, CheckerError) else o) for name, o in outcomes.items()}
         echo(report.formatter(output_format).checks_by_environment(by_environment))
-        failing = [name for name, results in by_environment.items() if not summarize(results)["ok"]]
+        failing = [name for name, results in by_environment.items() if not passed(results)]
         if failing:
             stderr(f"failing: {', '.join(failing)}")
         return not failing
@@ -505,7 +512,9 @@ def run_and_report(where: dict, request: dict, output_format: str, allowed=KIND_
     project = project or load_project(where, sections_of(kinds))
     results = project.check(kinds, smoke=smoke, log=stderr, **request)
     echo(report.formatter(output_format).checks(render_fixes(results, where)))
-    return summarize(results)["ok"]
+    if summarize(results)["ok"] and not passed(results):
+        stderr(f"--strict: {summarize(results)['warn']} warning(s) fail this run")
+    return passed(results)
 
 
 CHECK_HELP = "\n".join([
@@ -513,7 +522,7 @@ CHECK_HELP = "\n".join([
     "", "\b", "Kinds (use --only / --skip, comma-separated or repeated):",
     *(f"  {kind.name:<12} {kind.help}" for kind in KINDS),
     "", 'Formats: text, json ({"results": [...], "summary": {...}}), junit (one testcase per check).',
-    "Exit 0 when every check passes (warnings allowed), 1 otherwise.",
+    "Exit 0 when every check passes (warnings allowed; not with --strict), 1 otherwise.",
 ])
 
 

@@ -137,3 +137,18 @@ def test_an_endpoint_without_the_pitr_apis_is_said_so_and_never_read_as_disabled
     assert "DescribeContinuousBackups" in plan["not_compared"][0]["detail"]
     user = next(r for r in check["results"] if r["id"] == "table:user")
     assert user["status"] == "warn" and checked.exit_code == 0
+
+
+def test_strict_makes_a_warning_fail_the_gate(cli, project, endpoint):
+    """A check that could look only in part is a warning: exit 0, unless --strict."""
+    (project / "checklist.yaml").write_text(
+        "version: 1\nenvironments:\n  dev:\n    region: us-east-1\ntables:\n  user:\n    point_in_time_recovery: true\n")
+    assert cli("apply", "--yes", "--endpoint-url", endpoint).exit_code == 0
+    with DynamoProxy(endpoint) as proxy:
+        proxy.fail("DescribeContinuousBackups", "UnknownOperationException", "")
+        lenient = cli("check", "--only", "tables", "--endpoint-url", proxy.url)
+        strict = cli("check", "--only", "tables", "--endpoint-url", proxy.url, "--strict")
+        strict_json, document = cli.json("check", "--only", "tables", "--endpoint-url", proxy.url, "--strict")
+    assert lenient.exit_code == 0 and "WARN  table:user" in lenient.stdout
+    assert strict.exit_code == 1 and "--strict: 1 warning(s) fail this run" in strict.stderr
+    assert strict_json.exit_code == 1 and document["summary"]["warn"] == 1
