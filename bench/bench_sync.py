@@ -78,13 +78,34 @@ class SpotifyProcess:
         self.process.kill()
 
 
+TABLES = ("user", "liked_songs", "liked_songs_metadata")  # what the handler reads and the cache writes
+
+
 def create_cache_tables(resource):
     for spec in load_specs(SPECS):
-        if spec.name in ("liked_songs", "liked_songs_metadata"):
+        if spec.name in TABLES:
             resource.meta.client.create_table(**spec.request)
-    for name in ("liked_songs", "liked_songs_metadata"):
+    for name in TABLES:
         resource.meta.client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 0.2})
     return resource
+
+
+def through_the_handler(resource, spotify: SpotifyProcess) -> None:
+    """A no-change sync as the Lambda serves it: a new cache and Spotify client per request, the
+    access token reused from the container's earlier request."""
+    from spotify_playlist.handler import handle
+    environ = {"DEFAULT_USER_ID": USER, "SPOTIFY_REFRESH_TOKEN": f"refresh-{USER}",
+               "SPOTIFY_API_BASE_URL": f"{spotify.url}/v1", "SPOTIFY_ACCOUNTS_BASE_URL": spotify.url}
+    event = {"queryStringParameters": {"action": "sync-liked-songs"}, "requestContext": {}}
+    TOKENS.clear()
+    handle(event, None, environ=environ, resource_factory=lambda: resource)  # the container's first request
+    spotify.ask("reset")
+    started_at = time.perf_counter()
+    answer = handle(event, None, environ=environ, resource_factory=lambda: resource)
+    seconds = time.perf_counter() - started_at
+    mode = json.loads(answer["body"]).get("sync", {}).get("mode")
+    print(f"{'nothing changed, via handler':<30} {seconds:7.3f} s  {spotify.ask('calls')['calls']:4d} Spotify calls"
+          f"  (HTTP {answer['statusCode']}, {mode}; target 1 call)")
 
 
 def started(command: list, port: int):
@@ -175,6 +196,7 @@ def main(tracks: int, latency_ms: float) -> None:
             print(f"{'  its peak Python heap':<30} {peak / 2**20:7.1f} MiB"
                   f"{'' if dynalite else ' (moto tables included)'}")
             timed("nothing changed", spotify, counted)
+            through_the_handler(resource, spotify)
             spotify.ask("add 25")
             timed("25 new tracks", spotify, counted)
             ids = spotify.ask("ids")["ids"]
