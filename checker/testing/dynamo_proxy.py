@@ -8,8 +8,8 @@
 - lies: with `drop_index_creates`, an UpdateTable that creates a GSI is acknowledged and dropped
   (what dynalite does), so apply's verification has something to catch;
 - weather: `throttle_rate` answers that share of requests (chosen by a seeded random) with
-  `throttle_code` (ThrottlingException, as a busy account does; ProvisionedThroughputExceeded-
-  Exception, as a provisioned table over its capacity does);
+  `throttle_code`: ThrottlingException as a busy account does, or
+  ProvisionedThroughputExceededException as a provisioned table over its capacity does;
 - latency: `latency` seconds added to every request, standing for a real region's round trip.
 
 It is a real server on 127.0.0.1 that the CLI reaches over HTTP; nothing inside checker is patched.
