@@ -282,7 +282,7 @@ def export(out_dir, tables=(), force: bool = False, checklist=None, env: Optiona
     from .checklist import load_checklist
     from .errors import pages
     from .export import checklist_snippet, spec_from_table, strip_affixes
-    from .live import call_if_implemented, describe_tables, read_tags
+    from .live import describe_tables, read_pitr, read_tags, read_ttl
 
     environment = None
     if env:
@@ -322,15 +322,13 @@ def export(out_dir, tables=(), force: bool = False, checklist=None, env: Optiona
         table = descriptions[name]
         specs.append((target, spec_from_table(table, spec_name, read_tags(client, table["TableArn"]))))
         unreadable: dict = {}
-        ttl = (call_if_implemented(client, "DescribeTimeToLive", "TTL", unreadable, TableName=name)
-               or {}).get("TimeToLiveDescription", {})
-        backups = (call_if_implemented(client, "DescribeContinuousBackups", "PITR", unreadable, TableName=name)
-                   or {}).get("ContinuousBackupsDescription", {})
+        ttl = read_ttl(client, name, unreadable) or {}
+        pitr = read_pitr(client, name, unreadable) or {}
         unread += [f"{spec_name}: {what} could not be read ({why})" for what, why in unreadable.items()]
         wish: dict = {}
         if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):
             wish["ttl_attribute"] = ttl.get("AttributeName")
-        if backups.get("PointInTimeRecoveryDescription", {}).get("PointInTimeRecoveryStatus") == "ENABLED":
+        if pitr.get("PointInTimeRecoveryStatus") == "ENABLED":
             wish["point_in_time_recovery"] = True
         if wish:
             wishes[spec_name] = wish

@@ -45,13 +45,23 @@ def read_table(client, table: ExpectedTable) -> LiveTable:
     if "Tags" in table.spec.request:
         tags = read_tags(client, description["TableArn"])
     if table.ttl_attribute:
-        answer = call_if_implemented(client, "DescribeTimeToLive", "TTL", unreadable, TableName=table.name)
-        ttl = answer.get("TimeToLiveDescription", {}) if answer is not None else None
+        ttl = read_ttl(client, table.name, unreadable)
     if table.point_in_time_recovery:
-        answer = call_if_implemented(client, "DescribeContinuousBackups", "PITR", unreadable, TableName=table.name)
-        if answer is not None:
-            pitr = answer.get("ContinuousBackupsDescription", {}).get("PointInTimeRecoveryDescription", {})
+        pitr = read_pitr(client, table.name, unreadable)
     return LiveTable(table.name, description, ttl, pitr, tags, unreadable)
+
+
+def read_ttl(client, name: str, unreadable: dict) -> Optional[dict]:
+    """DescribeTimeToLive's TimeToLiveDescription; None (reason in `unreadable`) when not implemented."""
+    answer = call_if_implemented(client, "DescribeTimeToLive", "TTL", unreadable, TableName=name)
+    return None if answer is None else answer.get("TimeToLiveDescription", {})
+
+
+def read_pitr(client, name: str, unreadable: dict) -> Optional[dict]:
+    """The PointInTimeRecoveryDescription; None (reason in `unreadable`) when not implemented."""
+    answer = call_if_implemented(client, "DescribeContinuousBackups", "PITR", unreadable, TableName=name)
+    return None if answer is None else answer.get("ContinuousBackupsDescription", {}).get(
+        "PointInTimeRecoveryDescription", {})
 
 
 def call_if_implemented(client, operation: str, target: str, unreadable: dict, **params) -> Optional[dict]:
