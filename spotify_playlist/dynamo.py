@@ -175,7 +175,7 @@ class LikedSongsStore:
                 self._client = plain_client(self.resource)
             return self._client
 
-    def _write_batch(self, batch: list) -> int:
+    def write_batch(self, batch: list) -> int:
         """One BatchWriteItem of wire-form requests, re-sending UnprocessedItems with backoff until
         none are left. The budget counts calls that made no progress: a table that takes half of
         each call still finishes, one that takes nothing for `max_batch_attempts` calls fails."""
@@ -312,8 +312,8 @@ class SongWriter:
         if not batch:
             return
         if self._pool is None:
-            self.written += self.store._write_batch(batch)
+            self.written += self.store.write_batch(batch)
             return
         while self._in_flight and (self._in_flight[0].done() or len(self._in_flight) >= 2 * self.concurrency):
             self.written += self._in_flight.popleft().result()
-        self._in_flight.append(self._pool.submit(self.store._write_batch, batch))
+        self._in_flight.append(self._pool.submit(self.store.write_batch, batch))

@@ -7,8 +7,10 @@ never finds the cache empty mid-sync, a library that changes during the read is 
 sync that fails half-way leaves the previous cache readable with syncStatus "error". Incremental
 sync spends one first-page call to decide: nothing changed (same total and first page) costs
 exactly that call; new tracks, which Spotify always puts first, cost one more page per 50;
-removals are named by the gaps between Spotify's list and the cached order, found by bisecting the
-pages (a few calls wherever they are), and a full sync is the fallback when that does not add up.
+removals are proposed by the gaps between Spotify's list and the cached order, found by bisecting
+the pages (a few calls wherever they are), and deleted only once Spotify confirms them
+(/me/tracks/contains), in incremental syncs as in full ones; a full sync is the fallback when that
+does not add up. Any failure marks the sync "error".
 A missing cache table or index is logged once at ERROR (health.missing_tables) and answered from
 the Spotify API: it never crashes.
 """
@@ -273,12 +275,21 @@ class LikedSongsCache:
 
     # -- incremental sync -------------------------------------------------------------------
     def incremental_sync(self, user_id: str, metadata: dict, lease: str) -> SyncResult:
+        """Any failure after the first call marks the sync `error` (the next one is full), as in
+        a full sync: `ok` means the cache was brought up to date."""
         now = self.now_ms()
         try:
-            first = self.spotify.saved_tracks_page(0)
-        except SpotifyError as exc:
-            self._mark_failed(user_id, exc)
+            return self._incremental(user_id, metadata, lease, now)
+        except (SpotifyError, CacheTableMissing, LeaseLost, SyncFailed) as exc:
+            if isinstance(exc, SpotifyError):
+                self._mark_failed(user_id, exc)
             raise
+        except Exception as exc:
+            self._mark_failed(user_id, exc)
+            raise SyncFailed(f"incremental sync failed: {type(exc).__name__}: {exc}") from exc
+
+    def _incremental(self, user_id: str, metadata: dict, lease: str, now: int) -> SyncResult:
+        first = self.spotify.saved_tracks_page(0)
         first_items = page_items(user_id, first, now)
         first_ids = [i["trackId"] for i in first_items]
         total = first["total"]
@@ -297,7 +308,11 @@ class LikedSongsCache:
             found = self._find_removed(user_id, removed_count, len(new_items), first)
             if found is None:
                 return self.full_sync(user_id, metadata, f"{removed_count} removal(s) not found quickly", lease)
-            removed = found
+            removed = self._confirmed_removed(found)
+            if len(removed) != len(found):
+                # a page answered from a lagging replica places a removal wrongly: only what
+                # Spotify confirms is deleted, and the full sync finds the one really removed
+                return self.full_sync(user_id, metadata, "Spotify still has a track the pages placed as removed", lease)
 
         self.store.put_songs(new_items)
         self.store.delete_songs(user_id, removed)
@@ -327,84 +342,17 @@ class LikedSongsCache:
             pages += 1
 
     def _find_removed(self, user_id: str, count: int, new_count: int, first: dict) -> Optional[list]:
-        """The `count` cached tracks no longer saved, wherever they are, in a few page reads.
-
-        Spotify's list and the cache (newest first) agree except where tracks were removed: a
-        saved track at position p, cached at index i, has exactly i - (p - new_count) removals
-        before it. A page read anywhere thus says how many removals precede it, so removals are
-        found by bisecting the pages, and named by the gaps between neighbours. Anything that
-        does not add up (ties in addedAt, a library changing meanwhile) answers None: the
-        caller falls back to a full sync."""
+        """Candidates for the `count` cached tracks no longer saved, in a few page reads (see
+        RemovalSearch); None when the pages do not add up. The caller confirms them with Spotify
+        before deleting anything."""
         # Recent removals show on the first page: the newest cached ids are enough to name them,
         # and reading all of a large cache's ids is only needed when they are older.
         prefix = list(itertools.islice(self.store.cached_ids_newest_first(user_id), PAGE_SIZE + new_count + count))
-        found = self._removed_among(prefix, count, new_count, first, first_page_only=True)
+        found = RemovalSearch(self.spotify, prefix, count, new_count, first).first_page_only()
         if found is not None:
             return found
-        return self._removed_among(list(self.store.cached_ids_newest_first(user_id)), count, new_count, first)
-
-    def _removed_among(self, cached: list, count: int, new_count: int, first: dict,
-                       first_page_only: bool = False) -> Optional[list]:
-        index_of = {track_id: i for i, track_id in enumerate(cached)}
-        pages: dict = {0: first}
-        last_page = max(0, (int(first["total"]) - 1) // PAGE_SIZE)
-
-        def probe(k: int) -> list:
-            """(position, cached index) of the page's tracks that were cached before, in order;
-            the removals between neighbours inside the page are noted on the way."""
-            if k in probed:
-                return probed[k]
-            if k not in pages:
-                pages[k] = self.spotify.saved_tracks_page(k * PAGE_SIZE)
-            found = []
-            for position, saved in enumerate(pages[k].get("items") or [], start=k * PAGE_SIZE):
-                track_id = (saved.get("track") or {}).get("id")
-                if position < new_count:
-                    continue
-                if track_id not in index_of:
-                    raise _DoesNotAddUp()
-                found.append((position, index_of[track_id]))
-            if [i for _, i in found] != sorted(i for _, i in found):
-                raise _DoesNotAddUp()
-            for (_, before), (_, after) in zip(found, found[1:], strict=False):
-                removed.extend(cached[before + 1:after])
-            probed[k] = found
-            return found
-
-        def between(lo: int, hi: int) -> None:
-            """Removals after page lo's last track and before page hi's first one (lo < hi)."""
-            if len(set(removed)) >= count:
-                return  # all found: the totals say there are no more
-            (last_position, a), (first_position, b) = probe(lo)[-1], probe(hi)[0]
-            if (b - a) - (first_position - last_position) == 0:
-                return  # as many cached tracks as saved ones in between: nothing removed there
-            if hi == lo + 1:
-                removed.extend(cached[a + 1:b])
-                return
-            mid = (lo + hi) // 2
-            between(lo, mid)
-            between(mid, hi)
-
-        removed: list = []
-        probed: dict = {}
-        try:
-            head = probe(0)
-            if not head:
-                return None
-            removed.extend(cached[:head[0][1]])        # before the first track still saved
-            if len(set(removed)) < count and first_page_only:
-                return None
-            if len(set(removed)) < count:
-                tail = probe(last_page)
-                if not tail:
-                    return None
-                if last_page > 0:
-                    between(0, last_page)
-                removed.extend(cached[tail[-1][1] + 1:])   # after the last one
-        except _DoesNotAddUp:
-            return None
-        found = list(dict.fromkeys(removed))
-        return found if len(found) == count else None
+        return RemovalSearch(self.spotify, list(self.store.cached_ids_newest_first(user_id)), count, new_count,
+                             first).everywhere()
 
     # -- what the app calls -----------------------------------------------------------------
     def my_saved_tracks(self, user_id: str) -> list:
@@ -446,3 +394,101 @@ class LikedSongsCache:
             return {"userId": user_id, "cleared": 0,
                     "message": f"Nothing to clear: table {exc.table} does not exist (run `checker apply`)"}
         return {"userId": user_id, "cleared": removed, "message": f"Cleared {removed} cached track(s)"}
+
+
+class RemovalSearch:
+    """Where the removed tracks are, by position arithmetic over a few pages.
+
+    Spotify's list and the cache (both newest first) agree except where tracks were removed: a
+    saved track at position p, cached at index i, has exactly i - (p - new_count) removals before
+    it. A page read anywhere thus says how many removals precede it, so removals are found by
+    bisecting the pages and named by the gaps between neighbours. This only proposes candidates:
+    a page from a lagging replica can place a gap wrongly, so nothing is deleted on its word alone.
+    Anything that does not add up (ties in addedAt, a library changing meanwhile) answers None.
+    """
+
+    def __init__(self, spotify: SpotifyClient, cached: list, count: int, new_count: int, first: dict):
+        self.spotify = spotify
+        self.cached = cached
+        self.count = count
+        self.new_count = new_count
+        self.index_of = {track_id: i for i, track_id in enumerate(cached)}
+        self.pages: dict = {0: first}
+        self.probed: dict = {}
+        self.removed: list = []
+        self.last_page = max(0, (int(first["total"]) - 1) // PAGE_SIZE)
+
+    def first_page_only(self) -> Optional[list]:
+        return self._search(beyond_first_page=False)
+
+    def everywhere(self) -> Optional[list]:
+        return self._search(beyond_first_page=True)
+
+    @property
+    def all_found(self) -> bool:
+        return len(set(self.removed)) >= self.count
+
+    def _search(self, beyond_first_page: bool) -> Optional[list]:
+        try:
+            head = self.probe(0)
+            if not head:
+                return None
+            self.removed.extend(self.cached[:head[0][1]])   # before the first track still saved
+            if not self.all_found:
+                if not beyond_first_page:
+                    return None
+                self._search_the_rest()
+        except _DoesNotAddUp:
+            return None
+        found = list(dict.fromkeys(self.removed))
+        return found if len(found) == self.count else None
+
+    def _search_the_rest(self) -> None:
+        tail = self.probe(self.last_page)
+        if not tail:
+            raise _DoesNotAddUp()
+        if self.last_page > 0:
+            self.between(0, self.last_page)
+        self.removed.extend(self.cached[tail[-1][1] + 1:])   # after the last one
+
+    def page(self, k: int) -> dict:
+        if k not in self.pages:
+            self.pages[k] = self.spotify.saved_tracks_page(k * PAGE_SIZE)
+        return self.pages[k]
+
+    def probe(self, k: int) -> list:
+        """(position, cached index) of page k's tracks that were cached before, in order; the
+        removals between neighbours inside the page are noted on the way."""
+        if k not in self.probed:
+            found = self._cached_positions(k)
+            for (_, before), (_, after) in zip(found, found[1:], strict=False):
+                self.removed.extend(self.cached[before + 1:after])
+            self.probed[k] = found
+        return self.probed[k]
+
+    def _cached_positions(self, k: int) -> list:
+        found = []
+        for position, saved in enumerate(self.page(k).get("items") or [], start=k * PAGE_SIZE):
+            if position < self.new_count:
+                continue
+            track_id = (saved.get("track") or {}).get("id")
+            if track_id not in self.index_of:
+                raise _DoesNotAddUp()
+            found.append((position, self.index_of[track_id]))
+        if [i for _, i in found] != sorted(i for _, i in found):
+            raise _DoesNotAddUp()
+        return found
+
+    def between(self, lo: int, hi: int) -> None:
+        """Removals after page lo's last track and before page hi's first one (lo < hi)."""
+        if self.all_found:
+            return  # the totals say there are no more
+        (last_position, a), (first_position, b) = self.probe(lo)[-1], self.probe(hi)[0]
+        if (b - a) - (first_position - last_position) == 0:
+            return  # as many cached tracks as saved ones in between: nothing removed there
+        if hi == lo + 1:
+            self.removed.extend(self.cached[a + 1:b])
+            return
+        mid = (lo + hi) // 2
+        self.between(lo, mid)
+        self.between(mid, hi)

@@ -86,7 +86,8 @@ def test_three_recent_removals(synced, fake_spotify):
     fake_spotify.remove_tracks("alice", gone)
     result = synced.sync("alice")
     assert (result.mode, result.removed) == ("incremental", 3)
-    assert (fake_spotify.calls[PAGES], fake_spotify.calls[CONTAINS]) == (1, 0)  # the first page shows the gaps
+    # the first page shows the gaps; one contains call confirms them before anything is deleted
+    assert (fake_spotify.calls[PAGES], fake_spotify.calls[CONTAINS]) == (1, 1)
     assert not cached_ids(synced.store, "alice") & set(gone)
     assert synced.store.count_songs("alice") == 1231
     assert synced.store.get_metadata("alice")["totalTracks"] == 1231
@@ -104,7 +105,8 @@ def test_the_oldest_removals_cost_two_page_reads(synced, fake_spotify):
     fake_spotify.remove_tracks("alice", fake_spotify.saved_ids("alice")[-3:])  # the oldest three
     result = synced.sync("alice")
     assert (result.mode, result.removed) == ("incremental", 3)
-    assert sum(fake_spotify.calls.values()) == 2  # the first page and the last
+    # the first page and the last, and one contains call confirming the removals
+    assert (fake_spotify.calls[PAGES], fake_spotify.calls[CONTAINS]) == (2, 1)
     assert cached_ids(synced.store, "alice") == set(fake_spotify.saved_ids("alice"))
 
 
@@ -533,3 +535,42 @@ def test_a_write_failing_mid_sync_stops_it_and_keeps_the_previous_cache(synced, 
     synced.store = LikedSongsStore(synced.store.resource, sleep=lambda s: None)
     assert synced.sync("alice").mode == "full"  # the error status forces a full sync that repairs it
     assert cached_ids(synced.store, "alice") == set(fake_spotify.saved_ids("alice"))
+
+
+def test_a_lagging_page_never_deletes_a_saved_track(synced, fake_spotify):
+    """A first page answered one item late (a lagging replica) makes the position arithmetic name
+    the newest track as the removal; Spotify denies it, so nothing saved is deleted and the full
+    sync that follows removes the track really gone."""
+    saved = fake_spotify.saved_ids("alice")
+    really_gone = saved[700]
+    fake_spotify.remove_tracks("alice", [really_gone])
+    honest = synced.spotify.saved_tracks_page
+    late = iter([True])
+
+    def lagging(offset=0, limit=50):
+        if offset == 0 and next(late, False):
+            page = honest(1, limit)
+            return {**page, "offset": 0}
+        return honest(offset, limit)
+    synced.spotify.saved_tracks_page = lagging
+    result = synced.sync("alice")
+    assert result.mode == "full" and "Spotify still has" in result.reason
+    cached = cached_ids(synced.store, "alice")
+    assert saved[0] in cached and really_gone not in cached
+    assert cached == set(fake_spotify.saved_ids("alice"))
+    assert synced.store.get_metadata("alice")["syncStatus"] == "ok"
+
+
+def test_an_incremental_sync_failing_after_its_first_page_is_marked_error(synced, fake_spotify):
+    from spotify_playlist.liked_songs_cache import SyncFailed
+    fake_spotify.add_tracks("alice", 3)
+    fake_spotify.remove_tracks("alice", fake_spotify.saved_ids("alice")[20:22])
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("BatchWriteItem refused")
+    synced.store.put_songs = broken
+    with pytest.raises(SyncFailed, match="incremental sync failed"):
+        synced.sync("alice")
+    metadata = synced.store.get_metadata("alice")
+    assert metadata["syncStatus"] == "error" and "BatchWriteItem refused" in metadata["syncError"]
+    assert "syncLease" not in metadata
