@@ -11,6 +11,7 @@ formatter. Everything here raises CheckerError (one line, no traceback) for what
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from .errors import CheckerError, Interrupted, call
 from .kinds import KIND_NAMES, KINDS, SMOKE_KINDS, sections_of
 from .results import DEFAULT_CONCURRENCY, ApplyResult, CheckResult, Status, summarize
 from .secrets import Redactor, clip, masked_url
+from .target import DEFAULT_CHECKLIST, DEFAULT_SPECS, Target
 
 if TYPE_CHECKING:
     from .aws import AwsOptions
@@ -32,14 +34,14 @@ if TYPE_CHECKING:
 
 __all__ = ["Project", "Validation", "validate", "choose_kinds", "CheckerError", "CheckResult", "Status",
            "summarize", "Interrupted", "KIND_NAMES", "SMOKE_KINDS", "KINDS", "DEFAULT_CHECKLIST", "timeout_message",
-           "ApplyResult", "sections_of", "Redactor", "clip", "masked_url", "environment_names", "export", "Export"]
+           "ApplyResult", "sections_of", "Redactor", "clip", "masked_url", "environment_names", "export", "Export",
+           "Target", "for_each_environment"]
 
 
 def timeout_message(result, timeout: float) -> str:
     from .wait import timeout_message as message
     return message(result, timeout)
 
-DEFAULT_CHECKLIST = "checklist.yaml"
 TABLE_SECTIONS = sections_of(())
 Log = Callable[[str], None]
 
@@ -58,13 +60,17 @@ class Validation:
         return not self.problems
 
 
-def validate(specs_dir="table_specs", checklist_path=None) -> Validation:
+def validate(specs_dir=None, checklist_path=None) -> Validation:
     """Specs and checklist, offline: every problem, each naming its file and JSON path."""
     from .checklist import checklist_problems
-    from .specs import spec_files, validate_spec_files
-    files = spec_files(specs_dir)
-    specs, problems = validate_spec_files(files)
+    from .specs import SpecError, spec_files, validate_spec_files
     checklist = _checklist_path(checklist_path)
+    try:
+        header = checklist_header(checklist) if checklist is not None else {}
+    except SpecError as exc:
+        return Validation(1, list(exc.problems))
+    files = spec_files(specs_directory(Target(specs_dir=specs_dir), checklist, header))
+    specs, problems = validate_spec_files(files)
     if checklist is not None:
         files.append(checklist)
         # offline: a ${VAR} never needs its value here (sections=() asks for none)
@@ -96,8 +102,35 @@ def environment_names(checklist_path=None) -> list:
     return list(load_checklist(path, sections=("environments",)).environments)
 
 
+def checklist_header(path: Path) -> dict:
+    """What must be known before the checklist can be loaded in full: the specs directory it
+    names, its default_env and its environments' names (a malformed file fails here, whole)."""
+    from .checklist import read_checklist_document
+    from .specs import SpecError
+    document, problems = read_checklist_document(path)
+    if problems:
+        raise SpecError(problems)
+    if not isinstance(document, dict):
+        return {}
+    environments = document.get("environments")
+    return {"specs": document.get("specs") if isinstance(document.get("specs"), str) else None,
+            "default_env": document.get("default_env") if isinstance(document.get("default_env"), str) else None,
+            "environments": list(environments) if isinstance(environments, dict) else []}
+
+
+def specs_directory(target: Target, checklist: Optional[Path], header: dict) -> Path:
+    """--specs when given; else the checklist's `specs:` (relative to the checklist); else
+    table_specs beside the checklist (or here, without one)."""
+    if target.specs_dir is not None:
+        return Path(target.specs_dir)
+    base = checklist.parent if checklist is not None else Path(".")
+    if header.get("specs"):
+        return base / header["specs"]
+    return base / DEFAULT_SPECS
+
+
 def _where(environment: Optional[Environment], region, profile, endpoint_url, table_prefix, table_suffix,
-           retry_mode: str, max_attempts: int) -> tuple:
+           retry_mode: Optional[str], max_attempts: Optional[int]) -> tuple:
     """(AwsOptions, table prefix, table suffix): each option given wins over the environment's."""
     from .aws import AwsOptions
 
@@ -105,7 +138,7 @@ def _where(environment: Optional[Environment], region, profile, endpoint_url, ta
         return option if option is not None else (getattr(environment, field_name) if environment else default)
     aws = AwsOptions(region=chosen(region, "region"), profile=chosen(profile, "profile"),
                      endpoint_url=chosen(endpoint_url, "endpoint_url"), role_arn=chosen(None, "role_arn"),
-                     retry_mode=retry_mode, max_attempts=max_attempts)
+                     retry_mode=retry_mode or "standard", max_attempts=max_attempts or 5)
     return aws, chosen(table_prefix, "table_prefix", ""), chosen(table_suffix, "table_suffix", "")
 
 
@@ -128,40 +161,61 @@ def choose_kinds(only=(), skip=(), allowed=KIND_NAMES) -> tuple:
 @dataclass(frozen=True)
 class Project:
     """What a command works on: the tables (named for the environment), where they live, and the
-    checklist with the chosen environment when there is one."""
+    checklist with the chosen environment when there is one. `target` is what was asked for."""
 
     aws: AwsOptions
     tables: list
     checklist: Optional[Checklist] = None
     environment: Optional[Environment] = None
+    target: Target = field(default_factory=Target)
+    specs_dir: Path = Path(DEFAULT_SPECS)
     _clients: dict = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def load(cls, specs="table_specs", checklist=None, env: Optional[str] = None, region: Optional[str] = None,
+    def load(cls, specs=None, checklist=None, env: Optional[str] = None, region: Optional[str] = None,
              profile: Optional[str] = None, endpoint_url: Optional[str] = None,
              table_prefix: Optional[str] = None, table_suffix: Optional[str] = None,
-             retry_mode: str = "standard", max_attempts: int = 5, sections=TABLE_SECTIONS) -> Project:
+             retry_mode: Optional[str] = None, max_attempts: Optional[int] = None,
+             sections=TABLE_SECTIONS) -> Project:
         """Read the specs and the checklist once (`checklist`: a path, None for checklist.yaml when it
         exists, False for none). `sections` are the checklist sections whose ${VAR}s must be set
         (a plan does not need the endpoints' API token)."""
+        target = Target(specs_dir=Path(specs) if specs is not None else None,
+                        checklist_path=Path(checklist) if checklist not in (None, False) else None,
+                        env=env, region=region, profile=profile, endpoint_url=endpoint_url,
+                        table_prefix=table_prefix, table_suffix=table_suffix, retry_mode=retry_mode,
+                        max_attempts=max_attempts)
+        return cls.for_target(target, sections, use_checklist=checklist is not False)
+
+    @classmethod
+    def for_target(cls, target: Target, sections=TABLE_SECTIONS, use_checklist: bool = True) -> Project:
+        """The project a Target names: its checklist (which, when it defines environments, needs
+        --env or its default_env), the specs it names, the environment's AWS options under the
+        options given."""
         from .checklist import TABLE_NAME, load_checklist
         from .diff import ExpectedTable
         from .specs import load_specs
-        loaded_specs = load_specs(specs)
-        path = _checklist_path(checklist)
+        path = _checklist_path(target.checklist_path) if use_checklist else None
+        header = checklist_header(path) if path else {}
+        env = target.env or header.get("default_env")
+        if path and env is None and header.get("environments"):
+            names = ", ".join(header["environments"])
+            raise CheckerError(f"{path} defines environments ({clip(names, 200)}): pass --env NAME, or set "
+                               "default_env in the checklist")
+        if env and path is None:
+            raise CheckerError(f"--env {env} needs a checklist ({DEFAULT_CHECKLIST} or --checklist FILE)")
+        specs_dir = specs_directory(target, path, header)
+        loaded_specs = load_specs(specs_dir)
         loaded = load_checklist(path, {s.name for s in loaded_specs}, sections, env) if path else None
-        environment = None
-        if env:
-            if loaded is None:
-                raise CheckerError(f"--env {env} needs a checklist ({DEFAULT_CHECKLIST} or --checklist FILE)")
-            environment = loaded.environment(env)
-        aws, prefix, suffix = _where(environment, region, profile, endpoint_url, table_prefix, table_suffix,
-                                     retry_mode, max_attempts)
+        environment = loaded.environment(env) if loaded is not None and env else None
+        aws, prefix, suffix = _where(environment, target.region, target.profile, target.endpoint_url,
+                                     target.table_prefix, target.table_suffix, target.retry_mode, target.max_attempts)
         tables = []
         for spec in loaded_specs:
             name = f"{prefix}{spec.name}{suffix}"
             if not TABLE_NAME.fullmatch(name):
-                given = "--table-prefix/--table-suffix" if table_prefix or table_suffix else f"environment {env}"
+                given = "--table-prefix/--table-suffix" if target.table_prefix or target.table_suffix \
+                    else f"environment {env}"
                 raise CheckerError(f"{given}: makes table name {clip(name, 80)!r}, which DynamoDB rejects "
                                    "(3 to 255 characters of a-z A-Z 0-9 _ . -)")
             wishes = loaded.wishes(spec.name) if loaded else None
@@ -169,7 +223,41 @@ class Project:
                                         ttl_attribute=wishes.ttl_attribute if wishes else None,
                                         point_in_time_recovery=wishes.point_in_time_recovery if wishes else False,
                                         spec_name=spec.name))
-        return cls(aws, tables, loaded, environment)
+        return cls(aws, tables, loaded, environment, target, specs_dir)
+
+    @property
+    def env_name(self) -> Optional[str]:
+        return self.environment.name if self.environment else None
+
+    @property
+    def region(self) -> Optional[str]:
+        try:
+            return self.aws.region or self.aws.session().region_name
+        except CheckerError:
+            return None
+
+    def account_id(self) -> Optional[str]:
+        """The account the credentials act in (sts:GetCallerIdentity), or None when it cannot be
+        told at once (an endpoint without STS, such as dynalite): for a prompt, never a failure."""
+        try:
+            sts = dataclasses.replace(self.aws, max_attempts=1, connect_timeout=2.0, read_timeout=5.0).client("sts")
+            return str(sts.get_caller_identity()["Account"])
+        except Exception:  # noqa: BLE001 - best effort by design
+            return None
+
+    def require_sections(self, kinds) -> None:
+        """--only naming a kind the checklist has no section for is a mistake, not a skip."""
+        absent = [k for k in KINDS if k.name in kinds and k.section != "tables"
+                  and not (self.checklist and self.checklist.has(k.section))]
+        if absent:
+            where = self.checklist.file if self.checklist else "there is no checklist"
+            sections = ", ".join(sorted({k.section for k in absent}))
+            raise CheckerError(f"--only {', '.join(k.name for k in absent)}: not in the checklist ({where}: no "
+                               f"{sections} section)")
+
+    def command(self, subcommand: str) -> str:
+        """A whole `checker` command line acting on this project, as a fix line shows it."""
+        return self.target.command(subcommand, self.env_name)
 
     @property
     def names(self) -> list:
@@ -263,6 +351,22 @@ class Project:
         if account_id is None:
             account_id = call(self.aws.client("sts"), "GetCallerIdentity", "sts")["Account"]
         return least_privilege_policy(self.checklist.permissions, self.tables, region, account_id)
+
+
+def for_each_environment(target: Target, names, work: Callable) -> dict:
+    """{environment: work(the target of that environment) or the CheckerError it ended with},
+    every environment at once: one that cannot be reached is its own error, the others still run.
+    The CLI's --env/--all-envs fan out through here, and so can a deploy script."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def attempt(name):
+        try:
+            return work(target.with_env(name))
+        except CheckerError as exc:
+            return exc
+    names = list(names)
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(names)))) as pool:
+        return dict(zip(names, pool.map(attempt, names), strict=True))
 
 
 @dataclass(frozen=True)

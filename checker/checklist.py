@@ -96,10 +96,15 @@ class Checklist:
     required_env: tuple = ()
     bindings: dict = field(default_factory=dict)   # function variable -> spec TableName
     entry_point: Optional[str] = None
+    entry_point_public: bool = False    # a Function URL with AuthType NONE is intended
     permissions: tuple = ()
     warn_broad_grants: bool = True
     endpoints: tuple = ()
     logs: Optional[LogCheck] = None
+    sections: frozenset = frozenset()   # the top-level keys the file has: a kind whose section is absent is skipped
+
+    def has(self, section: str) -> bool:
+        return section in self.sections
 
     def environment(self, name: str) -> Environment:
         if name not in self.environments:
@@ -202,6 +207,10 @@ def _semantic_problems(document: dict, file: str, table_names: Optional[set]) ->
             if permission["table"] not in table_names:
                 problems.append(Problem(file, f"$.iam.permissions[{i}].table",
                                         f"no table spec has TableName {permission['table']!r} (known: {known})"))
+    default_env = document.get("default_env")
+    if default_env is not None and default_env not in (document.get("environments") or {}):
+        known = ", ".join(document.get("environments") or {})
+        problems.append(Problem(file, "$.default_env", f"no environment {clip(default_env, 60)!r} (known: {known})"))
     for name, environment in (document.get("environments") or {}).items():
         if not ENVIRONMENT_NAME.fullmatch(name):
             problems.append(Problem(file, f"$.environments.{clip(name, 60)}",
@@ -297,11 +306,13 @@ def build_checklist(document: dict, file: str) -> Checklist:
         required_env=tuple(lambda_section.get("required_env") or ()),
         bindings=dict(lambda_section.get("bindings") or {}),
         entry_point=(document.get("entry_point") or {}).get("require"),
+        entry_point_public=bool((document.get("entry_point") or {}).get("public", False)),
         permissions=tuple(Permission(p["table"], tuple(p["actions"]), p.get("index"), p.get("used_by", "runtime"))
                           for p in iam.get("permissions") or ()),
         warn_broad_grants=iam.get("warn_broad_grants", True),
         endpoints=tuple(Endpoint(**e) for e in document.get("endpoints") or ()),
         logs=LogCheck(**logs) if logs is not None else None,
+        sections=frozenset(document),
     )
 
 

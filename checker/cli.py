@@ -14,7 +14,6 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Optional
 
@@ -32,10 +31,11 @@ from .api import (
     Project,
     Redactor,
     Status,
+    Target,
     choose_kinds,
     clip,
     environment_names,
-    masked_url,
+    for_each_environment,
     sections_of,
     summarize,
     timeout_message,
@@ -122,9 +122,9 @@ def add_options(command, options):
 
 def spec_options(command, formats=("text", "json")):
     return add_options(command, [
-        click.option("--specs", "specs_dir", default="table_specs", show_default=True,
-                     type=click.Path(file_okay=False, path_type=Path),
-                     help="Directory of table specs (CreateTable JSON, one table a file)."),
+        click.option("--specs", "specs_dir", default=None, type=click.Path(file_okay=False, path_type=Path),
+                     help="Directory of table specs (CreateTable JSON, one table a file) [default: the "
+                          "checklist's specs:, else table_specs beside the checklist]."),
         click.option("--checklist", "checklist_path", default=None, type=click.Path(dir_okay=False, path_type=Path),
                      help=f"Deployment checklist [default: {DEFAULT_CHECKLIST} when it exists]."),
         click.option("--format", "output_format", type=click.Choice(formats), default="text", show_default=True,
@@ -133,48 +133,50 @@ def spec_options(command, formats=("text", "json")):
 
 
 RETRY_OPTIONS = [
-    click.option("--retry-mode", type=click.Choice(["standard", "adaptive", "legacy"]), default="standard",
-                 show_default=True, help="botocore retry mode for throttling and transient errors."),
-    click.option("--max-attempts", type=click.IntRange(1, 20), default=5, show_default=True,
-                 help="botocore attempts per API call, first included."),
+    click.option("--retry-mode", type=click.Choice(["standard", "adaptive", "legacy"]), default=None,
+                 help="botocore retry mode for throttling and transient errors [default: standard]."),
+    click.option("--max-attempts", type=click.IntRange(1, 20), default=None,
+                 help="botocore attempts per API call, first included [default: 5]."),
 ]
 
 
 def aws_options(command=None, formats=("text", "json"), many_envs=False):
-    """The options that say where and which tables; the command receives them as `where: dict`
-    (the arguments of Project.load) besides its own. With `many_envs` (the read-only commands),
-    `--env` may be repeated and `--all-envs` given: `where["env_names"]` lists them; otherwise
-    `where["env_name"]` is the one environment, and a second `--env` is an error."""
+    """The options that say where and which tables; the command receives them as `target`
+    (a Target: what was given, built once) besides its own. With `many_envs` (the read-only
+    commands), `--env` may be repeated and `--all-envs` given: the command also receives
+    `envs`, the environments named (empty: the one the checklist defaults to)."""
     if command is None:
         return functools.partial(aws_options, formats=formats, many_envs=many_envs)
-    names = ("specs_dir", "checklist_path", "env_names", "region", "profile", "endpoint_url", "table_prefix",
+    names = ("specs_dir", "checklist_path", "region", "profile", "endpoint_url", "table_prefix",
              "table_suffix", "retry_mode", "max_attempts")
 
     @functools.wraps(command)
-    def with_where(*args, **kwargs):
-        where = {name: kwargs.pop(name) for name in names}
-        where["env_names"] = tuple(dict.fromkeys(where["env_names"]))  # --env dev --env dev is dev
+    def with_target(*args, **kwargs):
+        given = {name: kwargs.pop(name) for name in names}
+        env_names = tuple(dict.fromkeys(kwargs.pop("env_names")))  # --env dev --env dev is dev
         all_envs = kwargs.pop("all_envs", False)
-        OUTPUT.add_url(where["endpoint_url"] or "")
+        OUTPUT.add_url(given["endpoint_url"] or "")
         # Mistakes in choosing environments are usage errors: one line, exit 1, a result in the format
         if all_envs:
-            if where["env_names"]:
+            if env_names:
                 raise click.UsageError("--all-envs and --env: give one or the other")
             try:
-                where["env_names"] = tuple(environment_names(where["checklist_path"]))
+                env_names = tuple(environment_names(given["checklist_path"]))
             except CheckerError as exc:
                 raise click.UsageError(str(exc)) from None
-        if not many_envs:
-            if len(where["env_names"]) > 1:
-                raise click.UsageError(f"--env is given {len(where['env_names'])} times: this command works on "
-                                       "exactly one environment")
-            where["env_name"] = where.pop("env_names")[0] if where["env_names"] else None
-        return command(*args, where=where, **kwargs)
+        if len(env_names) > 1 and not many_envs:
+            raise click.UsageError(f"--env is given {len(env_names)} times: this command works on exactly one "
+                                   "environment")
+        target = Target(env=env_names[0] if len(env_names) == 1 else None, **given)
+        if many_envs:
+            kwargs["envs"] = env_names if len(env_names) > 1 else ()
+        return command(*args, target=target, **kwargs)
 
     options = [
         click.option("--env", "env_names", multiple=True, metavar="NAME",
                      help="Environment from the checklist: its region, account (profile, role_arn) and table "
-                          "prefix/suffix." + (" Repeat it for several, checked side by side." if many_envs else "")),
+                          "prefix/suffix; needed when the checklist has environments, unless it sets default_env."
+                          + (" Repeat it for several, checked side by side." if many_envs else "")),
         click.option("--region", default=None, help="AWS region [default: --env's, else AWS_REGION / profile]."),
         click.option("--profile", default=None, help="AWS named profile."),
         click.option("--endpoint-url", default=None, metavar="URL",
@@ -187,33 +189,23 @@ def aws_options(command=None, formats=("text", "json"), many_envs=False):
     if many_envs:
         options.insert(1, click.option("--all-envs", is_flag=True,
                                        help="Every environment of the checklist, side by side."))
-    with_where = add_options(with_where, options)
-    return spec_options(with_where, formats)
+    with_target = add_options(with_target, options)
+    return spec_options(with_target, formats)
 
 
-def load_project(where: dict, sections) -> Project:
-    project = Project.load(specs=where["specs_dir"], checklist=where["checklist_path"], env=where["env_name"],
-                           region=where["region"], profile=where["profile"], endpoint_url=where["endpoint_url"],
-                           table_prefix=where["table_prefix"], table_suffix=where["table_suffix"],
-                           retry_mode=where["retry_mode"], max_attempts=where["max_attempts"], sections=sections)
+def load_project(target: Target, sections) -> Project:
+    project = Project.for_target(target, sections)
     OUTPUT.secrets.update(project.secrets().secrets)
     return project
 
 
-def where_options(where: dict) -> str:
-    """The options that point a suggested `checker` command at the same environment."""
-    endpoint = masked_url(where["endpoint_url"]) if where["endpoint_url"] else None
-    pairs = [("--env", where["env_name"]), ("--endpoint-url", endpoint),
-             ("--table-prefix", where["table_prefix"]), ("--table-suffix", where["table_suffix"])]
-    return " ".join(f"{flag} {value}" for flag, value in pairs if value)
-
-
-def render_fixes(results: list, where: dict) -> list:
-    """A result's `checker_command` becomes a whole command line in its remediation."""
+def render_fixes(results: list, project: Project) -> list:
+    """A result's `checker_command` becomes a whole command line in its remediation, with the
+    options that point it where this run did."""
     def render(result: CheckResult) -> CheckResult:
         if not result.checker_command:
             return result
-        command = " ".join(filter(None, ["checker", result.checker_command, where_options(where)]))
+        command = project.command(result.checker_command)
         text = f"{result.remediation}: {command}" if result.remediation else command
         return dataclasses.replace(result, remediation=text)
     return [render(r) for r in results]
@@ -341,7 +333,7 @@ def validate(specs_dir, checklist_path, output_format):
 @aws_options(many_envs=True)
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when in sync, 2 when changes are pending, 1 on error.")
 @handle_errors
-def plan(output_format, detailed_exitcode, where):
+def plan(output_format, detailed_exitcode, target, envs):
     """Show what differs between the specs and live DynamoDB. Never writes.
 
     Every field a spec states is compared; a field it leaves out is not. Automatic changes
@@ -353,16 +345,16 @@ def plan(output_format, detailed_exitcode, where):
     checker cannot compare is listed as "not compared". With several --env (or --all-envs), each
     environment is planned at once, one plan after the other; exit 2 when any has changes.
     """
-    if len(where["env_names"]) <= 1:
-        project = load_project(one(where), sections_of(()))
+    if not envs:
+        project = load_project(target, sections_of(()))
         changes = project.plan()
-        echo(report.formatter(output_format).plan(changes, len(project.tables)))
+        echo(report.formatter(output_format).plan(changes, len(project.tables), project.command("apply")))
         sys.exit(2 if detailed_exitcode and any(c.pending for c in changes) else 0)
 
-    def plan_one(each: dict):
+    def plan_one(each: Target):
         project = load_project(each, sections_of(()))
-        return project.plan(), len(project.tables)
-    outcomes = per_environment(where, plan_one)
+        return project.plan(), len(project.tables), project.command("apply")
+    outcomes = for_each_environment(target, envs, plan_one)
     echo(report.formatter(output_format).plans(outcomes))
     if any(isinstance(o, CheckerError) for o in outcomes.values()):
         sys.exit(1)
@@ -370,32 +362,11 @@ def plan(output_format, detailed_exitcode, where):
     sys.exit(2 if detailed_exitcode and pending else 0)
 
 
-def one(where: dict, env_name: Optional[str] = None) -> dict:
-    """The `where` of one environment, from one that may name several."""
-    each = {k: v for k, v in where.items() if k != "env_names"}
-    names = where.get("env_names")
-    each["env_name"] = env_name if env_name is not None else (names[0] if names else where.get("env_name"))
-    return each
-
-
-def per_environment(where: dict, work: Callable) -> dict:
-    """{environment: work(its where) or the CheckerError it ended with}, every environment at
-    once: one that cannot be reached is its own error, the others still run."""
-    def attempt(name):
-        try:
-            return work(one(where, name))
-        except CheckerError as exc:
-            return exc
-    names = list(where["env_names"])
-    with ThreadPoolExecutor(max_workers=min(8, len(names))) as pool:
-        return dict(zip(names, pool.map(attempt, names), strict=True))
-
-
 @main.command()
 @aws_options
 @apply_options
 @handle_errors
-def apply(output_format, yes, timeout, concurrency, allow_capacity_changes, where):
+def apply(output_format, yes, timeout, concurrency, allow_capacity_changes, target):
     """Make the plan's automatic changes, then wait until everything is ACTIVE.
 
     Missing tables are created concurrently; missing GSIs are added one UpdateTable call at a
@@ -405,7 +376,7 @@ def apply(output_format, yes, timeout, concurrency, allow_capacity_changes, wher
     changed table is read again: a change that is not in effect fails. Running it twice changes
     nothing the second time. Exit 1 if a change failed, was held back or a manual step remains.
     """
-    project = load_project(where, sections_of(()))
+    project = load_project(target, sections_of(()))
     result, waited = confirm_and_apply(project, yes, timeout, concurrency, allow_capacity_changes)
     echo(report.formatter(output_format).apply(result, waited))
     if waited is not None and not waited.ready:
@@ -421,8 +392,11 @@ def confirm_and_apply(project: Project, yes: bool, timeout: float, concurrency: 
     if automatic and not yes:
         if not stdin_is_terminal():
             raise CheckerError("not asking for confirmation: stdin is not a terminal; pass --yes to apply")
-        stderr(report.formatter("text").plan(changes, len(project.tables)))
-        if not click.confirm(f"Apply {len(automatic)} change(s)?", err=True):
+        stderr(report.formatter("text").plan(changes, len(project.tables), project.command("apply")))
+        tables = sorted({c.table for c in automatic})
+        where = f"account {project.account_id() or 'unknown'}, region {project.region or 'unknown'}" + (
+            f", environment {project.env_name}" if project.env_name else "")
+        if not click.confirm(f"Apply {len(automatic)} change(s) to {clip(', '.join(tables), 300)} in {where}?", err=True):
             raise CheckerError("cancelled; nothing was changed")
     return project.apply(changes, timeout=timeout, concurrency=concurrency,
                          allow_capacity_changes=allow_capacity_changes, on_change=print_state_change, log=stderr)
@@ -433,21 +407,22 @@ def confirm_and_apply(project: Project, yes: bool, timeout: float, concurrency: 
 @click.option("--timeout", type=Seconds(), default=600, show_default=True,
               help="Give up after this many seconds, naming what is still not ACTIVE.")
 @handle_errors
-def wait(output_format, timeout, where):
+def wait(output_format, timeout, target, envs):
     """Wait until every table and every one of its GSIs is ACTIVE.
 
     Unlike botocore's table_exists waiter this also waits for GSIs, and it polls fast at first
     and backs off (delay about a tenth of the time waited, at most 10 s). Progress goes to
     stderr. Exit 1 on timeout.
     """
-    if len(where["env_names"]) > 1:
-        outcomes = per_environment(where, lambda each: load_project(each, sections_of(())).wait(timeout, print_state_change))
+    if envs:
+        outcomes = for_each_environment(target, envs,
+                                        lambda each: load_project(each, sections_of(())).wait(timeout, print_state_change))
         echo(report.formatter(output_format).waits(outcomes))
         failed = [n for n, o in outcomes.items() if isinstance(o, CheckerError) or not o.ready]
         if failed:
             fail(f"not ready in: {', '.join(failed)}")
         return
-    project = load_project(one(where), sections_of(()))
+    project = load_project(target, sections_of(()))
     result = project.wait(timeout, print_state_change)
     echo(report.formatter(output_format).wait(result))
     if not result.ready:
@@ -485,22 +460,26 @@ def check_options(command=None, many_envs=True):
     return aws_options(with_request, formats=report.formats_for("checks"), many_envs=many_envs)
 
 
-def run_and_report(where: dict, request: dict, output_format: str, allowed=KIND_NAMES,
+def run_and_report(target: Target, envs: tuple, request: dict, output_format: str, allowed=KIND_NAMES,
                    project: Optional[Project] = None) -> bool:
     request = dict(request)
-    kinds = choose_kinds(request.pop("only"), request.pop("skip"), allowed)
+    only = request.pop("only")
+    kinds = choose_kinds(only, request.pop("skip"), allowed)
     smoke = allowed == SMOKE_KINDS
     strict = request.pop("strict")
 
     def passed(results: list) -> bool:
         return summarize(results)["ok"] and not (strict and any(r.status is Status.WARN for r in results))
-    if len(where.get("env_names") or ()) > 1:
-        def check_one(each: dict) -> list:
-            def log(message: str) -> None:
-                stderr(f"[{each['env_name']}] {message}")
-            results = load_project(each, sections_of(kinds)).check(kinds, smoke=smoke, log=log, **request)
-            return render_fixes(results, each)
-        outcomes = per_environment(where, check_one)
+
+    def check_one(each: Target, log: Callable[[str], None] = stderr, loaded: Optional[Project] = None) -> list:
+        loaded = loaded or load_project(each, sections_of(kinds))
+        if only:
+            loaded.require_sections(kinds)
+        return render_fixes(loaded.check(kinds, smoke=smoke, log=log, **request), loaded)
+    if envs:
+        def check_env(each: Target) -> list:
+            return check_one(each, lambda message: stderr(f"[{each.env}] {message}"))
+        outcomes = for_each_environment(target, envs, check_env)
         by_environment = {name: ([CheckResult("checker", "checker", Status.ERROR, str(o))]
                                  if isinstance(o, CheckerError) else o) for name, o in outcomes.items()}
         echo(report.formatter(output_format).checks_by_environment(by_environment))
@@ -508,10 +487,8 @@ def run_and_report(where: dict, request: dict, output_format: str, allowed=KIND_
         if failing:
             stderr(f"failing: {', '.join(failing)}")
         return not failing
-    where = one(where)
-    project = project or load_project(where, sections_of(kinds))
-    results = project.check(kinds, smoke=smoke, log=stderr, **request)
-    echo(report.formatter(output_format).checks(render_fixes(results, where)))
+    results = check_one(target, loaded=project)
+    echo(report.formatter(output_format).checks(results))
     if summarize(results)["ok"] and not passed(results):
         stderr(f"--strict: {summarize(results)['warn']} warning(s) fail this run")
     return passed(results)
@@ -529,14 +506,14 @@ CHECK_HELP = "\n".join([
 @main.command(help=CHECK_HELP)
 @check_options
 @checks_command
-def check(output_format, request, where):
-    sys.exit(0 if run_and_report(where, request, output_format) else 1)
+def check(output_format, request, target, envs):
+    sys.exit(0 if run_and_report(target, envs, request, output_format) else 1)
 
 
 @main.command()
 @check_options
 @checks_command
-def smoke(output_format, request, where):
+def smoke(output_format, request, target, envs):
     """Post-deploy smoke test: the endpoints answer, and no new ERROR lines in the logs.
 
     Same as `checker check --only endpoints,logs`, except that a function whose log group does
@@ -545,23 +522,23 @@ def smoke(output_format, request, where):
     to cover the deploy, and --settle to give CloudWatch Logs time to ingest what the endpoint
     calls logged.
     """
-    sys.exit(0 if run_and_report(where, request, output_format, allowed=SMOKE_KINDS) else 1)
+    sys.exit(0 if run_and_report(target, envs, request, output_format, allowed=SMOKE_KINDS) else 1)
 
 
 @main.command()
 @check_options(many_envs=False)
 @apply_options
 @checks_command
-def bootstrap(output_format, request, yes, timeout, concurrency, allow_capacity_changes, where):
+def bootstrap(output_format, request, yes, timeout, concurrency, allow_capacity_changes, target):
     """A new environment in one command: apply, wait for ACTIVE, then check everything.
 
     The apply step's progress and outcome go to stderr; stdout holds the check results in the
     chosen format. Exit 0 only when apply left nothing to do by hand and every check passes.
     """
-    project = load_project(where, sections_of(KIND_NAMES))
+    project = load_project(target, sections_of(KIND_NAMES))
     result, waited = confirm_and_apply(project, yes, timeout, concurrency, allow_capacity_changes)
     stderr(report.formatter("text").apply(result, waited))
-    ok = run_and_report(where, request, output_format, project=project)
+    ok = run_and_report(target, (), request, output_format, project=project)
     sys.exit(0 if ok and result.ok and waited is not None and waited.ready else 1)
 
 
@@ -570,7 +547,7 @@ def bootstrap(output_format, request, yes, timeout, concurrency, allow_capacity_
 @click.option("--account-id", default=None, metavar="ID",
               help="AWS account of the tables [default: the caller's, from sts:GetCallerIdentity].")
 @handle_errors
-def iam_policy(output_format, account_id, where):
+def iam_policy(output_format, account_id, target):
     """Print the least-privilege policy the function's role needs.
 
     One Allow statement per table or index ARN, with exactly the DynamoDB actions the checklist's
@@ -582,7 +559,7 @@ def iam_policy(output_format, account_id, where):
       aws iam put-role-policy --role-name ROLE --policy-name dynamodb \\
           --policy-document file://policy.json
     """
-    project = load_project(where, sections_of(("iam",)))
+    project = load_project(target, sections_of(("iam",)))
     echo(report.formatter(output_format).policy(project.iam_policy(account_id)))
 
 

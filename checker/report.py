@@ -32,7 +32,7 @@ class TextFormatter:
             return f"OK: {files} file(s) valid"
         return "\n".join(str(p) for p in problems) + f"\n{len(problems)} problem(s) found"
 
-    def plan(self, changes: list, tables: int) -> str:
+    def plan(self, changes: list, tables: int, apply_command: str = "checker apply") -> str:
         pending = [c for c in changes if c.pending]
         lines = []
         if not pending:
@@ -43,7 +43,7 @@ class TextFormatter:
             automatic = sum(c.automatic for c in pending) - gated
             lines.append(f"Plan: {len(pending)} change(s) for {tables} table(s):")
             lines += [self._change_line(c, width) for c in pending]
-            lines.append(f"{automatic} automatic (run `checker apply`), {gated} unlocked by `checker apply "
+            lines.append(f"{automatic} automatic (run `{apply_command}`), {gated} unlocked by `{apply_command} "
                          f"{CAPACITY_FLAG}`, {len(pending) - automatic - gated} need a manual step.")
         unchecked = [c for c in changes if not c.pending]
         if unchecked:
@@ -147,7 +147,7 @@ class JsonFormatter:
     def validate(self, files: int, problems: list) -> str:
         return to_json({"valid": not problems, "files": files, "problems": [p.to_dict() for p in problems]})
 
-    def plan(self, changes: list, tables: int) -> str:
+    def plan(self, changes: list, tables: int, apply_command: str = "") -> str:
         pending = [c for c in changes if c.pending]
         return to_json({"changes": [c.to_dict() for c in pending], "in_sync": not pending, "tables": tables,
                         "not_compared": [c.to_dict() for c in changes if not c.pending]})

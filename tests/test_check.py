@@ -14,7 +14,7 @@ from checker.checklist import build_checklist
 from checker.diff import ExpectedTable
 from checker.specs import TableSpec
 from checker.testing.app_server import AppServer
-from checker.testing.deploy import deploy_function, role_policy
+from checker.testing.deploy import allow_api_gateway, deploy_function, role_policy
 
 from .conftest import REGION, ROOT, load_spec
 
@@ -99,7 +99,7 @@ def test_everything_passes(cli, healthy):
                                  "skip": 0, "ok": True}
     results = by_id(report["results"])
     assert "function url" in results["entry_point"]["found"]
-    assert "AWS_IAM" in results["entry_point"]["found"]
+    assert "(auth NONE)" in results["entry_point"]["found"]
     assert results["endpoint:liked-songs-stats"]["found"] == "HTTP 200, body matches the schema"
     assert "evaluated by checker" in results["iam:liked_songs"]["found"]
 
@@ -170,12 +170,17 @@ def test_no_entry_point_fails_and_http_api_passes(cli, endpoint, checklist):
     gateway.create_integration(ApiId=api["ApiId"], IntegrationType="AWS_PROXY", IntegrationUri=arn,
                                PayloadFormatVersion="2.0")
     result, report = cli.json("check", "--endpoint-url", endpoint, "--env", "dev", "--only", "entry_point")
-    assert result.exit_code == 0
+    assert result.exit_code == 1  # integrated, but the function's policy does not let API Gateway call it
+    assert "may not invoke" in report["results"][0]["summary"]
+    assert any("does not let API Gateway invoke it" in d for d in report["results"][0]["details"])
+    allow_api_gateway(endpoint, REGION, FUNCTION, api["ApiId"])
+    result, report = cli.json("check", "--endpoint-url", endpoint, "--env", "dev", "--only", "entry_point")
+    assert result.exit_code == 0, report
     assert report["results"][0]["found"].startswith(f"http api {api['ApiId']}")
     checklist["entry_point"]["require"] = "function_url"
     checklist.write()
     result, report = cli.json("check", "--endpoint-url", endpoint, "--env", "dev", "--only", "entry_point")
-    assert result.exit_code == 1 and report["results"][0]["expected"] == "a Function URL"
+    assert result.exit_code == 1 and report["results"][0]["expected"].startswith("a Function URL,")
 
 
 def test_an_api_with_several_stages_is_never_guessed_for_the_base_url(cli, endpoint, checklist):
@@ -187,6 +192,7 @@ def test_an_api_with_several_stages_is_never_guessed_for_the_base_url(cli, endpo
     gateway.create_integration(ApiId=api["ApiId"], IntegrationType="AWS_PROXY", IntegrationUri=arn,
                                PayloadFormatVersion="2.0")
     gateway.create_stage(ApiId=api["ApiId"], StageName="prod")
+    allow_api_gateway(endpoint, REGION, FUNCTION, api["ApiId"])
     result, report = cli.json("check", "--endpoint-url", endpoint, "--env", "dev", "--only", "entry_point,endpoints")
     results = by_id(report["results"])
     assert results["entry_point"]["status"] == "pass" and results["entry_point"]["found"].endswith("/prod")
@@ -469,3 +475,30 @@ def test_iam_policy_without_permissions_is_an_error(cli, endpoint, checklist):
     checklist.write()
     result = cli("iam-policy", "--endpoint-url", endpoint)
     assert result.exit_code == 1 and "error: no iam.permissions in the checklist" in result.stderr
+
+
+def test_a_function_url_without_its_invoke_permission_fails(cli, endpoint, checklist):
+    """The URL exists, but nothing lets the public call the function: every request would be 403."""
+    deploy(endpoint, checklist)
+    lam = client(endpoint, "lambda")
+    lam.remove_permission(FunctionName=FUNCTION, StatementId="lambda-InvokeFunction")
+    result, report = cli.json("check", "--endpoint-url", endpoint, "--env", "dev", "--only", "entry_point")
+    assert result.exit_code == 1
+    assert any("lambda:InvokeFunction" in d for d in report["results"][0]["details"])
+    checklist["entry_point"] = {"require": "function_url"}  # public not said: AuthType NONE is a warning
+    checklist.write()
+    lam.add_permission(FunctionName=FUNCTION, StatementId="again", Action="lambda:InvokeFunction", Principal="*")
+    result, report = cli.json("check", "--endpoint-url", endpoint, "--env", "dev", "--only", "entry_point")
+    assert (result.exit_code, report["results"][0]["status"]) == (0, "warn")
+    assert "anyone on the internet" in report["results"][0]["details"][0]
+
+
+def test_entry_point_none_is_a_skip_and_looks_for_no_base_url(cli, endpoint, checklist):
+    deploy(endpoint, checklist, function_url=False)
+    checklist["entry_point"] = {"require": "none"}
+    checklist.write()
+    result, report = cli.json("check", "--endpoint-url", endpoint, "--env", "dev", "--only", "entry_point,endpoints")
+    results = by_id(report["results"])
+    assert results["entry_point"]["status"] == "skip"
+    assert all(r["status"] == "error" and "entry_point.require is none" in r["summary"]
+               for r in report["results"] if r["kind"] == "endpoints")

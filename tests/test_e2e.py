@@ -89,7 +89,9 @@ def test_apply_asks_on_a_terminal_and_refuses_without_one(cli, endpoint, monkeyp
     monkeypatch.setattr("checker.cli.stdin_is_terminal", lambda: True)
     result = cli("apply", "--endpoint-url", endpoint, input="n\n")
     assert result.exit_code == 1 and "cancelled; nothing was changed" in result.stderr
-    assert "Apply 5 change(s)?" in result.stderr
+    # the prompt names what it will change and where: the tables, the account, the region
+    assert ("Apply 5 change(s) to action_history, liked_songs, liked_songs_metadata, track, user in account "
+            "123456789012, region us-east-1?") in result.stderr
     assert dynamodb(endpoint).list_tables()["TableNames"] == []
     result = cli("apply", "--endpoint-url", endpoint, input="y\n")
     assert result.exit_code == 0
@@ -150,7 +152,8 @@ def test_an_on_demand_production_table_is_not_switched_without_the_flag(cli, end
     assert plan.exit_code == 2
     line = next(line for line in plan.stdout.splitlines() if "update-billing" in line)
     assert line.endswith("[needs --allow-capacity-changes]")
-    assert "1 unlocked by `checker apply --allow-capacity-changes`" in plan.stdout
+    # the suggested command carries the options of this run, so it can be pasted as it is
+    assert f"1 unlocked by `checker apply --endpoint-url {endpoint} --allow-capacity-changes`" in plan.stdout
     result, applied = cli.json("apply", "--endpoint-url", endpoint, "--yes")
     assert result.exit_code == 1
     held = [c for c in applied["changes"] if c["status"] == "held"]

@@ -2,11 +2,13 @@
 Its URL is also the base URL of the endpoint checks when none is given."""
 from __future__ import annotations
 
+import fnmatch
+import json
 from dataclasses import dataclass
 from typing import Optional
 
 from ..context import CheckContext
-from ..errors import AwsError, pages
+from ..errors import AwsError, CheckerError, pages
 from ..results import CheckResult, Status
 from .function import function_missing
 
@@ -18,6 +20,8 @@ class EntryPoint:
     url: Optional[str]
     auth: str = ""
     stages: tuple = ()   # several stages and no way to tell which one is this environment's: url None
+    source_arns: tuple = ()          # execute-api ARNs its integrations invoke the function from
+    credentials: bool = False        # an integration invokes with a role of its own (no resource policy needed)
 
     def describe(self) -> str:
         parts = [self.kind.replace("_", " "), self.name, self.url or "",
@@ -44,21 +48,22 @@ def _search_entry_points(ctx: CheckContext) -> list:
     if config is None or ctx.function_name is None:
         return []
     arn = config["FunctionArn"]
+    region, account = arn.split(":")[3:5]
     found = []
     url_config = ctx.call("lambda", "GetFunctionUrlConfig", missing_ok=True, FunctionName=ctx.function_name)
     if url_config:
         found.append(EntryPoint("function_url", ctx.function_name, url_config["FunctionUrl"], url_config["AuthType"]))
     for page in pages(ctx.client("apigatewayv2"), "GetApis", "apigateway"):
         for api in page.get("Items", []):
-            integrations = ctx.call("apigatewayv2", "GetIntegrations", ApiId=api["ApiId"]).get("Items", [])
-            if any(integrates(i.get("IntegrationUri"), arn) for i in integrations):
-                url, stages = _http_api_url(ctx, api)
-                found.append(EntryPoint("http_api", api["ApiId"], url, stages=stages))
+            integrations = [i for i in ctx.call("apigatewayv2", "GetIntegrations", ApiId=api["ApiId"]).get("Items", [])
+                            if integrates(i.get("IntegrationUri"), arn)]
+            if integrations:
+                found.append(_http_api(ctx, api, integrations, f"arn:aws:execute-api:{region}:{account}"))
     for page in pages(ctx.client("apigateway"), "GetRestApis", "apigateway"):
         for api in page.get("items", []):
-            rest = _rest_api_url(ctx, api, arn)
+            rest = _rest_api(ctx, api, arn, f"arn:aws:execute-api:{region}:{account}")
             if rest is not None:
-                found.append(EntryPoint("rest_api", api["id"], rest[0], stages=rest[1]))
+                found.append(rest)
     return found
 
 
@@ -68,18 +73,37 @@ def _one_stage(stages: list) -> tuple:
     return (stages[0], ()) if len(stages) == 1 else (None, tuple(stages))
 
 
-def _http_api_url(ctx: CheckContext, api: dict) -> tuple:
+def _http_api(ctx: CheckContext, api: dict, integrations: list, arn_prefix: str) -> EntryPoint:
     endpoint = api.get("ApiEndpoint")
     stages = [s["StageName"] for s in ctx.call("apigatewayv2", "GetStages", ApiId=api["ApiId"]).get("Items", [])]
+    ids = {f"integrations/{i.get('IntegrationId')}" for i in integrations}
+    routes = [r.get("RouteKey", "") for r in ctx.call("apigatewayv2", "GetRoutes", ApiId=api["ApiId"]).get("Items", [])
+              if r.get("Target") in ids]
+    stage, ambiguous = _one_stage(stages) if stages and "$default" not in stages else ("$default" if stages else None, ())
+    source = stage if stage else "*"
+    arns = tuple(f"{arn_prefix}:{api['ApiId']}/{source}/{_route_resource(key)}" for key in routes or ["$default"])
+    credentials = any(i.get("CredentialsArn") for i in integrations)
     if not endpoint or not stages or "$default" in stages:
-        return endpoint, ()
-    stage, ambiguous = _one_stage(stages)
-    return (f"{endpoint}/{stage}" if stage else None), ambiguous
+        url = endpoint
+    else:
+        url = f"{endpoint}/{stage}" if stage else None
+    return EntryPoint("http_api", api["ApiId"], url, stages=ambiguous, source_arns=arns, credentials=credentials)
 
 
-def _rest_api_url(ctx: CheckContext, api: dict, function_arn: str) -> Optional[tuple]:
-    """(invoke URL of the first resource integrating the function, stages when several), the URL
-    None when there is no stage or several; None when nothing in the API integrates it."""
+def _route_resource(route_key: str) -> str:
+    """`GET /x` -> `GET/x`, `ANY /x` -> `*/x`, `$default` -> `$default`: the tail of the
+    execute-api ARN API Gateway invokes the function from."""
+    if " " not in route_key:
+        return route_key
+    method, path = route_key.split(" ", 1)
+    return f"{'*' if method == 'ANY' else method}{path}"
+
+
+def _rest_api(ctx: CheckContext, api: dict, function_arn: str, arn_prefix: str) -> Optional[EntryPoint]:
+    """The REST API as an entry point when a method of it integrates the function: the invoke URL
+    of the first such resource (None when there is no stage or several), and every method's
+    execute-api ARN; None when nothing in the API integrates it."""
+    methods = []   # (resource path, method, integration)
     for page in pages(ctx.client("apigateway"), "GetResources", "apigateway", restApiId=api["id"]):
         for resource in page.get("items", []):
             for method in resource.get("resourceMethods") or {}:
@@ -91,37 +115,139 @@ def _rest_api_url(ctx: CheckContext, api: dict, function_arn: str) -> Optional[t
                         continue  # a method without an integration
                     raise
                 if integrates(integration.get("uri"), function_arn):
-                    names = [s["stageName"] for s in
-                             ctx.call("apigateway", "GetStages", restApiId=api["id"]).get("item", [])]
-                    stage, ambiguous = _one_stage(names)
-                    if stage is None:
-                        return None, ambiguous
-                    host = f"https://{api['id']}.execute-api.{ctx.client('apigateway').meta.region_name}.amazonaws.com"
-                    return f"{host}/{stage}{resource.get('path', '')}", ()
-    return None
+                    methods.append((resource.get("path", ""), method, integration))
+    if not methods:
+        return None
+    names = [s["stageName"] for s in ctx.call("apigateway", "GetStages", restApiId=api["id"]).get("item", [])]
+    stage, ambiguous = _one_stage(names)
+    arns = tuple(f"{arn_prefix}:{api['id']}/{stage or '*'}/{'*' if method == 'ANY' else method}{path}"
+                 for path, method, _ in methods)
+    credentials = any(integration.get("credentials") for _, _, integration in methods)
+    url = None
+    if stage is not None:
+        host = f"https://{api['id']}.execute-api.{ctx.client('apigateway').meta.region_name}.amazonaws.com"
+        url = f"{host}/{stage}{methods[0][0]}"
+    return EntryPoint("rest_api", api["id"], url, stages=ambiguous, source_arns=arns, credentials=credentials)
+
+
+# -- may it invoke? ----------------------------------------------------------------------------
+def policy_statements(ctx: CheckContext) -> list:
+    """The function's resource policy (GetPolicy), as a list of statements; [] when it has none."""
+    answer = ctx.call("lambda", "GetPolicy", missing_ok=True, FunctionName=ctx.function_name)
+    if not answer:
+        return []
+    try:
+        document = json.loads(answer.get("Policy") or "{}")
+    except ValueError:
+        raise CheckerError("GetPolicy: the function's policy is not JSON, not what the API promises") from None
+    statements = document.get("Statement") if isinstance(document, dict) else None
+    if isinstance(statements, dict):
+        statements = [statements]
+    return [s for s in statements or [] if isinstance(s, dict)]
+
+
+def _strings(value) -> list:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def _allows(statement: dict, action: str, principals: tuple) -> bool:
+    if statement.get("Effect", "Allow") != "Allow":
+        return False
+    actions = _strings(statement.get("Action"))
+    if not any(fnmatch.fnmatchcase(action, a) for a in actions):
+        return False
+    return any(p in principals for p in _strings(statement.get("Principal")))
+
+
+def _source_arn_globs(statement: dict) -> list:
+    """The execute-api ARNs a statement's condition limits callers to, whatever the condition's
+    shape (operator and key spelling differ between AWS and emulators); [] when it names none."""
+    return [s for s in _strings(statement.get("Condition") or {}) if s.startswith("arn:") and ":execute-api:" in s]
+
+
+def invoke_problems(entry_point: EntryPoint, statements: list, public: bool) -> tuple:
+    """(problems that stop it invoking the function, warnings) for one entry point."""
+    if entry_point.kind == "function_url":
+        if entry_point.auth == "AWS_IAM":
+            return [], ["auth AWS_IAM: who may call it is the callers' IAM policies, not checked here"]
+        missing = [a for a in ("lambda:InvokeFunctionUrl", "lambda:InvokeFunction")
+                   if not any(_allows(s, a, ("*",)) for s in statements)]
+        problems = [f"no resource-policy statement lets Principal * call {a}" for a in missing]
+        warnings = [] if public else ["auth NONE: anyone on the internet may call it (say entry_point.public: "
+                                      "true if that is intended)"]
+        return problems, warnings
+    if entry_point.credentials:
+        return [], []
+    allowing = [s for s in statements if _allows(s, "lambda:InvokeFunction", ("apigateway.amazonaws.com", "*"))]
+    uncovered = [arn for arn in entry_point.source_arns
+                 if not any(not _source_arn_globs(s) or any(fnmatch.fnmatchcase(arn, g) for g in _source_arn_globs(s))
+                            for s in allowing)]
+    return [f"the function's resource policy does not let API Gateway invoke it from {arn}"
+            for arn in uncovered], []
 
 
 def check_entry_point(ctx: CheckContext, log=None) -> list:
+    require = ctx.checklist.entry_point or "any"
+    if require == "none":
+        return [CheckResult("entry_point", "entry_point", Status.SKIP,
+                            "entry_point.require is none: the function has no HTTP entry point to check")]
     if ctx.function is None:
         return [function_missing(ctx, "entry_point")]
-    require = ctx.checklist.entry_point or "any"
     entry_points = find_entry_points(ctx)
     wanted = [e for e in entry_points if require == "any" or e.kind == require
               or (require == "api_gateway" and e.kind in ("http_api", "rest_api"))]
     expected = {"any": "a Function URL or an API Gateway API integrating the function",
                 "function_url": "a Function URL", "api_gateway": "an API Gateway REST or HTTP API"}[require]
+    expected += ", allowed by the function's resource policy to invoke it"
     if not wanted:
         found = "; ".join(e.describe() for e in entry_points) or "none"
         return [CheckResult("entry_point", "entry_point", Status.FAIL, f"no entry point for {ctx.function_name}",
                             expected=expected, found=found,
                             remediation=f"aws lambda create-function-url-config --function-name {ctx.function_name} "
                                         "--auth-type AWS_IAM (or integrate it in API Gateway)")]
-    return [CheckResult("entry_point", "entry_point", Status.PASS, "; ".join(e.describe() for e in wanted),
-                        expected=expected, found="; ".join(e.describe() for e in wanted))]
+    statements = policy_statements(ctx)
+    problems, warnings = [], []
+    for entry in wanted:
+        blocked, unsure = invoke_problems(entry, statements, ctx.checklist.entry_point_public)
+        problems += [f"{entry.kind.replace('_', ' ')} {entry.name}: {p}" for p in blocked]
+        warnings += [f"{entry.kind.replace('_', ' ')} {entry.name}: {w}" for w in unsure]
+    found = "; ".join(e.describe() for e in wanted)
+    if problems:
+        return [CheckResult("entry_point", "entry_point", Status.FAIL,
+                            f"{ctx.function_name}'s entry point may not invoke it", expected=expected, found=found,
+                            details=tuple(problems + warnings),
+                            remediation=f"aws lambda add-permission --function-name {ctx.function_name} "
+                                        "--statement-id ... --action lambda:InvokeFunction --principal "
+                                        "apigateway.amazonaws.com --source-arn <the execute-api ARN> "
+                                        "(for a Function URL: --principal '*', lambda:InvokeFunctionUrl and "
+                                        "lambda:InvokeFunction)")]
+    if warnings:
+        return [CheckResult("entry_point", "entry_point", Status.WARN, found, expected=expected, found=found,
+                            details=tuple(warnings))]
+    return [CheckResult("entry_point", "entry_point", Status.PASS, found, expected=expected, found=found)]
+
+
+def entry_point_urls(ctx: CheckContext) -> dict:
+    """{kind: the URL} of each entry point found with one (the first of a kind), for the
+    endpoints that name the entry point they go through."""
+    urls: dict = {}
+    for entry in find_entry_points(ctx) if ctx.function is not None else []:
+        if entry.url:
+            urls.setdefault(entry.kind, entry.url)
+    return urls
 
 
 def discovered_base_url(ctx: CheckContext) -> tuple:
     """(the first entry point's URL, "") or (None, why there is none to take)."""
+    if ctx.checklist.entry_point == "none":
+        return None, ("no base URL: entry_point.require is none, so none is looked for; set base_url in the "
+                      "checklist environment, or pass --base-url")
     if ctx.function is None:
         return None, ""
     entry_points = find_entry_points(ctx)

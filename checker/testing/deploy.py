@@ -20,8 +20,10 @@ def role_policy(tables: list, permissions: list, region: str, account: str = MOT
 
 
 def deploy_function(endpoint: str, region: str, function_name: str, policy: dict, variables: dict,
-                    function_url: bool = True) -> dict:
-    """A Lambda function with a stub handler, a role carrying `policy`, and a Function URL; returns the role."""
+                    function_url: bool = True, auth_type: str = "NONE", handler: str = "stub.handler",
+                    runtime: str = "python3.12") -> dict:
+    """A Lambda function with a stub handler, a role carrying `policy`, and a Function URL that
+    may invoke it (AuthType NONE with the two statements AWS requires); returns the role."""
     def client(service):
         return boto3.client(service, endpoint_url=endpoint, region_name=region)
     iam = client("iam")
@@ -33,11 +35,25 @@ def deploy_function(endpoint: str, region: str, function_name: str, policy: dict
     with zipfile.ZipFile(code, "w") as archive:
         archive.writestr("stub.py", "def handler(event, context):\n    return {}\n")
     lam = client("lambda")
-    lam.create_function(FunctionName=function_name, Runtime="python3.12", Role=role["Arn"], Handler="stub.handler",
+    lam.create_function(FunctionName=function_name, Runtime=runtime, Role=role["Arn"], Handler=handler,
                         Code={"ZipFile": code.getvalue()}, Environment={"Variables": variables})
     if function_url:
-        lam.create_function_url_config(FunctionName=function_name, AuthType="AWS_IAM")
+        lam.create_function_url_config(FunctionName=function_name, AuthType=auth_type)
+        if auth_type == "NONE":
+            for action in ("lambda:InvokeFunctionUrl", "lambda:InvokeFunction"):
+                lam.add_permission(FunctionName=function_name, StatementId=action.replace(":", "-"), Action=action,
+                                   Principal="*")
     return role
+
+
+def allow_api_gateway(endpoint: str, region: str, function_name: str, api_id: str,
+                      account: str = MOTO_ACCOUNT) -> None:
+    """The resource-policy statement that lets API Gateway invoke the function from any stage,
+    method and path of the API, as `aws lambda add-permission` writes it."""
+    lam = boto3.client("lambda", endpoint_url=endpoint, region_name=region)
+    lam.add_permission(FunctionName=function_name, StatementId=f"apigateway-{api_id}", Action="lambda:InvokeFunction",
+                       Principal="apigateway.amazonaws.com",
+                       SourceArn=f"arn:aws:execute-api:{region}:{account}:{api_id}/*")
 
 
 def binding_variables(bindings: dict, tables: list) -> dict:

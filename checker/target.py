@@ -1,0 +1,63 @@
+"""Where a command acts, as one value: the specs and checklist it reads, the environment, and the
+AWS options given over the environment's own. Built once from the command line (or by a deploy
+script), passed down unchanged, and printed back as the options that reproduce it, so every
+command checker suggests (fix lines, hints, `checker local`'s) points where this one did.
+"""
+from __future__ import annotations
+
+import dataclasses
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+from .secrets import masked_url
+
+DEFAULT_CHECKLIST = "checklist.yaml"
+DEFAULT_SPECS = "table_specs"
+DEFAULT_RETRY_MODE = None      # None: botocore's own (AWS_RETRY_MODE, the profile, else "standard")
+DEFAULT_MAX_ATTEMPTS = None
+
+
+@dataclass(frozen=True)
+class Target:
+    """The options of one command as given (None: not given). What they resolve to (the
+    checklist's environment, its region and prefix, the specs directory it names) is the
+    Project's; this value only says what was asked for, so that it can be said again."""
+
+    specs_dir: Optional[Path] = None
+    checklist_path: Optional[Path] = None
+    env: Optional[str] = None
+    region: Optional[str] = None
+    profile: Optional[str] = None
+    endpoint_url: Optional[str] = None
+    table_prefix: Optional[str] = None
+    table_suffix: Optional[str] = None
+    retry_mode: Optional[str] = DEFAULT_RETRY_MODE
+    max_attempts: Optional[int] = DEFAULT_MAX_ATTEMPTS
+
+    def with_env(self, env: Optional[str]) -> Target:
+        return dataclasses.replace(self, env=env)
+
+    def to_cli(self, env: Optional[str] = None) -> str:
+        """The options that make another checker command act here (`env`: the environment
+        resolved, when the checklist's default_env chose it). The endpoint's credentials are masked."""
+        pairs = [("--specs", str(self.specs_dir) if self.specs_dir is not None else None),
+                 ("--checklist", str(self.checklist_path) if self.checklist_path is not None else None),
+                 ("--env", self.env or env), ("--region", self.region), ("--profile", self.profile),
+                 ("--endpoint-url", masked_url(self.endpoint_url) if self.endpoint_url else None),
+                 ("--table-prefix", self.table_prefix), ("--table-suffix", self.table_suffix),
+                 ("--retry-mode", self.retry_mode),
+                 ("--max-attempts", str(self.max_attempts) if self.max_attempts is not None else None)]
+        return " ".join(f"{flag} {shlex.quote(value)}" for flag, value in pairs if value is not None)
+
+    def command(self, subcommand: str, env: Optional[str] = None) -> str:
+        """A whole `checker ...` line acting where this target does."""
+        return " ".join(filter(None, ["checker", subcommand, self.to_cli(env)]))
+
+    def checklist_file(self) -> Optional[Path]:
+        """The checklist to read: the one named, else checklist.yaml when it exists."""
+        if self.checklist_path is not None:
+            return Path(self.checklist_path)
+        default = Path(DEFAULT_CHECKLIST)
+        return default if default.exists() else None
