@@ -69,7 +69,10 @@ class Endpoint:
     name: str
     method: str = "GET"
     url: Optional[str] = None
+    path: Optional[str] = None
+    query: dict = field(default_factory=dict)
     action: Optional[str] = None
+    entry_point: Optional[str] = None     # function_url | rest_api | http_api: whose URL it is joined to
     headers: dict = field(default_factory=dict)
     body: Any = None
     expect_status: int = 200
@@ -192,59 +195,90 @@ def url_problem(url: Any) -> Optional[str]:
     return None
 
 
-def _semantic_problems(document: dict, file: str, table_names: Optional[set]) -> list[Problem]:
+def _semantic_problems(document: dict, file: str, specs: Optional[dict]) -> list[Problem]:
+    """What the schema cannot say. `specs`: {spec TableName: its index names} (a set of names
+    checks tables only; None: offline without specs)."""
     problems = []
-    if table_names is not None:
-        known = ", ".join(sorted(table_names))
-        for name in document.get("tables") or {}:
-            if name not in table_names:
-                problems.append(Problem(file, f"$.tables.{name}", f"no table spec has TableName {name!r} (known: {known})"))
-        for variable, table in ((document.get("lambda") or {}).get("bindings") or {}).items():
-            if table not in table_names:
-                problems.append(Problem(file, f"$.lambda.bindings.{variable}",
-                                        f"no table spec has TableName {table!r} (known: {known})"))
-        for i, permission in enumerate((document.get("iam") or {}).get("permissions") or []):
-            if permission["table"] not in table_names:
-                problems.append(Problem(file, f"$.iam.permissions[{i}].table",
-                                        f"no table spec has TableName {permission['table']!r} (known: {known})"))
-    default_env = document.get("default_env")
-    if default_env is not None and default_env not in (document.get("environments") or {}):
-        known = ", ".join(document.get("environments") or {})
-        problems.append(Problem(file, "$.default_env", f"no environment {clip(default_env, 60)!r} (known: {known})"))
+    if specs is not None:
+        problems += _table_reference_problems(document, file, specs)
+    problems += _default_env_problems(document, file)
     for name, environment in (document.get("environments") or {}).items():
-        if not ENVIRONMENT_NAME.fullmatch(name):
-            problems.append(Problem(file, f"$.environments.{clip(name, 60)}",
-                                    "an environment name is letters, digits, _ and -"))
-        for affix in ("table_prefix", "table_suffix"):
-            value = environment.get(affix)
-            if isinstance(value, str) and not AFFIX.fullmatch(value):
-                problems.append(Problem(file, f"$.environments.{name}.{affix}",
-                                        f"{clip(value, 60)!r} may hold only a-z A-Z 0-9 _ . -"))
-        if table_names is not None:
-            for table in sorted(table_names):
-                full = f"{environment.get('table_prefix') or ''}{table}{environment.get('table_suffix') or ''}"
-                if not TABLE_NAME.fullmatch(full):
-                    problems.append(Problem(file, f"$.environments.{name}",
-                                            f"makes table name {clip(full, 80)!r}, which DynamoDB rejects "
-                                            "(3 to 255 characters of a-z A-Z 0-9 _ . -)"))
-                    break
-        for field_name in ("base_url", "endpoint_url"):
-            value = environment.get(field_name)
-            if isinstance(value, str) and "${" not in value:
-                reason = url_problem(value)
-                if reason:
-                    problems.append(Problem(file, f"$.environments.{name}.{field_name}", reason))
+        problems += _environment_problems(name, environment, file, specs)
+    problems += _endpoint_problems(document, file)
+    return problems
+
+
+def _table_reference_problems(document: dict, file: str, specs) -> list[Problem]:
+    from .iam_actions import action_problem
+    from .suggest import did_you_mean
+    names = set(specs)
+    known = ", ".join(sorted(names))
+
+    def unknown_table(name, where) -> list[Problem]:
+        if name in names:
+            return []
+        return [Problem(file, where, f"no table spec has TableName {clip(name, 80)!r}{did_you_mean(name, names)} "
+                                     f"(known: {known})")]
+    problems = []
+    for name in document.get("tables") or {}:
+        problems += unknown_table(name, f"$.tables.{name}")
+    for variable, table in ((document.get("lambda") or {}).get("bindings") or {}).items():
+        problems += unknown_table(table, f"$.lambda.bindings.{variable}")
+    for i, item in enumerate(document.get("items") or []):
+        problems += unknown_table(item["table"], f"$.items[{i}].table")
+    for i, permission in enumerate((document.get("iam") or {}).get("permissions") or []):
+        where = f"$.iam.permissions[{i}]"
+        problems += unknown_table(permission["table"], f"{where}.table")
+        indexes = specs.get(permission["table"]) if isinstance(specs, dict) else None
+        index = permission.get("index")
+        if index is not None and indexes is not None and index not in indexes:
+            shown = ", ".join(sorted(indexes)) or "none"
+            problems.append(Problem(file, f"{where}.index", f"table {permission['table']} has no index "
+                                    f"{clip(index, 80)!r}{did_you_mean(index, indexes)} (its indexes: {shown})"))
+        for j, action in enumerate(permission["actions"]):
+            reason = action_problem(action)
+            if reason:
+                problems.append(Problem(file, f"{where}.actions[{j}]", reason))
+    return problems
+
+
+def _default_env_problems(document: dict, file: str) -> list[Problem]:
+    default_env = document.get("default_env")
+    environments = document.get("environments") or {}
+    if default_env is None or default_env in environments:
+        return []
+    return [Problem(file, "$.default_env", f"no environment {clip(default_env, 60)!r} (known: {', '.join(environments)})")]
+
+
+def _environment_problems(name: str, environment: dict, file: str, specs) -> list[Problem]:
+    problems = []
+    if not ENVIRONMENT_NAME.fullmatch(name):
+        problems.append(Problem(file, f"$.environments.{clip(name, 60)}", "an environment name is letters, digits, _ and -"))
+    for affix in ("table_prefix", "table_suffix"):
+        value = environment.get(affix)
+        if isinstance(value, str) and not AFFIX.fullmatch(value):
+            problems.append(Problem(file, f"$.environments.{name}.{affix}",
+                                    f"{clip(value, 60)!r} may hold only a-z A-Z 0-9 _ . -"))
+    for table in sorted(specs or ()):
+        full = f"{environment.get('table_prefix') or ''}{table}{environment.get('table_suffix') or ''}"
+        if not TABLE_NAME.fullmatch(full):
+            problems.append(Problem(file, f"$.environments.{name}", f"makes table name {clip(full, 80)!r}, which "
+                                    "DynamoDB rejects (3 to 255 characters of a-z A-Z 0-9 _ . -)"))
+            break
+    for field_name in ("base_url", "endpoint_url"):
+        value = environment.get(field_name)
+        if isinstance(value, str) and "${" not in value:
+            reason = url_problem(value)
+            if reason:
+                problems.append(Problem(file, f"$.environments.{name}.{field_name}", reason))
+    return problems
+
+
+def _endpoint_problems(document: dict, file: str) -> list[Problem]:
+    problems = []
     for i, endpoint in enumerate(document.get("endpoints") or []):
         if "schema" in endpoint:
-            remote = remote_references(endpoint["schema"], f"$.endpoints[{i}].schema")
-            problems += [Problem(file, where, "only local references (#/...) are allowed: checker never "
-                                              "fetches a schema") for where in remote]
-            if not remote:
-                try:
-                    jsonschema.Draft202012Validator.check_schema(endpoint["schema"])
-                except jsonschema.SchemaError as exc:
-                    problems.append(Problem(file, f"$.endpoints[{i}].schema",
-                                            f"not a valid JSON Schema: {clip(exc.message)}"))
+            problems += _schema_problems(endpoint["schema"], file, f"$.endpoints[{i}].schema")
         if isinstance(endpoint.get("url"), str) and "${" not in endpoint["url"]:
             reason = url_problem(endpoint["url"])
             if reason:
@@ -254,6 +288,18 @@ def _semantic_problems(document: dict, file: str, table_names: Optional[set]) ->
         if names.index(name) != i:
             problems.append(Problem(file, f"$.endpoints[{i}].name", f"endpoint name {name!r} is used more than once"))
     return problems
+
+
+def _schema_problems(schema, file: str, where: str) -> list[Problem]:
+    remote = remote_references(schema, where)
+    if remote:
+        return [Problem(file, path, "only local references (#/...) are allowed: checker never fetches a schema")
+                for path in remote]
+    try:
+        jsonschema.Draft202012Validator.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        return [Problem(file, where, f"not a valid JSON Schema: {clip(exc.message)}")]
+    return []
 
 
 def _section(path: str) -> str:
@@ -273,7 +319,7 @@ def _used(path: str, sections: Optional[tuple], environment: Optional[str]) -> b
     return section in sections
 
 
-def checklist_problems(path: Path, table_names: Optional[set] = None, environ=os.environ,
+def checklist_problems(path: Path, table_names=None, environ=os.environ,
                        sections: Optional[tuple] = None,
                        environment: Optional[str] = None) -> tuple[Optional[Checklist], list[Problem]]:
     """The checklist, or every problem with it. ${VAR}s are resolved where they are used: in
@@ -316,7 +362,7 @@ def build_checklist(document: dict, file: str) -> Checklist:
     )
 
 
-def load_checklist(path: Path, table_names: Optional[set] = None, sections: Optional[tuple] = None,
+def load_checklist(path: Path, table_names=None, sections: Optional[tuple] = None,
                    environment: Optional[str] = None) -> Checklist:
     checklist, problems = checklist_problems(path, table_names, sections=sections, environment=environment)
     if problems or checklist is None:

@@ -514,10 +514,13 @@ def check(output_format, request, target, envs):
 @check_options
 @checks_command
 def smoke(output_format, request, target, envs):
-    """Post-deploy smoke test: the endpoints answer, and no new ERROR lines in the logs.
+    """Post-deploy smoke test: the tables are ready, the endpoints answer, and no new ERROR lines.
 
-    Same as `checker check --only endpoints,logs`, except that a function whose log group does
-    not exist after the endpoint calls fails (it could not be vouched for). Run it right after a
+    The tables are checked for readiness only (each exists, ACTIVE, every GSI ACTIVE; drift is
+    `checker check`'s), first, so that an endpoint failing on a missing table names it and its
+    fix. Then the endpoints and the logs, as `checker check --only endpoints,logs`, except that a
+    function whose log group does not exist after the endpoint calls fails (it could not be
+    vouched for). Run it right after a
     deploy; by default it counts log events since it started, so pass --since with the deploy time
     to cover the deploy, and --settle to give CloudWatch Logs time to ingest what the endpoint
     calls logged.

@@ -162,8 +162,14 @@ def required_pairs(permissions, tables: list, region: str, account: str) -> list
     pairs = []
     for permission in permissions:
         arn = table_arn(region, account, environment_table_name(tables, permission.table), permission.index)
-        pairs += [(permission, action, arn) for action in permission.actions]
+        pairs += [(permission, action, f"{arn}/stream/*" if is_stream_action(action) else arn)
+                  for action in permission.actions]
     return pairs
+
+
+def is_stream_action(action: str) -> bool:
+    from .iam_actions import STREAM_ACTIONS
+    return action.split(":", 1)[-1] in STREAM_ACTIONS
 
 
 def least_privilege_policy(permissions, tables: list, region: str, account: str, leave_out=()) -> dict:

@@ -39,7 +39,7 @@ KINDS = (
               "ERROR lines in the function's log group since --since, against a threshold"),
 )
 KIND_NAMES = tuple(k.name for k in KINDS)
-SMOKE_KINDS = ("endpoints", "logs")
+SMOKE_KINDS = ("tables", "endpoints", "logs")   # smoke's tables: readiness only
 
 
 def sections_of(kinds) -> tuple:

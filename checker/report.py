@@ -203,18 +203,20 @@ class JunitFormatter:
     def checks_by_environment(self, by_environment: dict, root_name: str = "checker") -> str:
         """One testsuite per environment."""
         root = ElementTree.Element("testsuites", name=root_name)
+        several = len(by_environment) > 1 or root_name not in by_environment
         for name, results in by_environment.items():
-            self._suite(root, xml_text(name), results)
+            self._suite(root, xml_text(name), results, f"checker.{xml_text(name)}" if several else "checker")
         ElementTree.indent(root)
         return ElementTree.tostring(root, encoding="unicode", xml_declaration=True)
 
-    def _suite(self, root, suite: str, results: list) -> None:
+    def _suite(self, root, suite: str, results: list, classname: str) -> None:
+        """Test cases named by check id, classed by environment and kind: unique across environments."""
         s = summarize(results)
         suite_element = ElementTree.SubElement(root, "testsuite", name=suite, tests=str(s["total"]),
                                                failures=str(s["fail"]), errors=str(s["error"]),
                                                skipped=str(s["skip"]))
         for r in results:
-            case = ElementTree.SubElement(suite_element, "testcase", name=xml_text(r.id), classname=f"checker.{r.kind}")
+            case = ElementTree.SubElement(suite_element, "testcase", name=xml_text(r.id), classname=f"{classname}.{r.kind}")
             text = xml_text("\n".join(filter(None, [f"expected: {r.expected}" if r.expected else "",
                                                     f"found: {r.found}" if r.found else "", *r.details,
                                                     f"fix: {r.remediation}" if r.remediation else ""])))

@@ -63,6 +63,12 @@ class TableSpec:
     def name(self) -> str:
         return self.request["TableName"]
 
+    @property
+    def index_names(self) -> frozenset:
+        """Its global and local secondary indexes' names."""
+        return frozenset(i["IndexName"] for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes")
+                         for i in self.request.get(key, []))
+
     def for_environment(self, prefix: str = "", suffix: str = "") -> TableSpec:
         """The same spec with the environment's table name; index names are never renamed."""
         request = copy.deepcopy(self.request)

@@ -347,8 +347,10 @@ def test_smoke_runs_endpoints_and_logs_and_masks_secrets(cli, endpoint, checklis
     assert result.exit_code == 1
     assert "logs: waiting 0.1s for CloudWatch Logs" in result.stderr
     results = by_id(report["results"])
+    tables = {f"table:{name}" for name in ("user", "action_history", "track", "liked_songs", "liked_songs_metadata")}
     assert set(results) == {"endpoint:health", "endpoint:liked-songs-stats", "endpoint:bad-action",
-                            "endpoint:with-key", "logs:ERROR"}
+                            "endpoint:with-key", "logs:ERROR"} | tables
+    assert {results[t]["status"] for t in tables} == {"pass"}
     assert results["endpoint:health"]["status"] == "pass"
     assert results["endpoint:liked-songs-stats"]["status"] == "pass"
     assert results["endpoint:bad-action"]["found"].startswith("HTTP 400:")
@@ -377,9 +379,9 @@ def test_bootstrap_a_new_environment(cli, endpoint, checklist, app):
 
 
 def test_only_and_skip_are_checked(cli, endpoint, checklist):
-    result, report = cli.json("smoke", "--endpoint-url", endpoint, "--env", "dev", "--only", "tables")
+    result, report = cli.json("smoke", "--endpoint-url", endpoint, "--env", "dev", "--only", "iam")
     assert result.exit_code == 1
-    assert report["results"][0]["summary"] == "--only tables: this command runs only endpoints, logs"
+    assert report["results"][0]["summary"] == "--only iam: this command runs only tables, endpoints, logs"
     result, report = cli.json("check", "--endpoint-url", endpoint, "--env", "dev", "--skip", "tabels")
     assert report["results"][0]["summary"].startswith("unknown check kind(s) tabels; kinds are tables, lambda")
     result, report = cli.json("check", "--endpoint-url", endpoint, "--env", "dev",
@@ -502,3 +504,53 @@ def test_entry_point_none_is_a_skip_and_looks_for_no_base_url(cli, endpoint, che
     assert results["entry_point"]["status"] == "skip"
     assert all(r["status"] == "error" and "entry_point.require is none" in r["summary"]
                for r in report["results"] if r["kind"] == "endpoints")
+
+
+def test_smoke_names_the_missing_table_behind_a_failing_endpoint(cli, endpoint, checklist, app):
+    """The incident: the cache tables are gone, the endpoint answers 5xx. smoke names them and
+    the fix, even for an app whose endpoints do not say why."""
+    cli("apply", "--endpoint-url", endpoint, "--yes")
+    dynamodb = client(endpoint, "dynamodb")
+    for name in ("liked_songs", "liked_songs_metadata"):
+        dynamodb.delete_table(TableName=name)
+    result, report = cli.json("smoke", "--endpoint-url", endpoint, "--base-url", app.url)
+    assert result.exit_code == 1
+    results = by_id(report["results"])
+    assert results["table:liked_songs"]["status"] == "fail"
+    assert [r["kind"] for r in report["results"]][:5] == ["tables"] * 5   # before the endpoints
+    health = results["endpoint:health"]
+    assert health["status"] == "fail"
+    assert "table liked_songs does not exist" in health["remediation"]
+    assert health["remediation"].endswith(f"run: checker apply --env dev --endpoint-url {endpoint}")
+
+
+def test_a_checklist_of_environments_and_nothing_else_checks_only_the_tables(cli, project, endpoint):
+    (project / "checklist.yaml").write_text("version: 1\nenvironments:\n  dev: {region: us-east-1}\n")
+    for spec in (project / "table_specs").glob("*.json"):
+        if spec.stem != "track":
+            spec.unlink()
+    assert cli("apply", "--endpoint-url", endpoint, "--env", "dev", "--yes").exit_code == 0
+    result, report = cli.json("check", "--endpoint-url", endpoint, "--env", "dev")
+    assert result.exit_code == 0, report
+    statuses = {r["id"]: r["status"] for r in report["results"]}
+    assert statuses == {"table:track": "pass", "lambda": "skip", "bindings": "skip", "entry_point": "skip",
+                        "iam": "skip", "endpoints": "skip", "logs": "skip"}
+    assert all(r["summary"].startswith("not in the checklist") for r in report["results"] if r["status"] == "skip")
+    junit = cli("check", "--endpoint-url", endpoint, "--env", "dev", "--format", "junit").stdout
+    assert junit.count("<skipped") == 6
+    result = cli("check", "--endpoint-url", endpoint, "--env", "dev", "--only", "tables,iam")
+    assert result.exit_code == 1 and "--only iam: not in the checklist" in result.stderr
+
+
+def test_aws_commands_need_env_when_the_checklist_has_environments(cli, project, endpoint):
+    (project / "checklist.yaml").write_text(
+        "version: 1\nenvironments:\n  shop: {region: eu-west-1, table_prefix: shop-dev-}\n")
+    for command in ("plan", "apply", "wait", "check"):
+        result = cli(command, "--endpoint-url", endpoint)
+        assert result.exit_code == 1, command
+        assert "defines environments (shop): pass --env NAME" in result.stderr, command
+    assert client(endpoint, "dynamodb").list_tables()["TableNames"] == []
+    (project / "checklist.yaml").write_text(
+        "version: 1\ndefault_env: nope\nenvironments:\n  shop: {region: eu-west-1}\n")
+    result = cli("validate")
+    assert result.exit_code == 1 and "$.default_env: no environment 'nope' (known: shop)" in result.stdout

@@ -43,9 +43,10 @@ def test_check_two_environments_one_table_exit_1_naming_the_failing_one(cli, two
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["check", "dev", "prod"]
+    # rows are keyed by the spec's table name: dev's liked_songs and prod's liked_songs-prod meet
     row = next(line for line in lines if line.startswith("table:liked_songs "))
-    assert row.split() == ["table:liked_songs", "PASS", "-"]
-    assert any(line.split() == ["table:liked_songs-prod", "-", "FAIL"] for line in lines)
+    assert row.split() == ["table:liked_songs", "PASS", "FAIL"]
+    assert not any(line.startswith("table:liked_songs-prod") for line in lines)
     assert "== prod ==" in result.stdout and "== dev ==" not in result.stdout
     assert "failing: prod" in result.stderr
 
@@ -59,6 +60,8 @@ def test_json_keyed_by_environment_and_junit_a_suite_each(cli, two_accounts):
     result = cli("check", "--env", "dev", "--env", "prod", "--only", "tables", "--format", "junit")
     suites = ElementTree.fromstring(result.stdout).findall("testsuite")
     assert [s.get("name") for s in suites] == ["dev", "prod"] and suites[1].get("failures") == "3"
+    cases = [(c.get("classname"), c.get("name")) for s in suites for c in s.findall("testcase")]
+    assert len(cases) == len(set(cases)) and ("checker.prod.tables", "table:liked_songs") in cases
 
 
 def test_plan_of_several_environments_exit_2_when_any_has_changes(cli, two_accounts):

@@ -122,7 +122,8 @@ def test_an_endpoint_without_the_pitr_apis_is_said_so_and_never_read_as_disabled
     checklist's wish is not met), and plan and check name PITR as not compared instead of failing
     or planning to enable it again."""
     (project / "checklist.yaml").write_text(
-        "version: 1\ndefault_env: dev\nenvironments:\n  dev:\n    region: us-east-1\ntables:\n  user:\n    point_in_time_recovery: true\n")
+        "version: 1\ndefault_env: dev\nenvironments:\n  dev:\n    region: us-east-1\n"
+        "tables:\n  user:\n    point_in_time_recovery: true\n")
     with DynamoProxy(endpoint) as proxy:
         for operation in ("DescribeContinuousBackups", "UpdateContinuousBackups"):
             proxy.fail(operation, "UnknownOperationException", "", status=400)
@@ -142,7 +143,8 @@ def test_an_endpoint_without_the_pitr_apis_is_said_so_and_never_read_as_disabled
 def test_strict_makes_a_warning_fail_the_gate(cli, project, endpoint):
     """A check that could look only in part is a warning: exit 0, unless --strict."""
     (project / "checklist.yaml").write_text(
-        "version: 1\ndefault_env: dev\nenvironments:\n  dev:\n    region: us-east-1\ntables:\n  user:\n    point_in_time_recovery: true\n")
+        "version: 1\ndefault_env: dev\nenvironments:\n  dev:\n    region: us-east-1\n"
+        "tables:\n  user:\n    point_in_time_recovery: true\n")
     assert cli("apply", "--yes", "--endpoint-url", endpoint).exit_code == 0
     with DynamoProxy(endpoint) as proxy:
         proxy.fail("DescribeContinuousBackups", "UnknownOperationException", "")

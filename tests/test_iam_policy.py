@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from urllib.parse import quote
 
+import pytest
+
 from checker.iam_policy import broad_grants, evaluate
 
 TABLE = "arn:aws:dynamodb:us-east-1:123456789012:table/liked_songs"
@@ -105,3 +107,42 @@ def test_broad_grants():
         "inline[0]: Action *", 'inline[0]: Resource "*"']
     assert broad_grants(policy({"Effect": "Allow", "NotAction": "iam:*", "Resource": TABLE})) == [
         "inline[0]: NotAction allows everything else"]
+
+
+def test_every_botocore_operation_is_an_iam_action_or_names_the_actions_it_needs():
+    """The checked-in list follows AWS's reference; botocore's models say which operations exist."""
+    import botocore.session
+
+    from checker.iam_actions import ACTIONS, OPERATIONS_AUTHORIZED_BY
+    session = botocore.session.get_session()
+    operations = {op for service in ("dynamodb", "dynamodbstreams")
+                  for op in session.get_service_model(service).operation_names}
+    assert operations - ACTIONS == set(OPERATIONS_AUTHORIZED_BY)
+    assert all(set(needed) <= ACTIONS for needed in OPERATIONS_AUTHORIZED_BY.values())
+
+
+@pytest.mark.parametrize("entry, message", [
+    ("{table: user, actions: [dynamodb:GetItm]}",
+     "$.iam.permissions[0].actions[0]: dynamodb:GetItm is not a DynamoDB IAM action (did you mean dynamodb:GetItem?)"),
+    ("{table: track, index: by-custmer, actions: [dynamodb:Query]}",
+     "$.iam.permissions[0].index: table track has no index 'by-custmer' (its indexes: status-id-index)"),
+    ("{table: user, actions: [dynamodb:TransactWriteItems]}",
+     "dynamodb:TransactWriteItems is an API operation, not an IAM action: it is authorized by dynamodb:PutItem, "
+     "dynamodb:UpdateItem, dynamodb:DeleteItem, dynamodb:ConditionCheckItem"),
+    ("{table: usr, actions: [dynamodb:GetItem]}",
+     "$.iam.permissions[0].table: no table spec has TableName 'usr' (did you mean user?)"),
+])
+def test_permissions_are_validated_offline(cli, project, entry, message):
+    (project / "checklist.yaml").write_text(f"version: 1\nenvironments: {{dev: {{}}}}\niam:\n  permissions:\n    - {entry}\n")
+    result = cli("validate")
+    assert result.exit_code == 1
+    assert message in result.stdout
+    assert cli("iam-policy", "--env", "dev", "--account-id", "123456789012", "--region", "us-east-1").exit_code == 1
+
+
+def test_stream_actions_are_granted_on_the_stream_arn():
+    from checker.checklist import Permission
+    from checker.iam_policy import required_pairs
+    pairs = required_pairs([Permission("user", ("dynamodb:GetRecords", "dynamodb:GetItem"))], [], "us-east-1", "1")
+    assert [r for _, _, r in pairs] == ["arn:aws:dynamodb:us-east-1:1:table/user/stream/*",
+                                       "arn:aws:dynamodb:us-east-1:1:table/user"]

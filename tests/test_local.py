@@ -75,7 +75,8 @@ def test_check_passes_against_the_local_stack_then_the_incident_fails_check_and_
     result, report = cli.json("smoke", *options)
     assert result.exit_code == 1
     failing = {r["id"]: r for r in report["results"] if r["status"] == "fail"}
-    assert set(failing) == {"endpoint:health", "logs:ERROR"}, report["results"]
+    assert set(failing) == {"table:liked_songs", "table:liked_songs_metadata", "endpoint:health", "logs:ERROR"}, \
+        report["results"]
     assert "table liked_songs (LIKED_SONGS_TABLE) does not exist" in failing["endpoint:health"]["found"]
     assert any("liked_songs" in line and "table_missing" in line for line in failing["logs:ERROR"]["details"])
 

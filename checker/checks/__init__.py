@@ -4,6 +4,7 @@ then reported as errors with the same reason instead of each waiting out botocor
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 
@@ -36,7 +37,24 @@ def run_checks(ctx: CheckContext, kinds, log: Log = lambda m: None) -> list:
             if isinstance(exc, AwsError) and exc.unreachable:
                 unreachable = str(exc)
         log(f"{kind.name}: checked in {time.monotonic() - started:.1f}s")
-    return results
+    return blame_tables(results)
+
+
+def blame_tables(results: list) -> list:
+    """A failing endpoint, when a table is missing or not ready, names that table and its fix:
+    DynamoDB's own error (and an app without a health action) would not say which."""
+    broken = [r for r in results if r.kind == "tables" and r.status is Status.FAIL and r.checker_command]
+    if not broken:
+        return results
+    why = "; ".join(r.summary for r in broken)
+    command = broken[0].checker_command
+
+    def blamed(result: CheckResult) -> CheckResult:
+        if result.kind != "endpoints" or not result.status.failing:
+            return result
+        return dataclasses.replace(result, details=result.details + (f"probably because {why}",),
+                                   remediation=f"{why}: run", checker_command=command)
+    return [blamed(r) for r in results]
 
 
 def not_in_checklist(kind: CheckKind) -> CheckResult:

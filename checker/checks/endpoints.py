@@ -12,7 +12,7 @@ import re
 import time
 from collections.abc import Callable
 from typing import Optional
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import jsonschema
 import urllib3
@@ -21,7 +21,7 @@ from ..checklist import Endpoint
 from ..context import CheckContext
 from ..results import CheckResult, Status
 from ..secrets import Redactor, clip, masked_url
-from .entry_point import discovered_base_url
+from .entry_point import discovered_base_url, entry_point_urls
 
 EXCERPT = 200
 MAX_BODY = 1_000_000   # bytes of a response read; a larger body is judged on its first megabyte
@@ -29,15 +29,28 @@ CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def endpoint_url(endpoint: Endpoint, base_url: Optional[str], no_base_url: str = "") -> str:
+    """The URL an endpoint is requested at: its own `url`, or the base URL with `path` appended
+    to the base's path (a stage and resource such as /dev/spotify-playlist-dev are kept: this
+    is not RFC 3986 joining) and the base's query, then `query`, then `action` (later ones win)."""
     if endpoint.url:
         return endpoint.url
     if not base_url:
         raise ValueError(no_base_url or "no base URL: set base_url in the checklist environment, pass --base-url, "
                          "or give the function a Function URL / API Gateway entry point")
-    if not endpoint.action:
-        return base_url
-    separator = "&" if urlsplit(base_url).query else "?"
-    return f"{base_url}{separator}{urlencode({'action': endpoint.action})}"
+    parts = urlsplit(base_url)
+    path = parts.path
+    if endpoint.path:
+        path = path.rstrip("/") + endpoint.path
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    query.update({str(k): query_value(v) for k, v in endpoint.query.items()})
+    if endpoint.action:
+        query["action"] = endpoint.action
+    return urlunsplit((parts.scheme, parts.netloc, path, urlencode(query), parts.fragment))
+
+
+def query_value(value) -> str:
+    """YAML's true is `true` in a URL, as the app would write it."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def clean_headers(headers: dict) -> dict:
@@ -117,9 +130,16 @@ def check_endpoints(ctx: CheckContext, log: Callable[[str], None] = lambda m: No
     if not ctx.checklist.endpoints:
         return [CheckResult("endpoints", "endpoints", Status.SKIP, "no endpoints in the checklist")]
     base_url, no_base_url = ctx.base_url, ""
-    if base_url is None and any(not e.url for e in ctx.checklist.endpoints):
+    if base_url is None and any(not e.url and not e.entry_point for e in ctx.checklist.endpoints):
         base_url, no_base_url = discovered_base_url(ctx)
-    results = [check_endpoint(endpoint, base_url, log=log, no_base_url=no_base_url)
-               for endpoint in ctx.checklist.endpoints]
+    urls = entry_point_urls(ctx) if any(e.entry_point for e in ctx.checklist.endpoints) else {}
+    results = []
+    for endpoint in ctx.checklist.endpoints:
+        base, why = base_url, no_base_url
+        if endpoint.entry_point and not endpoint.url:
+            base = urls.get(endpoint.entry_point)
+            why = "" if base else (f"no base URL: the function has no {endpoint.entry_point.replace('_', ' ')} "
+                                   "entry point with a URL checker can tell (one stage)")
+        results.append(check_endpoint(endpoint, base, log=log, no_base_url=why))
     ctx.endpoints_called = any(r.status != Status.ERROR for r in results)
     return results
