@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Optional
 from .errors import CheckerError, Interrupted, call
 from .kinds import KIND_NAMES, KINDS, SMOKE_KINDS, sections_of
 from .results import DEFAULT_CONCURRENCY, ApplyResult, CheckResult, Status, summarize
-from .secrets import Redactor, clip, masked_url
+from .secrets import MIN_VARIABLE_SECRET, Redactor, clip, masked_url
 from .target import DEFAULT_CHECKLIST, DEFAULT_SPECS, Target
 
 if TYPE_CHECKING:
@@ -273,6 +273,8 @@ class Project:
         """A redactor that knows every secret this project's checklist and options hold."""
         redactor = Redactor()
         redactor.add_url(self.aws.endpoint_url or "")
+        for value in self.checklist.variable_values if self.checklist else ():
+            redactor.add(value, minimum=MIN_VARIABLE_SECRET)
         for endpoint in self.checklist.endpoints if self.checklist else ():
             redactor.add_headers(endpoint.headers)
             redactor.add_url(endpoint.url or "")

@@ -8,6 +8,7 @@ does not stop a plan.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from dataclasses import dataclass, field
@@ -105,6 +106,7 @@ class Checklist:
     endpoints: tuple = ()
     logs: Optional[LogCheck] = None
     sections: frozenset = frozenset()   # the top-level keys the file has: a kind whose section is absent is skipped
+    variable_values: frozenset = frozenset()   # every value a ${VAR} put in: each is masked in all output
 
     def has(self, section: str) -> bool:
         return section in self.sections
@@ -332,12 +334,23 @@ def checklist_problems(path: Path, table_names=None, environ=os.environ,
     if problems:
         return None, problems
     problems = reference_syntax_problems(document, file)
+    raw = document
     document, undefined = expand_variables(document, file, environ=environ)
     problems += [p for p in undefined if _used(p.path, sections, environment)]
     problems += _semantic_problems(document, file, table_names)
     if problems:
         return None, problems
-    return build_checklist(document, file), []
+    values = frozenset(environ[name] for name in variable_names(raw) if environ.get(name))
+    return dataclasses.replace(build_checklist(document, file), variable_values=values), []
+
+
+def variable_names(value: Any) -> set:
+    """The NAMEs of every ${NAME} in a document's strings."""
+    if isinstance(value, dict):
+        return {n for item in value.values() for n in variable_names(item)}
+    if isinstance(value, list):
+        return {n for item in value for n in variable_names(item)}
+    return set(VARIABLE.findall(value)) if isinstance(value, str) else set()
 
 
 def build_checklist(document: dict, file: str) -> Checklist:

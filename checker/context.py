@@ -9,6 +9,7 @@ from typing import Optional
 from .aws import AwsOptions
 from .checklist import Checklist
 from .errors import CheckerError, call, expect
+from .secrets import MIN_VARIABLE_SECRET, Redactor
 
 
 @dataclass
@@ -46,6 +47,13 @@ class CheckContext:
     def call(self, service: str, operation: str, missing_ok: bool = False, **params):
         """One API call by its AWS name; a failure becomes a one-line CheckerError."""
         return call(self.client(service), operation, iam_prefix(service), missing_ok, **params)
+
+    def redactor(self) -> Redactor:
+        """The checklist's ${VAR} values, for text that comes back from AWS or the app."""
+        redactor = Redactor()
+        for value in self.checklist.variable_values:
+            redactor.add(value, minimum=MIN_VARIABLE_SECRET)
+        return redactor
 
     @property
     def logs_expected(self) -> bool:

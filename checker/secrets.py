@@ -4,7 +4,13 @@ A secret is masked in every encoding it may come back in (as is, percent-encoded
 spaces, JSON-escaped, and the credential alone after "Bearer "), before any text is cut short, so
 a truncated excerpt never shows part of one. The CLI passes everything it prints through one
 Redactor that knows every secret of the run: header and query values the checklist marks
-sensitive, credentials in URLs (user name and password, `--endpoint-url`'s included).
+sensitive, credentials in URLs (user name and password, `--endpoint-url`'s included), and every
+value a `${VAR}` put into the checklist.
+
+Text that came from elsewhere (an endpoint's answer, a log line) may hold secrets checker was
+never told: `Redactor.remote` also masks the values of secret-looking fields, in JSON at any depth
+(JSON inside a JSON string too), Python dict reprs, `key=value` text and query strings, and
+`Bearer`/`Basic` credentials.
 """
 from __future__ import annotations
 
@@ -13,9 +19,18 @@ import re
 from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
 MASK = "***"
-SENSITIVE = re.compile(r"auth|token|secret|key|password|passwd|signature|session|cookie|credential|^code$"
+SENSITIVE = re.compile(r"auth|token|secret|key|password|passwd|pwd|signature|^sig$|session|cookie|credential|^code$"
                        r"|^x-amz-security", re.IGNORECASE)
 MIN_SECRET = 4      # shorter values would mask ordinary words
+MIN_VARIABLE_SECRET = 3   # a ${VAR} value is a secret the user named: masked from 3 characters
+# a field name (JSON key, dict key, query or key=value name) whose value is a secret
+_FIELD = r"[A-Za-z0-9_.-]*(?:auth(?!or)|token|secret|key|passw(?:or)?d|pwd|signature|session|cookie|credential)[A-Za-z0-9_.-]*"
+_FIELD_VALUE = re.compile(
+    r"""(?P<q>\\?["'])(?P<name>""" + _FIELD + r""")(?P=q)(?P<sep>\s*:\s*)"""
+    r"""(?P<value>\\?"(?:[^"\\]|\\[^"])*\\?"|'(?:[^'\\]|\\.)*'|[^\s,;&}\]{\[]+)""", re.IGNORECASE)
+_KEY_EQUALS = re.compile(r"(?P<name>(?<![A-Za-z0-9_.-])" + _FIELD + r"|(?<![A-Za-z0-9_])sig)=(?P<value>[^\s&;,\"']+)",
+                         re.IGNORECASE)
+_CREDENTIAL = re.compile(r"\b(?P<scheme>Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{4,}", re.IGNORECASE)
 ECHO_LIMIT = 300    # characters of any echoed value (a 40 MB array is not an error message)
 
 
@@ -25,9 +40,9 @@ class Redactor:
     def __init__(self):
         self.secrets: set = set()
 
-    def add(self, value) -> None:
+    def add(self, value, minimum: int = MIN_SECRET) -> None:
         value = str(value or "").strip()
-        if len(value) < MIN_SECRET:
+        if len(value) < minimum:
             return
         forms = {value}
         parts = value.split(" ")
@@ -35,7 +50,7 @@ class Redactor:
             forms.update(p for p in parts if len(p) >= MIN_SECRET and p.lower() not in ("bearer", "basic"))
         for form in list(forms):
             forms.update({quote(form, safe=""), quote_plus(form), json.dumps(form)[1:-1]})
-        self.secrets.update(f for f in forms if len(f) >= MIN_SECRET)
+        self.secrets.update(f for f in forms if len(f) >= minimum)
 
     def add_url(self, url: str) -> None:
         """The user name, password and sensitive query values of a URL."""
@@ -59,10 +74,28 @@ class Redactor:
             text = text.replace(secret, MASK)
         return text
 
+    def remote(self, text: str) -> str:
+        """Text from elsewhere: the known secrets, then every secret-looking field's value."""
+        return mask_secret_fields(self(text))
+
     def excerpt(self, text: str, limit: int = 200) -> str:
-        """Mask, then cut: a secret is never shown in part."""
-        text = self(text)
+        """Mask (as remote text), then cut: a secret is never shown in part."""
+        text = self.remote(text)
         return text[:limit] + ("..." if len(text) > limit else "")
+
+
+def _masked_value(value: str) -> str:
+    for quote_mark in ('\\"', '"', "'"):
+        if value.startswith(quote_mark):
+            return f"{quote_mark}{MASK}{quote_mark}"
+    return MASK
+
+
+def mask_secret_fields(text: str) -> str:
+    """The values of secret-looking fields masked, whatever the notation (see the module's docstring)."""
+    text = _FIELD_VALUE.sub(lambda m: f"{m['q']}{m['name']}{m['q']}{m['sep']}{_masked_value(m['value'])}", text)
+    text = _KEY_EQUALS.sub(lambda m: f"{m['name']}={MASK}", text)
+    return _CREDENTIAL.sub(lambda m: f"{m['scheme']} {MASK}", text)
 
 
 def masked_url(url: str) -> str:

@@ -271,7 +271,7 @@ def test_log_check_counts_only_events_since_the_moment(cli, endpoint, checklist)
     result, report = cli.json("check", *args, "--since", "10m")
     (logs,) = report["results"]
     assert (result.exit_code, logs["status"], logs["found"]) == (1, "fail", f"7 event(s) in /aws/lambda/{FUNCTION}")
-    assert len(logs["details"]) == 5 and all(len(d) <= 203 for d in logs["details"])
+    assert len(logs["details"]) == 5 and all(len(d) <= 403 for d in logs["details"])
     assert "old failure" not in json.dumps(logs)
     result, report = cli.json("check", *args, "--since", str(now - 2 * 3_600_000))
     assert report["results"][0]["found"].startswith("8 event(s)")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Optional
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -20,7 +20,7 @@ import urllib3
 from ..checklist import Endpoint
 from ..context import CheckContext
 from ..results import CheckResult, Status
-from ..secrets import Redactor, clip, masked_url
+from ..secrets import MIN_VARIABLE_SECRET, SENSITIVE, Redactor, clip, masked_url
 from .entry_point import discovered_base_url, entry_point_urls
 
 EXCERPT = 200
@@ -91,15 +91,20 @@ def attempt(http: urllib3.PoolManager, endpoint: Endpoint, url: str, headers: di
         return False, f"HTTP {response.status}, body is not JSON: {excerpt}"
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(endpoint.schema).iter_errors(document))
     if error is not None:
-        return False, redactor(f"HTTP {response.status}, body at {error.json_path}: {clip(error.message)}")
+        if any(SENSITIVE.search(str(part)) for part in error.absolute_path):
+            return False, f"HTTP {response.status}, body at {error.json_path}: does not match the schema (value not shown)"
+        return False, redactor.remote(f"HTTP {response.status}, body at {error.json_path}: {clip(error.message)}")
     return True, f"HTTP {response.status}, body matches the schema"
 
 
 def check_endpoint(endpoint: Endpoint, base_url: Optional[str], http: Optional[urllib3.PoolManager] = None,
                    sleep: Callable[[float], None] = time.sleep, log: Callable[[str], None] = lambda m: None,
-                   no_base_url: str = "") -> CheckResult:
+                   no_base_url: str = "", secrets: Iterable[str] = ()) -> CheckResult:
+    """`secrets`: the checklist's ${VAR} values, masked wherever they come back."""
     redactor = Redactor()
     redactor.add_headers(endpoint.headers)
+    for value in secrets:
+        redactor.add(value, minimum=MIN_VARIABLE_SECRET)
     check_id = f"endpoint:{endpoint.name}"
     try:
         url = endpoint_url(endpoint, base_url, no_base_url)
@@ -140,6 +145,7 @@ def check_endpoints(ctx: CheckContext, log: Callable[[str], None] = lambda m: No
             base = urls.get(endpoint.entry_point)
             why = "" if base else (f"no base URL: the function has no {endpoint.entry_point.replace('_', ' ')} "
                                    "entry point with a URL checker can tell (one stage)")
-        results.append(check_endpoint(endpoint, base, log=log, no_base_url=why))
+        results.append(check_endpoint(endpoint, base, log=log, no_base_url=why,
+                                      secrets=ctx.checklist.variable_values))
     ctx.endpoints_called = any(r.status != Status.ERROR for r in results)
     return results

@@ -5,24 +5,71 @@
 """
 from __future__ import annotations
 
+import json
 import re
 import time
 from datetime import datetime, timezone
+from typing import Optional
 
 from ..checklist import LogCheck
 from ..context import CheckContext
 from ..errors import AwsError, expect, pages
 from ..results import CheckResult, Status
-from ..secrets import clip
+from ..secrets import Redactor, clip
 
 DURATION = re.compile(r"(?:\d{1,9}(?:\.\d{1,6})?[smhdw])+")
 DURATION_PART = re.compile(r"(\d{1,9}(?:\.\d{1,6})?)([smhdw])")
 UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 EARLIEST_MS = 946_684_800_000   # 2000-01-01: CloudWatch Logs holds nothing older
-# A log line the app wrote as JSON may hold a credential under a telling name: shown as ***.
-SENSITIVE_FIELD = re.compile(r'("[A-Za-z_]*(?:[Tt]oken|[Ss]ecret|[Pp]assword|[Aa]uthorization|[Cc]ookie|[Kk]ey)"'
-                             r')\s*:\s*"(?:[^"\\]|\\.)*"')
-SAMPLE_CHARS = 200
+SAMPLE_CHARS = 400
+APP_FRAMES = 3
+# Lambda's runtimes: Node.js prints `ERROR\tInvoke Error \t{json}` (or `Unhandled Promise Rejection`),
+# Python `[ERROR] Type: message` then a traceback.
+NODE_ERROR = re.compile(r"\b(Invoke Error|Unhandled Promise Rejection|Uncaught Exception)\b")
+PY_FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<function>\S+)')
+NODE_FRAME = re.compile(r"^\s*at\s+(?P<frame>.+)$")
+LIBRARY = re.compile(r"node_modules|node:internal|site-packages|/var/runtime/|/opt/python/|bootstrap")
+
+
+def sample_line(message: str, redactor: Redactor) -> str:
+    """One event as a sample: for Lambda's Node.js and Python error formats, the error type,
+    message and the first frames of the app's own code (not the SDK's), which a cut at a fixed
+    length would hide; secrets masked before anything is cut."""
+    text = redactor.remote(str(message).strip())
+    summary = _node_error(text) or _python_error(text)
+    flat = summary or text.replace("\r", " ").replace("\n", " ")
+    return flat[:SAMPLE_CHARS] + ("..." if len(flat) > SAMPLE_CHARS else "")
+
+
+def _node_error(text: str) -> Optional[str]:
+    found = NODE_ERROR.search(text)
+    start = text.find("{", found.end()) if found else -1
+    if start < 0:
+        return None
+    try:
+        error = json.loads(text[start:])
+    except ValueError:
+        return None
+    if not isinstance(error, dict):
+        return None
+    stack = error.get("stack") or []
+    lines = stack if isinstance(stack, list) else str(stack).splitlines()
+    frames = [m["frame"] for m in (NODE_FRAME.match(str(line)) for line in lines) if m and not LIBRARY.search(m["frame"])]
+    head = f"{found.group(1)}: {error.get('errorType', '?')}: {error.get('errorMessage', '')}".rstrip(": ")
+    return " | ".join([head, *(f"at {f}" for f in frames[:APP_FRAMES])])
+
+
+def _python_error(text: str) -> Optional[str]:
+    if "Traceback (most recent call last)" not in text and "[ERROR]" not in text:
+        return None
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    frames = [f"{m['file']}:{m['line']} in {m['function']}" for m in (PY_FRAME.search(line) for line in lines)
+              if m and not LIBRARY.search(m["file"])]
+    errors = [line for line in lines if re.match(r"(\[ERROR\]\s*)?[A-Za-z_][\w.]*(Error|Exception)\b", line)]
+    if not frames and not errors:
+        return None
+    head = errors[-1] if errors else lines[0]
+    return " | ".join([head, *(f"at {f}" for f in frames[-APP_FRAMES:])])
 
 
 def parse_since(value: str, now_ms: int) -> int:
@@ -54,9 +101,11 @@ def iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def count_matching_events(client, log_group: str, pattern: str, since_ms: int, samples: int) -> tuple:
+def count_matching_events(client, log_group: str, pattern: str, since_ms: int, samples: int,
+                          redactor: Optional[Redactor] = None) -> tuple:
     """(count, first `samples` messages) of events matching `pattern` since `since_ms`."""
     count, sample_lines = 0, []  # type: tuple[int, list[str]]
+    redactor = redactor or Redactor()
     params = {"logGroupName": log_group, "startTime": since_ms, "endTime": int(time.time() * 1000)}
     if pattern:
         params["filterPattern"] = pattern
@@ -65,8 +114,7 @@ def count_matching_events(client, log_group: str, pattern: str, since_ms: int, s
         for event in page["events"]:
             count += 1
             if len(sample_lines) < samples:
-                message = SENSITIVE_FIELD.sub(r'\1: "***"', str(event.get("message", "")).strip().replace("\n", " "))
-                sample_lines.append(message[:SAMPLE_CHARS] + ("..." if len(message) > SAMPLE_CHARS else ""))
+                sample_lines.append(sample_line(event.get("message", ""), redactor))
     return count, sample_lines
 
 
@@ -83,7 +131,7 @@ def check_logs(ctx: CheckContext) -> list:
     expected = f"at most {settings.threshold} event(s) matching {settings.filter_pattern!r} since {iso(ctx.since_ms)}"
     try:
         count, samples = count_matching_events(ctx.client("logs"), log_group, settings.filter_pattern,
-                                               ctx.since_ms, settings.samples)
+                                               ctx.since_ms, settings.samples, ctx.redactor())
     except AwsError as exc:
         if exc.code == "ResourceNotFoundException":
             return [missing_log_group(ctx, check_id, log_group, expected)]

@@ -1,0 +1,84 @@
+"""The one redaction function: known secrets in every encoding, and secret-looking fields in text
+that came from elsewhere (an endpoint's answer, a log line)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from checker.checklist import Endpoint
+from checker.checks.endpoints import check_endpoint
+from checker.checks.logs import sample_line
+from checker.secrets import Redactor, mask_secret_fields
+from checker.testing.http import LocalServer, send_json
+
+REFRESH, ACCESS = "AQD-refresh-PLANTED-71c2", "BQ-access-PLANTED-93ab"
+
+
+@pytest.mark.parametrize("text, secret", [
+    (json.dumps({"id": "koalemos", "spotifyAuth": {"refreshToken": REFRESH, "accessToken": ACCESS}}), REFRESH),
+    (json.dumps({"ACCESS_TOKEN": ACCESS}), ACCESS),
+    (json.dumps({"x-api-key": ACCESS}), ACCESS),
+    (json.dumps({"pwd": ACCESS}), ACCESS),
+    (json.dumps({"body": json.dumps({"password": ACCESS})}), ACCESS),      # JSON inside a JSON string
+    (f"GET /callback?access_token={ACCESS}&state=1", ACCESS),
+    (repr({"password": ACCESS, "n": 1}), ACCESS),                          # a Python dict repr
+    (f"Authorization: Bearer {ACCESS}", ACCESS),
+    (f"login failed for user=bob password={ACCESS}", ACCESS),
+    (f"https://x/?sig={ACCESS}", ACCESS),
+])
+def test_secret_looking_fields_are_masked_in_any_notation(text, secret):
+    masked = mask_secret_fields(text)
+    assert secret not in masked and "***" in masked
+
+
+def test_ordinary_fields_are_left_alone():
+    text = json.dumps({"trackName": "Song", "author": "Ann", "KeySchema": [{"AttributeName": "id"}], "total": 3})
+    assert mask_secret_fields(text) == text
+
+
+def test_an_endpoint_echoing_the_users_tokens_shows_neither(tmp_path):
+    def route(handler, method):
+        send_json(handler, 502, {"message": "cannot find user", "user": {
+            "spotifyAuth": {"refreshToken": REFRESH, "accessToken": ACCESS}}})
+    server = LocalServer(route).start()
+    try:
+        result = check_endpoint(Endpoint("stats", retries=0), server.url, secrets=["hook-PLANTED"])
+    finally:
+        server.stop()
+    shown = json.dumps(result.to_dict())
+    assert result.status.failing and "HTTP 502" in result.found
+    assert REFRESH not in shown and ACCESS not in shown
+
+
+def test_a_variable_value_is_masked_wherever_it_comes_back():
+    def route(handler, method):
+        send_json(handler, 500, {"echo": handler.path})
+    server = LocalServer(route).start()
+    try:
+        result = check_endpoint(Endpoint("hook", path="/hooks/tok3n-PLANTED", query={"q": "abc"}, retries=0),
+                                server.url, secrets=["tok3n-PLANTED", "abc"])
+    finally:
+        server.stop()
+    shown = json.dumps(result.to_dict())
+    assert "tok3n-PLANTED" not in shown and "q=abc" not in shown and "***" in shown
+
+
+def test_lambda_node_errors_keep_the_error_and_the_apps_own_frames():
+    stack = ["ResourceNotFoundException: Requested resource not found",
+             *[f"    at f{i} (/var/task/node_modules/@smithy/smithy-client/dist-cjs/index.js:{i}:1)" for i in range(8)],
+             "    at async Dynamo.getLikedSongsMetadata (/var/task/dist/dynamo.js:120:22)"]
+    line = ("2025-10-04T23:20:00.000Z\tabc\tERROR\tInvoke Error \t" + json.dumps({
+        "errorType": "ResourceNotFoundException", "errorMessage": "Requested resource not found", "stack": stack}))
+    sample = sample_line(line, Redactor())
+    assert sample.startswith("Invoke Error: ResourceNotFoundException: Requested resource not found")
+    assert "Dynamo.getLikedSongsMetadata (/var/task/dist/dynamo.js:120:22)" in sample
+    assert "smithy" not in sample
+
+
+def test_python_tracebacks_keep_the_error_and_the_apps_own_frames():
+    line = ("[ERROR] KeyError: 'userId'\nTraceback (most recent call last):\n"
+            '  File "/var/runtime/bootstrap.py", line 60, in main\n'
+            '  File "/var/task/app/handler.py", line 20, in handler\n    return x["userId"]\n')
+    sample = sample_line(line, Redactor())
+    assert sample == "[ERROR] KeyError: 'userId' | at /var/task/app/handler.py:20 in handler"
