@@ -44,7 +44,7 @@ def sample_line(message: str, redactor: Redactor) -> str:
 def _node_error(text: str) -> Optional[str]:
     found = NODE_ERROR.search(text)
     start = text.find("{", found.end()) if found else -1
-    if start < 0:
+    if found is None or start < 0:
         return None
     try:
         error = json.loads(text[start:])
