@@ -98,6 +98,9 @@ class Checklist:
     tables: dict = field(default_factory=dict)
     function_name: Optional[str] = None
     required_env: tuple = ()
+    handler: Optional[str] = None
+    runtime: Optional[str] = None
+    env_rules: dict = field(default_factory=dict)   # variable -> {"absent": True} or {"not_in": [...]}
     bindings: dict = field(default_factory=dict)   # function variable -> spec TableName
     entry_point: Optional[str] = None
     entry_point_public: bool = False    # a Function URL with AuthType NONE is intended
@@ -363,6 +366,9 @@ def build_checklist(document: dict, file: str) -> Checklist:
         tables={name: TableWishes(**(values or {})) for name, values in (document.get("tables") or {}).items()},
         function_name=lambda_section.get("function_name"),
         required_env=tuple(lambda_section.get("required_env") or ()),
+        handler=lambda_section.get("handler"),
+        runtime=lambda_section.get("runtime"),
+        env_rules=dict(lambda_section.get("env") or {}),
         bindings=dict(lambda_section.get("bindings") or {}),
         entry_point=(document.get("entry_point") or {}).get("require"),
         entry_point_public=bool((document.get("entry_point") or {}).get("public", False)),

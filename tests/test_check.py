@@ -554,3 +554,27 @@ def test_aws_commands_need_env_when_the_checklist_has_environments(cli, project,
         "version: 1\ndefault_env: nope\nenvironments:\n  shop: {region: eu-west-1}\n")
     result = cli("validate")
     assert result.exit_code == 1 and "$.default_env: no environment 'nope' (known: shop)" in result.stdout
+
+
+def test_the_function_check_compares_handler_runtime_and_state_and_variable_rules(cli, endpoint, checklist):
+    deploy(endpoint, checklist, variables={"DEFAULT_USER_ID": "dana", "SPOTIFY_CLIENT_ID": "id",
+                                           "SPOTIFY_CLIENT_SECRET": SECRET, "NODE_ENV": "development", "DRY_ALL": "1"})
+    checklist["lambda"].update(handler="stub.handler", runtime="python3.12",
+                               env={"NODE_ENV": {"not_in": ["dev", "development"]}, "DRY_ALL": {"absent": True},
+                                    "DEBUG": {"absent": True}})
+    checklist.write()
+    result, report = cli.json("check", "--endpoint-url", endpoint, "--only", "lambda")
+    results = by_id(report["results"])
+    assert results["lambda:function"]["status"] == "pass" and "State Active" in results["lambda:function"]["found"]
+    assert results["lambda:env-rule:NODE_ENV"]["status"] == "fail"
+    assert results["lambda:env-rule:DRY_ALL"]["status"] == "fail"
+    assert results["lambda:env-rule:DEBUG"]["status"] == "pass"
+    assert "development" not in json.dumps([r for r in report["results"] if r["id"] != "lambda:env-rule:NODE_ENV"])
+    assert "set to a forbidden value" == results["lambda:env-rule:NODE_ENV"]["found"]
+    checklist["lambda"].update(handler="dist/index.handler", runtime="nodejs20.x")
+    checklist.write()
+    result, report = cli.json("check", "--endpoint-url", endpoint, "--only", "lambda")
+    function = by_id(report["results"])["lambda:function"]
+    assert result.exit_code == 1 and function["status"] == "fail"
+    assert "Handler is stub.handler, expected dist/index.handler" in function["summary"]
+    assert "Runtime is python3.12, expected nodejs20.x" in function["summary"]

@@ -22,21 +22,62 @@ def check_function(ctx: CheckContext, log=None) -> list:
                             expected=f"Lambda function {ctx.function_name} in {ctx.aws.region or 'the default region'}",
                             found="ResourceNotFoundException",
                             remediation="deploy the function (e.g. `serverless deploy`), then run `checker check` again")]
-    results = [CheckResult("lambda:function", "lambda", Status.PASS, f"function {ctx.function_name} exists",
-                           found=f"{config.get('Runtime', 'container image')}, state {config.get('State', 'unknown')}")]
     variables = (config.get("Environment") or {}).get("Variables") or {}
-    for name in ctx.checklist.required_env:
-        present = name in variables
-        empty = present and not str(variables[name]).strip()
-        status = Status.PASS if present and not empty else Status.FAIL
-        found = "set" if status == Status.PASS else ("set but empty" if empty else "not set")
-        results.append(CheckResult(
-            f"lambda:env:{name}", "lambda", status, f"environment variable {name} is {found}",
-            expected="set and non-empty (value not shown)", found=found,
-            remediation="" if status == Status.PASS else
-            f"aws lambda update-function-configuration --function-name {ctx.function_name} "
-            f"--environment 'Variables={{...existing...,{name}=<value>}}' (keep the other variables)"))
-    return results
+    return ([function_result(ctx, config)]
+            + [required_variable(ctx, name, variables) for name in ctx.checklist.required_env]
+            + [variable_rule(ctx, name, rule, variables) for name, rule in ctx.checklist.env_rules.items()])
+
+
+def function_result(ctx: CheckContext, config: dict) -> CheckResult:
+    """State Active and the last update not Failed, always; handler and runtime when stated."""
+    wanted = {"State": "Active"}
+    wanted.update({field: value for field, value in (("Handler", ctx.checklist.handler),
+                                                      ("Runtime", ctx.checklist.runtime)) if value})
+    found = {field: config.get(field) for field in ("State", "LastUpdateStatus", "Handler", "Runtime")}
+    wrong = [f"{field} is {found[field] or 'not given'}, expected {value}" for field, value in wanted.items()
+             if found[field] != value]
+    if found["LastUpdateStatus"] == "Failed":
+        wrong.append(f"the last update failed ({config.get('LastUpdateStatusReason') or 'no reason given'})")
+    shown = ", ".join(f"{k} {v}" for k, v in found.items() if v)
+    expected = ", ".join(f"{k} {v}" for k, v in wanted.items()) + ", last update not Failed"
+    if wrong:
+        return CheckResult("lambda:function", "lambda", Status.FAIL, f"function {ctx.function_name}: {'; '.join(wrong)}",
+                           expected=expected, found=shown,
+                           remediation=f"aws lambda get-function-configuration --function-name {ctx.function_name}")
+    return CheckResult("lambda:function", "lambda", Status.PASS, f"function {ctx.function_name} exists",
+                       expected=expected, found=shown)
+
+
+def required_variable(ctx: CheckContext, name: str, variables: dict) -> CheckResult:
+    present = name in variables
+    empty = present and not str(variables[name]).strip()
+    status = Status.PASS if present and not empty else Status.FAIL
+    found = "set" if status == Status.PASS else ("set but empty" if empty else "not set")
+    return CheckResult(
+        f"lambda:env:{name}", "lambda", status, f"environment variable {name} is {found}",
+        expected="set and non-empty (value not shown)", found=found,
+        remediation="" if status == Status.PASS else
+        f"aws lambda update-function-configuration --function-name {ctx.function_name} "
+        f"--environment 'Variables={{...existing...,{name}=<value>}}' (keep the other variables)")
+
+
+def variable_rule(ctx: CheckContext, name: str, rule: dict, variables: dict) -> CheckResult:
+    """`absent: true` or `not_in: [...]`, compared without ever showing the value."""
+    check_id = f"lambda:env-rule:{name}"
+    if rule.get("absent"):
+        expected, broken = "not set", name in variables
+        found = "set (value not shown)" if broken else "not set"
+    else:
+        forbidden = [str(v) for v in rule.get("not_in") or ()]
+        expected = f"not one of {', '.join(forbidden)} (its value is never shown)"
+        broken = name in variables and str(variables[name]) in forbidden
+        found = ("set to a forbidden value" if broken else "set to an allowed value") if name in variables else "not set"
+    status = Status.FAIL if broken else Status.PASS
+    return CheckResult(check_id, "lambda", status, f"environment variable {name} is {found}",
+                       expected=expected, found=found,
+                       remediation="" if not broken else
+                       f"aws lambda update-function-configuration --function-name {ctx.function_name} --environment "
+                       f"'Variables={{...existing, without or with another {name}...}}' (keep the other variables)")
 
 
 def check_bindings(ctx: CheckContext, log=None) -> list:
