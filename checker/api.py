@@ -74,7 +74,7 @@ def validate(specs_dir=None, checklist_path=None) -> Validation:
     if checklist is not None:
         files.append(checklist)
         # offline: a ${VAR} never needs its value here (sections=() asks for none)
-        problems += checklist_problems(checklist, {s.name: s.index_names for s in specs} if not problems else None,
+        problems += checklist_problems(checklist, {s.name: s for s in specs} if not problems else None,
                                        sections=())[1]
     return Validation(len(files), problems)
 
@@ -206,7 +206,7 @@ class Project:
             raise CheckerError(f"--env {env} needs a checklist ({DEFAULT_CHECKLIST} or --checklist FILE)")
         specs_dir = specs_directory(target, path, header)
         loaded_specs = load_specs(specs_dir)
-        loaded = load_checklist(path, {s.name: s.index_names for s in loaded_specs}, sections, env) if path else None
+        loaded = load_checklist(path, {s.name: s for s in loaded_specs}, sections, env) if path else None
         environment = loaded.environment(env) if loaded is not None and env else None
         aws, prefix, suffix = _where(environment, target.region, target.profile, target.endpoint_url,
                                      target.table_prefix, target.table_suffix, target.retry_mode, target.max_attempts)

@@ -66,6 +66,15 @@ class Permission:
 
 
 @dataclass(frozen=True)
+class RequiredItem:
+    """An item the app needs in a table (spec TableName), by its key; `attributes` must be present."""
+
+    table: str
+    key: dict
+    attributes: tuple = ()
+
+
+@dataclass(frozen=True)
 class Endpoint:
     name: str
     method: str = "GET"
@@ -107,6 +116,7 @@ class Checklist:
     permissions: tuple = ()
     warn_broad_grants: bool = True
     endpoints: tuple = ()
+    items: tuple = ()
     logs: Optional[LogCheck] = None
     sections: frozenset = frozenset()   # the top-level keys the file has: a kind whose section is absent is skipped
     variable_values: frozenset = frozenset()   # every value a ${VAR} put in: each is masked in all output
@@ -201,8 +211,8 @@ def url_problem(url: Any) -> Optional[str]:
 
 
 def _semantic_problems(document: dict, file: str, specs: Optional[dict]) -> list[Problem]:
-    """What the schema cannot say. `specs`: {spec TableName: its index names} (a set of names
-    checks tables only; None: offline without specs)."""
+    """What the schema cannot say. `specs`: {spec TableName: its TableSpec} (a set of names
+    checks table names only; None: offline without specs)."""
     problems = []
     if specs is not None:
         problems += _table_reference_problems(document, file, specs)
@@ -231,10 +241,16 @@ def _table_reference_problems(document: dict, file: str, specs) -> list[Problem]
         problems += unknown_table(table, f"$.lambda.bindings.{variable}")
     for i, item in enumerate(document.get("items") or []):
         problems += unknown_table(item["table"], f"$.items[{i}].table")
+        spec = specs.get(item["table"]) if isinstance(specs, dict) else None
+        keys = sorted(k["AttributeName"] for k in spec.request["KeySchema"]) if spec is not None else None
+        if keys is not None and sorted(item["key"]) != keys:
+            problems.append(Problem(file, f"$.items[{i}].key", f"table {item['table']}'s key is {', '.join(keys)}; "
+                                    f"give exactly those (given: {clip(', '.join(map(str, item['key'])), 100)})"))
     for i, permission in enumerate((document.get("iam") or {}).get("permissions") or []):
         where = f"$.iam.permissions[{i}]"
         problems += unknown_table(permission["table"], f"{where}.table")
-        indexes = specs.get(permission["table"]) if isinstance(specs, dict) else None
+        spec = specs.get(permission["table"]) if isinstance(specs, dict) else None
+        indexes = spec.index_names if spec is not None else None
         index = permission.get("index")
         if index is not None and indexes is not None and index not in indexes:
             shown = ", ".join(sorted(indexes)) or "none"
@@ -376,6 +392,8 @@ def build_checklist(document: dict, file: str) -> Checklist:
                           for p in iam.get("permissions") or ()),
         warn_broad_grants=iam.get("warn_broad_grants", True),
         endpoints=tuple(Endpoint(**e) for e in document.get("endpoints") or ()),
+        items=tuple(RequiredItem(i["table"], dict(i["key"]), tuple(i.get("attributes") or ()))
+                    for i in document.get("items") or ()),
         logs=LogCheck(**logs) if logs is not None else None,
         sections=frozenset(document),
     )

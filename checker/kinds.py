@@ -33,6 +33,8 @@ KINDS = (
               "a Function URL or an API Gateway API integrates the function"),
     CheckKind("iam", "iam", "iam", "checker.checks.iam:check_iam",
               "the function's role allows the DynamoDB actions the app uses, on each table/index ARN"),
+    CheckKind("items", "dynamodb", "items", "checker.checks.items:check_items",
+              "items the app needs exist with the attributes named (values never shown)"),
     CheckKind("endpoints", "lambda", "endpoints", "checker.checks.endpoints:check_endpoints",
               "the app's endpoints answer as the checklist says (secrets masked)", needs_aws=False),
     CheckKind("logs", "logs", "logs", "checker.checks.logs:settle_then_check_logs",

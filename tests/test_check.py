@@ -92,11 +92,11 @@ def test_everything_passes(cli, healthy):
     result, report = cli.json("check", *healthy)
     assert result.exit_code == 0, result.stdout
     statuses = {r["id"]: r["status"] for r in report["results"]}
-    assert set(statuses.values()) == {"pass"}, statuses
+    assert {i: s for i, s in statuses.items() if s != "pass"} == {"items": "skip"}, statuses  # no items: section
     kinds = {r["kind"] for r in report["results"]}
-    assert kinds == {"tables", "lambda", "bindings", "entry_point", "iam", "endpoints", "logs"}
-    assert report["summary"] == {"total": len(statuses), "pass": len(statuses), "warn": 0, "fail": 0, "error": 0,
-                                 "skip": 0, "ok": True}
+    assert kinds == {"tables", "lambda", "bindings", "entry_point", "iam", "items", "endpoints", "logs"}
+    assert report["summary"] == {"total": len(statuses), "pass": len(statuses) - 1, "warn": 0, "fail": 0, "error": 0,
+                                 "skip": 1, "ok": True}
     results = by_id(report["results"])
     assert "function url" in results["entry_point"]["found"]
     assert "(auth NONE)" in results["entry_point"]["found"]
@@ -534,10 +534,10 @@ def test_a_checklist_of_environments_and_nothing_else_checks_only_the_tables(cli
     assert result.exit_code == 0, report
     statuses = {r["id"]: r["status"] for r in report["results"]}
     assert statuses == {"table:track": "pass", "lambda": "skip", "bindings": "skip", "entry_point": "skip",
-                        "iam": "skip", "endpoints": "skip", "logs": "skip"}
+                        "iam": "skip", "items": "skip", "endpoints": "skip", "logs": "skip"}
     assert all(r["summary"].startswith("not in the checklist") for r in report["results"] if r["status"] == "skip")
     junit = cli("check", "--endpoint-url", endpoint, "--env", "dev", "--format", "junit").stdout
-    assert junit.count("<skipped") == 6
+    assert junit.count("<skipped") == 7
     result = cli("check", "--endpoint-url", endpoint, "--env", "dev", "--only", "tables,iam")
     assert result.exit_code == 1 and "--only iam: not in the checklist" in result.stderr
 
@@ -578,3 +578,29 @@ def test_the_function_check_compares_handler_runtime_and_state_and_variable_rule
     assert result.exit_code == 1 and function["status"] == "fail"
     assert "Handler is stub.handler, expected dist/index.handler" in function["summary"]
     assert "Runtime is python3.12, expected nodejs20.x" in function["summary"]
+
+
+def test_required_items_are_checked_without_showing_a_value(cli, endpoint, checklist, monkeypatch):
+    cli("apply", "--endpoint-url", endpoint, "--yes")
+    monkeypatch.setenv("CHECKER_TEST_USER", "koalemos")
+    checklist["items"] = [{"table": "user", "key": {"id": "${CHECKER_TEST_USER}"},
+                           "attributes": ["spotifyAuth.refreshToken", "status"]}]
+    checklist.write()
+    result, report = cli.json("check", "--endpoint-url", endpoint, "--only", "items")
+    (item,) = report["results"]
+    assert (result.exit_code, item["status"], item["found"]) == (1, "fail", "no such item")
+    assert "koalemos" not in result.stdout  # a ${VAR} value is a secret: masked
+    dynamodb = client(endpoint, "dynamodb")
+    dynamodb.put_item(TableName="user", Item={"id": {"S": "koalemos"}, "status": {"S": "on"},
+                                              "spotifyAuth": {"M": {"refreshToken": {"S": ""}}}})
+    result, report = cli.json("check", "--endpoint-url", endpoint, "--only", "items")
+    assert result.exit_code == 1 and report["results"][0]["found"] == "missing, NULL or empty: spotifyAuth.refreshToken"
+    dynamodb.put_item(TableName="user", Item={"id": {"S": "koalemos"}, "status": {"S": "on"},
+                                              "spotifyAuth": {"M": {"refreshToken": {"S": SECRET}}}})
+    result, report = cli.json("check", "--endpoint-url", endpoint, "--only", "items")
+    assert result.exit_code == 0 and report["results"][0]["status"] == "pass"
+    assert SECRET not in result.stdout
+    checklist["items"][0]["key"] = {"userId": "x"}
+    checklist.write()
+    result = cli("validate")
+    assert result.exit_code == 1 and "$.items[0].key: table user's key is id" in result.stdout
