@@ -10,6 +10,7 @@ import functools
 import json
 import math
 import os
+import shlex
 import signal
 import sys
 import time
@@ -599,6 +600,57 @@ def export_command(specs_dir, tables, force, checklist_path, env_name, region, p
     for path in result.files:
         stderr(f"wrote {path}")
     echo(result.snippet)
+
+
+@main.command("init")
+@click.option("--function", "function_name", default=None, metavar="NAME",
+              help="A live Lambda function to start from [default: none: write a commented starter].")
+@click.option("--env", "env_name", default="dev", show_default=True, metavar="NAME",
+              help="The name of the environment the checklist gets (its region is the function's).")
+@click.option("--dir", "directory", default=".", show_default=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Where checklist.yaml and table_specs/ are written.")
+@click.option("--force", is_flag=True, help="Overwrite checklist.yaml and spec files that exist.")
+@click.option("--region", default=None, help="AWS region [default: AWS_REGION / profile].")
+@click.option("--profile", default=None, help="AWS named profile.")
+@click.option("--endpoint-url", default=None, metavar="URL", help="Another AWS endpoint (a moto server).")
+@click.option("--table-prefix", default="", help="The environment's table prefix, removed from the spec names.")
+@click.option("--table-suffix", default="", help="The environment's table suffix, removed from the spec names.")
+@functools.partial(add_options, options=RETRY_OPTIONS)
+@handle_errors
+def init_command(function_name, env_name, directory, force, region, profile, endpoint_url, table_prefix, table_suffix,
+                 retry_mode, max_attempts):
+    """Start checking your own app: write checklist.yaml and table_specs/.
+
+    \b
+    With --function, from what is live:
+      specs of the tables its variables name and its role grants (`checker export`),
+      required_env from its variable names (values are never read into the file),
+      bindings for variables whose value is one of those tables' names,
+      the entry point found, iam.permissions from the role's DynamoDB grants
+      (wildcard grants become comments to fix by hand), and logs defaults.
+    Without it, a commented starter. Existing files are kept unless --force.
+    Then: `checker check --env dev` (add --endpoint-url when you gave one here).
+    """
+    from .aws import AwsOptions
+    from .checklist import ENVIRONMENT_NAME
+    from .init import init_from_function, write_starter
+    if not ENVIRONMENT_NAME.fullmatch(env_name):
+        raise CheckerError(f"--env {clip(env_name, 60)!r}: an environment name is letters, digits, _ and -")
+    OUTPUT.add_url(endpoint_url or "")
+    if function_name is None:
+        written = write_starter(directory, force)
+    else:
+        aws = AwsOptions(region=region, profile=profile, endpoint_url=endpoint_url, retry_mode=retry_mode or "standard",
+                         max_attempts=max_attempts or 5)
+        written = init_from_function(directory, function_name, env_name, aws, force, table_prefix, table_suffix)
+    for path in written.files:
+        stderr(f"wrote {path}")
+    for note in written.notes:
+        stderr(f"to fix by hand: {note}")
+    checklist = directory / "checklist.yaml" if directory != Path(".") else None
+    validate_line = "checker validate" + (f" --checklist {shlex.quote(str(checklist))}" if checklist else "")
+    check_line = Target(checklist_path=checklist, env=env_name, endpoint_url=endpoint_url).command("check")
+    echo(f"Next: {validate_line} && {check_line}")
 
 
 @main.command()

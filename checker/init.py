@@ -1,0 +1,204 @@
+"""`checker init`: a project's specs and checklist, written from what is live, or a starter.
+
+From a live function: the tables it uses are those its variables name and those its role grants
+(never the whole account), exported as specs; the checklist gets the function's variable NAMES as
+`required_env` (values are never read into the file), the variables whose values are those
+tables' names as `bindings`, the entry point found, the role's DynamoDB grants on those tables as
+`iam.permissions`, and the logs defaults. Wildcard grants cannot be written as permissions: they
+become a comment to fix by hand. `checker check` on that environment then passes.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import yaml
+
+from .aws import AwsOptions
+from .checklist import Checklist
+from .errors import CheckerError
+from .iam_actions import ACTIONS
+
+STARTER = """\
+# checker's checklist: what an environment of this app must have beyond its table specs.
+# `checker validate` checks this file offline; `checker check --env dev` checks an environment.
+# Every section but version and environments is optional: a section left out is not checked.
+version: 1
+default_env: dev
+# specs: table_specs            # the table specs directory, relative to this file (this is the default)
+
+environments:
+  dev:
+    region: us-east-1
+    # function_name: my-function
+    # table_prefix: dev-         # the environment's table names: dev-orders for the spec "orders"
+
+# lambda:
+#   required_env: [API_KEY]      # names only: values are never read
+#   bindings: {ORDERS_TABLE: orders}   # a variable that must hold the environment's name of a table
+# entry_point:
+#   require: any                 # function_url | api_gateway | any | none
+# iam:
+#   permissions:
+#     - {table: orders, actions: [dynamodb:GetItem, dynamodb:PutItem]}
+# endpoints:
+#   - {name: health, path: /health, expect_status: 200}
+# logs:
+#   threshold: 0
+"""
+
+STARTER_SPEC = {
+    "TableName": "example",
+    "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
+    "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+    "BillingMode": "PAY_PER_REQUEST",
+}
+
+
+@dataclass(frozen=True)
+class Written:
+    files: list          # paths written
+    notes: list          # what to fix by hand
+
+
+def write_starter(directory: Path, force: bool) -> Written:
+    checklist, spec = directory / "checklist.yaml", directory / "table_specs" / "example.json"
+    refuse_overwrite([checklist, spec], force)
+    spec.parent.mkdir(parents=True, exist_ok=True)
+    checklist.write_text(STARTER)
+    spec.write_text(json.dumps(STARTER_SPEC, indent=2) + "\n")
+    return Written([checklist, spec], ["table_specs/example.json is an example: replace it with your tables "
+                                       "(or run `checker init --function NAME` against a live environment)"])
+
+
+def refuse_overwrite(paths: list, force: bool) -> None:
+    existing = [p for p in paths if p.exists()]
+    if existing and not force:
+        raise CheckerError(f"{existing[0]}: exists; pass --force to overwrite it")
+
+
+def init_from_function(directory: Path, function_name: str, env: str, aws: AwsOptions, force: bool,
+                       prefix: str = "", suffix: str = "") -> Written:
+    from .api import export
+    from .checks.iam import role_name, role_policies
+    from .context import CheckContext
+    from .errors import pages
+    from .export import strip_affixes
+
+    ctx = CheckContext(aws=aws, tables=[], checklist=Checklist("(init)", sections=frozenset()),
+                       function_name=function_name, base_url=None, since_ms=0)
+    config = ctx.function
+    if config is None:
+        raise CheckerError(f"--function {function_name}: no such function in {aws.region or 'the default region'}")
+    variables = (config.get("Environment") or {}).get("Variables") or {}
+    live_tables = {n for page in pages(ctx.client("dynamodb"), "ListTables", "dynamodb")
+                   for n in page.get("TableNames", [])}
+    documents = role_policies(ctx, role_name(config["Role"]))
+    grants, notes = dynamodb_grants(documents)
+    named = {value for value in variables.values() if value in live_tables}
+    tables = sorted(named | ({t for t, _ in grants} & live_tables))
+    tables = [t for t in tables if strip_affixes(t, prefix, suffix)]
+    if not tables:
+        raise CheckerError(f"{function_name}: neither its variables nor its role name a live DynamoDB table; "
+                           "run `checker init` without --function for a starter")
+    checklist_file = directory / "checklist.yaml"
+    specs_dir = directory / "table_specs"
+    spec_names = {t: strip_affixes(t, prefix, suffix) or t for t in tables}
+    refuse_overwrite([checklist_file, *(specs_dir / f"{n}.json" for n in spec_names.values())], force)
+    exported = export(specs_dir, tables, force=True, region=aws.region, profile=aws.profile,
+                      endpoint_url=aws.endpoint_url, table_prefix=prefix, table_suffix=suffix,
+                      retry_mode=aws.retry_mode, max_attempts=aws.max_attempts)
+    document = checklist_document(ctx, env, config, variables, spec_names, grants, prefix, suffix)
+    wishes = (yaml.safe_load(exported.snippet) or {}).get("tables")  # TTL and PITR found, as a tables: section
+    if wishes:
+        document["tables"] = wishes
+    header = "# Written by `checker init` from the live function " + function_name + \
+             ". Values of variables are never read into this file.\n"
+    header += "".join(f"# TO FIX BY HAND: {note}\n" for note in notes)
+    checklist_file.write_text(header + yaml.safe_dump(document, sort_keys=False, width=110))
+    return Written([*exported.files, checklist_file], notes)
+
+
+def checklist_document(ctx, env: str, config: dict, variables: dict, spec_names: dict, grants: dict,
+                       prefix: str, suffix: str) -> dict:
+    from .checks.entry_point import find_entry_points
+    environment = {"region": config["FunctionArn"].split(":")[3], "function_name": ctx.function_name}
+    if prefix:
+        environment["table_prefix"] = prefix
+    if suffix:
+        environment["table_suffix"] = suffix
+    document: dict = {"version": 1, "default_env": env, "environments": {env: environment}}
+    bindings = {name: spec_names[value] for name, value in sorted(variables.items()) if value in spec_names}
+    section: dict = {"required_env": sorted(variables)}
+    if bindings:
+        section["bindings"] = bindings
+    document["lambda"] = section
+    entry_points = find_entry_points(ctx)
+    kinds = {e.kind for e in entry_points}
+    if not entry_points:
+        document["entry_point"] = {"require": "none"}
+    else:
+        require = "function_url" if kinds == {"function_url"} else "api_gateway" if "function_url" not in kinds else "any"
+        document["entry_point"] = {"require": require}
+        if any(e.kind == "function_url" and e.auth == "NONE" for e in entry_points):
+            document["entry_point"]["public"] = True
+    permissions = []
+    for (table, index), actions in sorted(grants.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
+        if table in spec_names:
+            entry = {"table": spec_names[table], "actions": sorted(f"dynamodb:{a}" for a in actions)}
+            if index:
+                entry["index"] = index
+            permissions.append(dict(entry, used_by="external"))
+    if permissions:
+        document["iam"] = {"permissions": permissions}
+    document["logs"] = {"filter_pattern": "ERROR", "threshold": 0}
+    return document
+
+
+def dynamodb_grants(documents: list) -> tuple:
+    """({(table, index or None): {action}}, notes) of the Allow statements naming DynamoDB
+    actions on table or index ARNs; wildcards (an action `dynamodb:*`, a resource `*` or a
+    table named with `*`) cannot be written as permissions and become notes."""
+    from .iam_policy import parse_document
+    grants: dict = {}
+    notes: list = []
+    for name, raw in documents:
+        document = parse_document(raw)
+        statements = document.get("Statement", [])
+        for statement in statements if isinstance(statements, list) else [statements]:
+            if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
+                continue
+            actions = [a for a in _as_list(statement.get("Action")) if str(a).lower().startswith("dynamodb:")]
+            if not actions:
+                continue
+            exact = {a.split(":", 1)[1] for a in actions if a.split(":", 1)[1] in ACTIONS}
+            wild = sorted(a for a in actions if "*" in a or "?" in a)
+            for resource in _as_list(statement.get("Resource")):
+                target = _table_and_index(str(resource))
+                if target is None:
+                    notes.append(f"policy {name}: {', '.join(actions)} on {resource} (a wildcard resource)")
+                    continue
+                if wild:
+                    notes.append(f"policy {name}: {', '.join(wild)} on {resource} (name the actions the app uses)")
+                grants.setdefault(target, set()).update(exact)
+    return grants, list(dict.fromkeys(notes))
+
+
+def _table_and_index(arn: str) -> Optional[tuple]:
+    """(table, index or None) of a DynamoDB table or index ARN without wildcards."""
+    if ":table/" not in arn or "*" in arn or "?" in arn:
+        return None
+    rest = arn.split(":table/", 1)[1]
+    table, _, tail = rest.partition("/")
+    if tail.startswith("index/"):
+        return table, tail[len("index/"):]
+    return (table, None) if not tail else None
+
+
+def _as_list(value) -> list:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
