@@ -8,13 +8,15 @@ import yaml
 
 from checker.testing.deploy import deploy_function
 
-from .conftest import REGION, load_spec
-from .test_check import BINDINGS, checklist, exact_policy  # noqa: F401 - checklist is a fixture
+from .conftest import REGION, ROOT, load_spec
+from .test_check import BINDINGS, exact_policy
 
 FUNCTION = "spotify-playlist-dev"
 
 
-def test_init_from_a_live_function_then_check_passes(cli, project, endpoint, checklist):
+def test_init_from_a_live_function_then_check_passes(cli, project, endpoint):
+    checklist = yaml.safe_load((ROOT / "checklist.yaml").read_text())
+    (project / "checklist.yaml").write_text(yaml.safe_dump(checklist))
     assert cli("apply", "--endpoint-url", endpoint, "--yes").exit_code == 0
     variables = {"DEFAULT_USER_ID": "dana", "SPOTIFY_CLIENT_ID": "id", "SPOTIFY_CLIENT_SECRET": "s3cr3t-PLANTED",
                  **BINDINGS}
