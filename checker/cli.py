@@ -661,8 +661,8 @@ def init_command(function_name, env_name, directory, force, region, profile, end
 @click.option("--deploy/--no-deploy", default=True, show_default=True,
               help="Also create the tables, the Lambda function, its role and a Function URL.")
 @click.option("--env", "env_name", default="dev", show_default=True, help="Checklist environment to deploy.")
-@click.option("--specs", "specs_dir", default="table_specs", show_default=True,
-              type=click.Path(file_okay=False, path_type=Path), help="Directory of table specs.")
+@click.option("--specs", "specs_dir", default=None, type=click.Path(file_okay=False, path_type=Path),
+              help="Directory of table specs [default: the checklist's specs:, else table_specs beside it].")
 @click.option("--checklist", "checklist_path", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help=f"Deployment checklist [default: {DEFAULT_CHECKLIST} when it exists].")
 @handle_errors
@@ -672,25 +672,28 @@ def local(port, tracks, deploy, env_name, specs_dir, checklist_path):
     Starts a moto server (AWS), a fake Spotify Web API and the app (the real Lambda handler behind
     an HTTP server), prints the commands to point checker at them, and runs until Ctrl-C.
     """
-    if deploy and not Path(specs_dir).is_dir():
-        raise CheckerError(f"{specs_dir}: no table specs here; `checker local` deploys a project's tables and "
-                           "checklist: run it in the project's folder, or pass --specs DIR and --checklist FILE")
+    given = Target(specs_dir=specs_dir, checklist_path=checklist_path, env=env_name)
+    if deploy and given.checklist_file() is None:
+        raise CheckerError(f"no {DEFAULT_CHECKLIST} here; `checker local` deploys a project's tables and checklist: "
+                           "run it in the project's folder, or pass --specs DIR and --checklist FILE")
+    # a bad project fails before anything starts; the stack serves the environment's own region
+    region = (Project.for_target(given, sections_of(KIND_NAMES)).region if deploy else None) or "us-east-1"
     for name, value in (("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test")):
         os.environ.setdefault(name, value)  # moto accepts any; boto3 wants some
     try:
         from .local import LocalStack
-        stack = LocalStack(port=port, tracks=tracks)
+        stack = LocalStack(port=port, tracks=tracks, region=region)
     except ImportError:
         raise CheckerError("`checker local` needs moto's server: pip install 'ddb-deploy-checker[local]' "
                            "(or run `make install`)") from None
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     with stack:
+        target = dataclasses.replace(given, endpoint_url=stack.endpoint)
         if deploy:
-            project = Project.load(specs_dir, checklist_path, env=env_name, endpoint_url=stack.endpoint,
-                                   region=stack.region, sections=sections_of(KIND_NAMES))
+            project = Project.for_target(target, sections_of(KIND_NAMES))
             project.apply(timeout=60)
             stack.deploy(project)
-        options = f"--endpoint-url {stack.endpoint} --env {env_name} --base-url {stack.app.url}"
+        options = f"{target.to_cli()} --base-url {stack.app.url}"
         echo(f"AWS (moto):   {stack.endpoint}\nfake Spotify: {stack.spotify.url}\napp:          {stack.app.url}\n"
              f"moto's log:   {stack.log_file}")
         echo("\nIn another shell:\n  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test "
