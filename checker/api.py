@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["Project", "Validation", "validate", "choose_kinds", "CheckerError", "CheckResult", "Status",
            "summarize", "Interrupted", "KIND_NAMES", "SMOKE_KINDS", "KINDS", "DEFAULT_CHECKLIST", "timeout_message",
            "ApplyResult", "sections_of", "Redactor", "clip", "masked_url", "environment_names", "export", "Export",
-           "Target", "for_each_environment"]
+           "Target", "for_each_environment", "init"]
 
 
 def timeout_message(result, timeout: float) -> str:
@@ -369,6 +369,25 @@ def for_each_environment(target: Target, names, work: Callable) -> dict:
     names = list(names)
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(names)))) as pool:
         return dict(zip(names, pool.map(attempt, names), strict=True))
+
+
+def init(directory, function_name: Optional[str] = None, env: str = "dev", force: bool = False,
+         region: Optional[str] = None, profile: Optional[str] = None, endpoint_url: Optional[str] = None,
+         table_prefix: str = "", table_suffix: str = "", retry_mode: Optional[str] = None,
+         max_attempts: Optional[int] = None):
+    """checklist.yaml and table_specs/ in `directory`: from a live function, else a starter
+    (checker/init.py). Returns what was written and what to fix by hand."""
+    from .aws import AwsOptions
+    from .checklist import ENVIRONMENT_NAME
+    from .init import init_from_function, write_starter
+    if not ENVIRONMENT_NAME.fullmatch(env):
+        raise CheckerError(f"--env {clip(env, 60)!r}: an environment name is letters, digits, _ and -")
+    directory = Path(directory)
+    if function_name is None:
+        return write_starter(directory, force)
+    aws = AwsOptions(region=region, profile=profile, endpoint_url=endpoint_url, retry_mode=retry_mode or "standard",
+                     max_attempts=max_attempts or 5)
+    return init_from_function(directory, function_name, env, aws, force, table_prefix, table_suffix)
 
 
 @dataclass(frozen=True)

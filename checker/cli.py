@@ -44,6 +44,9 @@ from .api import (
 from .api import (
     export as export_tables,
 )
+from .api import (
+    init as init_project,
+)
 from .api import validate as validate_project
 
 # Everything printed passes through one redactor that knows the run's secrets (credentials in
@@ -303,6 +306,7 @@ def main():
 
     \b
     Typical use:
+      checker init --function NAME          # start: a checklist and specs from a live function
       checker validate                      # offline: specs and checklist
       checker plan --detailed-exitcode      # what differs (exit 2 if anything)
       checker apply --yes                   # create what is missing, wait for ACTIVE
@@ -496,7 +500,8 @@ def run_and_report(target: Target, envs: tuple, request: dict, output_format: st
 
 
 CHECK_HELP = "\n".join([
-    "Run the whole checklist: tables, Lambda, bindings, entry point, IAM, endpoints, logs.",
+    "Run the whole checklist: tables, Lambda, bindings, entry point, IAM, items, endpoints, logs.",
+    "A kind whose checklist section is absent is reported as skip (not in the checklist).",
     "", "\b", "Kinds (use --only / --skip, comma-separated or repeated):",
     *(f"  {kind.name:<12} {kind.help}" for kind in KINDS),
     "", 'Formats: text, json ({"results": [...], "summary": {...}}), junit (one testcase per check).',
@@ -631,18 +636,9 @@ def init_command(function_name, env_name, directory, force, region, profile, end
     Without it, a commented starter. Existing files are kept unless --force.
     Then: `checker check --env dev` (add --endpoint-url when you gave one here).
     """
-    from .aws import AwsOptions
-    from .checklist import ENVIRONMENT_NAME
-    from .init import init_from_function, write_starter
-    if not ENVIRONMENT_NAME.fullmatch(env_name):
-        raise CheckerError(f"--env {clip(env_name, 60)!r}: an environment name is letters, digits, _ and -")
     OUTPUT.add_url(endpoint_url or "")
-    if function_name is None:
-        written = write_starter(directory, force)
-    else:
-        aws = AwsOptions(region=region, profile=profile, endpoint_url=endpoint_url, retry_mode=retry_mode or "standard",
-                         max_attempts=max_attempts or 5)
-        written = init_from_function(directory, function_name, env_name, aws, force, table_prefix, table_suffix)
+    written = init_project(directory, function_name, env_name, force, region, profile, endpoint_url, table_prefix,
+                           table_suffix, retry_mode, max_attempts)
     for path in written.files:
         stderr(f"wrote {path}")
     for note in written.notes:
