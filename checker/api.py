@@ -298,7 +298,7 @@ class Project:
               allow_capacity_changes: bool = False, on_change: Optional[ProgressCallback] = None,
               log: Log = _quiet) -> tuple:
         """Make the plan's automatic changes (`changes`, else a fresh plan), wait for every table
-        and GSI, then re-read what changed: (ApplyResult, WaitResult or None when a change failed)."""
+        and GSI, then re-read what changed: (ApplyResult, WaitResult)."""
         from .apply import apply_changes, verify_applied
         from .wait import wait_until_active
         client = self.dynamodb()
@@ -306,11 +306,12 @@ class Project:
             changes = self.plan()
         result = apply_changes(client, changes, timeout=timeout, concurrency=concurrency, on_change=on_change,
                                log=log, allow_capacity_changes=allow_capacity_changes)
-        waited = None
-        if not result.failed:
-            waited = wait_until_active(client, self.names, timeout, on_change)
-            if waited.ready:
-                result = verify_applied(client, self.tables, result)
+        # every table that exists is waited for and every change re-read, whatever else failed: a
+        # failed change must not hide that another, reported made, is not in effect
+        never_created = {o.change.table for o in result.failed if o.change.action == "create-table"}
+        waited = wait_until_active(client, [n for n in self.names if n not in never_created], timeout, on_change)
+        if waited.ready:
+            result = verify_applied(client, self.tables, result)
         return result, waited
 
     def wait(self, timeout: float = 600, on_change: Optional[ProgressCallback] = None) -> WaitResult:

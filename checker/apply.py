@@ -255,26 +255,50 @@ def apply_changes(client, changes: list, timeout: float = 1800.0, concurrency: i
     return ApplyResult([done.get(id(c)) or ChangeOutcome(c, Outcome.MANUAL, "needs a manual step") for c in changes])
 
 
-def verify_applied(client, tables: list, result: ApplyResult) -> ApplyResult:
-    """Re-read every table apply changed and diff it again: a change DynamoDB acknowledged but
-    did not make (a backend that drops a GSI create) is `not-in-effect`, never a silent success."""
-    touched = {o.change.table for o in result.made}
-    remaining: dict = {}
-    for table in tables:
-        if table.name in touched:
-            remaining.update({c.key: c for c in diff_table_or_create(client, table) if c.pending})
+# What DynamoDB documents as eventually consistent after a change: TagResource is asynchronous and
+# ListTagsOfResource lags; TTL passes through ENABLING; PITR takes a while after a create.
+SETTLING_TARGETS = {"Tags", "TTL", "PITR"}
+SETTLE_SECONDS = 30.0
+
+
+def verify_applied(client, tables: list, result: ApplyResult, settle: float = SETTLE_SECONDS,
+                   clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> ApplyResult:
+    """Re-read every table apply changed, whatever else failed, and diff it again: a change
+    DynamoDB acknowledged but did not make (a backend that drops a GSI create) is
+    `not-in-effect`, never a silent success; a difference no planned change covers (a table
+    someone else created with other keys) is a failure or a manual step too. What AWS makes
+    eventually consistent is re-read, with backoff, until it shows or `settle` seconds pass;
+    nothing else is waited for."""
+    made = {o.change.key for o in result.made}
+    touched = {key[0] for key in made}
+    by_name = {t.name: t for t in tables if t.name in touched}
+    remaining = {name: pending_changes(client, table) for name, table in by_name.items()}
+    deadline, delay = clock() + settle, 0.5
+
+    def settling(name: str) -> bool:
+        return any(key in made and key[2] in SETTLING_TARGETS for key in remaining[name])
+    while (lagging := [n for n in remaining if settling(n)]) and clock() < deadline:
+        sleep(min(delay, max(0.0, deadline - clock())))
+        delay = min(delay * 2, 5.0)
+        remaining.update({name: pending_changes(client, by_name[name]) for name in lagging})
+    still = {key: change for changes in remaining.values() for key, change in changes.items()}
     outcomes = []
     for outcome in result.outcomes:
-        still = remaining.pop(outcome.change.key, None)
-        if outcome.status.made and still is not None:
+        left = still.pop(outcome.change.key, None)
+        if outcome.status.made and left is not None:
+            waited = f" (re-read for {settle:g}s)" if left.target in SETTLING_TARGETS else ""
             outcome = ChangeOutcome(outcome.change, Outcome.NOT_IN_EFFECT,
-                                    f"re-read after apply: {still.detail}", outcome.seconds)
+                                    f"re-read after apply{waited}: {left.detail}", outcome.seconds)
         outcomes.append(outcome)
-    # differences on a changed table that no planned change covers (e.g. a CreateTable whose GSI
-    # the backend left out) are failures too
-    outcomes += [ChangeOutcome(c, Outcome.NOT_IN_EFFECT, f"re-read after apply: {c.detail}")
-                 for c in remaining.values() if c.automatic]
+    # differences on a changed table that no planned change covers: a CreateTable whose GSI the
+    # backend left out, or a table someone else created at the same moment with other keys
+    outcomes += [ChangeOutcome(c, Outcome.NOT_IN_EFFECT if c.automatic else Outcome.MANUAL,
+                               f"re-read after apply: {c.detail}") for c in still.values()]
     return ApplyResult(outcomes)
+
+
+def pending_changes(client, table: ExpectedTable) -> dict:
+    return {c.key: c for c in diff_table_or_create(client, table) if c.pending}
 
 
 def diff_table_or_create(client, table: ExpectedTable) -> list:

@@ -1,15 +1,19 @@
 """apply's behaviour under DynamoDB's concurrency rules, with moto's mock_aws."""
 from __future__ import annotations
 
+import json
+
 import boto3
 import botocore.exceptions
 import pytest
 from moto import mock_aws
 
+from checker.api import Project
 from checker.apply import apply_changes
 from checker.diff import ExpectedTable, diff_tables
 from checker.live import read_tables
 from checker.specs import TableSpec
+from checker.testing.dynamo_proxy import DynamoProxy
 
 from .conftest import REGION, load_spec
 
@@ -238,3 +242,50 @@ def test_a_change_the_backend_acknowledges_but_does_not_make_is_not_in_effect(dy
     assert (outcome.change.action, outcome.status) == ("update-table-class", "not-in-effect")
     assert outcome.message == "re-read after apply: table class is STANDARD, spec wants STANDARD_INFREQUENT_ACCESS"
     assert not result.ok
+
+
+def test_a_racing_creator_with_other_keys_is_not_a_success(dynamodb):
+    """Someone creates liked_songs with other keys between the plan and the CreateTable: the
+    table exists, but it is not the spec's: a manual step, not "already in progress"."""
+    from checker.apply import verify_applied
+
+    def race(real, **params):
+        other = dict(params, KeySchema=[{"AttributeName": "userId", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "userId", "AttributeType": "S"}])
+        other.pop("GlobalSecondaryIndexes", None)
+        real.create_table(**other)
+        raise client_error("ResourceInUseException", "CreateTable")
+    expected = [ExpectedTable(TableSpec("liked_songs.json", load_spec("liked_songs")))]
+    changes = diff_tables(expected, read_tables(dynamodb, expected))
+    result = verify_applied(dynamodb, expected, apply_changes(Interfering(dynamodb, race), changes, timeout=10),
+                            settle=0)
+    statuses = {(o.change.action, o.status) for o in result.outcomes}
+    assert ("replace-table", "manual") in statuses and not result.ok
+
+
+def test_tags_read_late_are_reread_until_they_show(endpoint, tmp_path):
+    """AWS applies TagResource asynchronously: a read right after it may not show the tags."""
+    specs = tmp_path
+    (specs / "user.json").write_text(json.dumps(dict(load_spec("user"), Tags=[{"Key": "team", "Value": "music"}])))
+    boto3.client("dynamodb", endpoint_url=endpoint, region_name=REGION).create_table(**load_spec("user"))
+    with DynamoProxy(endpoint) as proxy:
+        proxy.tag_lag_reads = 2
+        result, waited = Project.load(specs, checklist=False, endpoint_url=proxy.url).apply(timeout=30)
+        reads = proxy.operations().count("ListTagsOfResource")
+    assert [(o.change.action, o.status) for o in result.outcomes] == [("tag-table", "applied")]
+    assert reads >= 4  # the plan's, then two stale answers, then the one that shows them
+
+
+def test_every_change_is_verified_even_when_another_failed(endpoint, tmp_path):
+    """A failed PITR must not hide that a change reported made is not in effect."""
+    specs = tmp_path
+    (specs / "user.json").write_text(json.dumps(dict(load_spec("user"), TableClass="STANDARD_INFREQUENT_ACCESS")))
+    boto3.client("dynamodb", endpoint_url=endpoint, region_name=REGION).create_table(**load_spec("user"))
+    with DynamoProxy(endpoint) as proxy:
+        proxy.fail("UpdateContinuousBackups", "ValidationException", "no")
+        project = Project.load(specs, checklist=False, endpoint_url=proxy.url)
+        project.tables[0] = ExpectedTable(project.tables[0].spec, point_in_time_recovery=True, spec_name="user")
+        result, waited = project.apply(timeout=30)
+    statuses = {o.change.action: o.status for o in result.outcomes}
+    # moto acknowledges a table class change and never makes it: the re-read says so
+    assert statuses == {"update-table-class": "not-in-effect", "enable-pitr": "failed"}

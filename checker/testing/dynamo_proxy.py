@@ -10,7 +10,10 @@
 - weather: `throttle_rate` answers that share of requests (chosen by a seeded random) with
   `throttle_code`: ThrottlingException as a busy account does, or
   ProvisionedThroughputExceededException as a provisioned table over its capacity does;
-- latency: `latency` seconds added to every request, standing for a real region's round trip.
+- latency: `latency` seconds added to every request, standing for a real region's round trip;
+- lag: with `tag_lag_reads` N, the N ListTagsOfResource answers after a TagResource still show
+  the tags from before it, as AWS documents (TagResource is asynchronous, the read eventually
+  consistent).
 
 It is a real server on 127.0.0.1 that the CLI reaches over HTTP; nothing inside checker is patched.
 Every request is kept in `calls` as (operation, params), so a test can prove what was never sent.
@@ -44,6 +47,8 @@ class DynamoProxy:
         self.throttle_rate = 0.0
         self.throttle_code = "ThrottlingException"
         self.latency = 0.0
+        self.tag_lag_reads = 0
+        self.stale_tags: dict = {}     # ARN -> [tags before the last TagResource, stale answers left]
         self.random = random.Random(7)
         self.statuses: list = []       # (operation, table, TableStatus) of every answer describing a table
         self.calls: list = []
@@ -103,6 +108,13 @@ class DynamoProxy:
                 and any("Create" in u for u in params.get("GlobalSecondaryIndexUpdates", []))):
             status, document = self.forward(headers, "DescribeTable", {"TableName": params["TableName"]})
             return self.reply(status, {"TableDescription": document.get("Table", {})})
+        if operation == "TagResource" and self.tag_lag_reads:
+            _, before = self.forward(headers, "ListTagsOfResource", {"ResourceArn": params.get("ResourceArn")})
+            self.stale_tags[params.get("ResourceArn")] = [before, self.tag_lag_reads]
+        stale = self.stale_tags.get(params.get("ResourceArn")) if operation == "ListTagsOfResource" else None
+        if stale and stale[1] > 0:
+            stale[1] -= 1
+            return self.reply(200, stale[0])
         status, document = self.forward(headers, operation, params, body)
         if status == 200:
             document = self.hold_states(operation, params, document)
