@@ -14,6 +14,7 @@ becomes a NOT_COMPARED entry, so the plan names it instead of skipping it quietl
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -152,7 +153,7 @@ def diff_table(table: ExpectedTable, current: LiveTable) -> list[Change]:
     if not billing_change and _billing_mode(live) == "PAY_PER_REQUEST":
         changes += _diff_on_demand(name, spec, live)
 
-    changes += _diff_global_indexes(name, spec, live, spec_types, key_types, live_types)
+    changes += _diff_global_indexes(name, spec, live, spec_types, key_types, live_types, billing_change)
     changes += _diff_stream(name, spec, live)
     changes += _diff_sse(name, spec, live)
     changes += _diff_table_class(name, spec, live)
@@ -270,14 +271,14 @@ def _limits_text(limits: tuple) -> str:
     return " / ".join("unlimited" if v == float("inf") else f"{v:g}" for v in limits) + " (reads / writes)"
 
 
-def _diff_global_indexes(name, spec, live, spec_types, key_types, live_types) -> list[Change]:
+def _diff_global_indexes(name, spec, live, spec_types, key_types, live_types, billing_change) -> list[Change]:
     want = {i["IndexName"]: i for i in spec.get("GlobalSecondaryIndexes", [])}
     have = {i["IndexName"]: i for i in live.get("GlobalSecondaryIndexes", [])}
     changes = []
     for index_name, index in want.items():
         current = have.get(index_name)
         if current is None:
-            changes.append(_create_index(name, index, spec_types, live_types))
+            changes.append(_with_billing(_create_index(name, index, spec_types, live_types), billing_change))
             continue
         if _key_signature(index["KeySchema"], spec_types) != _key_signature(current["KeySchema"], key_types):
             changes.append(Change(
@@ -297,6 +298,20 @@ def _diff_global_indexes(name, spec, live, spec_types, key_types, live_types) ->
                                   f"index {index_name} exists but is not in the spec; left in place "
                                   "(checker never deletes an index): add it to the spec or delete it by hand", False))
     return changes
+
+
+def _with_billing(change: Change, billing_change: list) -> Change:
+    """An index is created in the table's billing mode: with a billing switch pending, the index
+    (shaped for the spec's mode) waits for the switch, which apply sends first, as AWS requires
+    (an on-demand table refuses an index with ProvisionedThroughput, and the reverse). Held
+    with it, or a manual step with it."""
+    if not billing_change or not change.automatic:
+        return change
+    switch = billing_change[0]
+    if not switch.automatic:
+        return dataclasses.replace(change, automatic=False, operation=None, params={},
+                                   detail=f"{change.detail}, after the billing switch, which is a manual step")
+    return dataclasses.replace(change, gate=switch.gate, detail=f"{change.detail} (after the billing switch)")
 
 
 def _create_index(name, index, spec_types, live_types) -> Change:
@@ -353,6 +368,10 @@ def _diff_sse(name, spec, live) -> list[Change]:
     wanted_key = want_spec.get("KMSMasterKeyId")
     if want == have and not (want == "KMS" and wanted_key and wanted_key.startswith("arn:") and wanted_key != have_key):
         return []
+    if have == "KMS" and want == "AWS_OWNED":
+        return [Change(name, "update-sse", f"encryption at rest uses KMS key {have_key}, spec wants an AWS owned "
+                       "key; checker never lowers protection: do it by hand if intended", False,
+                       target="SSESpecification")]
     params = {"TableName": name, "SSESpecification": dict(want_spec)}
     if want == "KMS":
         params["SSESpecification"].setdefault("SSEType", "KMS")

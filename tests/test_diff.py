@@ -349,3 +349,24 @@ def test_every_createtable_field_is_compared_or_named_as_not_compared():
         if field_name in COMPARED_FIELDS:
             continue
         assert any(c.action == "not-compared" and c.target == field_name for c in diff_table(spec, described("user")))
+
+
+def test_a_missing_gsi_on_a_table_whose_billing_differs_waits_for_the_switch():
+    """On-demand live, provisioned in the spec: AWS refuses an index with throughput on an
+    on-demand table, so the index is created after the switch, and is held with it."""
+    def on_demand(t):
+        t.pop("GlobalSecondaryIndexes")
+        t["BillingModeSummary"] = {"BillingMode": "PAY_PER_REQUEST"}
+        t["ProvisionedThroughput"] = {"ReadCapacityUnits": 0, "WriteCapacityUnits": 0}
+    changes = diff_table(expected("liked_songs"), described("liked_songs", on_demand))
+    assert [(c.action, c.gate) for c in changes] == [("update-billing", "capacity"), ("create-index", "capacity")]
+    assert changes[1].detail.endswith("(after the billing switch)")
+
+
+def test_lowering_encryption_is_never_automatic():
+    def customer_key(t):
+        t["SSEDescription"] = {"Status": "ENABLED", "SSEType": "KMS", "KMSMasterKeyArn": "arn:aws:kms:us-east-1:1:key/k"}
+    spec = expected("user", lambda r: r.update(SSESpecification={"Enabled": False}))
+    (change,) = diff_table(spec, described("user", customer_key))
+    assert (change.action, change.automatic, change.operation) == ("update-sse", False, None)
+    assert "never lowers protection" in change.detail
