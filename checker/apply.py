@@ -13,6 +13,7 @@ because a backend may acknowledge a change it does not make.
 """
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,23 +26,39 @@ from .results import CAPACITY_FLAG, DEFAULT_CONCURRENCY, ApplyResult, ChangeOutc
 from .wait import HOPELESS, MISSING, ProgressCallback, TableState, next_delay, table_state
 
 ALLOWED_OPERATIONS = {"CreateTable", "UpdateTable", "UpdateTimeToLive", "UpdateContinuousBackups", "TagResource"}
-# botocore's standard retry mode already retries LimitExceededException a few times within ~20 s;
-# DynamoDB's limit on concurrent table operations can outlast that, so keep backing off until the
-# deadline. The same code also means "no more capacity decreases today": that one never clears
-# within a deploy, so it fails at once with DynamoDB's message.
 BACKOFF_START = 2.0
 BACKOFF_MAX = 30.0
 Log = Callable[[str], None]
 
+# LimitExceededException means several things; only some clear by waiting. Each known meaning by
+# the text DynamoDB sends (AWS's "Service, account, and table quotas in Amazon DynamoDB" and the
+# messages users report): (pattern, retryable, what it means). A message not listed fails at once
+# with DynamoDB's own text: a 30-minute --timeout is never spent on a limit that does not clear.
+LIMIT_EXCEEDED_MEANINGS = (
+    (re.compile(r"can be created, updated,? or deleted simultaneously|concurrent (table|control[- ]plane) operations",
+                re.IGNORECASE), True, "DynamoDB limit on concurrent table operations reached"),
+    (re.compile(r"online index(es)? can be created or deleted simultaneously", re.IGNORECASE), True,
+     "another index of this table is being built or deleted (one at a time per table)"),
+    (re.compile(r"decreases are limited", re.IGNORECASE), False,
+     "DynamoDB's daily limit on capacity decreases is reached, try again tomorrow (UTC)"),
+    (re.compile(r"PayPerRequest mode are limited|billing mode .*limited", re.IGNORECASE), False,
+     "DynamoDB limits how often a table may switch to on-demand: try again after the period it names"),
+)
 
-def is_daily_decrease_limit(message: str) -> bool:
-    return "decrease" in message.lower()
+
+def limit_exceeded_meaning(message: str) -> tuple:
+    """(retryable, what it means) of a LimitExceededException's message."""
+    for pattern, retryable, meaning in LIMIT_EXCEEDED_MEANINGS:
+        if pattern.search(message or ""):
+            return retryable, meaning
+    return False, "a DynamoDB limit that waiting does not clear (an account quota?)"
 
 
 def retry_reason(change: Change, code: str, message: str) -> Optional[str]:
     """Why this error is worth waiting out (a log line), or None when it is final."""
-    if code == "LimitExceededException" and not is_daily_decrease_limit(message):
-        return "DynamoDB limit on concurrent table operations reached"
+    if code == "LimitExceededException":
+        retryable, meaning = limit_exceeded_meaning(message)
+        return meaning if retryable else None
     if code == "ContinuousBackupsUnavailableException" and change.operation == "UpdateContinuousBackups":
         return "continuous backups are not available yet on a new table"
     if code == "ResourceInUseException" and change.operation != "CreateTable":
@@ -172,9 +189,10 @@ class ControlLoop:
         if change.action == "create-index" and self.index_exists(run, change, fresh=True):
             self.log(f"{change.table}: index {change.target} was created elsewhere meanwhile; waiting for it")
             return self.started(run, change, Outcome.ALREADY_IN_PROGRESS)
-        if exc.code == "LimitExceededException" and is_daily_decrease_limit(exc.aws_message):
-            return run.fail(change, f"{change.table}: DynamoDB's daily limit on capacity decreases is reached, try "
-                                    f"again tomorrow (UTC): {exc.aws_message}", now - run.first_try_at)
+        if exc.code == "LimitExceededException" and not limit_exceeded_meaning(exc.aws_message)[0]:
+            meaning = limit_exceeded_meaning(exc.aws_message)[1]
+            return run.fail(change, f"{change.table}: {meaning}: LimitExceededException: {exc.aws_message}",
+                            now - run.first_try_at)
         reason = retry_reason(change, exc.code, exc.aws_message)
         if reason and now + run.delay < self.deadline:
             self.log(f"{change.table}: {reason}; retrying in {run.delay:g}s")

@@ -17,9 +17,11 @@ from checker.testing.dynamo_proxy import DynamoProxy
 
 from .conftest import REGION, load_spec
 
+CONCURRENT = "Subscriber limit exceeded: Only 10 tables can be created, updated, or deleted simultaneously"
 
-def client_error(code, operation):
-    return botocore.exceptions.ClientError({"Error": {"Code": code, "Message": code}}, operation)
+
+def client_error(code, operation, message=None):
+    return botocore.exceptions.ClientError({"Error": {"Code": code, "Message": message or code}}, operation)
 
 
 class Interfering:
@@ -87,7 +89,7 @@ def test_limit_exceeded_backs_off_and_retries(dynamodb):
     def limited(real, **params):
         attempts.append(params["TableName"])
         if len(attempts) <= 2:
-            raise client_error("LimitExceededException", "CreateTable")
+            raise client_error("LimitExceededException", "CreateTable", CONCURRENT)
         return real.create_table(**params)
     time = SimulatedTime()
     result = apply_changes(Interfering(dynamodb, limited), plan_for(dynamodb, "user"), timeout=600,
@@ -98,7 +100,7 @@ def test_limit_exceeded_backs_off_and_retries(dynamodb):
 
 def test_limit_exceeded_until_the_deadline_fails_counting_the_calls_and_not_overshooting(dynamodb):
     def always(real, **params):
-        raise client_error("LimitExceededException", "CreateTable")
+        raise client_error("LimitExceededException", "CreateTable", CONCURRENT)
     time = SimulatedTime()
     client = Interfering(dynamodb, always)
     result = apply_changes(client, plan_for(dynamodb, "user"), timeout=40, sleep=time.sleep, clock=time.clock)
@@ -289,3 +291,23 @@ def test_every_change_is_verified_even_when_another_failed(endpoint, tmp_path):
     statuses = {o.change.action: o.status for o in result.outcomes}
     # moto acknowledges a table class change and never makes it: the re-read says so
     assert statuses == {"update-table-class": "not-in-effect", "enable-pitr": "failed"}
+
+
+@pytest.mark.parametrize("message, retried", [
+    (CONCURRENT, True),
+    ("Subscriber limit exceeded: Only 1 online index can be created or deleted simultaneously per table", True),
+    ("Update to PayPerRequest mode are limited to once in 1 day(s).", False),
+    ("Subscriber limit exceeded: There is a limit of 2500 tables per account", False),   # a quota: no wait clears it
+    ("something DynamoDB never said before", False),
+])
+def test_limit_exceeded_is_retried_only_for_the_meanings_that_clear(dynamodb, message, retried):
+    def limited(real, **params):
+        raise client_error("LimitExceededException", "CreateTable", message)
+    time = SimulatedTime()
+    client = Interfering(dynamodb, limited)
+    result = apply_changes(client, plan_for(dynamodb, "user"), timeout=1800, sleep=time.sleep, clock=time.clock)
+    (outcome,) = result.outcomes
+    assert outcome.status == "failed"
+    assert (len(client.calls) > 1) is retried
+    if not retried:
+        assert time.now == 0 and message in outcome.message
