@@ -372,6 +372,23 @@ def for_each_environment(target: Target, names, work: Callable) -> dict:
         return dict(zip(names, pool.map(attempt, names), strict=True))
 
 
+def aws_managed_keys(aws: AwsOptions, tables: list, unread: list) -> frozenset:
+    """The KMS key ARNs among the tables' that AWS manages (kms:DescribeKey says KeyManager AWS):
+    an export writes those as "SSEType KMS" without the account's ARN. A key that cannot be told
+    is kept, and said so."""
+    arns = sorted({str(arn) for t in tables if (arn := (t.get("SSEDescription") or {}).get("KMSMasterKeyArn"))})
+    managed = set()
+    for arn in arns:
+        try:
+            metadata = call(aws.client("kms"), "DescribeKey", "kms", KeyId=arn).get("KeyMetadata") or {}
+        except CheckerError as exc:
+            unread.append(f"KMS key {arn}: whether AWS manages it could not be read ({exc}); its ARN is kept")
+            continue
+        if metadata.get("KeyManager") == "AWS":
+            managed.add(arn)
+    return frozenset(managed)
+
+
 def init(directory, function_name: Optional[str] = None, env: str = "dev", force: bool = False,
          region: Optional[str] = None, profile: Optional[str] = None, endpoint_url: Optional[str] = None,
          table_prefix: str = "", table_suffix: str = "", retry_mode: Optional[str] = None,
@@ -444,9 +461,10 @@ def export(out_dir, tables=(), force: bool = False, checklist=None, env: Optiona
     wishes: dict = {}
     unread: list = []
     specs = []
+    aws_managed = aws_managed_keys(aws, [descriptions[name] for name, _, _ in planned], unread)
     for name, spec_name, target in planned:  # everything read before any file is written
         table = descriptions[name]
-        specs.append((target, spec_from_table(table, spec_name, read_tags(client, table["TableArn"]))))
+        specs.append((target, spec_from_table(table, spec_name, read_tags(client, table["TableArn"]), aws_managed)))
         unreadable: dict = {}
         ttl = read_ttl(client, name, unreadable) or {}
         pitr = read_pitr(client, name, unreadable) or {}

@@ -41,7 +41,7 @@ def _index(index: dict, provisioned: bool, local: bool = False) -> dict:
     return out
 
 
-def spec_from_table(table: dict, spec_name: str, tags: Optional[dict] = None) -> dict:
+def spec_from_table(table: dict, spec_name: str, tags: Optional[dict] = None, aws_managed_keys=frozenset()) -> dict:
     billing = (table.get("BillingModeSummary") or {}).get("BillingMode", "PROVISIONED")
     provisioned = billing == "PROVISIONED"
     key_names = {k["AttributeName"] for k in table["KeySchema"]}
@@ -67,13 +67,14 @@ def spec_from_table(table: dict, spec_name: str, tags: Optional[dict] = None) ->
     sse = table.get("SSEDescription") or {}
     if sse.get("Status") in ("ENABLED", "ENABLING", "UPDATING") and sse.get("SSEType", "KMS") == "KMS":
         spec["SSESpecification"] = {"Enabled": True, "SSEType": "KMS"}
-        if sse.get("KMSMasterKeyArn"):
+        if sse.get("KMSMasterKeyArn") and sse["KMSMasterKeyArn"] not in aws_managed_keys:
+            # an AWS managed key's ARN is this account's: SSEType KMS without a key means it anywhere
             spec["SSESpecification"]["KMSMasterKeyId"] = sse["KMSMasterKeyArn"]
     table_class = (table.get("TableClassSummary") or {}).get("TableClass")
     if table_class and table_class != "STANDARD":
         spec["TableClass"] = table_class
-    if "DeletionProtectionEnabled" in table:
-        spec["DeletionProtectionEnabled"] = bool(table["DeletionProtectionEnabled"])
+    if table.get("DeletionProtectionEnabled"):  # off is the default: a spec written with false would
+        spec["DeletionProtectionEnabled"] = True  # later plan turning it on as a manual "disable" step
     if tags:
         spec["Tags"] = [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
     return spec

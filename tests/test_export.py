@@ -96,3 +96,30 @@ def test_export_takes_the_retry_options_of_every_aws_command(cli, endpoint):
     assert result.exit_code == 1
     assert result.stderr.startswith("error: throttled by AWS on ListTables after 2 attempts"), result.stderr
     assert [operation for operation, _ in proxy.calls] == ["ListTables", "ListTables"]
+
+
+def test_export_writes_no_defaults_and_no_aws_managed_key_arn(cli, project, endpoint):
+    """A spec another account can use: an AWS managed key is `SSEType: KMS` without this account's
+    ARN, and deletion protection off (the default) is not written at all."""
+    dynamodb = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1")
+    kms = boto3.client("kms", endpoint_url=endpoint, region_name="us-east-1")
+    customer = kms.create_key()["KeyMetadata"]["Arn"]
+    spec = load_spec("user")
+    dynamodb.create_table(**spec, SSESpecification={"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": customer})
+    dynamodb.create_table(**dict(load_spec("track")), DeletionProtectionEnabled=False)
+    result = cli("export", "--specs", "out", "--endpoint-url", endpoint, "--table", "user", "--table", "track")
+    assert result.exit_code == 0, result.output
+    user = json.loads((project / "out" / "user.json").read_text())
+    track = json.loads((project / "out" / "track.json").read_text())
+    assert user["SSESpecification"]["KMSMasterKeyId"] == customer      # a customer key is the user's choice
+    assert "DeletionProtectionEnabled" not in track
+
+
+def test_an_aws_managed_key_is_written_without_its_arn():
+    from checker.export import spec_from_table
+    arn = "arn:aws:kms:us-east-1:123456789012:key/aws-managed"
+    table = {"TableName": "user", "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+             "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
+             "SSEDescription": {"Status": "ENABLED", "SSEType": "KMS", "KMSMasterKeyArn": arn}}
+    assert spec_from_table(table, "user", aws_managed_keys={arn})["SSESpecification"] == {"Enabled": True, "SSEType": "KMS"}
+    assert spec_from_table(table, "user")["SSESpecification"]["KMSMasterKeyId"] == arn
