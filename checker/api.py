@@ -314,9 +314,11 @@ class Project:
             result = verify_applied(client, self.tables, result)
         return result, waited
 
-    def wait(self, timeout: float = 600, on_change: Optional[ProgressCallback] = None) -> WaitResult:
+    def wait(self, timeout: float = 600, on_change: Optional[ProgressCallback] = None, grace: float = 30.0,
+             heartbeat: Optional[Callable] = None) -> WaitResult:
+        """Until every table and GSI is ACTIVE; a table nobody creates fails after `grace`."""
         from .wait import wait_until_active
-        return wait_until_active(self.dynamodb(), self.names, timeout, on_change)
+        return wait_until_active(self.dynamodb(), self.names, timeout, on_change, grace=grace, heartbeat=heartbeat)
 
     # -- checks ---------------------------------------------------------------------------
     def check(self, kinds=KIND_NAMES, function_name: Optional[str] = None, base_url: Optional[str] = None,

@@ -236,6 +236,12 @@ def print_state_change(state, previous, elapsed: float) -> None:
     stderr(f"[{elapsed:6.1f}s] {state.name}: {before}{state.summary()}")
 
 
+def print_heartbeat(elapsed: float, not_ready: list) -> None:
+    """Every 30 s of a long wait: still alive, and what it waits for."""
+    shown = "; ".join(f"{s.name} ({s.summary()})" for s in not_ready[:5]) + (" ..." if len(not_ready) > 5 else "")
+    stderr(f"[{elapsed:6.1f}s] still waiting for {len(not_ready)} table(s): {shown}")
+
+
 class Seconds(click.ParamType):
     """A finite number of seconds, 0 or more (`nan` and `inf` would make a wait never end)."""
 
@@ -411,8 +417,10 @@ def confirm_and_apply(project: Project, yes: bool, timeout: float, concurrency: 
 @aws_options(many_envs=True)
 @click.option("--timeout", type=Seconds(), default=600, show_default=True,
               help="Give up after this many seconds, naming what is still not ACTIVE.")
+@click.option("--grace", type=Seconds(), default=30, show_default=True,
+              help="A table that does not exist and is not being created fails after this many seconds.")
 @handle_errors
-def wait(output_format, timeout, target, envs):
+def wait(output_format, timeout, grace, target, envs):
     """Wait until every table and every one of its GSIs is ACTIVE.
 
     Unlike botocore's table_exists waiter this also waits for GSIs, and it polls fast at first
@@ -420,15 +428,15 @@ def wait(output_format, timeout, target, envs):
     stderr. Exit 1 on timeout.
     """
     if envs:
-        outcomes = for_each_environment(target, envs,
-                                        lambda each: load_project(each, sections_of(())).wait(timeout, print_state_change))
+        outcomes = for_each_environment(target, envs, lambda each: load_project(each, sections_of(())).wait(
+            timeout, print_state_change, grace=grace, heartbeat=print_heartbeat))
         echo(report.formatter(output_format).waits(outcomes))
         failed = [n for n, o in outcomes.items() if isinstance(o, CheckerError) or not o.ready]
         if failed:
             fail(f"not ready in: {', '.join(failed)}")
         return
     project = load_project(target, sections_of(()))
-    result = project.wait(timeout, print_state_change)
+    result = project.wait(timeout, print_state_change, grace=grace, heartbeat=print_heartbeat)
     echo(report.formatter(output_format).wait(result))
     if not result.ready:
         fail(timeout_message(result, timeout))

@@ -18,6 +18,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Optional
 
+from .results import NOT_READY
 from .specs import TableSpec
 
 
@@ -70,8 +71,8 @@ class Change:
 
     @property
     def pending(self) -> bool:
-        """A real difference (automatic or manual), as opposed to a NOT_COMPARED note."""
-        return self.action != NOT_COMPARED
+        """A real difference (automatic or manual), as opposed to a NOT_COMPARED or NOT_READY note."""
+        return self.action not in (NOT_COMPARED, NOT_READY)
 
     @property
     def key(self) -> tuple:
@@ -161,7 +162,19 @@ def diff_table(table: ExpectedTable, current: LiveTable) -> list[Change]:
     changes += _diff_tags(name, spec, current)
     changes += _ttl_and_pitr(table, current)
     changes += _not_compared(name, spec)
+    changes += _not_ready(name, live)
     return changes
+
+
+def _not_ready(name: str, live: dict) -> list[Change]:
+    """Tables and indexes still building: in sync with the spec, but the app cannot use them yet
+    (a Query on a backfilling index fails)."""
+    from .wait import table_state
+    state = table_state(name, live)
+    if state.ready:
+        return []
+    return [Change(name, NOT_READY, f"{state.summary()}: not usable yet (`checker wait` waits for it)", False,
+                   target="TableStatus")]
 
 
 def _diff_local_indexes(name, spec, live, spec_types, live_types) -> list[Change]:

@@ -8,7 +8,7 @@ import re
 from typing import TYPE_CHECKING, Optional
 from xml.etree import ElementTree
 
-from .results import CAPACITY_FLAG, ApplyResult, Status, summarize
+from .results import CAPACITY_FLAG, NOT_READY, ApplyResult, Status, summarize
 
 if TYPE_CHECKING:
     from .diff import Change
@@ -45,7 +45,11 @@ class TextFormatter:
             lines += [self._change_line(c, width) for c in pending]
             lines.append(f"{automatic} automatic (run `{apply_command}`), {gated} unlocked by `{apply_command} "
                          f"{CAPACITY_FLAG}`, {len(pending) - automatic - gated} need a manual step.")
-        unchecked = [c for c in changes if not c.pending]
+        not_ready = [c for c in changes if c.action == NOT_READY]
+        if not_ready:
+            lines.append(f"Not ready ({len(not_ready)}): still building, not usable by the app yet:")
+            lines += [f"  . {c.table}  {c.detail}" for c in not_ready]
+        unchecked = [c for c in changes if not c.pending and c.action != NOT_READY]
         if unchecked:
             width = max(len(c.table) for c in unchecked)
             lines.append(f"Not compared ({len(unchecked)}): stated in a spec or the checklist, but not compared:")
@@ -150,7 +154,8 @@ class JsonFormatter:
     def plan(self, changes: list, tables: int, apply_command: str = "") -> str:
         pending = [c for c in changes if c.pending]
         return to_json({"changes": [c.to_dict() for c in pending], "in_sync": not pending, "tables": tables,
-                        "not_compared": [c.to_dict() for c in changes if not c.pending]})
+                        "not_compared": [c.to_dict() for c in changes if not c.pending and c.action != NOT_READY],
+                        "not_ready": [c.to_dict() for c in changes if c.action == NOT_READY]})
 
     def apply(self, result: ApplyResult, wait: Optional[WaitResult]) -> str:
         return to_json({

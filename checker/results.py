@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 CAPACITY_FLAG = "--allow-capacity-changes"   # what unlocks held capacity changes, named in results
 DEFAULT_CONCURRENCY = 50                      # control-plane operations apply keeps in flight
+NOT_READY = "not-ready"   # a plan's note: a table or index still building, in sync but not usable yet
 
 
 class _Words(str, Enum):

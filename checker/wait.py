@@ -48,9 +48,21 @@ class TableState:
 def table_state(name: str, description: Optional[dict]) -> TableState:
     if description is None:
         return TableState(name, MISSING)
-    pending = {i["IndexName"]: i.get("IndexStatus", "UNKNOWN")
+    pending = {i["IndexName"]: index_status(i)
                for i in description.get("GlobalSecondaryIndexes", []) if i.get("IndexStatus") != "ACTIVE"}
     return TableState(name, description.get("TableStatus", "UNKNOWN"), pending)
+
+
+def index_status(index: dict) -> str:
+    """An index's status, with its backfill's progress where DynamoDB gives it: a Query on a
+    backfilling index fails ("Cannot read from backfilling global secondary index")."""
+    status = str(index.get("IndexStatus", "UNKNOWN"))
+    if not index.get("Backfilling"):
+        return status
+    progress = [f"{int(index['ItemCount']):,} items" if isinstance(index.get("ItemCount"), int) else "",
+                f"{int(index['IndexSizeBytes']):,} bytes" if isinstance(index.get("IndexSizeBytes"), int) else ""]
+    shown = ", ".join(p for p in progress if p)
+    return f"{status} (backfilling{', ' + shown + ' so far' if shown else ''})"
 
 
 def next_delay(elapsed: float) -> float:
@@ -73,10 +85,15 @@ class WaitResult:
 ProgressCallback = Callable[[TableState, Optional[TableState], float], None]
 
 
+GRACE_SECONDS = 30.0       # a table nobody creates is named after this, not after the whole timeout
+HEARTBEAT_SECONDS = 30.0
+
+
 def wait_until_active(client, names: Iterable[str], timeout: float,
                       on_change: Optional[ProgressCallback] = None,
                       clock: Callable[[], float] = time.monotonic,
-                      sleep: Callable[[float], None] = time.sleep) -> WaitResult:
+                      sleep: Callable[[float], None] = time.sleep, grace: float = GRACE_SECONDS,
+                      heartbeat: Optional[Callable[[float, list], None]] = None) -> WaitResult:
     """Poll until every named table and its GSIs are ACTIVE, or until `timeout` seconds pass.
 
     Returns the last states seen; the caller decides what a timeout means. A table that is being
@@ -87,6 +104,8 @@ def wait_until_active(client, names: Iterable[str], timeout: float,
     names = list(dict.fromkeys(names))
     start = clock()
     states: dict = {}
+    seen: set = set()
+    next_beat = HEARTBEAT_SECONDS
     while True:
         elapsed = clock() - start
         pending = [name for name in names if not (name in states and states[name].ready)]
@@ -101,12 +120,21 @@ def wait_until_active(client, names: Iterable[str], timeout: float,
                 raise CheckerError(f"table {name} is {state.status}; it will not become ACTIVE")
             if state.status == MISSING and previous is not None and previous.status != MISSING:
                 raise CheckerError(f"table {name} was deleted while being waited on")
+            if state.status != MISSING:
+                seen.add(name)
+        missing = [n for n in names if n not in seen and states[n].status == MISSING]
+        if missing and clock() - start >= grace:
+            raise CheckerError(f"table(s) {', '.join(missing)} do not exist and nobody created them within "
+                               f"{grace:g}s: run `checker apply` (or pass a longer --grace)")
         result = WaitResult([states[n] for n in names], clock() - start)
         if result.ready:
             return result
         remaining = timeout - (clock() - start)
         if remaining <= 0:
             return result
+        if heartbeat and clock() - start >= next_beat:
+            heartbeat(clock() - start, result.not_ready())
+            next_beat += HEARTBEAT_SECONDS
         sleep(min(next_delay(clock() - start), remaining))
 
 

@@ -114,6 +114,31 @@ def test_wait_timeout_names_what_is_not_active(cli, endpoint, only_two_specs):
         "error: timed out after 0.5s; still not ACTIVE: liked_songs (CREATING); user (MISSING)")
 
 
+def test_wait_for_a_table_nobody_creates_fails_after_the_grace(cli, endpoint, only_two_specs):
+    result = cli("wait", "--endpoint-url", endpoint, "--specs", "only", "--grace", "0.3", "--timeout", "600")
+    assert result.exit_code == 1
+    assert "table(s) liked_songs, user do not exist and nobody created them within 0.3s: run `checker apply`" \
+        in result.stderr
+
+
+def test_long_waits_beat_and_backfills_show_progress():
+    from checker.wait import table_state
+    beats = []
+
+    class Creating:
+        def describe_table(self, TableName):
+            return {"Table": {"TableName": TableName, "TableStatus": "ACTIVE", "KeySchema": [],
+                              "GlobalSecondaryIndexes": [{"IndexName": "i", "IndexStatus": "CREATING", "Backfilling": True,
+                                                          "ItemCount": 1200, "IndexSizeBytes": 34000}]}}
+    clock = iter(range(0, 10_000, 5))
+    result = wait_until_active(Creating(), ["t"], timeout=100, clock=lambda: next(clock), sleep=lambda s: None,
+                               heartbeat=lambda elapsed, states: beats.append(elapsed))
+    assert not result.ready and len(beats) >= 2
+    state = result.states[0]
+    assert state.summary() == "ACTIVE, index i CREATING (backfilling, 1,200 items, 34,000 bytes so far)"
+    assert table_state("t", None).status == "MISSING"
+
+
 def test_apply_adds_gsis_one_at_a_time_each_waited_on(cli, project, endpoint, only_two_specs):
     spec = load_spec("liked_songs")
     second = copy.deepcopy(spec["GlobalSecondaryIndexes"][0])
@@ -165,3 +190,20 @@ def test_a_wait_that_times_out_prints_one_json_document(cli, endpoint, only_two_
     assert result.exit_code == 1
     assert json.loads(result.stdout)["ready"] is False  # one parseable document, the error on stderr
     assert result.stderr.strip().splitlines()[-1].startswith("error: timed out after 0.2s")
+
+
+def test_plan_marks_an_index_still_building_and_check_fails_on_it(cli, endpoint, only_two_specs):
+    with DynamoProxy(endpoint, index_polls=10_000) as proxy:
+        client = boto3.client("dynamodb", endpoint_url=proxy.url, region_name=REGION)
+        spec = load_spec("liked_songs")
+        bare = {k: v for k, v in spec.items() if k != "GlobalSecondaryIndexes"}
+        bare["AttributeDefinitions"] = [a for a in spec["AttributeDefinitions"] if a["AttributeName"] != "addedAt"]
+        client.create_table(**bare)
+        client.create_table(**load_spec("user"))
+        client.update_table(TableName="liked_songs", AttributeDefinitions=spec["AttributeDefinitions"],
+                            GlobalSecondaryIndexUpdates=[{"Create": spec["GlobalSecondaryIndexes"][0]}])
+        plan = cli("plan", "--endpoint-url", proxy.url, "--specs", "only", "--detailed-exitcode")
+        checked = cli("check", "--endpoint-url", proxy.url, "--specs", "only", "--only", "tables")
+    assert plan.exit_code == 0  # nothing to change ...
+    assert "Not ready (1)" in plan.stdout and "index userId-addedAt-index CREATING" in plan.stdout  # ... not usable yet
+    assert checked.exit_code == 1 and "FAIL  table:liked_songs: table liked_songs is not ready" in checked.stdout
