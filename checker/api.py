@@ -35,7 +35,13 @@ if TYPE_CHECKING:
 __all__ = ["Project", "Validation", "validate", "choose_kinds", "CheckerError", "CheckResult", "Status",
            "summarize", "Interrupted", "KIND_NAMES", "SMOKE_KINDS", "KINDS", "DEFAULT_CHECKLIST", "timeout_message",
            "ApplyResult", "sections_of", "Redactor", "clip", "masked_url", "environment_names", "export", "Export",
-           "Target", "for_each_environment", "init"]
+           "Target", "for_each_environment", "init", "changes_to_apply"]
+
+
+def changes_to_apply(changes: list, allow_capacity_changes: bool = False) -> list:
+    """What apply will send of a plan (checker/policy.py decides, for the prompt as for apply)."""
+    from .policy import to_apply
+    return to_apply(changes, allow_capacity_changes)
 
 
 def timeout_message(result, timeout: float) -> str:
@@ -374,6 +380,22 @@ def for_each_environment(target: Target, names, work: Callable) -> dict:
         return dict(zip(names, pool.map(attempt, names), strict=True))
 
 
+def table_wishes(client, name: str, spec_name: str, unread: list) -> dict:
+    """The checklist's `tables:` entry for a live table's TTL and PITR; what could not be read is
+    added to `unread`, never taken for "off"."""
+    from .live import read_pitr, read_ttl
+    unreadable: dict = {}
+    ttl = read_ttl(client, name, unreadable) or {}
+    pitr = read_pitr(client, name, unreadable) or {}
+    unread += [f"{spec_name}: {what} could not be read ({why})" for what, why in unreadable.items()]
+    wish: dict = {}
+    if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):
+        wish["ttl_attribute"] = ttl.get("AttributeName")
+    if pitr.get("PointInTimeRecoveryStatus") == "ENABLED":
+        wish["point_in_time_recovery"] = True
+    return wish
+
+
 def aws_managed_keys(aws: AwsOptions, tables: list, unread: list) -> frozenset:
     """The KMS key ARNs among the tables' that AWS manages (kms:DescribeKey says KeyManager AWS):
     an export writes those as "SSEType KMS" without the account's ARN. A key that cannot be told
@@ -427,7 +449,7 @@ def export(out_dir, tables=(), force: bool = False, checklist=None, env: Optiona
     from .checklist import load_checklist
     from .errors import pages
     from .export import checklist_snippet, spec_from_table, strip_affixes
-    from .live import describe_tables, read_pitr, read_tags, read_ttl
+    from .live import describe_tables, read_tags
 
     environment = None
     if env:
@@ -467,15 +489,7 @@ def export(out_dir, tables=(), force: bool = False, checklist=None, env: Optiona
     for name, spec_name, target in planned:  # everything read before any file is written
         table = descriptions[name]
         specs.append((target, spec_from_table(table, spec_name, read_tags(client, table["TableArn"]), aws_managed)))
-        unreadable: dict = {}
-        ttl = read_ttl(client, name, unreadable) or {}
-        pitr = read_pitr(client, name, unreadable) or {}
-        unread += [f"{spec_name}: {what} could not be read ({why})" for what, why in unreadable.items()]
-        wish: dict = {}
-        if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):
-            wish["ttl_attribute"] = ttl.get("AttributeName")
-        if pitr.get("PointInTimeRecoveryStatus") == "ENABLED":
-            wish["point_in_time_recovery"] = True
+        wish = table_wishes(client, name, spec_name, unread)
         if wish:
             wishes[spec_name] = wish
     written = []

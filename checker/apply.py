@@ -22,7 +22,8 @@ from typing import Optional
 from .diff import Change, ExpectedTable, diff_table
 from .errors import AwsError, Interrupted, call
 from .live import describe_tables, read_table
-from .results import CAPACITY_FLAG, DEFAULT_CONCURRENCY, ApplyResult, ChangeOutcome, Outcome
+from .policy import hold_reason
+from .results import DEFAULT_CONCURRENCY, ApplyResult, ChangeOutcome, Outcome
 from .wait import HOPELESS, MISSING, ProgressCallback, TableState, next_delay, table_state
 
 ALLOWED_OPERATIONS = {"CreateTable", "UpdateTable", "UpdateTimeToLive", "UpdateContinuousBackups", "TagResource"}
@@ -63,15 +64,6 @@ def retry_reason(change: Change, code: str, message: str) -> Optional[str]:
         return "continuous backups are not available yet on a new table"
     if code == "ResourceInUseException" and change.operation != "CreateTable":
         return "the table is busy with another operation"
-    return None
-
-
-def hold_reason(change: Change, changes: list, allow_capacity_changes: bool) -> Optional[str]:
-    """Why an automatic change is held back, or None to make it."""
-    if any(c.table == change.table and c.action == "replace-table" for c in changes):
-        return "held back: the table needs a manual step first (replace-table); nothing else is changed on it"
-    if change.gate and not allow_capacity_changes:
-        return f"held back: a capacity change; make it with {CAPACITY_FLAG}"
     return None
 
 

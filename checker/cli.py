@@ -33,6 +33,7 @@ from .api import (
     Redactor,
     Status,
     Target,
+    changes_to_apply,
     choose_kinds,
     clip,
     environment_names,
@@ -399,7 +400,7 @@ def confirm_and_apply(project: Project, yes: bool, timeout: float, concurrency: 
                       allow_capacity_changes: bool = False):
     """Plan once, ask on a terminal (unless --yes), then apply that plan: (ApplyResult, WaitResult)."""
     changes = project.plan()
-    automatic = [c for c in changes if c.automatic and (allow_capacity_changes or not c.gate)]
+    automatic = changes_to_apply(changes, allow_capacity_changes)
     if automatic and not yes:
         if not stdin_is_terminal():
             raise CheckerError("not asking for confirmation: stdin is not a terminal; pass --yes to apply")

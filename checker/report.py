@@ -8,6 +8,7 @@ import re
 from typing import TYPE_CHECKING, Optional
 from xml.etree import ElementTree
 
+from .policy import Decision, counts
 from .results import CAPACITY_FLAG, NOT_READY, ApplyResult, Status, summarize
 
 if TYPE_CHECKING:
@@ -39,12 +40,13 @@ class TextFormatter:
             lines.append(f"In sync: {tables} table(s) match their specs.")
         else:
             width = max(len(c.table) for c in changes)
-            gated = sum(c.automatic and bool(c.gate) for c in pending)
-            automatic = sum(c.automatic for c in pending) - gated
+            count = counts(changes)
             lines.append(f"Plan: {len(pending)} change(s) for {tables} table(s):")
             lines += [self._change_line(c, width) for c in pending]
-            lines.append(f"{automatic} automatic (run `{apply_command}`), {gated} unlocked by `{apply_command} "
-                         f"{CAPACITY_FLAG}`, {len(pending) - automatic - gated} need a manual step.")
+            held = f", {count[Decision.HELD]} held until a manual step is done" if count[Decision.HELD] else ""
+            lines.append(f"{count[Decision.AUTOMATIC]} automatic (run `{apply_command}`), {count[Decision.GATED]} "
+                         f"unlocked by `{apply_command} {CAPACITY_FLAG}`{held}, {count[Decision.MANUAL]} need a "
+                         "manual step.")
         not_ready = [c for c in changes if c.action == NOT_READY]
         if not_ready:
             lines.append(f"Not ready ({len(not_ready)}): still building, not usable by the app yet:")

@@ -186,6 +186,19 @@ def dynamodb_rule_violations(request: dict) -> Iterator[tuple[str, str]]:
     # look only at string names, so they never hash or compare what is not a name.
     if isinstance(request.get("TableName"), str) and not NAME.fullmatch(request["TableName"]):
         yield "$.TableName", invalid_name(request["TableName"])
+    yield from _definition_problems(request)
+    yield from _key_schema_problems(request.get("KeySchema"), "$.KeySchema")
+    gsis = list(_dicts(request.get("GlobalSecondaryIndexes")))
+    lsis = list(_dicts(request.get("LocalSecondaryIndexes")))
+    yield from _index_problems(request, gsis, lsis)
+    stream = request.get("StreamSpecification")
+    if isinstance(stream, dict) and stream.get("StreamEnabled") is True and "StreamViewType" not in stream:
+        yield "$.StreamSpecification", "StreamViewType is required when StreamEnabled is true"
+    yield from _billing_problems(request, gsis)
+
+
+def _definition_problems(request: dict) -> Iterator[tuple[str, str]]:
+    """Every key attribute defined, once; every definition used by a key."""
     defined: dict[Any, int] = {}
     for i, attribute in _dicts(request.get("AttributeDefinitions")):
         name = attribute.get("AttributeName")
@@ -194,28 +207,24 @@ def dynamodb_rule_violations(request: dict) -> Iterator[tuple[str, str]]:
         if name in defined:
             yield f"$.AttributeDefinitions[{i}].AttributeName", f"attribute {name!r} is defined twice"
         defined.setdefault(name, i)
-
     used = set()
     for path, name in _key_attributes(request):
         if not isinstance(name, str):
             continue
         used.add(name)
-        if isinstance(name, str) and name not in defined:
+        if name not in defined:
             yield path, f"key attribute {name!r} is not in AttributeDefinitions"
     for name, i in defined.items():
         if isinstance(name, str) and name not in used:
             yield (f"$.AttributeDefinitions[{i}]",
                    f"attribute {name!r} is defined but not used by any key schema (DynamoDB rejects unused definitions)")
 
-    yield from _key_schema_problems(request.get("KeySchema"), "$.KeySchema")
 
-    gsis = list(_dicts(request.get("GlobalSecondaryIndexes")))
-    lsis = list(_dicts(request.get("LocalSecondaryIndexes")))
+def _index_problems(request: dict, gsis: list, lsis: list) -> Iterator[tuple[str, str]]:
     if len(gsis) > MAX_GSIS:
         yield "$.GlobalSecondaryIndexes", f"{len(gsis)} global secondary indexes; DynamoDB allows at most {MAX_GSIS}"
     if len(lsis) > MAX_LSIS:
         yield "$.LocalSecondaryIndexes", f"{len(lsis)} local secondary indexes; DynamoDB allows at most {MAX_LSIS}"
-
     seen_index_names: set = set()
     table_keys = [k for _, k in _dicts(request.get("KeySchema"))]
     table_hash = table_keys[0].get("AttributeName") if table_keys else None
@@ -234,10 +243,9 @@ def dynamodb_rule_violations(request: dict) -> Iterator[tuple[str, str]]:
             if field == "LocalSecondaryIndexes":
                 yield from _lsi_problems(index, path, table_hash, len(table_keys))
 
-    stream = request.get("StreamSpecification")
-    if isinstance(stream, dict) and stream.get("StreamEnabled") is True and "StreamViewType" not in stream:
-        yield "$.StreamSpecification", "StreamViewType is required when StreamEnabled is true"
 
+def _billing_problems(request: dict, gsis: list) -> Iterator[tuple[str, str]]:
+    """ProvisionedThroughput exactly when billing is PROVISIONED, on the table and every GSI."""
     billing = request.get("BillingMode", "PROVISIONED")
     if billing not in ("PROVISIONED", "PAY_PER_REQUEST"):
         return  # the schema pass reported it; throughput rules depend on a valid mode
@@ -252,7 +260,6 @@ def dynamodb_rule_violations(request: dict) -> Iterator[tuple[str, str]]:
                    "ProvisionedThroughput is required on every GSI when BillingMode is PROVISIONED")
         if not provisioned and "ProvisionedThroughput" in index:
             yield f"$.GlobalSecondaryIndexes[{i}].ProvisionedThroughput", f"must not be set when BillingMode is {billing}"
-
 
 
 def _projection_problems(projection: Any, path: str) -> Iterator[tuple[str, str]]:

@@ -311,3 +311,21 @@ def test_limit_exceeded_is_retried_only_for_the_meanings_that_clear(dynamodb, me
     assert (len(client.calls) > 1) is retried
     if not retried:
         assert time.now == 0 and message in outcome.message
+
+
+def test_plan_prompt_and_apply_agree_on_what_apply_does(dynamodb):
+    """One table needs replace-table and has another change; another table is missing: plan's
+    automatic count, the changes the prompt counts and what apply makes are the same."""
+    from checker.policy import Decision, counts, to_apply
+    spec = load_spec("action_history")
+    dynamodb.create_table(TableName="action_history", KeySchema=spec["KeySchema"][:1],
+                          AttributeDefinitions=spec["AttributeDefinitions"][:1],
+                          ProvisionedThroughput={"ReadCapacityUnits": 1, "WriteCapacityUnits": 5})
+    changes = plan_for(dynamodb, "action_history", "user")
+    assert {c.action for c in changes} >= {"replace-table", "update-throughput", "create-table"}
+    automatic = counts(changes)[Decision.AUTOMATIC]
+    result = apply_changes(dynamodb, changes, timeout=10, allow_capacity_changes=True)
+    made = [o for o in result.outcomes if o.status == "applied"]
+    assert automatic == len(to_apply(changes)) == len(made) == 1   # only user's create-table
+    assert {o.change.action: o.status for o in result.outcomes if o.change.table == "action_history"} == {
+        "replace-table": "manual", "update-throughput": "held"}
