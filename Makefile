@@ -1,10 +1,15 @@
 # `make test` is all a fresh machine needs: it builds .venv, installs the project with its test
-# extra, and runs the suite (which starts and stops its own moto servers on 127.0.0.1).
+# extra, installs the other DynamoDB implementations the suite runs on (ministack and roto-aws in
+# a venv of their own, so the suite tests the botocore users get; dynalite with npm, skipped with
+# a line saying so when npm is missing), and runs the suite (which starts and stops its servers
+# on 127.0.0.1).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+BACKENDS_VENV := .venv-backends
+DYNALITE := .backends/node_modules/.bin/dynalite
 
-.PHONY: test install clean bench lint demo
+.PHONY: test install clean bench lint demo backends
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +21,20 @@ $(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
 
 install: $(VENV)/.installed
 
-test: install
+$(BACKENDS_VENV)/.installed: Makefile
+	$(PYTHON) -m venv $(BACKENDS_VENV)
+	$(BACKENDS_VENV)/bin/python -m pip install --quiet ministack==1.5.33 roto-aws==0.10.1
+	touch $@
+
+$(DYNALITE):
+	@if command -v npm >/dev/null 2>&1; then \
+		npm install --silent --no-save --no-audit --no-fund --prefix .backends dynalite@4.0.0 \
+		|| echo "dynalite could not be installed with npm: its backend tests will be skipped"; \
+	else echo "npm not found: the dynalite backend tests will be skipped"; fi
+
+backends: $(BACKENDS_VENV)/.installed $(DYNALITE)
+
+test: install backends
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The incident this project exists for, told on a local stack: no AWS account, one command.
@@ -35,4 +53,4 @@ bench: install
 	$(BIN)/python bench/bench_sync.py 30000 50
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(BACKENDS_VENV) .backends build *.egg-info
