@@ -180,3 +180,22 @@ def test_plan_names_stated_fields_it_cannot_compare(cli, project, endpoint):
     result, report = cli.json("check", "--endpoint-url", endpoint, "--only", "tables")
     user = next(r for r in report["results"] if r["id"] == "table:user")
     assert (user["status"], user["found"]) == ("warn", "not compared: WarmThroughput")
+
+
+def test_a_gsi_is_never_sent_with_throughput_to_an_on_demand_table(cli, endpoint):
+    """AWS refuses it (every emulator accepts it: the proxy plays AWS). Without the flag the index
+    waits with the billing switch; with it, the switch goes first, then the index."""
+    from checker.testing.dynamo_proxy import DynamoProxy
+    spec = load_spec("liked_songs")
+    bare = {k: v for k, v in spec.items() if k not in ("GlobalSecondaryIndexes", "ProvisionedThroughput")}
+    bare["AttributeDefinitions"] = [a for a in spec["AttributeDefinitions"] if a["AttributeName"] != "addedAt"]
+    dynamodb(endpoint).create_table(**dict(bare, BillingMode="PAY_PER_REQUEST"))
+    with DynamoProxy(endpoint) as proxy:
+        proxy.aws_index_rules = True
+        result, held = cli.json("apply", "--endpoint-url", proxy.url, "--yes")
+        assert {c["action"]: c["status"] for c in held["changes"] if c["table"] == "liked_songs"} == {
+            "update-billing": "held", "create-index": "held"}
+        assert "UpdateTable" not in proxy.operations()
+        result, applied = cli.json("apply", "--endpoint-url", proxy.url, "--yes", "--allow-capacity-changes")
+    assert result.exit_code == 0, applied
+    assert [c["action"] for c in applied["changes"] if c["table"] == "liked_songs"] == ["update-billing", "create-index"]

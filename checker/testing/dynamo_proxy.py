@@ -11,6 +11,8 @@
   `throttle_code`: ThrottlingException as a busy account does, or
   ProvisionedThroughputExceededException as a provisioned table over its capacity does;
 - latency: `latency` seconds added to every request, standing for a real region's round trip;
+- AWS's rules: with `aws_index_rules`, an UpdateTable creating a GSI with ProvisionedThroughput on an
+  on-demand table is refused with AWS's ValidationException (every emulator accepts it);
 - lag: with `tag_lag_reads` N, the N ListTagsOfResource answers after a TagResource still show
   the tags from before it, as AWS documents (TagResource is asynchronous, the read eventually
   consistent).
@@ -48,6 +50,7 @@ class DynamoProxy:
         self.throttle_code = "ThrottlingException"
         self.latency = 0.0
         self.tag_lag_reads = 0
+        self.aws_index_rules = False
         self.stale_tags: dict = {}     # ARN -> [tags before the last TagResource, stale answers left]
         self.random = random.Random(7)
         self.statuses: list = []       # (operation, table, TableStatus) of every answer describing a table
@@ -108,6 +111,10 @@ class DynamoProxy:
                 and any("Create" in u for u in params.get("GlobalSecondaryIndexUpdates", []))):
             status, document = self.forward(headers, "DescribeTable", {"TableName": params["TableName"]})
             return self.reply(status, {"TableDescription": document.get("Table", {})})
+        if self.aws_index_rules and operation == "UpdateTable" and self.throughput_on_demand(headers, params):
+            return self.reply(400, {"__type": "com.amazon.coral.validate#ValidationException", "message": (
+                "One or more parameter values were invalid: Neither ReadCapacityUnits nor WriteCapacityUnits can be "
+                "specified when BillingMode is PAY_PER_REQUEST")})
         if operation == "TagResource" and self.tag_lag_reads:
             _, before = self.forward(headers, "ListTagsOfResource", {"ResourceArn": params.get("ResourceArn")})
             self.stale_tags[params.get("ResourceArn")] = [before, self.tag_lag_reads]
@@ -119,6 +126,13 @@ class DynamoProxy:
         if status == 200:
             document = self.hold_states(operation, params, document)
         return self.reply(status, document)
+
+    def throughput_on_demand(self, headers, params: dict) -> bool:
+        creates = [u["Create"] for u in params.get("GlobalSecondaryIndexUpdates", []) if "Create" in u]
+        if not any("ProvisionedThroughput" in c for c in creates) or params.get("BillingMode") == "PROVISIONED":
+            return False
+        _, described = self.forward(headers, "DescribeTable", {"TableName": params.get("TableName")})
+        return (described.get("Table", {}).get("BillingModeSummary") or {}).get("BillingMode") == "PAY_PER_REQUEST"
 
     def forward(self, headers, operation: str, params: dict, body: bytes | None = None):
         """The request to moto, as is (or rewritten as `operation` with `params`): (status, document)."""
