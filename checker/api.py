@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
+from .deadline import Deadline
+
 # Light at import time (`checker --help` must start fast): boto3, botocore, jsonschema and yaml
 # are imported by the methods that use them.
 from .errors import CheckerError, Interrupted, call
@@ -216,6 +218,8 @@ class Project:
         environment = loaded.environment(env) if loaded is not None and env else None
         aws, prefix, suffix = _where(environment, target.region, target.profile, target.endpoint_url,
                                      target.table_prefix, target.table_suffix, target.retry_mode, target.max_attempts)
+        if target.timeout is not None:
+            aws = dataclasses.replace(aws, deadline=Deadline(target.timeout))
         tables = []
         for spec in loaded_specs:
             name = f"{prefix}{spec.name}{suffix}"
@@ -416,7 +420,7 @@ def aws_managed_keys(aws: AwsOptions, tables: list, unread: list) -> frozenset:
 def init(directory, function_name: Optional[str] = None, env: str = "dev", force: bool = False,
          region: Optional[str] = None, profile: Optional[str] = None, endpoint_url: Optional[str] = None,
          table_prefix: str = "", table_suffix: str = "", retry_mode: Optional[str] = None,
-         max_attempts: Optional[int] = None):
+         max_attempts: Optional[int] = None, timeout: Optional[float] = None):
     """checklist.yaml and table_specs/ in `directory`: from a live function, else a starter
     (checker/init.py). Returns what was written and what to fix by hand."""
     from .aws import AwsOptions
@@ -428,7 +432,7 @@ def init(directory, function_name: Optional[str] = None, env: str = "dev", force
     if function_name is None:
         return write_starter(directory, force)
     aws = AwsOptions(region=region, profile=profile, endpoint_url=endpoint_url, retry_mode=retry_mode or "standard",
-                     max_attempts=max_attempts or 5)
+                     max_attempts=max_attempts or 5, deadline=Deadline(timeout) if timeout is not None else None)
     return init_from_function(directory, function_name, env, aws, force, table_prefix, table_suffix)
 
 
@@ -441,7 +445,8 @@ class Export:
 def export(out_dir, tables=(), force: bool = False, checklist=None, env: Optional[str] = None,
            region: Optional[str] = None, profile: Optional[str] = None, endpoint_url: Optional[str] = None,
            table_prefix: Optional[str] = None, table_suffix: Optional[str] = None,
-           retry_mode: str = "standard", max_attempts: int = 5) -> Export:
+           retry_mode: Optional[str] = None, max_attempts: Optional[int] = None,
+           timeout: Optional[float] = None) -> Export:
     """Write a spec file per live table (those named, else every table with the environment's
     prefix/suffix), the prefix/suffix removed; never overwrite a file without `force`."""
     import json
@@ -459,6 +464,8 @@ def export(out_dir, tables=(), force: bool = False, checklist=None, env: Optiona
         environment = load_checklist(path, sections=("environments",), environment=env).environment(env)
     aws, prefix, suffix = _where(environment, region, profile, endpoint_url, table_prefix, table_suffix,
                                  retry_mode, max_attempts)
+    if timeout is not None:
+        aws = dataclasses.replace(aws, deadline=Deadline(timeout))
     client = aws.client("dynamodb")
     if tables:
         names = list(tables)

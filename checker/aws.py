@@ -8,6 +8,7 @@ import boto3
 import botocore.config
 import botocore.exceptions
 
+from .deadline import Deadline
 from .errors import CheckerError, describe_aws_error
 
 
@@ -26,6 +27,7 @@ class AwsOptions:
     role_arn: Optional[str] = None
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
+    deadline: Optional[Deadline] = field(default=None, compare=False)   # the command's --timeout
     # One boto3 Session for every client made from these options (and from copies of them, which
     # share this holder): credentials are resolved once and clients come from one loader cache.
     _holder: dict = field(default_factory=dict, compare=False, repr=False)
@@ -56,11 +58,15 @@ class AwsOptions:
     def client(self, service: str):
         session = self.session()
         try:
+            bound = self.deadline.bound if self.deadline else (lambda seconds: seconds)
             config = botocore.config.Config(
                 retries={"mode": self.retry_mode, "total_max_attempts": self.max_attempts},
-                connect_timeout=self.connect_timeout,
-                read_timeout=self.read_timeout,
+                connect_timeout=bound(self.connect_timeout),
+                read_timeout=bound(self.read_timeout),
             )
-            return session.client(service, endpoint_url=self.endpoint_url, config=config)
+            client = session.client(service, endpoint_url=self.endpoint_url, config=config)
+            if self.deadline:
+                self.deadline.guard(client)
+            return client
         except (botocore.exceptions.BotoCoreError, ValueError) as exc:
             raise CheckerError(describe_aws_error(exc)) from exc

@@ -145,13 +145,17 @@ RETRY_OPTIONS = [
 ]
 
 
-def aws_options(command=None, formats=("text", "json"), many_envs=False):
+DEFAULT_TIMEOUT = 300   # seconds a read-only AWS command may take, whatever AWS does
+FINAL_READS = 10        # apply and wait: after their --timeout, the re-read that says what is not ready
+
+
+def aws_options(command=None, formats=("text", "json"), many_envs=False, own_timeout=False):
     """The options that say where and which tables; the command receives them as `target`
     (a Target: what was given, built once) besides its own. With `many_envs` (the read-only
     commands), `--env` may be repeated and `--all-envs` given: the command also receives
     `envs`, the environments named (empty: the one the checklist defaults to)."""
     if command is None:
-        return functools.partial(aws_options, formats=formats, many_envs=many_envs)
+        return functools.partial(aws_options, formats=formats, many_envs=many_envs, own_timeout=own_timeout)
     names = ("specs_dir", "checklist_path", "region", "profile", "endpoint_url", "table_prefix",
              "table_suffix", "retry_mode", "max_attempts")
 
@@ -172,7 +176,10 @@ def aws_options(command=None, formats=("text", "json"), many_envs=False):
         if len(env_names) > 1 and not many_envs:
             raise click.UsageError(f"--env is given {len(env_names)} times: this command works on exactly one "
                                    "environment")
-        target = Target(env=env_names[0] if len(env_names) == 1 else None, **given)
+        # apply's and wait's own --timeout is their deadline too (their loops stop at it; the last
+        # reads they make then get FINAL_READS seconds more); the others get --timeout here
+        timeout = kwargs["timeout"] + FINAL_READS if own_timeout else kwargs.pop("timeout")
+        target = Target(env=env_names[0] if len(env_names) == 1 else None, timeout=timeout, **given)
         if many_envs:
             kwargs["envs"] = env_names if len(env_names) > 1 else ()
         return command(*args, target=target, **kwargs)
@@ -194,6 +201,10 @@ def aws_options(command=None, formats=("text", "json"), many_envs=False):
     if many_envs:
         options.insert(1, click.option("--all-envs", is_flag=True,
                                        help="Every environment of the checklist, side by side."))
+    if not own_timeout:
+        options.append(click.option(
+            "--timeout", type=Seconds(), default=DEFAULT_TIMEOUT, show_default=True,
+            help="A deadline for the whole command: no AWS request (botocore's retries included) is sent after it."))
     with_target = add_options(with_target, options)
     return spec_options(with_target, formats)
 
@@ -375,7 +386,7 @@ def plan(output_format, detailed_exitcode, target, envs):
 
 
 @main.command()
-@aws_options
+@aws_options(own_timeout=True)
 @apply_options
 @handle_errors
 def apply(output_format, yes, timeout, concurrency, allow_capacity_changes, target):
@@ -415,7 +426,7 @@ def confirm_and_apply(project: Project, yes: bool, timeout: float, concurrency: 
 
 
 @main.command()
-@aws_options(many_envs=True)
+@aws_options(many_envs=True, own_timeout=True)
 @click.option("--timeout", type=Seconds(), default=600, show_default=True,
               help="Give up after this many seconds, naming what is still not ACTIVE.")
 @click.option("--grace", type=Seconds(), default=30, show_default=True,
@@ -443,11 +454,11 @@ def wait(output_format, timeout, grace, target, envs):
         fail(timeout_message(result, timeout))
 
 
-def check_options(command=None, many_envs=True):
+def check_options(command=None, many_envs=True, own_timeout=False):
     """Adds the check options; the command receives them as `request: dict` (Project.check's
     arguments, kinds aside)."""
     if command is None:
-        return functools.partial(check_options, many_envs=many_envs)
+        return functools.partial(check_options, many_envs=many_envs, own_timeout=own_timeout)
     @functools.wraps(command)
     def with_request(*args, only, skip, function_name, base_url, since, settle, strict, **kwargs):
         request = {"only": only, "skip": skip, "function_name": function_name, "base_url": base_url,
@@ -471,7 +482,8 @@ def check_options(command=None, many_envs=True):
                      help="Warnings fail too (exit 1): a check that could look only in part (a field not "
                           "compared, no log group yet, a conditional IAM grant) does not pass the gate."),
     ])
-    return aws_options(with_request, formats=report.formats_for("checks"), many_envs=many_envs)
+    return aws_options(with_request, formats=report.formats_for("checks"), many_envs=many_envs,
+                       own_timeout=own_timeout)
 
 
 def run_and_report(target: Target, envs: tuple, request: dict, output_format: str, allowed=KIND_NAMES,
@@ -544,7 +556,7 @@ def smoke(output_format, request, target, envs):
 
 
 @main.command()
-@check_options(many_envs=False)
+@check_options(many_envs=False, own_timeout=True)
 @apply_options
 @checks_command
 def bootstrap(output_format, request, yes, timeout, concurrency, allow_capacity_changes, target):
@@ -597,9 +609,11 @@ def iam_policy(output_format, account_id, target):
 @click.option("--table-prefix", default=None, help="Prefix of the live names, removed in the specs [default: --env's].")
 @click.option("--table-suffix", default=None, help="Suffix of the live names, removed in the specs [default: --env's].")
 @functools.partial(add_options, options=RETRY_OPTIONS)
+@click.option("--timeout", type=Seconds(), default=DEFAULT_TIMEOUT, show_default=True,
+              help="A deadline for the whole command: no AWS request is sent after it.")
 @handle_errors
 def export_command(specs_dir, tables, force, checklist_path, env_name, region, profile, endpoint_url, table_prefix,
-                   table_suffix, retry_mode, max_attempts):
+                   table_suffix, retry_mode, max_attempts, timeout):
     """Adopt an existing environment: write a spec per live table (CreateTable JSON).
 
     Only the fields CreateTable takes and the table states are written (keys, attribute
@@ -610,7 +624,7 @@ def export_command(specs_dir, tables, force, checklist_path, env_name, region, p
     """
     OUTPUT.add_url(endpoint_url or "")
     result = export_tables(specs_dir, tables, force, checklist_path, env_name, region, profile, endpoint_url,
-                           table_prefix, table_suffix, retry_mode, max_attempts)
+                           table_prefix, table_suffix, retry_mode, max_attempts, timeout)
     for path in result.files:
         stderr(f"wrote {path}")
     echo(result.snippet)
@@ -630,9 +644,11 @@ def export_command(specs_dir, tables, force, checklist_path, env_name, region, p
 @click.option("--table-prefix", default="", help="The environment's table prefix, removed from the spec names.")
 @click.option("--table-suffix", default="", help="The environment's table suffix, removed from the spec names.")
 @functools.partial(add_options, options=RETRY_OPTIONS)
+@click.option("--timeout", type=Seconds(), default=DEFAULT_TIMEOUT, show_default=True,
+              help="A deadline for the whole command: no AWS request is sent after it.")
 @handle_errors
 def init_command(function_name, env_name, directory, force, region, profile, endpoint_url, table_prefix, table_suffix,
-                 retry_mode, max_attempts):
+                 retry_mode, max_attempts, timeout):
     """Start checking your own app: write checklist.yaml and table_specs/.
 
     \b
@@ -647,7 +663,7 @@ def init_command(function_name, env_name, directory, force, region, profile, end
     """
     OUTPUT.add_url(endpoint_url or "")
     written = init_project(directory, function_name, env_name, force, region, profile, endpoint_url, table_prefix,
-                           table_suffix, retry_mode, max_attempts)
+                           table_suffix, retry_mode, max_attempts, timeout)
     for path in written.files:
         stderr(f"wrote {path}")
     for note in written.notes:

@@ -53,8 +53,10 @@ class AwsError(CheckerError):
 
     @property
     def unreachable(self) -> bool:
+        """AWS cannot be asked any more in this run: the endpoint is unreachable, or the deadline passed."""
         bex = _botocore()
-        return isinstance(self.__cause__, (bex.EndpointConnectionError, bex.ConnectTimeoutError))
+        return self.code == "DeadlineExceeded" or isinstance(
+            self.__cause__, (bex.EndpointConnectionError, bex.ConnectTimeoutError))
 
 
 def describe_aws_error(exc: Exception, action: str | None = None, service: str = "dynamodb") -> str:

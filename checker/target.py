@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -35,6 +35,8 @@ class Target:
     table_suffix: Optional[str] = None
     retry_mode: Optional[str] = DEFAULT_RETRY_MODE
     max_attempts: Optional[int] = DEFAULT_MAX_ATTEMPTS
+    # the command's --timeout: how long this run may take, not where it acts (never printed back)
+    timeout: Optional[float] = field(default=None, compare=False)
 
     def with_env(self, env: Optional[str]) -> Target:
         return dataclasses.replace(self, env=env)

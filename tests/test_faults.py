@@ -181,3 +181,26 @@ def test_a_full_sync_over_the_tables_capacity_loses_no_track(proxy, endpoint, fa
     writes = [params for operation, params in proxy.calls if operation == "BatchWriteItem"]
     assert len(writes) > 40  # 40 batches of 25, and the throttled ones sent again
     assert upstream.Table("liked_songs").scan(Select="COUNT")["Count"] == 1000
+
+
+def test_timeout_is_a_deadline_for_the_whole_command_retries_included(cli, endpoint):
+    """LimitExceeded on every CreateTable (a limit that clears, so it is retried) and throttling on
+    every read: botocore's own retries come on top of checker's, and still --timeout bounds the run."""
+    import time
+
+    from checker.testing.dynamo_proxy import DynamoProxy
+    with DynamoProxy(endpoint) as proxy:
+        proxy.fail("CreateTable", "LimitExceededException",
+                   "Subscriber limit exceeded: Only 10 tables can be created, updated, or deleted simultaneously")
+        started = time.monotonic()
+        applied = cli("apply", "--endpoint-url", proxy.url, "--yes", "--timeout", "3")
+        apply_seconds = time.monotonic() - started
+        proxy.faults.clear()
+        proxy.throttle_rate = 1.0
+        started = time.monotonic()
+        planned = cli("plan", "--endpoint-url", proxy.url, "--timeout", "2", "--max-attempts", "20")
+        plan_seconds = time.monotonic() - started
+    # apply stops sending at its --timeout; its last reads (what is still not ready) get 10 s more
+    assert applied.exit_code == 1 and apply_seconds < 3 + 10 + 4, (apply_seconds, applied.output)
+    assert planned.exit_code == 1 and plan_seconds < 2 + 4, (plan_seconds, planned.output)
+    assert "--timeout" in planned.stderr and "Traceback" not in planned.output + applied.output
