@@ -24,7 +24,7 @@ from .deadline import Deadline
 # are imported by the methods that use them.
 from .errors import CheckerError, Interrupted, call
 from .kinds import KIND_NAMES, KINDS, SMOKE_KINDS, sections_of
-from .results import DEFAULT_CONCURRENCY, ApplyResult, CheckResult, Status, summarize
+from .results import DEFAULT_CONCURRENCY, Action, ApplyResult, CheckResult, Status, summarize
 from .secrets import MIN_VARIABLE_SECRET, Redactor, clip, masked_url
 from .target import DEFAULT_CHECKLIST, DEFAULT_SPECS, Target
 
@@ -318,7 +318,7 @@ class Project:
                                log=log, allow_capacity_changes=allow_capacity_changes)
         # every table that exists is waited for and every change re-read, whatever else failed: a
         # failed change must not hide that another, reported made, is not in effect
-        never_created = {o.change.table for o in result.failed if o.change.action == "create-table"}
+        never_created = {o.change.table for o in result.failed if o.change.action == Action.CREATE_TABLE}
         waited = wait_until_active(client, [n for n in self.names if n not in never_created], timeout, on_change)
         if waited.ready:
             result = verify_applied(client, self.tables, result)

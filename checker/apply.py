@@ -23,7 +23,7 @@ from .diff import Change, ExpectedTable, diff_table
 from .errors import AwsError, Interrupted, call
 from .live import describe_tables, read_table
 from .policy import hold_reason
-from .results import DEFAULT_CONCURRENCY, ApplyResult, ChangeOutcome, Outcome
+from .results import DEFAULT_CONCURRENCY, Action, ApplyResult, ChangeOutcome, Outcome
 from .wait import HOPELESS, MISSING, ProgressCallback, TableState, next_delay, table_state
 
 ALLOWED_OPERATIONS = {"CreateTable", "UpdateTable", "UpdateTimeToLive", "UpdateContinuousBackups", "TagResource"}
@@ -157,7 +157,7 @@ class ControlLoop:
         if run.tries == 0:
             run.first_try_at = now
             self.log(f"{change.table}: {change.action}: {change.detail}")
-        if change.action == "create-index" and self.index_exists(run, change):
+        if change.action == Action.CREATE_INDEX and self.index_exists(run, change):
             self.log(f"{change.table}: index {change.target} is already being created elsewhere; waiting for it")
             return self.started(run, change, Outcome.ALREADY_IN_PROGRESS)
         run.tries += 1
@@ -178,7 +178,7 @@ class ControlLoop:
         if exc.code == "ResourceInUseException" and change.operation == "CreateTable":
             self.log(f"{change.table}: already being created elsewhere; waiting for it")
             return self.started(run, change, Outcome.ALREADY_IN_PROGRESS)
-        if change.action == "create-index" and self.index_exists(run, change, fresh=True):
+        if change.action == Action.CREATE_INDEX and self.index_exists(run, change, fresh=True):
             self.log(f"{change.table}: index {change.target} was created elsewhere meanwhile; waiting for it")
             return self.started(run, change, Outcome.ALREADY_IN_PROGRESS)
         if exc.code == "LimitExceededException" and not limit_exceeded_meaning(exc.aws_message)[0]:
@@ -314,5 +314,5 @@ def pending_changes(client, table: ExpectedTable) -> dict:
 def diff_table_or_create(client, table: ExpectedTable) -> list:
     live = read_table(client, table)
     if not live.exists:
-        return [Change(table.name, "create-table", "table does not exist after apply", True)]
+        return [Change(table.name, Action.CREATE_TABLE, "table does not exist after apply", True)]
     return diff_table(table, live)

@@ -18,7 +18,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .results import NOT_READY
+from .results import NOT_READY, Action, Gate
 from .specs import TableSpec
 
 
@@ -54,19 +54,19 @@ class LiveTable:
         return self.description is not None
 
 
-CAPACITY_GATE = "capacity"     # billing-mode switches and capacity decreases: opt-in
-NOT_COMPARED = "not-compared"  # a stated field the diff cannot compare: named, never a change
+CAPACITY_GATE = Gate.CAPACITY       # billing-mode switches and capacity decreases: opt-in
+NOT_COMPARED = Action.NOT_COMPARED  # a stated field the diff cannot compare: named, never a change
 
 
 @dataclass(frozen=True)
 class Change:
     table: str
-    action: str
+    action: Action
     detail: str
     automatic: bool
     operation: Optional[str] = None
     params: dict = field(default_factory=dict, compare=False)
-    gate: str = ""          # CAPACITY_GATE: automatic only when capacity changes are allowed
+    gate: Gate = Gate.NONE  # CAPACITY_GATE: automatic only when capacity changes are allowed
     target: str = ""        # what within the table it is about (an index, a field), for verification
 
     @property
@@ -99,7 +99,7 @@ def _create_table(table: ExpectedTable) -> list[Change]:
     request = table.spec.request
     indexes = [i["IndexName"] for i in request.get("GlobalSecondaryIndexes", [])]
     detail = "table does not exist; create it" + (f" with index(es) {', '.join(indexes)}" if indexes else "")
-    changes = [Change(table.name, "create-table", detail, True, "CreateTable", dict(request))]
+    changes = [Change(table.name, Action.CREATE_TABLE, detail, True, "CreateTable", dict(request))]
     return changes + _ttl_and_pitr(table, None) + _not_compared(table.name, request)
 
 
@@ -140,7 +140,7 @@ def diff_table(table: ExpectedTable, current: LiveTable) -> list[Change]:
     have_keys = _key_signature(live.get("KeySchema", []), key_types)
     if want_keys != have_keys:
         changes.append(Change(
-            name, "replace-table",
+            name, Action.REPLACE_TABLE,
             f"key schema is ({_describe_keys(live.get('KeySchema', []), key_types)}), spec wants "
             f"({_describe_keys(spec['KeySchema'], spec_types)}); key schemas are fixed at creation: "
             "migrate the data into a new table by hand", False))
@@ -187,7 +187,7 @@ def _diff_local_indexes(name, spec, live, spec_types, live_types) -> list[Change
                         and _projection_signature(w["Projection"]) == _projection_signature(h["Projection"])):
             continue
         state = "is missing" if h is None else "is not in the spec" if w is None else "differs from the spec"
-        changes.append(Change(name, "replace-table",
+        changes.append(Change(name, Action.REPLACE_TABLE,
                               f"local secondary index {index_name} {state}; LSIs are fixed at creation: "
                               "migrate the data into a new table by hand", False))
     return changes
@@ -206,20 +206,20 @@ def _diff_billing(name, spec, live) -> list[Change]:
         live_index_names = [i["IndexName"] for i in live.get("GlobalSecondaryIndexes", [])]
         unknown = [n for n in live_index_names if n not in spec_indexes]
         if unknown:
-            return [Change(name, "update-billing",
+            return [Change(name, Action.UPDATE_BILLING,
                            f"{detail}, but index(es) {', '.join(unknown)} are not in the spec so their "
                            "throughput is unknown: switch the billing mode by hand", False)]
         updates = [{"Update": {"IndexName": n, "ProvisionedThroughput": spec_indexes[n]["ProvisionedThroughput"]}}
                    for n in live_index_names]
         if updates:
             params["GlobalSecondaryIndexUpdates"] = updates
-    return [Change(name, "update-billing", detail + "; switching can throttle the app or change its cost",
+    return [Change(name, Action.UPDATE_BILLING, detail + "; switching can throttle the app or change its cost",
                    True, "UpdateTable", params, gate=CAPACITY_GATE, target="BillingMode")]
 
 
-def _capacity_gate(want: tuple, have: tuple) -> str:
+def _capacity_gate(want: tuple, have: tuple) -> Gate:
     """Lowering any capacity can throttle the app (and AWS limits decreases a day): opt-in."""
-    return CAPACITY_GATE if any(w < h for w, h in zip(want, have, strict=True)) else ""
+    return CAPACITY_GATE if any(w < h for w, h in zip(want, have, strict=True)) else Gate.NONE
 
 
 def _diff_throughput(name, spec, live) -> list[Change]:
@@ -227,7 +227,7 @@ def _diff_throughput(name, spec, live) -> list[Change]:
     want, have = _throughput(spec.get("ProvisionedThroughput")), _throughput(live.get("ProvisionedThroughput"))
     if want != have:
         changes.append(Change(
-            name, "update-throughput", f"throughput is {have[0]} RCU / {have[1]} WCU, spec wants {want[0]} / {want[1]}",
+            name, Action.UPDATE_THROUGHPUT, f"throughput is {have[0]} RCU / {have[1]} WCU, spec wants {want[0]} / {want[1]}",
             True, "UpdateTable", {"TableName": name, "ProvisionedThroughput": spec["ProvisionedThroughput"]},
             gate=_capacity_gate(want, have), target="ProvisionedThroughput"))
     live_indexes = {i["IndexName"]: i for i in live.get("GlobalSecondaryIndexes", [])}
@@ -238,7 +238,7 @@ def _diff_throughput(name, spec, live) -> list[Change]:
         want, have = _throughput(index.get("ProvisionedThroughput")), _throughput(current.get("ProvisionedThroughput"))
         if want != have:
             changes.append(Change(
-                name, "update-index-throughput",
+                name, Action.UPDATE_INDEX_THROUGHPUT,
                 f"index {index['IndexName']} throughput is {have[0]} RCU / {have[1]} WCU, spec wants {want[0]} / {want[1]}",
                 True, "UpdateTable",
                 {"TableName": name, "GlobalSecondaryIndexUpdates": [{"Update": {
@@ -260,7 +260,7 @@ def _diff_on_demand(name, spec, live) -> list[Change]:
     if "OnDemandThroughput" in spec:
         want, have = _on_demand_limits(spec["OnDemandThroughput"]), _on_demand_limits(live.get("OnDemandThroughput"))
         if want != have:
-            changes.append(Change(name, "update-on-demand-limits",
+            changes.append(Change(name, Action.UPDATE_ON_DEMAND_LIMITS,
                                   f"on-demand maximums are {_limits_text(have)}, spec wants {_limits_text(want)}",
                                   True, "UpdateTable", {"TableName": name, "OnDemandThroughput": spec["OnDemandThroughput"]},
                                   gate=_capacity_gate(want, have), target="OnDemandThroughput"))
@@ -272,7 +272,7 @@ def _diff_on_demand(name, spec, live) -> list[Change]:
         want, have = _on_demand_limits(index["OnDemandThroughput"]), _on_demand_limits(current.get("OnDemandThroughput"))
         if want != have:
             changes.append(Change(
-                name, "update-index-on-demand-limits",
+                name, Action.UPDATE_INDEX_ON_DEMAND_LIMITS,
                 f"index {index['IndexName']} on-demand maximums are {_limits_text(have)}, spec wants {_limits_text(want)}",
                 True, "UpdateTable", {"TableName": name, "GlobalSecondaryIndexUpdates": [{"Update": {
                     "IndexName": index["IndexName"], "OnDemandThroughput": index["OnDemandThroughput"]}}]},
@@ -295,19 +295,19 @@ def _diff_global_indexes(name, spec, live, spec_types, key_types, live_types, bi
             continue
         if _key_signature(index["KeySchema"], spec_types) != _key_signature(current["KeySchema"], key_types):
             changes.append(Change(
-                name, "replace-index",
+                name, Action.REPLACE_INDEX,
                 f"index {index_name} keys are ({_describe_keys(current['KeySchema'], key_types)}), spec wants "
                 f"({_describe_keys(index['KeySchema'], spec_types)}); an index's keys are fixed: delete and "
                 "recreate it by hand", False))
         elif _projection_signature(index["Projection"]) != _projection_signature(current.get("Projection", {})):
             changes.append(Change(
-                name, "replace-index",
+                name, Action.REPLACE_INDEX,
                 f"index {index_name} projection is {_projection_signature(current.get('Projection', {}))[0]}, spec wants "
                 f"{_projection_signature(index['Projection'])[0]}; a projection is fixed: delete and recreate "
                 "the index by hand", False))
     for index_name in have:
         if index_name not in want:
-            changes.append(Change(name, "unexpected-index",
+            changes.append(Change(name, Action.UNEXPECTED_INDEX,
                                   f"index {index_name} exists but is not in the spec; left in place "
                                   "(checker never deletes an index): add it to the spec or delete it by hand", False))
     return changes
@@ -331,7 +331,7 @@ def _create_index(name, index, spec_types, live_types) -> Change:
     key_names = [k["AttributeName"] for k in index["KeySchema"]]
     conflicts = [n for n in key_names if n in live_types and live_types[n] != spec_types[n]]
     if conflicts:
-        return Change(name, "create-index",
+        return Change(name, Action.CREATE_INDEX,
                       f"index {index['IndexName']} is missing, but attribute(s) {', '.join(conflicts)} already have "
                       "another type on this table: resolve by hand", False)
     # The live definitions are repeated alongside the new index's: DynamoDB merges them, and a
@@ -342,7 +342,7 @@ def _create_index(name, index, spec_types, live_types) -> Change:
         "AttributeDefinitions": [{"AttributeName": n, "AttributeType": t} for n, t in definitions.items()],
         "GlobalSecondaryIndexUpdates": [{"Create": index}],
     }
-    return Change(name, "create-index", f"index {index['IndexName']} does not exist; create it", True,
+    return Change(name, Action.CREATE_INDEX, f"index {index['IndexName']} does not exist; create it", True,
                   "UpdateTable", params, target=index["IndexName"])
 
 
@@ -353,14 +353,14 @@ def _diff_stream(name, spec, live) -> list[Change]:
     have = live.get("StreamSpecification") or {}
     want_on, have_on = bool(want.get("StreamEnabled")), bool(have.get("StreamEnabled"))
     if want_on and not have_on:
-        return [Change(name, "update-stream", f"stream is off, spec wants {want['StreamViewType']}", True,
+        return [Change(name, Action.UPDATE_STREAM, f"stream is off, spec wants {want['StreamViewType']}", True,
                        "UpdateTable", {"TableName": name, "StreamSpecification": want}, target="StreamSpecification")]
     if have_on and not want_on:
-        return [Change(name, "update-stream", f"stream {have.get('StreamViewType')} is on, spec wants it off; "
+        return [Change(name, Action.UPDATE_STREAM, f"stream {have.get('StreamViewType')} is on, spec wants it off; "
                        "checker never turns a stream off (its consumers lose their records): do it by hand "
                        "if intended", False, target="StreamSpecification")]
     if want_on and want.get("StreamViewType") != have.get("StreamViewType"):
-        return [Change(name, "update-stream", f"stream view type is {have.get('StreamViewType')}, spec wants "
+        return [Change(name, Action.UPDATE_STREAM, f"stream view type is {have.get('StreamViewType')}, spec wants "
                        f"{want['StreamViewType']}; changing it means disabling the stream first: do it by hand", False)]
     return []
 
@@ -382,7 +382,7 @@ def _diff_sse(name, spec, live) -> list[Change]:
     if want == have and not (want == "KMS" and wanted_key and wanted_key.startswith("arn:") and wanted_key != have_key):
         return []
     if have == "KMS" and want == "AWS_OWNED":
-        return [Change(name, "update-sse", f"encryption at rest uses KMS key {have_key}, spec wants an AWS owned "
+        return [Change(name, Action.UPDATE_SSE, f"encryption at rest uses KMS key {have_key}, spec wants an AWS owned "
                        "key; checker never lowers protection: do it by hand if intended", False,
                        target="SSESpecification")]
     params = {"TableName": name, "SSESpecification": dict(want_spec)}
@@ -390,7 +390,7 @@ def _diff_sse(name, spec, live) -> list[Change]:
         params["SSESpecification"].setdefault("SSEType", "KMS")
     shown = f"KMS key {have_key}" if have == "KMS" else "an AWS owned key"
     wanted = f"KMS key {wanted_key}" if wanted_key else ("an AWS managed KMS key" if want == "KMS" else "an AWS owned key")
-    return [Change(name, "update-sse", f"encryption at rest uses {shown}, spec wants {wanted}", True,
+    return [Change(name, Action.UPDATE_SSE, f"encryption at rest uses {shown}, spec wants {wanted}", True,
                    "UpdateTable", params, target="SSESpecification")]
 
 
@@ -400,7 +400,7 @@ def _diff_table_class(name, spec, live) -> list[Change]:
     have = (live.get("TableClassSummary") or {}).get("TableClass", "STANDARD")
     if have == spec["TableClass"]:
         return []
-    return [Change(name, "update-table-class", f"table class is {have}, spec wants {spec['TableClass']}", True,
+    return [Change(name, Action.UPDATE_TABLE_CLASS, f"table class is {have}, spec wants {spec['TableClass']}", True,
                    "UpdateTable", {"TableName": name, "TableClass": spec["TableClass"]}, target="TableClass")]
 
 
@@ -411,10 +411,10 @@ def _diff_deletion_protection(name, spec, live) -> list[Change]:
     if want == have:
         return []
     if want:
-        return [Change(name, "enable-deletion-protection", "deletion protection is off; turn it on", True,
+        return [Change(name, Action.ENABLE_DELETION_PROTECTION, "deletion protection is off; turn it on", True,
                        "UpdateTable", {"TableName": name, "DeletionProtectionEnabled": True},
                        target="DeletionProtectionEnabled")]
-    return [Change(name, "disable-deletion-protection", "deletion protection is on, spec wants it off; checker "
+    return [Change(name, Action.DISABLE_DELETION_PROTECTION, "deletion protection is on, spec wants it off; checker "
                    "never turns it off: do it by hand if intended", False, target="DeletionProtectionEnabled")]
 
 
@@ -429,7 +429,7 @@ def _diff_tags(name, spec, current: LiveTable) -> list[Change]:
     shown = ", ".join(f"{t['Key']} (is {have[t['Key']]!r}, spec wants {t['Value']!r})" if t["Key"] in have
                       else f"{t['Key']} (missing)" for t in wrong)
     arn = current.description.get("TableArn", "") if current.description else ""
-    return [Change(name, "tag-table", f"tags differ: {shown}", True, "TagResource",
+    return [Change(name, Action.TAG_TABLE, f"tags differ: {shown}", True, "TagResource",
                    {"ResourceArn": arn, "Tags": wrong}, target="Tags")]
 
 
@@ -464,11 +464,11 @@ def _ttl_and_pitr(table: ExpectedTable, current: Optional[LiveTable]) -> list[Ch
         ttl = (current.ttl if current else None) or {}
         status, attribute = ttl.get("TimeToLiveStatus", "DISABLED"), ttl.get("AttributeName")
         if status in ("ENABLED", "ENABLING") and attribute != table.ttl_attribute:
-            changes.append(Change(name, "update-ttl", f"TTL is on attribute {attribute}, checklist wants "
+            changes.append(Change(name, Action.UPDATE_TTL, f"TTL is on attribute {attribute}, checklist wants "
                                   f"{table.ttl_attribute}; disable TTL by hand first (AWS allows one change an hour)",
                                   False))
         elif status not in ("ENABLED", "ENABLING"):
-            changes.append(Change(name, "enable-ttl", f"TTL is {status.lower()}; enable it on {table.ttl_attribute}",
+            changes.append(Change(name, Action.ENABLE_TTL, f"TTL is {status.lower()}; enable it on {table.ttl_attribute}",
                                   True, "UpdateTimeToLive",
                                   {"TableName": name, "TimeToLiveSpecification": {
                                       "Enabled": True, "AttributeName": table.ttl_attribute}}, target="TTL"))
@@ -476,7 +476,7 @@ def _ttl_and_pitr(table: ExpectedTable, current: Optional[LiveTable]) -> list[Ch
         pitr = (current.pitr if current else None) or {}
         status = pitr.get("PointInTimeRecoveryStatus", "DISABLED")
         if status != "ENABLED":
-            changes.append(Change(name, "enable-pitr", f"point-in-time recovery is {status.lower()}; enable it",
+            changes.append(Change(name, Action.ENABLE_PITR, f"point-in-time recovery is {status.lower()}; enable it",
                                   True, "UpdateContinuousBackups",
                                   {"TableName": name, "PointInTimeRecoverySpecification": {
                                       "PointInTimeRecoveryEnabled": True}}, target="PITR"))

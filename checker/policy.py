@@ -13,7 +13,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Optional
 
-from .results import CAPACITY_FLAG
+from .results import CAPACITY_FLAG, Action
 
 
 class Decision(str, Enum):
@@ -30,7 +30,7 @@ def decide(change, changes: list, allow_capacity_changes: bool = False) -> tuple
         return Decision.NOTE, ""
     if not change.automatic:
         return Decision.MANUAL, "needs a manual step"
-    if any(c.table == change.table and c.action == "replace-table" for c in changes):
+    if any(c.table == change.table and c.action == Action.REPLACE_TABLE for c in changes):
         return Decision.HELD, "held back: the table needs a manual step first (replace-table); nothing else is changed on it"
     if change.gate and not allow_capacity_changes:
         return Decision.GATED, f"held back: a capacity change; make it with {CAPACITY_FLAG}"

@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, Optional
 from xml.etree import ElementTree
 
 from .policy import Decision, counts
-from .results import CAPACITY_FLAG, NOT_READY, ApplyResult, Status, summarize
+from .results import CAPACITY_FLAG, NOT_READY, Action, ApplyResult, Status, summarize
 
 if TYPE_CHECKING:
     from .diff import Change
     from .wait import WaitResult
 
-SYMBOLS = {"create-table": "+", "create-index": "+"}
+SYMBOLS = {Action.CREATE_TABLE: "+", Action.CREATE_INDEX: "+"}
 # XML 1.0 cannot hold these characters at all, escaped or not: a junit report must stay parseable
 # whatever an endpoint answered.
 NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")

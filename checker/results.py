@@ -14,7 +14,6 @@ if TYPE_CHECKING:
 
 CAPACITY_FLAG = "--allow-capacity-changes"   # what unlocks held capacity changes, named in results
 DEFAULT_CONCURRENCY = 50                      # control-plane operations apply keeps in flight
-NOT_READY = "not-ready"   # a plan's note: a table or index still building, in sync but not usable yet
 
 
 class _Words(str, Enum):
@@ -25,6 +24,38 @@ class _Words(str, Enum):
 
     def __format__(self, spec: str) -> str:
         return format(self.value, spec)
+
+class Action(_Words):
+    """What a change of a plan is about; its word is what plan prints and JSON carries."""
+
+    CREATE_TABLE = "create-table"
+    CREATE_INDEX = "create-index"
+    REPLACE_TABLE = "replace-table"
+    REPLACE_INDEX = "replace-index"
+    UNEXPECTED_INDEX = "unexpected-index"
+    UPDATE_BILLING = "update-billing"
+    UPDATE_THROUGHPUT = "update-throughput"
+    UPDATE_INDEX_THROUGHPUT = "update-index-throughput"
+    UPDATE_ON_DEMAND_LIMITS = "update-on-demand-limits"
+    UPDATE_INDEX_ON_DEMAND_LIMITS = "update-index-on-demand-limits"
+    UPDATE_STREAM = "update-stream"
+    UPDATE_SSE = "update-sse"
+    UPDATE_TABLE_CLASS = "update-table-class"
+    ENABLE_DELETION_PROTECTION = "enable-deletion-protection"
+    DISABLE_DELETION_PROTECTION = "disable-deletion-protection"
+    TAG_TABLE = "tag-table"
+    UPDATE_TTL = "update-ttl"
+    ENABLE_TTL = "enable-ttl"
+    ENABLE_PITR = "enable-pitr"
+    NOT_COMPARED = "not-compared"   # a stated field the diff cannot compare: named, never a change
+    NOT_READY = "not-ready"         # a table or index still building: in sync, not usable yet
+
+
+class Gate(_Words):
+    """What must be said before apply makes an automatic change."""
+
+    NONE = ""
+    CAPACITY = "capacity"           # billing switches and capacity decreases: --allow-capacity-changes
 
 
 class Status(_Words):
@@ -126,3 +157,6 @@ class ApplyResult:
     @property
     def ok(self) -> bool:
         return not self.failed and not self.manual and not self.held
+
+
+NOT_READY = Action.NOT_READY
