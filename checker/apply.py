@@ -185,6 +185,11 @@ class ControlLoop:
             meaning = limit_exceeded_meaning(exc.aws_message)[1]
             return run.fail(change, f"{change.table}: {meaning}: LimitExceededException: {exc.aws_message}",
                             now - run.first_try_at)
+        if exc.code == "ResourceInUseException" and run.tries >= 2 and self.table_idle(run):
+            # "in use" while the table and every index are ACTIVE is no busy table: the request
+            # itself is refused (a stream re-enabled too soon), and waiting does not clear it
+            return run.fail(change, f"{change.table}: DynamoDB refused it with ResourceInUseException while the "
+                                    f"table and its indexes are ACTIVE: {exc.aws_message}", now - run.first_try_at)
         reason = retry_reason(change, exc.code, exc.aws_message)
         if reason and now + run.delay < self.deadline:
             self.log(f"{change.table}: {reason}; retrying in {run.delay:g}s")
@@ -195,6 +200,10 @@ class ControlLoop:
             return run.fail(change, f"{change.table}: {reason} ({exc.code}); gave up after {run.tries} call(s) "
                                     f"over {now - run.first_try_at:.0f}s, at the --timeout", now - run.first_try_at)
         run.fail(change, f"{change.table}: {exc}", now - run.first_try_at)
+
+    def table_idle(self, run: TableRun) -> bool:
+        self.observe(run, describe_tables(self.client, [run.name])[run.name])
+        return bool(run.state and run.state.ready)
 
     def index_exists(self, run: TableRun, change: Change, fresh: bool = False) -> bool:
         if fresh:

@@ -329,3 +329,21 @@ def test_plan_prompt_and_apply_agree_on_what_apply_does(dynamodb):
     assert automatic == len(to_apply(changes)) == len(made) == 1   # only user's create-table
     assert {o.change.action: o.status for o in result.outcomes if o.change.table == "action_history"} == {
         "replace-table": "manual", "update-throughput": "held"}
+
+
+def test_in_use_while_everything_is_active_is_not_waited_out(dynamodb):
+    """A stream re-enabled too soon is refused with ResourceInUseException although nothing is
+    building: after one retry it fails with DynamoDB's message, not at the --timeout."""
+    dynamodb.create_table(**load_spec("user"))
+    spec = dict(load_spec("user"), StreamSpecification={"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"})
+    expected = [ExpectedTable(TableSpec("user.json", spec))]
+
+    def refused(real, **params):
+        raise client_error("ResourceInUseException", "UpdateTable", "Attempt to change a resource which is still in use")
+    time = SimulatedTime()
+    client = Interfering(dynamodb, update_table=refused)
+    result = apply_changes(client, diff_tables(expected, read_tables(dynamodb, expected)), timeout=1800,
+                           sleep=time.sleep, clock=time.clock)
+    (outcome,) = result.outcomes
+    assert outcome.status == "failed" and "still in use" in outcome.message
+    assert len(client.calls) == 2 and time.now < 10
