@@ -132,9 +132,12 @@ def specs_directory(target: Target, checklist: Optional[Path], header: dict) -> 
     if target.specs_dir is not None:
         return Path(target.specs_dir)
     base = checklist.parent if checklist is not None else Path(".")
-    if header.get("specs"):
-        return base / header["specs"]
-    return base / DEFAULT_SPECS
+    specs = header.get("specs")
+    if specs is None:
+        return base / DEFAULT_SPECS
+    if not specs or len(specs) > 1000 or any(ord(c) < 32 or ord(c) == 127 for c in specs):
+        raise CheckerError(f"{checklist}: $.specs: not a directory path: at most 1000 characters, no control characters")
+    return base / specs
 
 
 def _where(environment: Optional[Environment], region, profile, endpoint_url, table_prefix, table_suffix,

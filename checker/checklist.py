@@ -217,6 +217,9 @@ def _semantic_problems(document: dict, file: str, specs: Optional[dict]) -> list
     if specs is not None:
         problems += _table_reference_problems(document, file, specs)
     problems += _default_env_problems(document, file)
+    specs_dir = document.get("specs")
+    if isinstance(specs_dir, str) and (len(specs_dir) > 1000 or re.search(r"[\x00-\x1f\x7f]", specs_dir)):
+        problems.append(Problem(file, "$.specs", "not a directory path: at most 1000 characters, no control characters"))
     for name, environment in (document.get("environments") or {}).items():
         problems += _environment_problems(name, environment, file, specs)
     problems += _endpoint_problems(document, file)

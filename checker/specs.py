@@ -310,8 +310,12 @@ def validate_spec_files(paths: list[Path]) -> tuple[list[TableSpec], list[Proble
 
 def spec_files(directory: str | Path) -> list[Path]:
     directory = Path(directory)
-    if not directory.is_dir():
-        raise CheckerError(f"{directory}: spec directory not found (pass --specs DIR)")
+    try:
+        found = directory.is_dir()
+    except (OSError, ValueError):   # a name too long for the file system, a NUL byte
+        found = False
+    if not found:
+        raise CheckerError(f"{clip(str(directory), 200)}: spec directory not found (pass --specs DIR)")
     files = sorted(directory.glob("*.json"))
     if not files:
         raise CheckerError(f"{directory}: no *.json table specs in this directory")
