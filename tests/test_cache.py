@@ -291,10 +291,14 @@ def test_two_syncs_at_once_lose_no_track(dynamodb, fake_spotify):
     fake_spotify.add_tracks("alice", 60)
     fake_spotify.remove_tracks("alice", fake_spotify.saved_ids("alice")[100:103])
     both_asked = threading.Barrier(2, timeout=30)  # overlap for sure, however loaded the machine
+    # DynamoDB's conditional writes are atomic; moto's in-process backend is not thread-safe (two
+    # UpdateItems on one item at once can fail inside moto), so the two lease writes take turns
+    atomic = threading.Lock()
 
     def take_lease_then_wait_for_the_other(store, original):
         def take_lease(*args):
-            taken = original(*args)
+            with atomic:
+                taken = original(*args)
             both_asked.wait()
             store.take_lease = original
             return taken
