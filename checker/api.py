@@ -25,7 +25,7 @@ from .deadline import Deadline
 from .errors import CheckerError, Interrupted, call
 from .kinds import KIND_NAMES, KINDS, SMOKE_KINDS, sections_of
 from .results import DEFAULT_CONCURRENCY, Action, ApplyResult, CheckResult, Status, summarize
-from .secrets import MIN_VARIABLE_SECRET, Redactor, clip, masked_url
+from .secrets import Redactor, clip, masked_url
 from .target import DEFAULT_CHECKLIST, DEFAULT_SPECS, Target
 
 if TYPE_CHECKING:
@@ -135,21 +135,25 @@ def specs_directory(target: Target, checklist: Optional[Path], header: dict) -> 
     specs = header.get("specs")
     if specs is None:
         return base / DEFAULT_SPECS
-    if not specs or len(specs) > 1000 or any(ord(c) < 32 or ord(c) == 127 for c in specs):
-        raise CheckerError(f"{checklist}: $.specs: not a directory path: at most 1000 characters, no control characters")
+    from .checklist import specs_path_problem
+    problem = specs_path_problem(specs)
+    if problem:
+        raise CheckerError(f"{checklist}: $.specs: {problem}")
     return base / specs
 
 
 def _where(environment: Optional[Environment], region, profile, endpoint_url, table_prefix, table_suffix,
-           retry_mode: Optional[str], max_attempts: Optional[int]) -> tuple:
-    """(AwsOptions, table prefix, table suffix): each option given wins over the environment's."""
+           retry_mode: Optional[str], max_attempts: Optional[int], timeout: Optional[float] = None) -> tuple:
+    """(AwsOptions, table prefix, table suffix): each option given wins over the environment's;
+    `timeout` is the command's deadline."""
     from .aws import AwsOptions
 
     def chosen(option, field_name, default=None):
         return option if option is not None else (getattr(environment, field_name) if environment else default)
     aws = AwsOptions(region=chosen(region, "region"), profile=chosen(profile, "profile"),
                      endpoint_url=chosen(endpoint_url, "endpoint_url"), role_arn=chosen(None, "role_arn"),
-                     retry_mode=retry_mode or "standard", max_attempts=max_attempts or 5)
+                     retry_mode=retry_mode or "standard", max_attempts=max_attempts or 5,
+                     deadline=Deadline(timeout) if timeout is not None else None)
     return aws, chosen(table_prefix, "table_prefix", ""), chosen(table_suffix, "table_suffix", "")
 
 
@@ -179,7 +183,6 @@ class Project:
     checklist: Optional[Checklist] = None
     environment: Optional[Environment] = None
     target: Target = field(default_factory=Target)
-    specs_dir: Path = Path(DEFAULT_SPECS)
     _clients: dict = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -220,9 +223,8 @@ class Project:
         loaded = load_checklist(path, {s.name: s for s in loaded_specs}, sections, env) if path else None
         environment = loaded.environment(env) if loaded is not None and env else None
         aws, prefix, suffix = _where(environment, target.region, target.profile, target.endpoint_url,
-                                     target.table_prefix, target.table_suffix, target.retry_mode, target.max_attempts)
-        if target.timeout is not None:
-            aws = dataclasses.replace(aws, deadline=Deadline(target.timeout))
+                                     target.table_prefix, target.table_suffix, target.retry_mode, target.max_attempts,
+                                     target.timeout)
         tables = []
         for spec in loaded_specs:
             name = f"{prefix}{spec.name}{suffix}"
@@ -236,7 +238,7 @@ class Project:
                                         ttl_attribute=wishes.ttl_attribute if wishes else None,
                                         point_in_time_recovery=wishes.point_in_time_recovery if wishes else False,
                                         spec_name=spec.name))
-        return cls(aws, tables, loaded, environment, target, specs_dir)
+        return cls(aws, tables, loaded, environment, target)
 
     @property
     def env_name(self) -> Optional[str]:
@@ -286,8 +288,7 @@ class Project:
         """A redactor that knows every secret this project's checklist and options hold."""
         redactor = Redactor()
         redactor.add_url(self.aws.endpoint_url or "")
-        for value in self.checklist.variable_values if self.checklist else ():
-            redactor.add(value, minimum=MIN_VARIABLE_SECRET)
+        redactor.add_variables(self.checklist.variable_values if self.checklist else ())
         for endpoint in self.checklist.endpoints if self.checklist else ():
             redactor.add_headers(endpoint.headers)
             redactor.add_url(endpoint.url or "")
@@ -426,7 +427,6 @@ def init(directory, function_name: Optional[str] = None, env: str = "dev", force
          max_attempts: Optional[int] = None, timeout: Optional[float] = None):
     """checklist.yaml and table_specs/ in `directory`: from a live function, else a starter
     (checker/init.py). Returns what was written and what to fix by hand."""
-    from .aws import AwsOptions
     from .checklist import ENVIRONMENT_NAME
     from .init import init_from_function, write_starter
     if not ENVIRONMENT_NAME.fullmatch(env):
@@ -434,8 +434,7 @@ def init(directory, function_name: Optional[str] = None, env: str = "dev", force
     directory = Path(directory)
     if function_name is None:
         return write_starter(directory, force)
-    aws = AwsOptions(region=region, profile=profile, endpoint_url=endpoint_url, retry_mode=retry_mode or "standard",
-                     max_attempts=max_attempts or 5, deadline=Deadline(timeout) if timeout is not None else None)
+    aws = _where(None, region, profile, endpoint_url, None, None, retry_mode, max_attempts, timeout)[0]
     return init_from_function(directory, function_name, env, aws, force, table_prefix, table_suffix)
 
 
@@ -466,9 +465,7 @@ def export(out_dir, tables=(), force: bool = False, checklist=None, env: Optiona
             raise CheckerError(f"--env {env} needs a checklist ({DEFAULT_CHECKLIST} or --checklist FILE)")
         environment = load_checklist(path, sections=("environments",), environment=env).environment(env)
     aws, prefix, suffix = _where(environment, region, profile, endpoint_url, table_prefix, table_suffix,
-                                 retry_mode, max_attempts)
-    if timeout is not None:
-        aws = dataclasses.replace(aws, deadline=Deadline(timeout))
+                                 retry_mode, max_attempts, timeout)
     client = aws.client("dynamodb")
     if tables:
         names = list(tables)

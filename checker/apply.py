@@ -181,8 +181,8 @@ class ControlLoop:
         if change.action == Action.CREATE_INDEX and self.index_exists(run, change, fresh=True):
             self.log(f"{change.table}: index {change.target} was created elsewhere meanwhile; waiting for it")
             return self.started(run, change, Outcome.ALREADY_IN_PROGRESS)
-        if exc.code == "LimitExceededException" and not limit_exceeded_meaning(exc.aws_message)[0]:
-            meaning = limit_exceeded_meaning(exc.aws_message)[1]
+        retryable, meaning = limit_exceeded_meaning(exc.aws_message)
+        if exc.code == "LimitExceededException" and not retryable:
             return run.fail(change, f"{change.table}: {meaning}: LimitExceededException: {exc.aws_message}",
                             now - run.first_try_at)
         if exc.code == "ResourceInUseException" and run.tries >= 2 and self.table_idle(run):

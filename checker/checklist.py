@@ -217,9 +217,8 @@ def _semantic_problems(document: dict, file: str, specs: Optional[dict]) -> list
     if specs is not None:
         problems += _table_reference_problems(document, file, specs)
     problems += _default_env_problems(document, file)
-    specs_dir = document.get("specs")
-    if isinstance(specs_dir, str) and (len(specs_dir) > 1000 or re.search(r"[\x00-\x1f\x7f]", specs_dir)):
-        problems.append(Problem(file, "$.specs", "not a directory path: at most 1000 characters, no control characters"))
+    if isinstance(document.get("specs"), str) and (reason := specs_path_problem(document["specs"])):
+        problems.append(Problem(file, "$.specs", reason))
     for name, environment in (document.get("environments") or {}).items():
         problems += _environment_problems(name, environment, file, specs)
     problems += _endpoint_problems(document, file)
@@ -264,6 +263,14 @@ def _table_reference_problems(document: dict, file: str, specs) -> list[Problem]
             if reason:
                 problems.append(Problem(file, f"{where}.actions[{j}]", reason))
     return problems
+
+
+def specs_path_problem(value: str) -> Optional[str]:
+    """Why the checklist's `specs:` cannot be a directory path, or None (the file system would
+    raise on a NUL byte or a name too long, and a traceback is no answer)."""
+    if not value or len(value) > 1000 or re.search(r"[\x00-\x1f\x7f]", value):
+        return "not a directory path: at most 1000 characters, no control characters"
+    return None
 
 
 def _default_env_problems(document: dict, file: str) -> list[Problem]:
@@ -343,7 +350,7 @@ def _used(path: str, sections: Optional[tuple], environment: Optional[str]) -> b
     return section in sections
 
 
-def checklist_problems(path: Path, table_names=None, environ=os.environ,
+def checklist_problems(path: Path, specs=None, environ=os.environ,
                        sections: Optional[tuple] = None,
                        environment: Optional[str] = None) -> tuple[Optional[Checklist], list[Problem]]:
     """The checklist, or every problem with it. ${VAR}s are resolved where they are used: in
@@ -359,7 +366,7 @@ def checklist_problems(path: Path, table_names=None, environ=os.environ,
     raw = document
     document, undefined = expand_variables(document, file, environ=environ)
     problems += [p for p in undefined if _used(p.path, sections, environment)]
-    problems += _semantic_problems(document, file, table_names)
+    problems += _semantic_problems(document, file, specs)
     if problems:
         return None, problems
     values = frozenset(environ[name] for name in variable_names(raw) if environ.get(name))
@@ -402,9 +409,9 @@ def build_checklist(document: dict, file: str) -> Checklist:
     )
 
 
-def load_checklist(path: Path, table_names=None, sections: Optional[tuple] = None,
+def load_checklist(path: Path, specs=None, sections: Optional[tuple] = None,
                    environment: Optional[str] = None) -> Checklist:
-    checklist, problems = checklist_problems(path, table_names, sections=sections, environment=environment)
+    checklist, problems = checklist_problems(path, specs, sections=sections, environment=environment)
     if problems or checklist is None:
         raise SpecError(problems)
     return checklist

@@ -202,9 +202,7 @@ def aws_options(command=None, formats=("text", "json"), many_envs=False, own_tim
         options.insert(1, click.option("--all-envs", is_flag=True,
                                        help="Every environment of the checklist, side by side."))
     if not own_timeout:
-        options.append(click.option(
-            "--timeout", type=Seconds(), default=DEFAULT_TIMEOUT, show_default=True,
-            help="A deadline for the whole command: no AWS request (botocore's retries included) is sent after it."))
+        options.append(timeout_option())
     with_target = add_options(with_target, options)
     return spec_options(with_target, formats)
 
@@ -246,6 +244,13 @@ def print_state_change(state, previous, elapsed: float) -> None:
     """Progress on stderr: a table's or index's state as it changes (TableState objects)."""
     before = f"{previous.summary()} -> " if previous else ""
     stderr(f"[{elapsed:6.1f}s] {state.name}: {before}{state.summary()}")
+
+
+def timeout_option():
+    """The read-only commands' --timeout (apply and wait have their own, which is their deadline too)."""
+    return click.option("--timeout", type=Seconds(), default=DEFAULT_TIMEOUT, show_default=True,
+                        help="A deadline for the whole command: no AWS request (botocore's retries included) "
+                             "is sent after it.")
 
 
 def print_heartbeat(elapsed: float, not_ready: list) -> None:
@@ -609,8 +614,7 @@ def iam_policy(output_format, account_id, target):
 @click.option("--table-prefix", default=None, help="Prefix of the live names, removed in the specs [default: --env's].")
 @click.option("--table-suffix", default=None, help="Suffix of the live names, removed in the specs [default: --env's].")
 @functools.partial(add_options, options=RETRY_OPTIONS)
-@click.option("--timeout", type=Seconds(), default=DEFAULT_TIMEOUT, show_default=True,
-              help="A deadline for the whole command: no AWS request is sent after it.")
+@timeout_option()
 @handle_errors
 def export_command(specs_dir, tables, force, checklist_path, env_name, region, profile, endpoint_url, table_prefix,
                    table_suffix, retry_mode, max_attempts, timeout):
@@ -644,8 +648,7 @@ def export_command(specs_dir, tables, force, checklist_path, env_name, region, p
 @click.option("--table-prefix", default="", help="The environment's table prefix, removed from the spec names.")
 @click.option("--table-suffix", default="", help="The environment's table suffix, removed from the spec names.")
 @functools.partial(add_options, options=RETRY_OPTIONS)
-@click.option("--timeout", type=Seconds(), default=DEFAULT_TIMEOUT, show_default=True,
-              help="A deadline for the whole command: no AWS request is sent after it.")
+@timeout_option()
 @handle_errors
 def init_command(function_name, env_name, directory, force, region, profile, endpoint_url, table_prefix, table_suffix,
                  retry_mode, max_attempts, timeout):

@@ -9,7 +9,7 @@ from typing import Optional
 from .aws import AwsOptions
 from .checklist import Checklist
 from .errors import CheckerError, call, expect
-from .secrets import MIN_VARIABLE_SECRET, Redactor
+from .secrets import Redactor
 
 
 @dataclass
@@ -51,8 +51,7 @@ class CheckContext:
     def redactor(self) -> Redactor:
         """The checklist's ${VAR} values, for text that comes back from AWS or the app."""
         redactor = Redactor()
-        for value in self.checklist.variable_values:
-            redactor.add(value, minimum=MIN_VARIABLE_SECRET)
+        redactor.add_variables(self.checklist.variable_values)
         return redactor
 
     @property

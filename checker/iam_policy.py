@@ -58,7 +58,8 @@ def parse_document(document) -> dict:
     return document
 
 
-def _as_list(value) -> list:
+def as_list(value) -> list:
+    """A policy field that may be one value or a list of them, as a list."""
     if value is None:
         return []
     return value if isinstance(value, list) else [value]
@@ -87,20 +88,20 @@ def statements(documents: Iterable[tuple]) -> list:
     """(label, statement) for every statement of every (policy name, document)."""
     out = []
     for name, document in documents:
-        for i, statement in enumerate(_as_list(parse_document(document).get("Statement"))):
+        for i, statement in enumerate(as_list(parse_document(document).get("Statement"))):
             out.append((statement.get("Sid") or f"{name}[{i}]", statement))
     return out
 
 
 def applies(statement: dict, action: str, resource: str) -> bool:
     if "Action" in statement:
-        action_ok = _matches(_as_list(statement["Action"]), action, ignore_case=True)
+        action_ok = _matches(as_list(statement["Action"]), action, ignore_case=True)
     else:
-        action_ok = not _matches(_as_list(statement.get("NotAction")), action, ignore_case=True)
+        action_ok = not _matches(as_list(statement.get("NotAction")), action, ignore_case=True)
     if "Resource" in statement:
-        resource_ok = _matches(_as_list(statement["Resource"]), resource, ignore_case=False)
+        resource_ok = _matches(as_list(statement["Resource"]), resource, ignore_case=False)
     else:
-        resource_ok = not _matches(_as_list(statement.get("NotResource")), resource, ignore_case=False)
+        resource_ok = not _matches(as_list(statement.get("NotResource")), resource, ignore_case=False)
     return action_ok and resource_ok
 
 
@@ -130,7 +131,7 @@ def broad_grants(documents: Iterable[tuple], service: str = "dynamodb") -> list:
     for label, statement in statements(documents):
         if statement.get("Effect") != "Allow":
             continue
-        actions = _as_list(statement.get("Action"))
+        actions = as_list(statement.get("Action"))
         touches_service = ("NotAction" in statement
                            or any(a == "*" or a.lower().startswith(f"{service}:") for a in actions))
         if not touches_service:
@@ -140,7 +141,7 @@ def broad_grants(documents: Iterable[tuple], service: str = "dynamodb") -> list:
         wide_actions = [a for a in actions if a == "*" or a.lower() == f"{service}:*"]
         if wide_actions:
             found.append(f"{label}: Action {', '.join(wide_actions)}")
-        if "*" in _as_list(statement.get("Resource")) or "NotResource" in statement:
+        if "*" in as_list(statement.get("Resource")) or "NotResource" in statement:
             found.append(f"{label}: Resource \"*\"" if "Resource" in statement else f"{label}: NotResource")
     return found
 

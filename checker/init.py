@@ -161,21 +161,19 @@ def dynamodb_grants(documents: list) -> tuple:
     """({(table, index or None): {action}}, notes) of the Allow statements naming DynamoDB
     actions on table or index ARNs; wildcards (an action `dynamodb:*`, a resource `*` or a
     table named with `*`) cannot be written as permissions and become notes."""
-    from .iam_policy import parse_document
+    from .iam_policy import as_list, parse_document
     grants: dict = {}
     notes: list = []
     for name, raw in documents:
-        document = parse_document(raw)
-        statements = document.get("Statement", [])
-        for statement in statements if isinstance(statements, list) else [statements]:
+        for statement in as_list(parse_document(raw).get("Statement")):
             if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
                 continue
-            actions = [a for a in _as_list(statement.get("Action")) if str(a).lower().startswith("dynamodb:")]
+            actions = [a for a in as_list(statement.get("Action")) if str(a).lower().startswith("dynamodb:")]
             if not actions:
                 continue
             exact = {a.split(":", 1)[1] for a in actions if a.split(":", 1)[1] in ACTIONS}
             wild = sorted(a for a in actions if "*" in a or "?" in a)
-            for resource in _as_list(statement.get("Resource")):
+            for resource in as_list(statement.get("Resource")):
                 target = _table_and_index(str(resource))
                 if target is None:
                     notes.append(f"policy {name}: {', '.join(actions)} on {resource} (a wildcard resource)")
@@ -195,10 +193,4 @@ def _table_and_index(arn: str) -> Optional[tuple]:
     if tail.startswith("index/"):
         return table, tail[len("index/"):]
     return (table, None) if not tail else None
-
-
-def _as_list(value) -> list:
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
 

@@ -52,6 +52,11 @@ class Redactor:
             forms.update({quote(form, safe=""), quote_plus(form), json.dumps(form)[1:-1]})
         self.secrets.update(f for f in forms if len(f) >= minimum)
 
+    def add_variables(self, values) -> None:
+        """Values a ${VAR} put in the checklist: secrets the user named, masked from 3 characters."""
+        for value in values:
+            self.add(value, minimum=MIN_VARIABLE_SECRET)
+
     def add_url(self, url: str) -> None:
         """The user name, password and sensitive query values of a URL."""
         try:

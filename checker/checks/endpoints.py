@@ -20,7 +20,7 @@ import urllib3
 from ..checklist import Endpoint
 from ..context import CheckContext
 from ..results import CheckResult, Status
-from ..secrets import MIN_VARIABLE_SECRET, SENSITIVE, Redactor, clip, masked_url
+from ..secrets import SENSITIVE, Redactor, clip, masked_url
 from .entry_point import discovered_base_url, entry_point_urls
 
 EXCERPT = 200
@@ -103,8 +103,7 @@ def check_endpoint(endpoint: Endpoint, base_url: Optional[str], http: Optional[u
     """`secrets`: the checklist's ${VAR} values, masked wherever they come back."""
     redactor = Redactor()
     redactor.add_headers(endpoint.headers)
-    for value in secrets:
-        redactor.add(value, minimum=MIN_VARIABLE_SECRET)
+    redactor.add_variables(secrets)
     check_id = f"endpoint:{endpoint.name}"
     try:
         url = endpoint_url(endpoint, base_url, no_base_url)
