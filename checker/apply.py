@@ -3,7 +3,8 @@
 Every table's first change is sent at once (bounded by `concurrency`, the number of control-plane
 operations in flight); one shared polling loop then describes everything in flight, concurrently,
 and a table's next change (its next GSI, TTL, PITR) is sent the moment that table and all its GSIs
-are ACTIVE, because DynamoDB allows one index build at a time. The loop runs on one thread, so
+are ACTIVE, because DynamoDB allows one index build at a time. Its looks go through `wait.Watch`,
+the same eyes and state rules as `checker wait` (lost, deleted, backfilling). The loop runs on one thread, so
 Ctrl-C stops it at once, naming what is still in flight on AWS.
 
 Nothing here deletes a table or an index or touches a key schema: the plan never contains such a
@@ -21,10 +22,10 @@ from typing import Optional
 
 from .diff import Change, ExpectedTable, diff_table
 from .errors import AwsError, Interrupted, call
-from .live import describe_tables, read_table
+from .live import read_table
 from .policy import hold_reason
 from .results import DEFAULT_CONCURRENCY, Action, ApplyResult, ChangeOutcome, Outcome
-from .wait import HOPELESS, MISSING, ProgressCallback, TableState, next_delay, table_state
+from .wait import ProgressCallback, TableState, Watch, next_delay
 
 ALLOWED_OPERATIONS = {"CreateTable", "UpdateTable", "UpdateTimeToLive", "UpdateContinuousBackups", "TagResource"}
 BACKOFF_START = 2.0
@@ -80,9 +81,7 @@ class TableRun:
     delay: float = BACKOFF_START
     tries: int = 0                    # sends of the first queued change
     first_try_at: float = 0.0
-    state: Optional[TableState] = None
-    description: Optional[dict] = None
-    seen: bool = False                # the table has been seen to exist during this run
+    state: Optional[TableState] = None  # as seen since the last send; None until the next look
     outcomes: list = field(default_factory=list)
 
     @property
@@ -100,14 +99,13 @@ class ControlLoop:
     def __init__(self, client, runs: list, deadline: float, concurrency: int,
                  on_change: Optional[ProgressCallback], log: Log, clock, sleep):
         self.client = client
+        self.watch = Watch(client, on_change, clock)
         self.runs = runs
         self.deadline = deadline
         self.concurrency = concurrency
-        self.on_change = on_change
         self.log = log
         self.clock = clock
         self.sleep = sleep
-        self.start = clock()
 
     def in_flight(self) -> list:
         return [r for r in self.runs if r.current is not None]
@@ -202,13 +200,13 @@ class ControlLoop:
         run.fail(change, f"{change.table}: {exc}", now - run.first_try_at)
 
     def table_idle(self, run: TableRun) -> bool:
-        self.observe(run, describe_tables(self.client, [run.name])[run.name])
-        return bool(run.state and run.state.ready)
+        run.state = self.watch.look([run.name])[run.name]
+        return run.state.ready
 
     def index_exists(self, run: TableRun, change: Change, fresh: bool = False) -> bool:
         if fresh:
-            self.observe(run, describe_tables(self.client, [run.name])[run.name])
-        indexes = (run.description or {}).get("GlobalSecondaryIndexes", [])
+            run.state = self.watch.look([run.name])[run.name]
+        indexes = (self.watch.descriptions.get(run.name) or {}).get("GlobalSecondaryIndexes", [])
         return any(i.get("IndexName") == change.target for i in indexes)
 
     # -- polling ----------------------------------------------------------------------------
@@ -219,31 +217,20 @@ class ControlLoop:
                  or (r.queue and r.queue[0].operation != "CreateTable" and not (r.state and r.state.ready))]
         if not names:
             return False
-        descriptions = describe_tables(self.client, names)
+        states = self.watch.look(names)
         progressed = False
         for run in self.runs:
-            if run.name not in descriptions:
+            if run.name not in states:
                 continue
-            self.observe(run, descriptions[run.name])
-            state = run.state
-            assert state is not None
-            if state.status in HOPELESS or (state.status == MISSING and run.seen):
-                change = run.current or run.queue[0]
-                word = "deleted" if state.status == MISSING else state.status
-                run.fail(change, f"table {run.name} was {word} while apply waited on it")
+            state = run.state = states[run.name]
+            if why := self.watch.lost(run.name):
+                run.fail(run.current or run.queue[0], f"table {run.name} was {why} while apply waited on it")
                 continue
             if run.current is not None and state.ready:
                 run.outcomes.append(ChangeOutcome(run.current, run.current_status, "", self.clock() - run.sent_at))
                 run.current = None
                 progressed = progressed or bool(run.queue)
         return progressed
-
-    def observe(self, run: TableRun, description: Optional[dict]) -> None:
-        state = table_state(run.name, description)
-        if self.on_change and state != run.state and (run.state is not None or not state.ready):
-            self.on_change(state, run.state, self.clock() - self.start)
-        run.state, run.description = state, description
-        run.seen = run.seen or description is not None
 
     def time_out(self) -> None:
         for run in self.runs:

@@ -89,6 +89,51 @@ GRACE_SECONDS = 30.0       # a table nobody creates is named after this, not aft
 HEARTBEAT_SECONDS = 30.0
 
 
+class Watch:
+    """The one polling loop's eyes, shared by `wait` and `apply`: each look describes the tables
+    asked about concurrently, keeps each one's last state, reports every transition once, and
+    knows when a table is lost (deleted after it was seen, or in a state that never becomes
+    ACTIVE), so both commands apply the same state rules."""
+
+    def __init__(self, client, on_change: Optional[ProgressCallback] = None,
+                 clock: Callable[[], float] = time.monotonic):
+        self.client = client
+        self.on_change = on_change
+        self.clock = clock
+        self.start = clock()
+        self.states: dict = {}
+        self.descriptions: dict = {}
+        self.seen: set = set()
+
+    def look(self, names: Iterable[str]) -> dict:
+        """{name: TableState} of a fresh DescribeTable of each name."""
+        return {name: self.record(name, description)
+                for name, description in describe_tables(self.client, list(names)).items()}
+
+    def record(self, name: str, description: Optional[dict]) -> TableState:
+        state = table_state(name, description)
+        previous = self.states.get(name)
+        # Report transitions, and a first sighting only when it is not ready yet.
+        if self.on_change and state != previous and (previous is not None or not state.ready):
+            self.on_change(state, previous, self.clock() - self.start)
+        self.states[name], self.descriptions[name] = state, description
+        if description is not None:
+            self.seen.add(name)
+        return state
+
+    def lost(self, name: str) -> Optional[str]:
+        """Why the table will never become ACTIVE ("deleted", "DELETING", ...), or None."""
+        state = self.states.get(name)
+        if state is None:
+            return None
+        if state.status in HOPELESS:
+            return state.status
+        return "deleted" if state.status == MISSING and name in self.seen else None
+
+    def never_seen(self, names: Iterable[str]) -> list:
+        return [n for n in names if n not in self.seen and n in self.states]
+
+
 def wait_until_active(client, names: Iterable[str], timeout: float,
                       on_change: Optional[ProgressCallback] = None,
                       clock: Callable[[], float] = time.monotonic,
@@ -98,44 +143,31 @@ def wait_until_active(client, names: Iterable[str], timeout: float,
 
     Returns the last states seen; the caller decides what a timeout means. A table that is being
     deleted or archived will never become ACTIVE, and one seen and then gone was deleted: both are
-    an error at once. Each sweep describes the tables not yet ready concurrently.
-    `on_change(new_state, previous_state_or_None, elapsed)` is called whenever a state changes.
+    an error at once. A table that does not exist and that nobody creates within `grace` seconds
+    is an error too. `on_change(new_state, previous_state_or_None, elapsed)` is called whenever a
+    state changes.
     """
     names = list(dict.fromkeys(names))
-    start = clock()
-    states: dict = {}
-    seen: set = set()
+    watch = Watch(client, on_change, clock)
     next_beat = HEARTBEAT_SECONDS
     while True:
-        elapsed = clock() - start
-        pending = [name for name in names if not (name in states and states[name].ready)]
-        for name, description in describe_tables(client, pending).items():
-            state = table_state(name, description)
-            previous = states.get(name)
-            # Report transitions, and a first sighting only when it is not ready yet.
-            if on_change and state != previous and (previous is not None or not state.ready):
-                on_change(state, previous, elapsed)
-            states[name] = state
-            if state.status in HOPELESS:
-                raise CheckerError(f"table {name} is {state.status}; it will not become ACTIVE")
-            if state.status == MISSING and previous is not None and previous.status != MISSING:
+        watch.look([n for n in names if not (n in watch.states and watch.states[n].ready)])
+        for name in names:
+            if (why := watch.lost(name)) == "deleted":
                 raise CheckerError(f"table {name} was deleted while being waited on")
-            if state.status != MISSING:
-                seen.add(name)
-        missing = [n for n in names if n not in seen and states[n].status == MISSING]
-        if missing and clock() - start >= grace:
+            if why:
+                raise CheckerError(f"table {name} is {why}; it will not become ACTIVE")
+        elapsed = clock() - watch.start
+        if (missing := watch.never_seen(names)) and elapsed >= grace:
             raise CheckerError(f"table(s) {', '.join(missing)} do not exist and nobody created them within "
                                f"{grace:g}s: run `checker apply` (or pass a longer --grace)")
-        result = WaitResult([states[n] for n in names], clock() - start)
-        if result.ready:
+        result = WaitResult([watch.states[n] for n in names], elapsed)
+        if result.ready or timeout - elapsed <= 0:
             return result
-        remaining = timeout - (clock() - start)
-        if remaining <= 0:
-            return result
-        if heartbeat and clock() - start >= next_beat:
-            heartbeat(clock() - start, result.not_ready())
+        if heartbeat and elapsed >= next_beat:
+            heartbeat(elapsed, result.not_ready())
             next_beat += HEARTBEAT_SECONDS
-        sleep(min(next_delay(clock() - start), remaining))
+        sleep(min(next_delay(elapsed), timeout - elapsed))
 
 
 def timeout_message(result: WaitResult, timeout: float) -> str:
