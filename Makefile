@@ -16,7 +16,12 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
+	touch $@
+
+# the demo needs only the local extra (moto's server), not the test and lint tools
+$(VENV)/.installed-local: $(BIN)/python setup.cfg pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[local]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -38,8 +43,8 @@ test: install backends
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The incident this project exists for, told on a local stack: no AWS account, one command.
-demo: install
-	$(BIN)/python -m checker.demo
+demo: $(VENV)/.installed-local
+	$(BIN)/python -m checker.local.demo
 
 lint: install
 	$(BIN)/ruff check .

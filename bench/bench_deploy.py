@@ -1,7 +1,7 @@
 """checker at the speed of DynamoDB: apply, plan and start-up, each beside its baseline measured in
 the same run, medians of several runs. Prints figures; asserts nothing (speed is not a test).
 
-- apply, 5 new tables, each CREATING for HOLD s (the DynamoDB proxy of checker.testing in front of
+- apply, 5 new tables, each CREATING for HOLD s (the DynamoDB proxy of checker.local in front of
   a moto server): `checker apply` vs the physical limit (a tight boto3 loop: all CreateTables,
   then DescribeTable every 50 ms until all ACTIVE).
 - plan of 5/50/200 tables at 0 and 20 ms per call (the proxy's latency standing for a region's
@@ -34,7 +34,7 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from checker.api import Project
-from checker.testing.dynamo_proxy import DynamoProxy
+from checker.local.dynamo_proxy import DynamoProxy
 
 ROOT = Path(__file__).resolve().parent.parent
 HOLD = 3.0

@@ -35,7 +35,7 @@ TARGET_SECONDS, TARGET_TRACKS = 4.0, 10_000
 
 SPOTIFY_PROCESS = """
 import json, sys
-from checker.testing.fake_spotify import FakeSpotify
+from checker.local.fake_spotify import FakeSpotify
 fake = FakeSpotify(latency=float(sys.argv[3]), port=int(sys.argv[1]))
 fake.add_user("bench", int(sys.argv[2]))
 fake.start()

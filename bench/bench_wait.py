@@ -15,7 +15,7 @@ import time
 import boto3
 from moto.server import ThreadedMotoServer
 
-from checker.testing.dynamo_proxy import DynamoProxy
+from checker.local.dynamo_proxy import DynamoProxy
 from checker.wait import wait_until_active
 
 HOLD = 3.0

@@ -123,7 +123,9 @@ def checklist_header(path: Path) -> dict:
     environments = document.get("environments")
     return {"specs": document.get("specs") if isinstance(document.get("specs"), str) else None,
             "default_env": document.get("default_env") if isinstance(document.get("default_env"), str) else None,
-            "environments": list(environments) if isinstance(environments, dict) else []}
+            "environments": list(environments) if isinstance(environments, dict) else [],
+            "local": document.get("local") if isinstance(document.get("local"), dict) else {},
+            "require": entry.get("require") if isinstance(entry := document.get("entry_point"), dict) else None}
 
 
 def specs_directory(target: Target, checklist: Optional[Path], header: dict) -> Path:

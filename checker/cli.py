@@ -59,8 +59,15 @@ def stdin_is_terminal() -> bool:
     return sys.stdin.isatty()
 
 
+def colour_wanted(stream) -> bool:
+    """Colour on a terminal, never in a pipe, a file or with NO_COLOR set (no-color.org)."""
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty()) and not os.environ.get("NO_COLOR")
+
+
 def echo(text: str) -> None:
-    click.echo(OUTPUT(text))
+    text = OUTPUT(text)
+    click.echo(report.colour(text) if colour_wanted(sys.stdout) else text, color=colour_wanted(sys.stdout))
 
 
 def stderr(message: str) -> None:
@@ -315,6 +322,15 @@ class CheckerGroup(click.Group):
             hint = f" (see checker {command} --help)" if command else " (see checker --help)"
             stdout = _error_as_check_result(CheckerError(message), chosen) if chosen else None
             fail(message + hint, stdout)
+
+    def format_commands(self, ctx, formatter) -> None:
+        """Each command's whole first sentence, wrapped, never cut with "..." as click's default
+        does at the terminal's width."""
+        rows = [(name, command.get_short_help_str(limit=1000)) for name in self.list_commands(ctx)
+                if (command := self.get_command(ctx, name)) is not None and not command.hidden]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
 
 @click.group(cls=CheckerGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -679,53 +695,101 @@ def init_command(function_name, env_name, directory, force, region, profile, end
 
 @main.command()
 @click.option("--port", type=click.IntRange(0, 65533), default=5000, show_default=True,
-              help="Port of the moto server; the fake Spotify and the app take the next two (0: any free ones).")
+              help="Port of the AWS endpoint (moto); the fake Spotify and the app take the next two (0: any free ones).")
+@click.option("--app", "app_name", default=None, metavar="APP",
+              help="What to serve: spotify (the bundled runtime and a fake Spotify), none (only the AWS side), or "
+                   "your Python Lambda handler as MODULE:FUNCTION or MODULE.FUNCTION [default: the checklist's "
+                   "local.app, else none].")
+@click.option("--app-dir", default=None, type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="Folder your handler's module is imported from [default: the checklist's local.app_dir, else "
+                   "the current directory].")
+@click.option("--entry-point", "entry_point", default=None, type=click.Choice(["function_url", "http_api", "rest_api"]),
+              help="The entry point created in moto, and the event shape the app is sent [default: the checklist's "
+                   "local.entry_point, else from entry_point.require, else function_url].")
 @click.option("--tracks", type=click.IntRange(0), default=120, show_default=True,
-              help="Saved tracks of the demo user in the fake Spotify.")
+              help="Saved tracks of the demo user in the fake Spotify (--app spotify).")
 @click.option("--deploy/--no-deploy", default=True, show_default=True,
-              help="Also create the tables, the Lambda function, its role and a Function URL.")
+              help="Also create the tables, the Lambda function, its role and its entry point.")
 @click.option("--env", "env_name", default="dev", show_default=True, help="Checklist environment to deploy.")
 @click.option("--specs", "specs_dir", default=None, type=click.Path(file_okay=False, path_type=Path),
               help="Directory of table specs [default: the checklist's specs:, else table_specs beside it].")
 @click.option("--checklist", "checklist_path", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help=f"Deployment checklist [default: {DEFAULT_CHECKLIST} when it exists].")
 @handle_errors
-def local(port, tracks, deploy, env_name, specs_dir, checklist_path):
-    """Run a local environment on 127.0.0.1 to try checker without AWS (needs the test extra).
+def local(port, app_name, app_dir, entry_point, tracks, deploy, env_name, specs_dir, checklist_path):
+    """Run your app and a local AWS on 127.0.0.1 to try checker without an account (the local extra).
 
-    Starts a moto server (AWS), a fake Spotify Web API and the app (the real Lambda handler behind
-    an HTTP server), prints the commands to point checker at them, and runs until Ctrl-C.
+    Starts a moto server (AWS) and, with --app, your Lambda handler (or the bundled spotify-playlist
+    runtime) behind an HTTP server sent the events its entry point would send; applies the specs,
+    deploys the checklist's function with its role and entry point, prints the commands to point
+    checker at it, and runs until Ctrl-C. `check` and `smoke` then find the app's URL as on AWS.
+
+    \b
+      checker local --app app:handler            # your handler, in app.py here
+      checker local --app none                   # only the tables, function and role
+      checker local --app handlers.orders.main --entry-point rest_api
     """
     given = Target(specs_dir=specs_dir, checklist_path=checklist_path, env=env_name)
     if deploy and given.checklist_file() is None:
         raise CheckerError(f"no {DEFAULT_CHECKLIST} here; `checker local` deploys a project's tables and checklist: "
                            "run it in the project's folder, or pass --specs DIR and --checklist FILE")
+    settings = local_settings(given, app_name, app_dir, entry_point)
     # a bad project fails before anything starts; the stack serves the environment's own region
-    region = (Project.for_target(given, sections_of(KIND_NAMES)).region if deploy else None) or "us-east-1"
-    for name, value in (("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test")):
-        os.environ.setdefault(name, value)  # moto accepts any; boto3 wants some
+    project = Project.for_target(given, sections_of(KIND_NAMES)) if deploy else None
+    region = (project.region if project else None) or "us-east-1"
     try:
-        from .local import LocalStack
-        stack = LocalStack(port=port, tracks=tracks, region=region)
+        from .local.stack import LocalStack
     except ImportError:
         raise CheckerError("`checker local` needs moto's server: pip install 'ddb-deploy-checker[local]' "
                            "(or run `make install`)") from None
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    stack = LocalStack(port=port, tracks=tracks, region=region, **settings)
     with stack:
         target = dataclasses.replace(given, endpoint_url=stack.endpoint)
         if deploy:
             project = Project.for_target(target, sections_of(KIND_NAMES))
             project.apply(timeout=60)
             stack.deploy(project)
-        options = f"{target.to_cli()} --base-url {stack.app.url}"
-        echo(f"AWS (moto):   {stack.endpoint}\nfake Spotify: {stack.spotify.url}\napp:          {stack.app.url}\n"
-             f"moto's log:   {stack.log_file}")
-        echo("\nIn another shell:\n  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test "
-             f"AWS_DEFAULT_REGION={stack.region}\n  checker check {options}\n"
-             f"  curl '{stack.app.url}?action=health'\n\nCtrl-C to stop.")
-        sys.stdout.flush()
+        else:
+            stack.serve(stack.app_settings())
+        print_local_stack(stack, target, bool(deploy and stack.function_name))
         try:
             while True:
                 time.sleep(3600)
         except KeyboardInterrupt:
             stderr("stopped")
+
+
+def local_settings(target: Target, app_name, app_dir, entry_point) -> dict:
+    """--app, --app-dir and --entry-point, else the checklist's local: section, else the defaults."""
+    from .api import checklist_header
+    checklist = target.checklist_file()
+    header = checklist_header(checklist) if checklist is not None else {}
+    wished = header.get("local") or {}
+    folder = app_dir
+    if folder is None and wished.get("app_dir") and checklist is not None:
+        folder = checklist.parent / wished["app_dir"]
+    if entry_point is None:
+        entry_point = wished.get("entry_point") or {"rest_api": "rest_api", "http_api": "http_api",
+                                                      "api_gateway": "rest_api"}.get(header.get("require") or "",
+                                                                                     "function_url")
+    return {"app": app_name or wished.get("app") or "none", "app_dir": folder, "entry_point": entry_point}
+
+
+def print_local_stack(stack, target: Target, deployed: bool) -> None:
+    """What runs where, and the commands to point checker at it (no --base-url: check finds the
+    app through the entry point, as on AWS, when a function was deployed)."""
+    lines = [f"AWS (moto):   {stack.endpoint}"]
+    if stack.spotify is not None:
+        lines.append(f"fake Spotify: {stack.spotify.url}")
+    if stack.app_base:
+        lines.append(f"app:          {stack.app_base}  ({stack.app_name}, {stack.entry_point.replace('_', ' ')} events)")
+    options = target.to_cli() + ("" if deployed or not stack.app_base else f" --base-url {stack.app_base}")
+    lines += ["", "In another shell:",
+              f"  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION={stack.region}",
+              f"  checker check {options}".rstrip()]
+    if stack.app_base and stack.app_name == "spotify":
+        lines.append(f"  curl '{stack.app_base}?action=health'")
+    lines += ["", "Ctrl-C to stop."]
+    echo("\n".join(lines))
+    sys.stdout.flush()

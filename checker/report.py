@@ -221,9 +221,11 @@ class JunitFormatter:
         s = summarize(results)
         suite_element = ElementTree.SubElement(root, "testsuite", name=suite, tests=str(s["total"]),
                                                failures=str(s["fail"]), errors=str(s["error"]),
-                                               skipped=str(s["skip"]))
+                                               skipped=str(s["skip"]),
+                                               time=f"{sum(r.seconds for r in results):.3f}")
         for r in results:
-            case = ElementTree.SubElement(suite_element, "testcase", name=xml_text(r.id), classname=f"{classname}.{r.kind}")
+            case = ElementTree.SubElement(suite_element, "testcase", name=xml_text(r.id), classname=f"{classname}.{r.kind}",
+                                          time=f"{r.seconds:.3f}")
             text = xml_text("\n".join(filter(None, [f"expected: {r.expected}" if r.expected else "",
                                                     f"found: {r.found}" if r.found else "", *r.details,
                                                     f"fix: {r.remediation}" if r.remediation else ""])))
@@ -236,6 +238,26 @@ class JunitFormatter:
                 ElementTree.SubElement(case, "skipped", message=summary)
             elif r.status is Status.WARN:
                 ElementTree.SubElement(case, "system-out").text = f"WARNING: {summary}\n{text}"
+
+
+# Colour on a terminal only (the CLI decides: a TTY, and NO_COLOR unset): the words and symbols a
+# reader scans for. Applied to the text format's lines after everything else, so it never changes
+# what a pipe, a file or a CI log receives.
+ANSI = {"green": "32", "yellow": "33", "red": "31", "dim": "2", "bold_red": "1;31"}
+CHECK_COLOURS = {"PASS": "green", "WARN": "yellow", "FAIL": "bold_red", "ERROR": "red", "SKIP": "dim"}
+PLAN_COLOURS = {"+": "green", "~": "yellow", "!": "red", "?": "dim", ".": "yellow"}
+CHECK_LINE = re.compile(r"^(PASS|WARN|FAIL|ERROR|SKIP)(?= )", re.MULTILINE)
+PLAN_LINE = re.compile(r"^  ([+~!?.])(?= )", re.MULTILINE)
+
+
+def painted(text: str, colour: str) -> str:
+    return f"\x1b[{ANSI[colour]}m{text}\x1b[0m"
+
+
+def colour(text: str) -> str:
+    """The text format with its status words (PASS/FAIL/WARN/...) and plan symbols (+ ~ !) in colour."""
+    text = CHECK_LINE.sub(lambda m: painted(m.group(1), CHECK_COLOURS[m.group(1)]), text)
+    return PLAN_LINE.sub(lambda m: "  " + painted(m.group(1), PLAN_COLOURS[m.group(1)]), text)
 
 
 def xml_text(text: str) -> str:

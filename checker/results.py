@@ -5,7 +5,7 @@ always used (`"pass"`, `"applied"`), while code compares members, not spelled-ou
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING
 
@@ -90,6 +90,7 @@ class CheckResult:
     remediation: str = ""
     details: tuple = ()
     checker_command: str = ""
+    seconds: float = field(default=0.0, compare=False)   # how long it took (JUnit's time=)
 
     def to_dict(self) -> dict:
         return {"id": self.id, "kind": self.kind, "status": self.status.value, "summary": self.summary,

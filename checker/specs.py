@@ -104,9 +104,11 @@ def schema_problems(document: Any, schema: dict, file: str) -> list[Problem]:
 def _schema_message(error: jsonschema.ValidationError) -> str:
     """One line, whatever the offending value: a 40 MB array is named, not echoed."""
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        unknown = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-        return clip(f"unknown field(s) {', '.join(map(repr, unknown))}; expected only "
-                    f"{', '.join(error.schema.get('properties', {}))}")
+        from .suggest import did_you_mean
+        known = list(error.schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - set(known), key=str)
+        named = ", ".join(f"{clip(repr(u), 60)}{did_you_mean(str(u), known)}" for u in unknown[:5])
+        return clip(f"unknown field(s) {named}; expected only {', '.join(known)}", 400)
     if error.validator == "pattern" and error.schema.get("pattern") == NAME_PATTERN:
         return invalid_name(error.instance)
     if error.validator == "enum":

@@ -5,7 +5,7 @@ their Retry-After when that is at most `max_retry_after` (60 s), and fail at onc
 error when it is longer (the request could not wait that long anyway); 5xx and connection errors
 are retried with exponential backoff; a 401 triggers one access-token refresh from the refresh
 token. Access tokens are reused across requests until they expire (TokenCache). Base URLs are configurable so tests and the local
-stack can point the client at checker.testing.fake_spotify.
+stack can point the client at checker.local.fake_spotify.
 """
 from __future__ import annotations
 

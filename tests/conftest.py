@@ -111,6 +111,6 @@ def load_spec(name: str) -> dict:
 
 @pytest.fixture
 def fake_spotify():
-    from checker.testing.fake_spotify import FakeSpotify
+    from checker.local.fake_spotify import FakeSpotify
     with FakeSpotify() as fake:
         yield fake

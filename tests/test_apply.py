@@ -12,8 +12,8 @@ from checker.api import Project
 from checker.apply import apply_changes
 from checker.diff import ExpectedTable, diff_tables
 from checker.live import read_tables
+from checker.local.dynamo_proxy import DynamoProxy
 from checker.specs import TableSpec
-from checker.testing.dynamo_proxy import DynamoProxy
 
 from .conftest import REGION, load_spec
 

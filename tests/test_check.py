@@ -12,9 +12,9 @@ import yaml
 
 from checker.checklist import build_checklist
 from checker.diff import ExpectedTable
+from checker.local.app_server import AppServer
+from checker.local.deploy import allow_api_gateway, deploy_function, role_policy
 from checker.specs import TableSpec
-from checker.testing.app_server import AppServer
-from checker.testing.deploy import allow_api_gateway, deploy_function, role_policy
 
 from .conftest import REGION, ROOT, load_spec
 

@@ -185,7 +185,7 @@ def test_plan_names_stated_fields_it_cannot_compare(cli, project, endpoint):
 def test_a_gsi_is_never_sent_with_throughput_to_an_on_demand_table(cli, endpoint):
     """AWS refuses it (every emulator accepts it: the proxy plays AWS). Without the flag the index
     waits with the billing switch; with it, the switch goes first, then the index."""
-    from checker.testing.dynamo_proxy import DynamoProxy
+    from checker.local.dynamo_proxy import DynamoProxy
     spec = load_spec("liked_songs")
     bare = {k: v for k, v in spec.items() if k not in ("GlobalSecondaryIndexes", "ProvisionedThroughput")}
     bare["AttributeDefinitions"] = [a for a in spec["AttributeDefinitions"] if a["AttributeName"] != "addedAt"]

@@ -1,6 +1,7 @@
 """Endpoints written relative to the environment's base URL: path, query, action."""
 from __future__ import annotations
 
+import boto3
 import pytest
 
 from checker.checklist import Endpoint
@@ -28,3 +29,33 @@ def test_url_excludes_the_relative_forms(cli, project):
                                             "  - {name: x, url: 'http://a/', path: /b}\n")
     result = cli("validate")
     assert result.exit_code == 1 and "$.endpoints[0]" in result.stdout
+
+
+@pytest.mark.parametrize("endpoint_url, region, expected", [
+    (None, "eu-west-1", "https://abc.execute-api.eu-west-1.amazonaws.com/dev/orders"),
+    (None, "cn-north-1", "https://abc.execute-api.cn-north-1.amazonaws.com.cn/dev/orders"),
+    ("http://127.0.0.1:4566", "us-east-1", "http://127.0.0.1:4566/restapis/abc/dev/_user_request_/orders"),
+])
+def test_a_rest_apis_invoke_url_on_aws_and_on_an_emulator(endpoint_url, region, expected):
+    from checker.checks.entry_point import rest_invoke_url
+    client = boto3.client("apigateway", region_name=region, endpoint_url=endpoint_url)
+    assert rest_invoke_url(client, "abc", "dev", "/orders") == expected
+
+
+def test_a_host_that_does_not_resolve_is_one_line_at_once_and_never_retried():
+    """A DNS failure is no 503: no retry helps, and the next endpoint on that host is told at once."""
+    from checker.checks.endpoints import check_endpoint
+    slept: list = []
+    unresolved: set = set()
+    first = check_endpoint(Endpoint("a", path="/health", retries=5, retry_delay=30), "http://nosuch.invalid/",
+                           sleep=slept.append, unresolved=unresolved)
+    assert first.status.value == "fail" and slept == []
+    assert first.found == "host nosuch.invalid does not resolve (not retried)"
+    assert unresolved == {"nosuch.invalid"}
+
+    class NoRequests:
+        def request(self, *args, **kwargs):
+            raise AssertionError("a host known not to resolve was asked again")
+    second = check_endpoint(Endpoint("b", path="/stats"), "http://nosuch.invalid/", http=NoRequests(),
+                            unresolved=unresolved)
+    assert "does not resolve" in second.summary

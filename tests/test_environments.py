@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from checker.aws import AwsOptions
-from checker.testing.deploy import deploy_function
+from checker.local.deploy import deploy_function
 
 from .conftest import REGION, ROOT, load_spec, moto_server_running, reset_moto
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from checker.testing.dynamo_proxy import DynamoProxy
+from checker.local.dynamo_proxy import DynamoProxy
 
 
 def assert_one_clear_error(result, expected_start):
@@ -110,7 +110,16 @@ def test_checklist_schema_problem(cli, project):
     (project / "checklist.yaml").write_text("version: 1\nenvironments:\n  dev:\n    regoin: us-east-1\n")
     result = cli("validate")
     assert result.exit_code == 1
-    assert "checklist.yaml: $.environments.dev: unknown field(s) 'regoin'" in result.stdout
+    assert "checklist.yaml: $.environments.dev: unknown field(s) 'regoin' (did you mean region?)" in result.stdout
+
+
+def test_a_misspelt_spec_field_gets_a_did_you_mean(cli, project):
+    spec = json.loads((project / "table_specs" / "user.json").read_text())
+    spec["BilingMode"] = spec.pop("BillingMode", "PAY_PER_REQUEST")
+    (project / "table_specs" / "user.json").write_text(json.dumps(spec))
+    result = cli("validate")
+    assert result.exit_code == 1
+    assert "user.json: $: unknown field(s) 'BilingMode' (did you mean BillingMode?)" in result.stdout
 
 
 def test_env_without_checklist(cli):

@@ -10,8 +10,8 @@ import sys
 
 import yaml
 
-from checker.testing.app_server import AppServer
-from checker.testing.deploy import deploy_function, role_policy
+from checker.local.app_server import AppServer
+from checker.local.deploy import deploy_function, role_policy
 
 from .conftest import REGION, ROOT
 

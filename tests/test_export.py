@@ -70,7 +70,7 @@ def test_export_into_something_that_is_not_a_directory(cli, project, endpoint):
 
 
 def test_export_on_an_endpoint_without_the_pitr_api_says_so_and_writes_only_after_reading(cli, project, endpoint):
-    from checker.testing.dynamo_proxy import DynamoProxy
+    from checker.local.dynamo_proxy import DynamoProxy
     assert cli("apply", "--endpoint-url", endpoint, "--yes").exit_code == 0
     with DynamoProxy(endpoint) as proxy:
         proxy.fail("DescribeTimeToLive", "AccessDeniedException", "not authorized")
@@ -88,7 +88,7 @@ def test_export_on_an_endpoint_without_the_pitr_api_says_so_and_writes_only_afte
 
 
 def test_export_takes_the_retry_options_of_every_aws_command(cli, endpoint):
-    from checker.testing.dynamo_proxy import DynamoProxy
+    from checker.local.dynamo_proxy import DynamoProxy
     with DynamoProxy(endpoint) as proxy:
         proxy.fail("ListTables", "ThrottlingException", "Rate exceeded")
         result = cli("export", "--specs", "out", "--endpoint-url", proxy.url, "--max-attempts", "2",

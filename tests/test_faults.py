@@ -13,7 +13,7 @@ import boto3
 import pytest
 
 from checker.api import Project
-from checker.testing.dynamo_proxy import DynamoProxy
+from checker.local.dynamo_proxy import DynamoProxy
 
 from .conftest import REGION, load_spec
 
@@ -188,7 +188,7 @@ def test_timeout_is_a_deadline_for_the_whole_command_retries_included(cli, endpo
     every read: botocore's own retries come on top of checker's, and still --timeout bounds the run."""
     import time
 
-    from checker.testing.dynamo_proxy import DynamoProxy
+    from checker.local.dynamo_proxy import DynamoProxy
     with DynamoProxy(endpoint) as proxy:
         proxy.fail("CreateTable", "LimitExceededException",
                    "Subscriber limit exceeded: Only 10 tables can be created, updated, or deleted simultaneously")

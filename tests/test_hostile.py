@@ -251,7 +251,7 @@ def test_a_password_in_endpoint_url_is_never_shown(cli, project):
 @pytest.fixture
 def not_aws():
     """An HTTP server answering 200 to everything, with HTML or an empty JSON object."""
-    from checker.testing.http import LocalServer, send
+    from checker.local.http import LocalServer, send
 
     answers = {"body": b"<html>hello</html>", "type": "text/html"}
 
@@ -281,7 +281,7 @@ def test_an_endpoint_that_is_not_aws_never_makes_a_check_pass(cli, project, not_
 @pytest.fixture
 def echo_server():
     """Answers 500 with everything it was sent (path, query, headers), as a careless app would."""
-    from checker.testing.http import LocalServer, send
+    from checker.local.http import LocalServer, send
 
     def route(handler, method):
         handler.body()
@@ -341,7 +341,7 @@ def test_secrets_in_urls_are_masked_in_every_encoding(cli, project, echo_server,
 def test_a_token_in_a_log_sample_is_masked(cli, endpoint, project, monkeypatch):
     import boto3
 
-    from checker.testing.deploy import deploy_function
+    from checker.local.deploy import deploy_function
     monkeypatch.setenv("CHECKER_TEST_API_TOKEN", SECRET)
     document = yaml.safe_load((ROOT / "checklist.yaml").read_text())
     document["endpoints"][0]["headers"] = {"Authorization": "Bearer ${CHECKER_TEST_API_TOKEN}"}

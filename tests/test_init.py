@@ -6,7 +6,7 @@ import json
 import boto3
 import yaml
 
-from checker.testing.deploy import deploy_function
+from checker.local.deploy import deploy_function
 
 from .conftest import REGION, ROOT, load_spec
 from .test_check import BINDINGS, exact_policy

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -15,7 +16,7 @@ import boto3
 import pytest
 import yaml
 
-from .conftest import REGION, ROOT
+from .conftest import REGION, ROOT, Cli
 
 
 def start_local_stack(project, *options):
@@ -23,22 +24,31 @@ def start_local_stack(project, *options):
     for endpoint in checklist["endpoints"]:
         endpoint.update(retry_delay=0)  # the incident is not transient: no need to wait between tries
     (project / "checklist.yaml").write_text(yaml.safe_dump(checklist))
-    command = [os.path.join(os.path.dirname(sys.executable), "checker"), "local", "--port", "0", "--tracks", "30",
-               *options]
-    process = subprocess.Popen(command, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    return run_local(project, "--tracks", "30", *options)
+
+
+def run_local(project, *options, env=None):
+    """`checker local --port 0 ...` in `project`, and {name: value} of what it printed before
+    "Ctrl-C to stop." ("AWS (moto)", "app", ...)."""
+    command = [os.path.join(os.path.dirname(sys.executable), "checker"), "local", "--port", "0", *options]
+    process = subprocess.Popen(command, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env={**os.environ, **(env or {})})
     # read stdout on a thread, so that a stack that never prints cannot hang the test past its deadline
     printed: queue.Queue = queue.Queue()
     threading.Thread(target=lambda: [printed.put(line) for line in process.stdout], daemon=True).start()
     lines = {}
     deadline = time.monotonic() + 60
-    while "app" not in lines and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
         try:
             line = printed.get(timeout=max(0.1, deadline - time.monotonic()))
         except queue.Empty:
             break
+        if line.startswith("Ctrl-C"):
+            break
         if ":" in line and line.split(":")[0] in ("AWS (moto)", "fake Spotify", "app"):
             name, value = line.split(":", 1)
-            lines[name] = value.strip()
+            lines[name] = value.split()[0]
+        lines.setdefault("printed", []).append(line)
     return process, lines
 
 
@@ -59,7 +69,7 @@ def get(url):
 
 
 def test_check_passes_against_the_local_stack_then_the_incident_fails_check_and_smoke(cli, local_stack):
-    assert set(local_stack) == {"AWS (moto)", "fake Spotify", "app"}, local_stack
+    assert {"AWS (moto)", "fake Spotify", "app"} <= set(local_stack), local_stack
     aws, app = local_stack["AWS (moto)"], local_stack["app"]
     options = ["--endpoint-url", aws, "--env", "dev", "--base-url", app]
     result, report = cli.json("check", *options)
@@ -96,3 +106,143 @@ def test_local_stack_for_another_environment_is_bound_to_its_tables(cli, local_s
                         "bindings:LIKED_SONGS_METADATA_TABLE": "liked_songs_metadata-prod"}
     status, body = get(f"{app}?action=sync-liked-songs")
     assert (status, body["sync"]["total"]) == (200, 30)
+
+
+# -- any app ---------------------------------------------------------------------------------------
+NOTES_APP = '''
+"""A notes app of another shape than spotify-playlist: two tables, no Spotify, its own routes."""
+import json
+import logging
+import os
+
+import boto3
+
+dynamodb = boto3.client("dynamodb")  # made at import, as apps do: AWS_ENDPOINT_URL points it at the stack
+log = logging.getLogger()
+log.setLevel(logging.INFO)
+
+
+def answer(status, body):
+    return {"statusCode": status, "headers": {"Content-Type": "application/json"}, "body": json.dumps(body)}
+
+
+def handler(event, context):
+    path = event.get("rawPath") or event.get("path") or "/"
+    if path == "/health":
+        missing = []
+        for variable in ("NOTES_TABLE", "AUTHORS_TABLE"):
+            try:
+                dynamodb.describe_table(TableName=os.environ[variable])
+            except dynamodb.exceptions.ResourceNotFoundException:
+                log.error("table %s (%s) does not exist", os.environ[variable], variable)
+                missing.append(os.environ[variable])
+        return answer(503 if missing else 200, {"missing": missing, "function": context.function_name})
+    if path == "/notes" and event.get("body"):
+        note = json.loads(event["body"])
+        dynamodb.put_item(TableName=os.environ["NOTES_TABLE"], Item={"id": {"S": note["id"]}, "text": {"S": note["text"]}})
+        print(f"stored note {note['id']}")
+        return answer(201, {"stored": note["id"]})
+    return answer(404, {"error": f"no route {path}"})
+'''
+
+NOTES_CHECKLIST = {
+    "version": 1, "default_env": "dev", "local": {"app": "notes_app:handler"},
+    "environments": {"dev": {"region": "eu-west-1", "table_prefix": "notes-dev-", "function_name": "notes-dev"}},
+    "lambda": {"required_env": ["NOTES_TABLE", "AUTHORS_TABLE"], "handler": "notes_app.handler",
+               "runtime": "python3.12", "bindings": {"NOTES_TABLE": "notes", "AUTHORS_TABLE": "authors"}},
+    "entry_point": {"require": "any", "public": True},
+    "iam": {"permissions": [{"table": "notes", "actions": ["dynamodb:DescribeTable", "dynamodb:PutItem"]},
+                            {"table": "authors", "actions": ["dynamodb:DescribeTable"]}]},
+    "endpoints": [{"name": "health", "path": "/health", "expect_status": 200, "retries": 0,
+                   "schema": {"type": "object", "required": ["missing"], "properties": {"missing": {"maxItems": 0}}}},
+                  {"name": "store", "method": "POST", "path": "/notes", "body": {"id": "n1", "text": "hello"},
+                   "expect_status": 201, "retries": 0}],
+    "logs": {"threshold": 0},
+}
+
+
+@pytest.fixture
+def notes_project(tmp_path):
+    (tmp_path / "notes_app.py").write_text(NOTES_APP)
+    (tmp_path / "checklist.yaml").write_text(yaml.safe_dump(NOTES_CHECKLIST, sort_keys=False))
+    specs = tmp_path / "table_specs"
+    specs.mkdir()
+    for name, key in (("notes", "id"), ("authors", "authorId")):
+        (specs / f"{name}.json").write_text(json.dumps({
+            "TableName": name, "AttributeDefinitions": [{"AttributeName": key, "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": key, "KeyType": "HASH"}], "BillingMode": "PAY_PER_REQUEST"}))
+    return tmp_path
+
+
+@pytest.fixture
+def stop_afterwards():
+    processes = []
+    yield processes.append
+    for process in processes:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.mark.parametrize("entry_point", ["function_url", "http_api", "rest_api"])
+def test_your_own_handler_is_served_found_and_checked_like_on_aws(notes_project, stop_afterwards, entry_point):
+    process, lines = run_local(notes_project, "--entry-point", entry_point)
+    stop_afterwards(process)
+    assert "AWS (moto)" in lines and "app" in lines and "fake Spotify" not in lines, lines
+    aws = lines["AWS (moto)"]
+    cli = Cli(notes_project)
+    # no --base-url: check finds the app through the entry point, as it would on AWS
+    result, report = cli.json("check", "--endpoint-url", aws)
+    assert result.exit_code == 0, [r for r in report["results"] if r["status"] != "pass"]
+    kinds = {r["kind"] for r in report["results"] if r["status"] == "pass"}
+    assert {"tables", "lambda", "bindings", "entry_point", "iam", "endpoints", "logs"} <= kinds
+    entry = next(r for r in report["results"] if r["id"] == "entry_point")
+    assert entry["summary"].startswith(entry_point.replace("_", " "))
+    if entry_point != "function_url":
+        return
+    # what the handler printed went to the function's log group, as on Lambda
+    logs = boto3.client("logs", endpoint_url=aws, region_name="eu-west-1")
+    messages = [e["message"] for e in logs.filter_log_events(logGroupName="/aws/lambda/notes-dev")["events"]]
+    assert "stored note n1" in messages
+    stored = boto3.client("dynamodb", endpoint_url=aws, region_name="eu-west-1").get_item(
+        TableName="notes-dev-notes", Key={"id": {"S": "n1"}})
+    assert stored["Item"]["text"] == {"S": "hello"}
+
+    boto3.client("dynamodb", endpoint_url=aws, region_name="eu-west-1").delete_table(TableName="notes-dev-authors")
+    result, report = cli.json("smoke", "--endpoint-url", aws)
+    assert result.exit_code == 1
+    failing = {r["id"]: r for r in report["results"] if r["status"] == "fail"}
+    assert {"table:authors", "endpoint:health", "logs:ERROR"} <= set(failing), report["results"]
+    assert "notes-dev-authors" in failing["endpoint:health"]["found"]
+    assert any("notes-dev-authors" in line for line in failing["logs:ERROR"]["details"])
+
+
+def test_app_none_deploys_only_the_aws_side(notes_project, stop_afterwards):
+    process, lines = run_local(notes_project, "--app", "none")
+    stop_afterwards(process)
+    assert "app" not in lines, lines
+    aws = lines["AWS (moto)"]
+    result, report = Cli(notes_project).json("check", "--endpoint-url", aws, "--only", "tables,lambda,bindings,iam")
+    assert result.exit_code == 0, [r for r in report["results"] if r["status"] != "pass"]
+    variables = boto3.client("lambda", endpoint_url=aws, region_name="eu-west-1").get_function_configuration(
+        FunctionName="notes-dev")["Environment"]["Variables"]
+    assert variables == {"NOTES_TABLE": "notes-dev-notes", "AUTHORS_TABLE": "notes-dev-authors"}
+
+
+def test_a_handler_that_cannot_be_imported_is_one_line(notes_project):
+    process, lines = run_local(notes_project, "--app", "nosuch_module:handler")
+    process.wait(timeout=30)
+    assert process.returncode == 1
+    errors = [line for line in lines.get("printed", []) if line.startswith("error:")]
+    assert errors == [f"error: --app nosuch_module:handler: no module nosuch_module in {notes_project.resolve()} "
+                      "(run checker local in the app's folder, or pass --app-dir)\n"], lines
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_the_local_stack_leaves_no_temp_files(notes_project, tmp_path_factory, stop):
+    temp = tmp_path_factory.mktemp("tmpdir")
+    process, lines = run_local(notes_project, "--app", "none", "--no-deploy", env={"TMPDIR": str(temp)})
+    assert "AWS (moto)" in lines, lines
+    assert [p.name for p in temp.iterdir() if p.name.startswith("checker-local-")]  # moto's log lives there
+    process.send_signal(stop)
+    assert process.wait(timeout=20) in (0, 1, -stop)
+    assert list(temp.iterdir()) == []

@@ -79,3 +79,57 @@ def test_apply_text_counts_outcomes():
 def test_one_registry_says_which_formats_show_what(method, formats):
     assert formats_for(method) == formats
     assert set(FORMATTERS) == {"text", "json", "junit"}
+
+
+def test_junit_says_how_long_each_check_and_each_suite_took():
+    from checker.checks import timed
+    measured = CheckResult("endpoint:health", "endpoints", Status.PASS, "ok", seconds=0.25)
+    results = timed([measured, *RESULTS[:2]], elapsed=1.25)   # the other two share what is left: 0.5 s each
+    assert [r.seconds for r in results] == [0.25, 0.5, 0.5]
+    suite = ElementTree.fromstring(formatter("junit").checks(results)).find("testsuite")
+    assert [c.get("time") for c in suite.findall("testcase")] == ["0.250", "0.500", "0.500"]
+    assert suite.get("time") == "1.250"
+
+
+def run_on_a_terminal(args: list, cwd, env: dict) -> str:
+    """What `checker ARGS` writes to a terminal (a pseudo-terminal as its stdout)."""
+    import os
+    import pty
+    import subprocess
+    import sys
+    main, child = pty.openpty()
+    command = [os.path.join(os.path.dirname(sys.executable), "checker"), *args]
+    process = subprocess.Popen(command, cwd=cwd, stdout=child, stderr=subprocess.DEVNULL, env={**os.environ, **env})
+    os.close(child)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(main, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    process.wait(timeout=60)
+    os.close(main)
+    return b"".join(chunks).decode()
+
+
+def test_colour_on_a_terminal_only_and_never_with_no_color(project, endpoint):
+    args = ["plan", "--endpoint-url", endpoint]
+    coloured = run_on_a_terminal(args, project, {})
+    assert "\x1b[32m+\x1b[0m user" in coloured
+    assert "\x1b[" not in run_on_a_terminal(args, project, {"NO_COLOR": "1"})
+    import subprocess
+    import sys
+    piped = subprocess.run([sys.executable, "-m", "checker", *args], cwd=project, capture_output=True, text=True)
+    assert "+ user" in piped.stdout and "\x1b[" not in piped.stdout
+
+
+def test_colour_paints_status_words_and_plan_symbols_only():
+    text = formatter("text").checks(RESULTS)
+    from checker.report import colour
+    painted = colour(text)
+    assert painted.splitlines()[0] == "\x1b[32mPASS\x1b[0m  table:user: table user is ACTIVE"
+    assert "\x1b[1;31mFAIL\x1b[0m  endpoint:health" in painted
+    assert colour('  "PASS": 1') == '  "PASS": 1'      # JSON is left alone

@@ -9,8 +9,8 @@ import pytest
 from checker.checklist import Endpoint
 from checker.checks.endpoints import check_endpoint
 from checker.checks.logs import sample_line
+from checker.local.http import LocalServer, send_json
 from checker.secrets import Redactor, mask_secret_fields
-from checker.testing.http import LocalServer, send_json
 
 REFRESH, ACCESS = "AQD-refresh-PLANTED-71c2", "BQ-access-PLANTED-93ab"
 

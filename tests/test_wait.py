@@ -8,7 +8,7 @@ import json
 import boto3
 import pytest
 
-from checker.testing.dynamo_proxy import DynamoProxy
+from checker.local.dynamo_proxy import DynamoProxy
 from checker.wait import next_delay, table_state, wait_until_active
 
 from .conftest import REGION, load_spec

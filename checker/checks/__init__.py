@@ -31,13 +31,24 @@ def run_checks(ctx: CheckContext, kinds, log: Log = lambda m: None) -> list:
             continue
         started = time.monotonic()
         try:
-            results += kind.run_function()(ctx, log)
+            found = kind.run_function()(ctx, log)
         except CheckerError as exc:
-            results.append(CheckResult(kind.name, kind.name, Status.ERROR, str(exc)))
+            found = [CheckResult(kind.name, kind.name, Status.ERROR, str(exc))]
             if isinstance(exc, AwsError) and exc.unreachable:
                 unreachable = str(exc)
-        log(f"{kind.name}: checked in {time.monotonic() - started:.1f}s")
+        elapsed = time.monotonic() - started
+        results += timed(found, elapsed)
+        log(f"{kind.name}: checked in {elapsed:.1f}s")
     return blame_tables(results)
+
+
+def timed(results: list, elapsed: float) -> list:
+    """Each result with its time: its own where the check measured it (an endpoint's requests),
+    else an equal share of its kind's time (the kind's checks are looked at together, e.g. the
+    tables read concurrently)."""
+    unmeasured = [r for r in results if not r.seconds]
+    share = max(0.0, elapsed - sum(r.seconds for r in results)) / max(1, len(unmeasured))
+    return [r if r.seconds else dataclasses.replace(r, seconds=share) for r in results]
 
 
 def blame_tables(results: list) -> list:

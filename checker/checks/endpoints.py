@@ -7,8 +7,10 @@ in an error body included).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
+import socket
 import time
 from collections.abc import Callable, Iterable
 from typing import Optional
@@ -66,8 +68,22 @@ def clean_headers(headers: dict) -> dict:
     return cleaned
 
 
+class Unresolvable(Exception):
+    """The URL's host name does not resolve: no retry helps, and every endpoint on that host is
+    told at once (`unresolved` hosts are kept for the run)."""
+
+
+def does_not_resolve(exc: Exception) -> bool:
+    name_error = getattr(urllib3.exceptions, "NameResolutionError", None)   # urllib3 2
+    if name_error is not None and isinstance(exc, name_error):
+        return True
+    cause = exc.__cause__ or exc.__context__
+    return isinstance(exc, urllib3.exceptions.NewConnectionError) and isinstance(cause, socket.gaierror)
+
+
 def attempt(http: urllib3.PoolManager, endpoint: Endpoint, url: str, headers: dict, redactor: Redactor) -> tuple:
-    """One request: (ok, found) where found says what came back, secrets masked."""
+    """One request: (ok, found) where found says what came back, secrets masked. Raises
+    Unresolvable when the host name does not resolve."""
     body = endpoint.body
     if body is not None and not isinstance(body, str):
         body = json.dumps(body)
@@ -78,6 +94,8 @@ def attempt(http: urllib3.PoolManager, endpoint: Endpoint, url: str, headers: di
         data = response.read(MAX_BODY + 1)
         response.release_conn()
     except urllib3.exceptions.HTTPError as exc:
+        if does_not_resolve(exc):
+            raise Unresolvable(urlsplit(url).hostname or "") from None
         return False, f"no answer: {type(exc).__name__}"
     text = data[:MAX_BODY].decode("utf-8", "replace")
     excerpt = redactor.excerpt(text, EXCERPT)
@@ -99,8 +117,9 @@ def attempt(http: urllib3.PoolManager, endpoint: Endpoint, url: str, headers: di
 
 def check_endpoint(endpoint: Endpoint, base_url: Optional[str], http: Optional[urllib3.PoolManager] = None,
                    sleep: Callable[[float], None] = time.sleep, log: Callable[[str], None] = lambda m: None,
-                   no_base_url: str = "", secrets: Iterable[str] = ()) -> CheckResult:
-    """`secrets`: the checklist's ${VAR} values, masked wherever they come back."""
+                   no_base_url: str = "", secrets: Iterable[str] = (), unresolved: Optional[set] = None) -> CheckResult:
+    """`secrets`: the checklist's ${VAR} values, masked wherever they come back; `unresolved`:
+    the host names found not to resolve earlier in the run (added to)."""
     redactor = Redactor()
     redactor.add_headers(endpoint.headers)
     redactor.add_variables(secrets)
@@ -116,8 +135,19 @@ def check_endpoint(endpoint: Endpoint, base_url: Optional[str], http: Optional[u
     expected = f"HTTP {endpoint.expect_status}" + (", body matching its JSON Schema" if endpoint.schema else "")
     http = http or urllib3.PoolManager()
     attempts = endpoint.retries + 1
+    unresolved = set() if unresolved is None else unresolved
     for number in range(1, attempts + 1):
-        ok, found = attempt(http, endpoint, url, headers, redactor)
+        try:
+            if urlsplit(url).hostname in unresolved:
+                raise Unresolvable(urlsplit(url).hostname or "")
+            ok, found = attempt(http, endpoint, url, headers, redactor)
+        except Unresolvable as exc:
+            unresolved.add(str(exc))
+            host = redactor(clip(str(exc), 120))
+            return CheckResult(check_id, "endpoints", Status.FAIL, f"{endpoint.method} {shown_url}: host {host} does not "
+                               "resolve (DNS)", expected=expected, found=f"host {host} does not resolve (not retried)",
+                               remediation="check the URL (base_url, --base-url, or the entry point's), or the "
+                                           "network's DNS; on a local stack the AWS host names do not resolve")
         if ok:
             tries = f" (attempt {number} of {attempts})" if number > 1 else ""
             return CheckResult(check_id, "endpoints", Status.PASS, f"{endpoint.method} {shown_url}: {found}{tries}",
@@ -138,13 +168,16 @@ def check_endpoints(ctx: CheckContext, log: Callable[[str], None] = lambda m: No
         base_url, no_base_url = discovered_base_url(ctx)
     urls = entry_point_urls(ctx) if any(e.entry_point for e in ctx.checklist.endpoints) else {}
     results = []
+    unresolved: set = set()
     for endpoint in ctx.checklist.endpoints:
         base, why = base_url, no_base_url
         if endpoint.entry_point and not endpoint.url:
             base = urls.get(endpoint.entry_point)
             why = "" if base else (f"no base URL: the function has no {endpoint.entry_point.replace('_', ' ')} "
                                    "entry point with a URL checker can tell (one stage)")
-        results.append(check_endpoint(endpoint, base, log=log, no_base_url=why,
-                                      secrets=ctx.checklist.variable_values))
+        started = time.monotonic()
+        result = check_endpoint(endpoint, base, log=log, no_base_url=why, secrets=ctx.checklist.variable_values,
+                                unresolved=unresolved)
+        results.append(dataclasses.replace(result, seconds=max(time.monotonic() - started, 1e-6)))
     ctx.endpoints_called = any(r.status != Status.ERROR for r in results)
     return results

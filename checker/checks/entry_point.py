@@ -6,6 +6,7 @@ import fnmatch
 import json
 from dataclasses import dataclass
 from typing import Optional
+from urllib.parse import urlsplit
 
 from ..context import CheckContext
 from ..errors import AwsError, CheckerError, pages
@@ -123,11 +124,20 @@ def _rest_api(ctx: CheckContext, api: dict, function_arn: str, arn_prefix: str) 
     arns = tuple(f"{arn_prefix}:{api['id']}/{stage or '*'}/{'*' if method == 'ANY' else method}{path}"
                  for path, method, _ in methods)
     credentials = any(integration.get("credentials") for _, _, integration in methods)
-    url = None
-    if stage is not None:
-        host = f"https://{api['id']}.execute-api.{ctx.client('apigateway').meta.region_name}.amazonaws.com"
-        url = f"{host}/{stage}{methods[0][0]}"
+    url = rest_invoke_url(ctx.client("apigateway"), api["id"], stage, methods[0][0]) if stage is not None else None
     return EntryPoint("rest_api", api["id"], url, stages=ambiguous, source_arns=arns, credentials=credentials)
+
+
+def rest_invoke_url(client, api_id: str, stage: str, path: str) -> str:
+    """A REST API's invoke URL: on AWS `https://{id}.execute-api.{region}.amazonaws.com/{stage}{path}`;
+    against an emulator's --endpoint-url, LocalStack's form `{endpoint}/restapis/{id}/{stage}/_user_request_{path}`
+    (which `checker local` serves too), since the AWS host does not resolve there."""
+    endpoint = client.meta.endpoint_url or ""
+    host = urlsplit(endpoint).hostname or ""
+    if not endpoint or host.endswith((".amazonaws.com", ".amazonaws.com.cn")):
+        suffix = ".cn" if host.endswith(".cn") else ""
+        return f"https://{api_id}.execute-api.{client.meta.region_name}.amazonaws.com{suffix}/{stage}{path}"
+    return f"{endpoint.rstrip('/')}/restapis/{api_id}/{stage}/_user_request_{path}"
 
 
 # -- may it invoke? ----------------------------------------------------------------------------

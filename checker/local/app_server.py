@@ -1,8 +1,10 @@
-"""The app on 127.0.0.1: HTTP requests become Lambda Function URL events for the real handler.
+"""The app on 127.0.0.1: HTTP requests become the Lambda events of its entry point (a Function URL,
+an API Gateway HTTP API or REST API) for the real handler.
 
 Used by the end-to-end tests, the benchmarks and `checker local`, so that `checker smoke` talks to
-the actual runtime, backed by a moto server and the fake Spotify, over real HTTP. With a log
-group, what the app logs while serving goes to CloudWatch Logs on that server, as on Lambda.
+the actual runtime (the bundled one, or a user's handler), backed by a moto server, over real HTTP.
+With a log group, what the app logs while serving goes to CloudWatch Logs on that server, as on
+Lambda.
 """
 from __future__ import annotations
 
@@ -11,28 +13,11 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Optional
-from urllib.parse import parse_qsl, urlsplit
 
 import boto3
 
-from spotify_playlist import handler as app
-
+from .events import content_type, event_for, http_answer, strip_rest_prefix
 from .http import LocalServer, send
-
-
-def function_url_event(method: str, path: str, headers: dict, body: str) -> dict:
-    parts = urlsplit(path)
-    query = dict(parse_qsl(parts.query))
-    return {
-        "version": "2.0", "routeKey": "$default", "rawPath": parts.path, "rawQueryString": parts.query,
-        "headers": {k.lower(): v for k, v in headers.items()},
-        "queryStringParameters": query or None,
-        "requestContext": {"http": {"method": method, "path": parts.path, "protocol": "HTTP/1.1",
-                                    "sourceIp": "127.0.0.1"},
-                           "domainName": "127.0.0.1", "requestId": f"local-{time.monotonic_ns()}",
-                           "routeKey": "$default", "stage": "$default", "timeEpoch": int(time.time() * 1000)},
-        "body": body or None, "isBase64Encoded": False,
-    }
 
 
 class LogShipper(logging.Handler):
@@ -40,9 +25,9 @@ class LogShipper(logging.Handler):
     server): only the lines logged by the threads serving this app's requests are taken, so two
     local apps in one process never mix their logs."""
 
-    def __init__(self, logs_client, log_group: str):
+    def __init__(self, logs_client, log_group: str, formatter: logging.Formatter):
         super().__init__(logging.INFO)
-        self.setFormatter(app.JsonLineFormatter())
+        self.setFormatter(formatter)
         self.client = logs_client
         self.log_group = log_group
         self.stream = f"local/[$LATEST]{time.time_ns():x}"
@@ -77,16 +62,23 @@ class LogShipper(logging.Handler):
 
 
 class AppServer:
-    """The real handler behind an HTTP server. With `log_group`, what the app logs while serving
-    goes to that CloudWatch Logs group on `dynamodb_endpoint`'s server, as on Lambda."""
+    """An app behind an HTTP server, sent the events of `entry_point`'s kind. `app` is one of
+    `apps.py` (default: the bundled spotify-playlist runtime). With `log_group`, what the app
+    logs while serving goes to that CloudWatch Logs group on `dynamodb_endpoint`'s server."""
 
     def __init__(self, environ: dict, dynamodb_endpoint: Optional[str] = None, region: str = "us-east-1",
                  on_event: Optional[Callable[[dict], None]] = None, log_group: Optional[str] = None,
-                 port: int = 0):
+                 port: int = 0, app=None, entry_point: str = "function_url", function_name: str = "local"):
+        if app is None:
+            from .apps import SpotifyApp
+            app = SpotifyApp()
+        self.app = app
         self.environ = environ
         self.endpoint = dynamodb_endpoint
         self.region = region
         self.on_event = on_event
+        self.entry_point = entry_point
+        self.function_name = function_name
         self.shipper: Optional[LogShipper] = None
         if log_group:
             self.ship_logs_to(log_group)
@@ -96,33 +88,35 @@ class AppServer:
         return boto3.resource("dynamodb", endpoint_url=self.endpoint, region_name=self.region)
 
     def serve(self, handler, method: str) -> None:
-        event = function_url_event(method, handler.path, dict(handler.headers), handler.body().decode())
+        stage, target = strip_rest_prefix(handler.path)
+        event = event_for(self.entry_point, method, target, dict(handler.headers), handler.body(),
+                          stage or ("local" if self.entry_point == "rest_api" else "$default"))
         if self.on_event:
             self.on_event(event)
         shipper = self.shipper
         if shipper:
             shipper.start_request()
         try:
-            result = app.handle(event, None, environ=self.environ, resource_factory=self.resource)
+            answer = self.app.invoke(event, self.environ, self.resource, self.function_name)
         finally:
             if shipper:
                 shipper.end_request()
-        headers = dict(result.get("headers", {}))
-        send(handler, result["statusCode"], result["body"].encode(), {},
-             headers.pop("Content-Type", "application/json"))
+        status, headers, payload = http_answer(self.entry_point, answer)
+        kind, headers = content_type(headers)
+        send(handler, status, payload, headers, kind)
 
     def ship_logs_to(self, log_group: str) -> None:
         logs = boto3.client("logs", endpoint_url=self.endpoint, region_name=self.region)
         self.stop_shipping()
-        self.shipper = LogShipper(logs, log_group)
-        package_logger = logging.getLogger("spotify_playlist")
-        package_logger.addHandler(self.shipper)
-        if package_logger.level == logging.NOTSET or package_logger.level > logging.INFO:
-            package_logger.setLevel(logging.INFO)  # as LOG_LEVEL's default on Lambda
+        self.shipper = LogShipper(logs, log_group, self.app.formatter())
+        app_logger = logging.getLogger(self.app.logger_name)
+        app_logger.addHandler(self.shipper)
+        if app_logger.level == logging.NOTSET or app_logger.level > logging.INFO:
+            app_logger.setLevel(logging.INFO)  # as LOG_LEVEL's default on Lambda
 
     def stop_shipping(self) -> None:
         if self.shipper:
-            logging.getLogger("spotify_playlist").removeHandler(self.shipper)
+            logging.getLogger(self.app.logger_name).removeHandler(self.shipper)
             self.shipper = None
 
     @property

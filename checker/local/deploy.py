@@ -46,6 +46,38 @@ def deploy_function(endpoint: str, region: str, function_name: str, policy: dict
     return role
 
 
+def create_entry_point(endpoint: str, region: str, function_name: str, kind: str,
+                       account: str = MOTO_ACCOUNT) -> str:
+    """The entry point `kind` (http_api or rest_api) integrating the function, allowed by its
+    resource policy to invoke it, as a deploy tool would make it; returns the API's id. Every
+    method and path goes to the function (`$default` route; REST: ANY on / and /{proxy+}, stage
+    `local`)."""
+    from .events import REST_STAGE
+
+    lam = boto3.client("lambda", endpoint_url=endpoint, region_name=region)
+    arn = lam.get_function(FunctionName=function_name)["Configuration"]["FunctionArn"]
+    uri = f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{arn}/invocations"
+    if kind == "http_api":
+        v2 = boto3.client("apigatewayv2", endpoint_url=endpoint, region_name=region)
+        api_id = v2.create_api(Name=function_name, ProtocolType="HTTP")["ApiId"]
+        integration = v2.create_integration(ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=arn,
+                                            PayloadFormatVersion="2.0")["IntegrationId"]
+        v2.create_route(ApiId=api_id, RouteKey="$default", Target=f"integrations/{integration}")
+        v2.create_stage(ApiId=api_id, StageName="$default", AutoDeploy=True)
+    else:
+        gateway = boto3.client("apigateway", endpoint_url=endpoint, region_name=region)
+        api_id = gateway.create_rest_api(name=function_name)["id"]
+        root = next(r for r in gateway.get_resources(restApiId=api_id)["items"] if r["path"] == "/")
+        proxy = gateway.create_resource(restApiId=api_id, parentId=root["id"], pathPart="{proxy+}")
+        for resource in (root, proxy):
+            gateway.put_method(restApiId=api_id, resourceId=resource["id"], httpMethod="ANY", authorizationType="NONE")
+            gateway.put_integration(restApiId=api_id, resourceId=resource["id"], httpMethod="ANY", type="AWS_PROXY",
+                                    integrationHttpMethod="POST", uri=uri)
+        gateway.create_deployment(restApiId=api_id, stageName=REST_STAGE)
+    allow_api_gateway(endpoint, region, function_name, api_id, account)
+    return api_id
+
+
 def allow_api_gateway(endpoint: str, region: str, function_name: str, api_id: str,
                       account: str = MOTO_ACCOUNT) -> None:
     """The resource-policy statement that lets API Gateway invoke the function from any stage,

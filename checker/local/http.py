@@ -36,6 +36,12 @@ class QuietHandler(BaseHTTPRequestHandler):
     def do_DELETE(self):
         self.route(self, "DELETE")
 
+    def do_PATCH(self):
+        self.route(self, "PATCH")
+
+    def do_HEAD(self):
+        self.route(self, "HEAD")
+
     def body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
