@@ -739,11 +739,11 @@ def local(port, app_name, app_dir, entry_point, tracks, deploy, env_name, specs_
     region = (project.region if project else None) or "us-east-1"
     try:
         from .local.stack import LocalStack
+        stack = LocalStack(port=port, tracks=tracks, region=region, **settings)  # imports moto's server
     except ImportError:
         raise CheckerError("`checker local` needs moto's server: pip install 'ddb-deploy-checker[local]' "
                            "(or run `make install`)") from None
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    stack = LocalStack(port=port, tracks=tracks, region=region, **settings)
     with stack:
         target = dataclasses.replace(given, endpoint_url=stack.endpoint)
         if deploy:
