@@ -1,4 +1,4 @@
 """`python -m checker`: the same command line as the `checker` script."""
-from .cli import main
+from .entry import run
 
-main(prog_name="checker")
+run()

@@ -24,7 +24,7 @@ from .deadline import Deadline
 # are imported by the methods that use them.
 from .errors import CheckerError, Interrupted, call
 from .kinds import KIND_NAMES, KINDS, SMOKE_KINDS, sections_of
-from .results import DEFAULT_CONCURRENCY, Action, ApplyResult, CheckResult, Status, summarize
+from .results import DEFAULT_CONCURRENCY, Action, ApplyResult, CheckResult, Status, escape_controls, summarize
 from .secrets import Redactor, clip, masked_url
 from .target import DEFAULT_CHECKLIST, DEFAULT_SPECS, Target
 
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 __all__ = ["Project", "Validation", "validate", "choose_kinds", "CheckerError", "CheckResult", "Status",
            "summarize", "Interrupted", "KIND_NAMES", "SMOKE_KINDS", "KINDS", "DEFAULT_CHECKLIST", "timeout_message",
            "ApplyResult", "sections_of", "Redactor", "clip", "masked_url", "environment_names", "export", "Export",
-           "Target", "for_each_environment", "init", "changes_to_apply"]
+           "Target", "for_each_environment", "init", "changes_to_apply", "escape_controls", "command_scope"]
 
 
 def changes_to_apply(changes: list, allow_capacity_changes: bool = False) -> list:
@@ -154,9 +154,16 @@ def _where(environment: Optional[Environment], region, profile, endpoint_url, ta
         return option if option is not None else (getattr(environment, field_name) if environment else default)
     aws = AwsOptions(region=chosen(region, "region"), profile=chosen(profile, "profile"),
                      endpoint_url=chosen(endpoint_url, "endpoint_url"), role_arn=chosen(None, "role_arn"),
-                     retry_mode=retry_mode or "standard", max_attempts=max_attempts or 5,
-                     deadline=Deadline(timeout) if timeout is not None else None)
+                     retry_mode=retry_mode, max_attempts=max_attempts,
+                     deadline=Deadline(timeout).arm() if timeout is not None else None)
     return aws, chosen(table_prefix, "table_prefix", ""), chosen(table_suffix, "table_suffix", "")
+
+
+def command_scope():
+    """A context in which a command's --timeout bounds every connection of the process (see
+    deadline.Watchdog); the CLI runs each command in one, so one run does not bound the next."""
+    from .deadline import WATCHDOG
+    return WATCHDOG.command()
 
 
 def choose_kinds(only=(), skip=(), allowed=KIND_NAMES) -> tuple:
@@ -345,7 +352,7 @@ class Project:
         this run must have left logs behind."""
         from .checklist import Checklist
         from .checks import run_checks
-        from .checks.logs import parse_since
+        from .checks.logs import parse_since, since_note
         from .context import CheckContext
         started_ms = started_ms if started_ms is not None else int(time.time() * 1000)
         try:
@@ -357,7 +364,7 @@ class Project:
             aws=self.aws, tables=self.tables, checklist=self.checklist or Checklist("(no checklist)"),
             function_name=function_name or self.function_name,
             base_url=base_url or (environment.base_url if environment and environment.base_url else None),
-            since_ms=since_ms, logs_settle=settle, smoke=smoke)
+            since_ms=since_ms, since_note=since_note(since), logs_settle=settle, smoke=smoke)
         return run_checks(context, kinds, log=log)
 
     # -- IAM ------------------------------------------------------------------------------

@@ -199,9 +199,16 @@ def remote_references(schema: Any, path: str) -> list:
 
 
 def url_problem(url: Any) -> Optional[str]:
-    """Why a URL from the checklist cannot be requested, or None."""
+    """Why a URL from the checklist cannot be requested, or None; never a part of its user name
+    or password (they are taken off before the URL is parsed)."""
+    from .secrets import split_userinfo
+    if not isinstance(url, str):
+        return "not a URL"
+    scheme, userinfo, rest = split_userinfo(url)
+    if userinfo is not None and any(c in userinfo for c in "/?#"):
+        return "its user name or password holds / ? or #: percent-encode them (%2F %3F %23)"
     try:
-        parts = urlsplit(url)
+        parts = urlsplit(scheme + rest)
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number
     except ValueError as exc:
         return f"not a URL: {exc}"
@@ -314,10 +321,29 @@ def _endpoint_problems(document: dict, file: str) -> list[Problem]:
             reason = url_problem(endpoint["url"])
             if reason:
                 problems.append(Problem(file, f"$.endpoints[{i}].url", reason))
+        problems += _header_problems(endpoint.get("headers") or {}, file, f"$.endpoints[{i}].headers")
     names = [e.get("name") for e in document.get("endpoints") or []]
     for i, name in enumerate(names):
         if names.index(name) != i:
             problems.append(Problem(file, f"$.endpoints[{i}].name", f"endpoint name {name!r} is used more than once"))
+    return problems
+
+
+def _header_problems(headers: dict, file: str, where: str) -> list[Problem]:
+    """HTTP/1.1 carries header values as latin-1 without line breaks: anything else cannot be sent
+    (the value is never shown; it may be a secret)."""
+    problems = []
+    for name, value in headers.items():
+        try:
+            str(value).strip().encode("latin-1")
+            str(name).encode("ascii")
+        except UnicodeEncodeError:
+            problems.append(Problem(file, f"{where}.{clip(name, 60)}", "holds characters an HTTP header cannot carry "
+                                    "(names: ASCII; values: latin-1); encode the value (e.g. base64)"))
+            continue
+        if any(c in str(value).strip() + str(name) for c in "\r\n\x00"):  # a CI secret's own line end is trimmed
+            problems.append(Problem(file, f"{where}.{clip(name, 60)}", "holds a line break or NUL, which an HTTP "
+                                    "header cannot carry"))
     return problems
 
 

@@ -11,7 +11,6 @@ import json
 import math
 import os
 import shlex
-import signal
 import sys
 import time
 from collections.abc import Callable
@@ -36,7 +35,9 @@ from .api import (
     changes_to_apply,
     choose_kinds,
     clip,
+    command_scope,
     environment_names,
+    escape_controls,
     for_each_environment,
     sections_of,
     summarize,
@@ -74,10 +75,17 @@ def stderr(message: str) -> None:
     click.echo(OUTPUT(message), err=True)
 
 
+MAX_ERROR_LINE = 1000
+
+
 def fail(message: str, stdout: Optional[str] = None) -> None:
     """`error: ...` on stderr (one line per line of the message), the result on stdout, exit 1."""
-    for line in message.splitlines() or [""]:
-        stderr(f"error: {line}")
+    # our own lines are split on \n only; any other control character (an AWS message's \x1e, a
+    # terminal escape) is shown escaped; an echoed 100,000-character option stays one line
+    # one `error:` line, for whoever greps for it; a message of several lines (every problem of
+    # a spec) goes on under it, indented
+    for number, line in enumerate(message.rstrip("\n").split("\n")):
+        stderr(f"{'error: ' if number == 0 else '       '}{clip(escape_controls(line), MAX_ERROR_LINE)}")
     if stdout is not None:
         echo(stdout)
     sys.exit(1)
@@ -92,7 +100,8 @@ def exit_on_errors(stdout_for: Callable[[CheckerError, str], Optional[str]]):
         def wrapper(*args, **kwargs):
             output_format = kwargs.get("output_format", "text")
             try:
-                return command(*args, **kwargs)
+                with command_scope():
+                    return command(*args, **kwargs)
             except KeyboardInterrupt:
                 stderr("error: interrupted; anything already sent to AWS carries on there")
                 sys.exit(130)
@@ -112,11 +121,12 @@ def exit_on_errors(stdout_for: Callable[[CheckerError, str], Optional[str]]):
 
 
 # Plain commands: JSON consumers get {"error": ...}; text readers have stderr.
-handle_errors = exit_on_errors(lambda exc, fmt: json.dumps({"error": OUTPUT(str(exc))}) if fmt == "json" else None)
+handle_errors = exit_on_errors(lambda exc, fmt: json.dumps({"error": OUTPUT(clip(str(exc), MAX_ERROR_LINE))})
+                               if fmt == "json" else None)
 
 
 def _error_as_check_result(exc: CheckerError, output_format: str) -> str:
-    lines = str(exc).splitlines()
+    lines = [clip(line, MAX_ERROR_LINE) for line in str(exc).splitlines()] or [""]
     result = CheckResult("checker", "checker", Status.ERROR, lines[0], details=tuple(lines[1:]))
     return report.formatter(output_format).checks([result])
 
@@ -310,7 +320,10 @@ class CheckerGroup(click.Group):
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
-        except click.exceptions.Abort:
+        except click.exceptions.Abort as exc:
+            if isinstance(exc.__cause__, KeyboardInterrupt):   # Ctrl-C or SIGTERM while click parsed
+                stderr("error: interrupted")
+                sys.exit(130)
             fail("aborted")
         except click.exceptions.NoArgsIsHelpError as exc:
             click.echo(exc.ctx.get_help() if exc.ctx else "")
@@ -743,7 +756,6 @@ def local(port, app_name, app_dir, entry_point, tracks, deploy, env_name, specs_
     except ImportError:
         raise CheckerError("`checker local` needs moto's server: pip install 'ddb-deploy-checker[local]' "
                            "(or run `make install`)") from None
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     with stack:
         target = dataclasses.replace(given, endpoint_url=stack.endpoint)
         if deploy:

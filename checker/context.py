@@ -20,6 +20,7 @@ class CheckContext:
     function_name: Optional[str]
     base_url: Optional[str]
     since_ms: int
+    since_note: str = ""      # how --since was read, when it needs saying (no offset: UTC)
     logs_settle: float = 0.0           # seconds to let CloudWatch ingest before counting
     smoke: bool = False                # a smoke test: its endpoint calls must leave logs behind
     endpoints_called: bool = False     # set once an endpoint check has sent a request

@@ -55,8 +55,8 @@ class AwsError(CheckerError):
     def unreachable(self) -> bool:
         """AWS cannot be asked any more in this run: the endpoint is unreachable, or the deadline passed."""
         bex = _botocore()
-        return self.code == "DeadlineExceeded" or isinstance(
-            self.__cause__, (bex.EndpointConnectionError, bex.ConnectTimeoutError))
+        return self.code in ("DeadlineExceeded", "Unreachable") or isinstance(
+            self.__cause__, (bex.EndpointConnectionError, bex.ConnectTimeoutError, bex.ReadTimeoutError))
 
 
 def describe_aws_error(exc: Exception, action: str | None = None, service: str = "dynamodb") -> str:
@@ -95,7 +95,8 @@ def describe_aws_error(exc: Exception, action: str | None = None, service: str =
         return (f"{action or 'request'}: the endpoint's answer is not what the {service} API promises "
                 "(is --endpoint-url an AWS endpoint?)")
     if isinstance(exc, bex.BotoCoreError):
-        return f"AWS client error: {exc}"
+        text = str(exc)
+        return f"AWS client error: {text if len(text) <= 500 else text[:500] + f'... ({len(text)} characters)'}"
     return str(exc)
 
 
@@ -113,7 +114,8 @@ def translate(exc: Exception, operation: Optional[str], service: str) -> AwsErro
     """The AwsError for a botocore exception (chain it: `raise translate(...) from exc`)."""
     code = error_code(exc)
     aws_message = exc.response.get("Error", {}).get("Message", "") if code else ""  # type: ignore[attr-defined]
-    return AwsError(describe_aws_error(exc, operation, service), code, aws_message)
+    from .results import escape_controls  # AWS's words (or an emulator's) may hold line breaks
+    return AwsError(escape_controls(describe_aws_error(exc, operation, service)), code, aws_message)
 
 
 def call(client, operation: str, service: str = "dynamodb", missing_ok: bool = False, **params):
@@ -122,11 +124,44 @@ def call(client, operation: str, service: str = "dynamodb", missing_ok: bool = F
     ResourceNotFoundException answers None: "absent" is a finding, not an error."""
     from botocore import xform_name
     try:
-        return getattr(client, xform_name(operation))(**params)
+        response = getattr(client, xform_name(operation))(**params)
     except aws_failures() as exc:
         if missing_ok and error_code(exc) == "ResourceNotFoundException":
             return None
-        raise translate(exc, operation, service) from exc
+        raise lost(client, translate(exc, operation, service), exc) from exc
+    except (AttributeError, TypeError, KeyError, IndexError) as exc:
+        raise unparsable(operation, service) from exc
+    return promised(client, operation, service, response)
+
+
+def unparsable(operation: str, service: str) -> AwsError:
+    """botocore's parser fell over the answer (`"KeySchema": "abc"` where a list belongs): the
+    answer is not what the API promises."""
+    return AwsError(f"{service}:{operation}: the answer cannot be read as the API's: not what the API promises "
+                    "(is --endpoint-url an AWS endpoint?)", "MalformedResponse")
+
+
+def promised(client, operation: str, service: str, response):
+    """The response, when its types are those the API promises (see answers.py); else one line."""
+    from .answers import answer_problem
+    model = getattr(getattr(client, "meta", None), "service_model", None)
+    if model is None:
+        return response   # a stand-in client without botocore's model (the wait tests' simulated table)
+    problem = answer_problem(response, model.operation_model(operation))
+    if problem:
+        raise AwsError(f"{service}:{operation}: {problem}: not what the API promises (is --endpoint-url an AWS "
+                       "endpoint?)", "MalformedResponse")
+    return response
+
+
+def lost(client, error: AwsError, cause: Exception) -> AwsError:
+    """`error`, told to the client's deadline (see deadline.Deadline.guard): when it means the
+    endpoint cannot be reached (after botocore's retries), the run's later calls to it fail at
+    once; when the deadline passed meanwhile (its watchdog shut the connection), the error says so."""
+    error.__cause__ = cause
+    events = getattr(getattr(client, "meta", None), "events", None)
+    replacement = events.emit_until_response("checker-call-failed", error=error)[1] if events else None
+    return replacement or error
 
 
 def pages(client, operation: str, service: str = "dynamodb", **params) -> Iterator[dict]:
@@ -139,8 +174,10 @@ def pages(client, operation: str, service: str = "dynamodb", **params) -> Iterat
         except StopIteration:
             return
         except aws_failures() as exc:
-            raise translate(exc, operation, service) from exc
-        yield page
+            raise lost(client, translate(exc, operation, service), exc) from exc
+        except (AttributeError, TypeError, KeyError, IndexError) as exc:
+            raise unparsable(operation, service) from exc
+        yield promised(client, operation, service, page)
 
 
 def expect(response: Optional[dict], keys: tuple, operation: str, service: str) -> Optional[dict]:

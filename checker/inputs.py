@@ -7,6 +7,7 @@ YAML document may not expand itself through aliases (a "billion laughs" file is 
 """
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import os
@@ -20,6 +21,10 @@ MAX_BYTES = 1_000_000
 MAX_DEPTH = 64
 MAX_NODES = 200_000
 MAX_ALIASES = 100
+JSON_TYPES = (dict, list, str, int, float, bool, type(None))
+# what YAML makes of some unquoted scalars and tags, which no request can carry
+NOT_JSON = {datetime.date: "a YAML date", datetime.datetime: "a YAML timestamp", bytes: "YAML binary (!!binary)",
+            set: "a YAML set (!!set)"}
 
 
 class InputError(ValueError):
@@ -88,8 +93,12 @@ class StrictLoader(yaml.SafeLoader):
         return super().compose_node(parent, index)
 
     def construct_mapping(self, node, deep=False):
+        """A mapping's own keys must be strings and given once; YAML merge keys (`<<: *base`)
+        are standard and work: the keys merged in are overridden by the mapping's own."""
         seen = set()
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
             key = self.construct_object(key_node, deep=deep)
             where = f"line {key_node.start_mark.line + 1} column {key_node.start_mark.column + 1}"
             if not isinstance(key, str):
@@ -128,6 +137,9 @@ def check_shape(document: Any) -> None:
             raise InputError(path, f"nested too deeply (more than {MAX_DEPTH} levels)")
         if isinstance(value, float) and not math.isfinite(value):
             raise InputError(path, f"{value} is not a number checker accepts")
+        if not isinstance(value, JSON_TYPES):
+            raise InputError(path, f"{NOT_JSON.get(type(value), 'a ' + type(value).__name__)} is not a JSON value "
+                                   "(checker sends JSON): quote it")
         if isinstance(value, dict):
             stack += [(item, depth + 1, f"{path}.{key}") for key, item in value.items()]
         elif isinstance(value, list):

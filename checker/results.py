@@ -5,6 +5,7 @@ always used (`"pass"`, `"applied"`), while code compares members, not spelled-ou
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING
@@ -73,6 +74,19 @@ class Status(_Words):
         return self in (Status.FAIL, Status.ERROR)
 
 
+CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")   # a tab forges nothing: kept
+
+
+def escape_controls(text) -> str:
+    """Control characters (C0 but tab, DEL, C1, Unicode line separators) as visible escapes: \\n, \\x1b."""
+    text = str(text)
+    if not CONTROLS.search(text):
+        return text
+    named = {"\n": "\\n", "\r": "\\r"}
+    return CONTROLS.sub(lambda m: named.get(m.group(), f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256
+                                            else f"\\u{ord(m.group()):04x}"), text)
+
+
 @dataclass(frozen=True)
 class CheckResult:
     """One check's outcome. `expected`/`found` are for a person at 2 a.m.; `remediation` is the
@@ -91,6 +105,14 @@ class CheckResult:
     details: tuple = ()
     checker_command: str = ""
     seconds: float = field(default=0.0, compare=False)   # how long it took (JUnit's time=)
+
+    def __post_init__(self):
+        # Text from elsewhere (an endpoint's answer, an AWS message) may hold line breaks and
+        # terminal escapes: escaped here, before any formatter, a forged `PASS ...` line or a
+        # cleared screen cannot reach any output, and text, JSON and JUnit show the same text.
+        for name in ("summary", "expected", "found", "remediation"):
+            object.__setattr__(self, name, escape_controls(getattr(self, name)))
+        object.__setattr__(self, "details", tuple(escape_controls(d) for d in self.details))
 
     def to_dict(self) -> dict:
         return {"id": self.id, "kind": self.kind, "status": self.status.value, "summary": self.summary,
@@ -129,6 +151,9 @@ class ChangeOutcome:
     status: Outcome
     message: str = ""
     seconds: float = 0.0
+
+    def __post_init__(self):
+        object.__setattr__(self, "message", escape_controls(self.message))  # AWS's words: see CheckResult
 
     def to_dict(self) -> dict:
         return {**self.change.to_dict(), "status": self.status.value, "message": self.message,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, quote_plus, unquote, unquote_plus, urlencode, urlsplit, urlunsplit
 
 MASK = "***"
 SENSITIVE = re.compile(r"auth|token|secret|key|password|passwd|pwd|signature|^sig$|session|cookie|credential|^code$"
@@ -39,6 +39,7 @@ class Redactor:
 
     def __init__(self):
         self.secrets: set = set()
+        self.exact: set = set()    # ${VAR} values of any length: masked where they make a whole URL part
 
     def add(self, value, minimum: int = MIN_SECRET) -> None:
         value = str(value or "").strip()
@@ -56,13 +57,31 @@ class Redactor:
         """Values a ${VAR} put in the checklist: secrets the user named, masked from 3 characters."""
         for value in values:
             self.add(value, minimum=MIN_VARIABLE_SECRET)
+            if str(value or "").strip():
+                self.exact.add(str(value).strip())
+
+    def url(self, url: str) -> str:
+        """A URL as it may be shown: credentials and sensitive query values masked, every known
+        secret masked, and a path segment or query value that is a ${VAR} value masked whatever its
+        length (`/hooks/${HOOK_TOKEN}`, `&sig=${SAS_SIG}`, even when the value is short)."""
+        parts = urlsplit(masked_url(url))
+        path = "/".join(MASK if unquote(segment) in self.exact else segment for segment in parts.path.split("/"))
+        query = "&".join(self._query_pair(pair) for pair in parts.query.split("&")) if parts.query else ""
+        return self(urlunsplit((parts.scheme, parts.netloc, path, query, parts.fragment)))
+
+    def _query_pair(self, pair: str) -> str:
+        name, sep, value = pair.partition("=")
+        return f"{name}={MASK}" if sep and unquote_plus(value) in self.exact else pair
 
     def add_url(self, url: str) -> None:
         """The user name, password and sensitive query values of a URL."""
+        userinfo = split_userinfo(url)[1]
+        if userinfo is not None:
+            user, _, password = userinfo.partition(":")
+            self.add(user)
+            self.add(password)
         try:
-            parts = urlsplit(url)
-            self.add(parts.username)
-            self.add(parts.password)
+            parts = urlsplit(without_userinfo(url)[0])
             for name, value in parse_qsl(parts.query):
                 if SENSITIVE.search(name):
                     self.add(value)
@@ -103,8 +122,37 @@ def mask_secret_fields(text: str) -> str:
     return _CREDENTIAL.sub(lambda m: f"{m['scheme']} {MASK}", text)
 
 
+SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def split_userinfo(url: str) -> tuple:
+    """(scheme://, the user name and password as written or None, the rest of the URL), found
+    before any parser sees it: a password holding `/`, `?` or `#` makes urlsplit take part of it
+    for the host or the path, which would then be shown. `https://host/users/@me` has none."""
+    scheme = SCHEME.match(url)
+    if not scheme or "@" not in url[scheme.end():]:
+        return url[:scheme.end()] if scheme else "", None, url[scheme.end():] if scheme else url
+    rest = url[scheme.end():]
+    first = rest.split("@", 1)[0]
+    if not any(c in first for c in "/?#"):
+        return scheme.group(), first, rest[len(first) + 1:]
+    info = rest.rsplit("@", 1)[0]           # a password with / ? or # in it: up to the last @
+    user, colon, after = info.partition(":")
+    port_like = re.fullmatch(r"\d*", re.split(r"[/?#]", after, maxsplit=1)[0])
+    if colon and not any(c in user for c in "/?#") and not port_like:
+        return scheme.group(), info, rest[len(info) + 1:]
+    return scheme.group(), None, rest
+
+
+def without_userinfo(url: str) -> tuple:
+    """(the URL without its user name and password, whether it had any)."""
+    scheme, userinfo, rest = split_userinfo(url)
+    return (scheme + rest, True) if userinfo is not None else (url, False)
+
+
 def masked_url(url: str) -> str:
     """The URL with its credentials and sensitive query values replaced by the mask."""
+    url, had_userinfo = without_userinfo(url)
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
@@ -112,7 +160,7 @@ def masked_url(url: str) -> str:
             host = f"[{host}]"
         if parts.port:
             host = f"{host}:{parts.port}"
-        userinfo = MASK + (f":{MASK}" if parts.password is not None else "") + "@" if parts.username else ""
+        userinfo = f"{MASK}:{MASK}@" if had_userinfo else ""
         query = urlencode([(n, MASK if SENSITIVE.search(n) else v) for n, v in parse_qsl(parts.query)], safe="*")
         return urlunsplit((parts.scheme, userinfo + host, parts.path, query, parts.fragment))
     except ValueError:

@@ -139,9 +139,13 @@ def validate_table_request(request: Any, file: str, schema: dict | None = None) 
 
 @functools.lru_cache(maxsize=1)
 def create_table_shape():
-    """botocore's CreateTable input shape; loading the DynamoDB model costs ~0.2 s, so once."""
-    from botocore.session import get_session
-    return get_session().get_service_model("dynamodb").operation_model("CreateTable").input_shape
+    """botocore's CreateTable input shape; loading the DynamoDB model costs ~0.2 s, so once. Read
+    from botocore's data files, not through a session: offline validation must not depend on the
+    AWS config (AWS_PROFILE naming a missing profile, a malformed config file)."""
+    from botocore.loaders import create_loader
+    from botocore.model import ServiceModel
+    model = ServiceModel(create_loader().load_service_model("dynamodb", "service-2"), "dynamodb")
+    return model.operation_model("CreateTable").input_shape
 
 
 def botocore_problems(request: dict) -> list:

@@ -101,22 +101,32 @@ def caller_user_id(event: dict, default: Optional[str]) -> str:
 
     A user id in the query string is deliberately not honoured: each action acts for the
     caller only."""
-    context = event.get("requestContext") if isinstance(event, dict) else None
-    authorizer = (context.get("authorizer") if isinstance(context, dict) else None) or {}
-    if not isinstance(authorizer, dict):
-        authorizer = {}
+    authorizer = dig(event, "requestContext", "authorizer")
     for candidate in (
-        (authorizer.get("jwt") or {}).get("claims", {}).get("sub"),       # HTTP API JWT authorizer
-        (authorizer.get("claims") or {}).get("sub"),                      # REST API Cognito authorizer
-        (authorizer.get("lambda") or {}).get("userId"),                   # HTTP API Lambda authorizer
-        authorizer.get("userId"),                                         # REST API Lambda authorizer
-        authorizer.get("principalId"),
+        dig(authorizer, "jwt", "claims", "sub"),          # HTTP API JWT authorizer
+        dig(authorizer, "claims", "sub"),                 # REST API Cognito authorizer
+        dig(authorizer, "lambda", "userId"),              # HTTP API Lambda authorizer
+        dig(authorizer, "userId"),                        # REST API Lambda authorizer
+        dig(authorizer, "principalId"),
     ):
-        if candidate:
+        if isinstance(candidate, (str, int)) and not isinstance(candidate, bool) and str(candidate).strip():
             return str(candidate)
+    if authorizer:  # an authorizer ran but named nobody this app can read: never the default user
+        raise BadRequest(401, "the authorizer's context names no user (jwt.claims.sub, claims.sub, lambda.userId, "
+                              "userId or principalId)")
     if default:
         return default
     raise BadRequest(401, "no calling user: configure an authorizer or DEFAULT_USER_ID")
+
+
+def dig(document, *keys):
+    """document[k1][k2]... when every level is a mapping, else None: a malformed event is the
+    caller's mistake (a 4xx), never this function's crash (a 500)."""
+    for key in keys:
+        if not isinstance(document, dict):
+            return None
+        document = document.get(key)
+    return document
 
 
 def response(status: int, body: dict) -> dict:

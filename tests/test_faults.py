@@ -204,3 +204,30 @@ def test_timeout_is_a_deadline_for_the_whole_command_retries_included(cli, endpo
     assert applied.exit_code == 1 and apply_seconds < 3 + 10 + 4, (apply_seconds, applied.output)
     assert planned.exit_code == 1 and plan_seconds < 2 + 4, (plan_seconds, planned.output)
     assert "--timeout" in planned.stderr and "Traceback" not in planned.output + applied.output
+
+
+@pytest.mark.parametrize("after", [0.0, 0.05, 0.15, 0.4])
+def test_ctrl_c_at_any_moment_is_one_line_never_a_traceback(project, after):
+    """From the entry point's first line: while Python still imports click and boto3, too."""
+    process = subprocess.Popen([checker_command(), "plan", "--endpoint-url", "http://127.0.0.1:9", "--max-attempts", "1"],
+                               cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(after)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=20)
+    assert "Traceback" not in stderr
+    if process.returncode == 130:   # interrupted (a fast machine may have finished before the signal)
+        assert [line for line in stderr.splitlines() if line.startswith("error:")] == \
+            [next(line for line in stderr.splitlines() if line.startswith("error: interrupted"))]
+
+
+def test_sigterm_during_apply_names_what_is_in_flight(project, proxy):
+    proxy.table_polls = 10_000
+    process = subprocess.Popen([checker_command(), "apply", "--yes", "--endpoint-url", proxy.url],
+                               cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while proxy.operations().count("CreateTable") < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=10)
+    assert process.returncode == 130
+    assert stderr.strip().splitlines()[-1].startswith("error: interrupted; still in flight on AWS, carrying on there: ")

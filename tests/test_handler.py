@@ -216,3 +216,19 @@ def test_a_no_change_sync_through_the_handler_costs_one_spotify_call(aws, fake_s
     status, body = call("function_url", "sync-liked-songs", environment)
     assert (status, body["sync"]["mode"]) == (200, "none")
     assert sum(fake_spotify.calls.values()) == 1 and fake_spotify.calls["/api/token"] == 0
+
+
+@pytest.mark.parametrize("authorizer", [
+    {"jwt": "not-an-object"},                       # a string where the JWT block belongs
+    {"claims": ["sub", "alice"]},                   # a list where the claims belong
+    {"lambda": {"userId": {"nested": True}}},       # an id that is no scalar
+    {"jwt": {"claims": {"sub": ""}}},               # an empty id
+])
+def test_a_malformed_authorizer_is_a_401_never_a_500_nor_the_default_user(authorizer, environment, caplog):
+    event = {"version": "2.0", "queryStringParameters": {"action": "liked-songs-stats"},
+             "requestContext": {"authorizer": authorizer, "http": {"method": "GET"}}}
+    with caplog.at_level("INFO"):
+        result = handle(event, Context(), environ={**environment, "DEFAULT_USER_ID": "dana"})
+    assert result["statusCode"] == 401
+    assert "names no user" in json.loads(result["body"])["error"]
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]

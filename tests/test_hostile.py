@@ -318,7 +318,7 @@ def test_a_line_break_inside_a_header_value_is_an_error_result(cli, project, ech
     monkeypatch.setenv("CHECKER_TEST_API_TOKEN", f"{SECRET}\nX-Injected: 1")
     output = smoke_against(cli, project, [{"name": "e", "url": f"{echo_server.url}/x", "retries": 0,
                                            "headers": {"X-Api-Key": "${CHECKER_TEST_API_TOKEN}"}}])
-    assert "control character" in output and SECRET not in output
+    assert "holds a line break" in output and SECRET not in output   # refused when the checklist loads
 
 
 @pytest.mark.parametrize("where", ["user name", "password", "query", "percent-encoded query", "cut by the excerpt"])

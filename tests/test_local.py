@@ -35,7 +35,8 @@ def run_local(project, *options, env=None):
                                env={**os.environ, **(env or {})})
     # read stdout on a thread, so that a stack that never prints cannot hang the test past its deadline
     printed: queue.Queue = queue.Queue()
-    threading.Thread(target=lambda: [printed.put(line) for line in process.stdout], daemon=True).start()
+    threading.Thread(target=lambda: [*(printed.put(line) for line in process.stdout), printed.put(None)],
+                     daemon=True).start()
     lines = {}
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -43,7 +44,7 @@ def run_local(project, *options, env=None):
             line = printed.get(timeout=max(0.1, deadline - time.monotonic()))
         except queue.Empty:
             break
-        if line.startswith("Ctrl-C"):
+        if line is None or line.startswith("Ctrl-C"):   # the end of its output, or it serves now
             break
         if ":" in line and line.split(":")[0] in ("AWS (moto)", "fake Spotify", "app"):
             name, value = line.split(":", 1)

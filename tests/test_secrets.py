@@ -82,3 +82,65 @@ def test_python_tracebacks_keep_the_error_and_the_apps_own_frames():
             '  File "/var/task/app/handler.py", line 20, in handler\n    return x["userId"]\n')
     sample = sample_line(line, Redactor())
     assert sample == "[ERROR] KeyError: 'userId' | at /var/task/app/handler.py:20 in handler"
+
+
+PLANTED = {  # a value per field a ${VAR} may fill; the short one stands for a value too short to search for
+    "HOOK_TOKEN": "hk-PLANTED-1", "SAS_SIG": "sv=PLANTED/2+x", "APP_PASSWORD": "pw-PLANTED-3", "TRACE": "tr-PLANTED-4",
+    "SHORT": "q7", "BASE_PASSWORD": "p%2FPLANTED%235",
+}
+
+
+def encodings(value: str) -> set:
+    from urllib.parse import quote, quote_plus
+    return {value, quote(value, safe=""), quote_plus(value), json.dumps(value)[1:-1]}
+
+
+def test_every_substituted_value_stays_hidden_in_every_format_and_fix_line(cli, project, monkeypatch):
+    """The app echoes everything it was sent (path, query, headers, body) in a 500; nothing a
+    ${VAR} put in the request shows in any output, whatever field held it and whatever its name."""
+    def route(handler, method):
+        send_json(handler, 500, {"path": handler.path, "headers": dict(handler.headers),
+                                 "body": handler.body().decode()})
+    server = LocalServer(route).start()
+    for name, value in PLANTED.items():
+        monkeypatch.setenv(name, value)
+    host = server.url.split("://", 1)[1]
+    (project / "checklist.yaml").write_text(f"""
+version: 1
+default_env: dev
+environments:
+  dev: {{base_url: "http://admin:${{BASE_PASSWORD}}@{host}/"}}
+entry_point: {{require: none}}
+endpoints:
+  - name: hook
+    method: POST
+    path: /hooks/${{HOOK_TOKEN}}/${{SHORT}}
+    query: {{sig: "${{SAS_SIG}}", page: "${{SHORT}}"}}
+    headers: {{X-Trace: "${{TRACE}}"}}
+    body: {{user: bob, password: "${{APP_PASSWORD}}"}}
+    retries: 0
+""")
+    try:
+        outputs = [cli("check", "--only", "endpoints", "--format", fmt) for fmt in ("text", "json", "junit")]
+    finally:
+        server.stop()
+    for result in outputs:
+        assert result.exit_code == 1
+        shown = result.stdout + result.stderr
+        for name, value in PLANTED.items():
+            if name == "SHORT":
+                continue  # too short to search for in free text; its places in the URL are masked below
+            assert not encodings(value) & {e for e in encodings(value) if e in shown}, (name, shown)
+    text = outputs[0].stdout
+    assert "/hooks/***/***" in text and "page=***" in text and "sig=***" in text
+    assert "curl -i -X POST 'http://***:***@" in text
+
+
+def test_a_url_password_holding_a_slash_is_named_never_shown(cli, project, monkeypatch):
+    monkeypatch.setenv("BASE_PASSWORD", "p/PLANTED#5")
+    (project / "checklist.yaml").write_text('version: 1\nenvironments:\n'
+                                            '  dev: {base_url: "https://admin:${BASE_PASSWORD}@example.com/"}\n')
+    for result in (cli("validate"), cli("check", "--env", "dev", "--only", "tables", "--endpoint-url", "http://127.0.0.1:9")):
+        assert result.exit_code == 1
+        assert "percent-encode them" in result.output
+        assert "PLANTED" not in result.output and "'p'" not in result.output

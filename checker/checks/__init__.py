@@ -12,6 +12,7 @@ from ..context import CheckContext
 from ..errors import AwsError, CheckerError
 from ..kinds import KIND_NAMES, KINDS, SMOKE_KINDS, CheckKind, sections_of
 from ..results import CheckResult, Status
+from ..secrets import clip
 
 __all__ = ["KINDS", "KIND_NAMES", "SMOKE_KINDS", "CheckKind", "sections_of", "run_checks"]
 Log = Callable[[str], None]
@@ -36,10 +37,19 @@ def run_checks(ctx: CheckContext, kinds, log: Log = lambda m: None) -> list:
             found = [CheckResult(kind.name, kind.name, Status.ERROR, str(exc))]
             if isinstance(exc, AwsError) and exc.unreachable:
                 unreachable = str(exc)
+        except Exception as exc:  # noqa: BLE001 - one kind's surprise is its own error; the others still run
+            found = [unexpected(kind.name, kind.name, exc)]
         elapsed = time.monotonic() - started
         results += timed(found, elapsed)
         log(f"{kind.name}: checked in {elapsed:.1f}s")
     return blame_tables(results)
+
+
+def unexpected(check_id: str, kind: str, exc: Exception) -> CheckResult:
+    """A check that raised what nobody expected: its error result, with the exception's type and
+    (clipped) message, never a traceback; the CLI masks it as it masks everything."""
+    return CheckResult(check_id, kind, Status.ERROR,
+                       f"not checked: unexpected {type(exc).__name__}: {clip(str(exc), 200)} (a bug in checker)")
 
 
 def timed(results: list, elapsed: float) -> list:

@@ -19,15 +19,31 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import jsonschema
 import urllib3
 
-from ..checklist import Endpoint
+from ..checklist import Endpoint, url_problem
 from ..context import CheckContext
+from ..deadline import WATCHDOG
 from ..results import CheckResult, Status
-from ..secrets import SENSITIVE, Redactor, clip, masked_url
+from ..secrets import SENSITIVE, Redactor, clip
 from .entry_point import discovered_base_url, entry_point_urls
 
 EXCERPT = 200
 MAX_BODY = 1_000_000   # bytes of a response read; a larger body is judged on its first megabyte
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+MAX_NESTING = 200      # a body nested deeper is not parsed (json and jsonschema would recurse past Python's limit)
+JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def nesting(text: str) -> int:
+    """How deeply a JSON text nests, found by scanning (strings skipped), before anything parses it."""
+    depth = deepest = 0
+    for token in JSON_TOKEN.finditer(text):
+        mark = token.group()
+        if mark in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif mark in "]}":
+            depth -= 1
+    return deepest
 
 
 def endpoint_url(endpoint: Endpoint, base_url: Optional[str], no_base_url: str = "") -> str:
@@ -87,22 +103,31 @@ def attempt(http: urllib3.PoolManager, endpoint: Endpoint, url: str, headers: di
     body = endpoint.body
     if body is not None and not isinstance(body, str):
         body = json.dumps(body)
-    try:
-        response = http.request(endpoint.method, url, headers=headers, body=body,
-                                timeout=urllib3.Timeout(total=endpoint.timeout), retries=False,
-                                preload_content=False)
-        data = response.read(MAX_BODY + 1)
-        response.release_conn()
-    except urllib3.exceptions.HTTPError as exc:
-        if does_not_resolve(exc):
-            raise Unresolvable(urlsplit(url).hostname or "") from None
-        return False, f"no answer: {type(exc).__name__}"
+    # `timeout` bounds the whole request (connect, headers, body): urllib3's timeouts are per
+    # read, so the watchdog shuts the socket when it passes, however slowly the peer drips
+    with WATCHDOG.within(endpoint.timeout) as deadline:
+        try:
+            response = http.request(endpoint.method, url, headers=headers, body=body,
+                                    timeout=urllib3.Timeout(total=endpoint.timeout), retries=False,
+                                    preload_content=False)
+            data = response.read(MAX_BODY + 1)
+            response.release_conn()
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            if does_not_resolve(exc):
+                raise Unresolvable(urlsplit(url).hostname or "") from None
+            if time.monotonic() >= deadline - 0.05:
+                return False, f"no whole answer within its timeout of {endpoint.timeout:g}s"
+            return False, f"no answer: {type(exc).__name__}"
+        if time.monotonic() >= deadline - 0.05:
+            return False, f"no whole answer within its timeout of {endpoint.timeout:g}s"
     text = data[:MAX_BODY].decode("utf-8", "replace")
     excerpt = redactor.excerpt(text, EXCERPT)
     if response.status != endpoint.expect_status:
         return False, f"HTTP {response.status}: {excerpt}"
     if endpoint.schema is None:
         return True, f"HTTP {response.status}"
+    if nesting(text) > MAX_NESTING:
+        return False, f"HTTP {response.status}, body nested deeper than {MAX_NESTING} levels: not checked against the schema"
     try:
         document = json.loads(text)
     except ValueError:
@@ -127,20 +152,23 @@ def check_endpoint(endpoint: Endpoint, base_url: Optional[str], http: Optional[u
     try:
         url = endpoint_url(endpoint, base_url, no_base_url)
         redactor.add_url(url)
+        if problem := url_problem(url):
+            raise ValueError(f"{endpoint.method} {redactor.url(url) if 'password' not in problem else 'its URL'}: "
+                             f"{problem}")
         urllib3.util.parse_url(url)
         headers = clean_headers(endpoint.headers)
     except (ValueError, urllib3.exceptions.LocationParseError) as exc:
         return CheckResult(check_id, "endpoints", Status.ERROR, redactor(clip(str(exc))))
-    shown_url = redactor(masked_url(url))
+    shown_url = redactor.url(url)
     expected = f"HTTP {endpoint.expect_status}" + (", body matching its JSON Schema" if endpoint.schema else "")
-    http = http or urllib3.PoolManager()
     attempts = endpoint.retries + 1
     unresolved = set() if unresolved is None else unresolved
     for number in range(1, attempts + 1):
         try:
             if urlsplit(url).hostname in unresolved:
                 raise Unresolvable(urlsplit(url).hostname or "")
-            ok, found = attempt(http, endpoint, url, headers, redactor)
+            # a pool per attempt: its sockets are watched with this attempt's deadline
+            ok, found = attempt(http or urllib3.PoolManager(), endpoint, url, headers, redactor)
         except Unresolvable as exc:
             unresolved.add(str(exc))
             host = redactor(clip(str(exc), 120))
@@ -176,8 +204,12 @@ def check_endpoints(ctx: CheckContext, log: Callable[[str], None] = lambda m: No
             why = "" if base else (f"no base URL: the function has no {endpoint.entry_point.replace('_', ' ')} "
                                    "entry point with a URL checker can tell (one stage)")
         started = time.monotonic()
-        result = check_endpoint(endpoint, base, log=log, no_base_url=why, secrets=ctx.checklist.variable_values,
-                                unresolved=unresolved)
+        try:
+            result = check_endpoint(endpoint, base, log=log, no_base_url=why, secrets=ctx.checklist.variable_values,
+                                    unresolved=unresolved)
+        except Exception as exc:  # noqa: BLE001 - one endpoint's surprise is its own error; the others still run
+            from . import unexpected
+            result = unexpected(f"endpoint:{endpoint.name}", "endpoints", exc)
         results.append(dataclasses.replace(result, seconds=max(time.monotonic() - started, 1e-6)))
     ctx.endpoints_called = any(r.status != Status.ERROR for r in results)
     return results

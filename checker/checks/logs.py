@@ -72,6 +72,9 @@ def _python_error(text: str) -> Optional[str]:
     return " | ".join([head, *(f"at {f}" for f in frames[-APP_FRAMES:])])
 
 
+CLOCK_SKEW_MS = 5 * 60_000   # --since may be this far ahead of this machine's clock
+
+
 def parse_since(value: str, now_ms: int) -> int:
     """Epoch milliseconds of `value`, between 2000 and now; ValueError with the accepted forms otherwise."""
     text = value.strip()
@@ -92,9 +95,26 @@ def parse_since(value: str, now_ms: int) -> int:
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=timezone.utc)
         moment_ms = int(moment.timestamp() * 1000)
-    if not EARLIEST_MS <= moment_ms <= now_ms + 86_400_000:  # a day of clock skew at most
+    if not EARLIEST_MS <= moment_ms:
         raise ValueError(f"{shown!r} is not between 2000-01-01 and now")
+    if moment_ms > now_ms + CLOCK_SKEW_MS:
+        # a local deploy time written without its offset, east of UTC, lands here: counting from
+        # the future would find nothing and pass whatever was logged
+        raise ValueError(f"{shown!r} is {iso(moment_ms)}, in the future (now is {iso(now_ms)}): nothing would be "
+                         "counted; give the time with its offset (+02:00) or in UTC (Z)")
     return moment_ms
+
+
+def since_note(value: Optional[str]) -> str:
+    """What the output says of how --since was read: an ISO time without an offset is UTC."""
+    text = (value or "").strip()
+    if not text or DURATION.fullmatch(text) or text.isdigit():
+        return ""
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return ""
+    return " (--since had no offset: taken as UTC)" if moment.tzinfo is None else ""
 
 
 def iso(ms: int) -> str:
@@ -128,7 +148,8 @@ def check_logs(ctx: CheckContext) -> list:
                             "so it has no log group to count in",
                             remediation="deploy the function, or set logs.log_group in the checklist")]
     log_group = settings.log_group or f"/aws/lambda/{ctx.function_name}"
-    expected = f"at most {settings.threshold} event(s) matching {settings.filter_pattern!r} since {iso(ctx.since_ms)}"
+    expected = (f"at most {settings.threshold} event(s) matching {settings.filter_pattern!r} since "
+                f"{iso(ctx.since_ms)}{ctx.since_note}")
     try:
         count, samples = count_matching_events(ctx.client("logs"), log_group, settings.filter_pattern,
                                                ctx.since_ms, settings.samples, ctx.redactor())
