@@ -317,7 +317,7 @@ class Project:
         from .live import read_tables
         return diff_tables(self.tables, read_tables(self.dynamodb(), self.tables))
 
-    def apply(self, changes: Optional[list] = None, timeout: float = 1800, concurrency: int = DEFAULT_CONCURRENCY,
+    def apply(self, changes: Optional[list] = None, timeout: float = 1800, concurrency: Optional[int] = DEFAULT_CONCURRENCY,
               allow_capacity_changes: bool = False, on_change: Optional[ProgressCallback] = None,
               log: Log = _quiet) -> tuple:
         """Make the plan's automatic changes (`changes`, else a fresh plan), wait for every table
@@ -465,7 +465,7 @@ def export(out_dir, tables=(), force: bool = False, checklist=None, env: Optiona
     from .checklist import load_checklist
     from .errors import pages
     from .export import checklist_snippet, spec_from_table, strip_affixes
-    from .live import describe_tables, read_tags
+    from .live import describe_tables, in_parallel, read_tags
 
     environment = None
     if env:
@@ -502,10 +502,16 @@ def export(out_dir, tables=(), force: bool = False, checklist=None, env: Optiona
     unread: list = []
     specs = []
     aws_managed = aws_managed_keys(aws, [descriptions[name] for name, _, _ in planned], unread)
-    for name, spec_name, target in planned:  # everything read before any file is written
+
+    def read_extras(entry: tuple) -> tuple:   # tags, TTL and PITR of one table; tables concurrently
+        name, spec_name, _ = entry
         table = descriptions[name]
-        specs.append((target, spec_from_table(table, spec_name, read_tags(client, table["TableArn"]), aws_managed)))
-        wish = table_wishes(client, name, spec_name, unread)
+        missed: list = []
+        return read_tags(client, table["TableArn"]), table_wishes(client, name, spec_name, missed), missed
+    for (name, spec_name, target), (tags, wish, missed) in zip(planned, in_parallel(read_extras, planned), strict=True):
+        # everything read before any file is written
+        specs.append((target, spec_from_table(descriptions[name], spec_name, tags, aws_managed)))
+        unread += missed
         if wish:
             wishes[spec_name] = wish
     written = []

@@ -22,7 +22,7 @@ from typing import Optional
 
 from .diff import Change, ExpectedTable, diff_table
 from .errors import AwsError, Interrupted, call
-from .live import read_table
+from .live import in_parallel, read_table
 from .policy import hold_reason
 from .results import DEFAULT_CONCURRENCY, Action, ApplyResult, ChangeOutcome, Outcome
 from .wait import ProgressCallback, TableState, Watch, next_delay
@@ -137,15 +137,19 @@ class ControlLoop:
 
     # -- sending ----------------------------------------------------------------------------
     def send_what_can_go(self) -> None:
+        """Every table whose next change may go now, sent concurrently (200 CreateTables at 20 ms
+        a call are out in a few round trips, not four seconds), within the in-flight bound."""
+        ready: list = []
+        room = self.concurrency - len(self.in_flight())
         for run in self.runs:
-            if len(self.in_flight()) >= self.concurrency:
-                return
+            if len(ready) >= room:
+                break
             if run.current is not None or not run.queue or self.clock() < run.not_before:
                 continue
-            change = run.queue[0]
-            if change.operation != "CreateTable" and not (run.state and run.state.ready):
+            if run.queue[0].operation != "CreateTable" and not (run.state and run.state.ready):
                 continue  # never UpdateTable while the table or an index is building: poll first
-            self.send(run, change)
+            ready.append(run)
+        in_parallel(lambda run: self.send(run, run.queue[0]), ready)
 
     def send(self, run: TableRun, change: Change) -> None:
         now = self.clock()
@@ -240,7 +244,20 @@ class ControlLoop:
                 run.fail(change, f"timed out: {change.table} {where} at the --timeout")
 
 
-def apply_changes(client, changes: list, timeout: float = 1800.0, concurrency: int = DEFAULT_CONCURRENCY,
+# DynamoDB allows 500 simultaneous control-plane operations per account, 250 while the tables
+# being created have secondary indexes ("Service, account, and table quotas in Amazon DynamoDB")
+CONTROL_PLANE_LIMIT = 500
+CONTROL_PLANE_LIMIT_WITH_INDEXES = 250
+
+
+def control_plane_limit(changes: list) -> int:
+    """The in-flight bound apply defaults to: DynamoDB's own, for the creates in this plan."""
+    indexed = any(c.operation == "CreateTable" and (c.params.get("GlobalSecondaryIndexes")
+                                                    or c.params.get("LocalSecondaryIndexes")) for c in changes)
+    return CONTROL_PLANE_LIMIT_WITH_INDEXES if indexed else CONTROL_PLANE_LIMIT
+
+
+def apply_changes(client, changes: list, timeout: float = 1800.0, concurrency: Optional[int] = DEFAULT_CONCURRENCY,
                   on_change: Optional[ProgressCallback] = None, log: Log = lambda message: None,
                   sleep: Callable[[float], None] = time.sleep, allow_capacity_changes: bool = False,
                   clock: Callable[[], float] = time.monotonic) -> ApplyResult:
@@ -255,7 +272,8 @@ def apply_changes(client, changes: list, timeout: float = 1800.0, concurrency: i
         if change.automatic and id(change) not in held:
             by_table.setdefault(change.table, []).append(change)
     runs = [TableRun(name, queue) for name, queue in by_table.items()]
-    ControlLoop(client, runs, clock() + timeout, max(1, concurrency), on_change, log, clock, sleep).run()
+    bound = min(concurrency, control_plane_limit(changes)) if concurrency else control_plane_limit(changes)
+    ControlLoop(client, runs, clock() + timeout, max(1, bound), on_change, log, clock, sleep).run()
     done = {id(o.change): o for run in runs for o in run.outcomes}
     done.update({key: ChangeOutcome(c, Outcome.HELD, held[key]) for c in changes if (key := id(c)) in held})
     return ApplyResult([done.get(id(c)) or ChangeOutcome(c, Outcome.MANUAL, "needs a manual step") for c in changes])
@@ -278,7 +296,9 @@ def verify_applied(client, tables: list, result: ApplyResult, settle: float = SE
     made = {o.change.key for o in result.made}
     touched = {key[0] for key in made}
     by_name = {t.name: t for t in tables if t.name in touched}
-    remaining = {name: pending_changes(client, table) for name, table in by_name.items()}
+    def reread(names: list) -> dict:   # concurrently, as plan reads: 200 tables in a few round trips
+        return dict(zip(names, in_parallel(lambda name: pending_changes(client, by_name[name]), names), strict=True))
+    remaining = reread(list(by_name))
     deadline, delay = clock() + settle, 0.5
 
     def settling(name: str) -> bool:
@@ -286,7 +306,7 @@ def verify_applied(client, tables: list, result: ApplyResult, settle: float = SE
     while (lagging := [n for n in remaining if settling(n)]) and clock() < deadline:
         sleep(min(delay, max(0.0, deadline - clock())))
         delay = min(delay * 2, 5.0)
-        remaining.update({name: pending_changes(client, by_name[name]) for name in lagging})
+        remaining.update(reread(lagging))
     still = {key: change for changes in remaining.values() for key, change in changes.items()}
     outcomes = []
     for outcome in result.outcomes:

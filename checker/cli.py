@@ -248,9 +248,9 @@ def apply_options(command):
         click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (for CI)."),
         click.option("--timeout", type=Seconds(), default=1800, show_default=True,
                      help="Seconds to wait for every table and GSI to become ACTIVE."),
-        click.option("--concurrency", type=click.IntRange(1, 500), default=50, show_default=True,
-                     help="Control-plane operations (CreateTable, UpdateTable, ...) in flight at once; "
-                          "DynamoDB allows hundreds."),
+        click.option("--concurrency", type=click.IntRange(1, 500), default=None,
+                     help="Control-plane operations (CreateTable, UpdateTable, ...) in flight at once "
+                          "[default: DynamoDB's limit, 500; 250 while creating tables with secondary indexes]."),
         click.option("--allow-capacity-changes", is_flag=True,
                      help="Also switch billing modes and lower provisioned capacity or on-demand maximums "
                           "(held back by default: either can throttle the app)."),
@@ -441,7 +441,7 @@ def apply(output_format, yes, timeout, concurrency, allow_capacity_changes, targ
     sys.exit(0 if result.ok else 1)
 
 
-def confirm_and_apply(project: Project, yes: bool, timeout: float, concurrency: int,
+def confirm_and_apply(project: Project, yes: bool, timeout: float, concurrency: Optional[int],
                       allow_capacity_changes: bool = False):
     """Plan once, ask on a terminal (unless --yes), then apply that plan: (ApplyResult, WaitResult)."""
     changes = project.plan()

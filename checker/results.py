@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from .diff import Change
 
 CAPACITY_FLAG = "--allow-capacity-changes"   # what unlocks held capacity changes, named in results
-DEFAULT_CONCURRENCY = 50                      # control-plane operations apply keeps in flight
+DEFAULT_CONCURRENCY = None   # apply's in-flight operations: DynamoDB's own limit (apply.control_plane_limit)
 
 
 class _Words(str, Enum):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,6 +25,14 @@ from botocore.config import Config
 
 BATCH_SIZE = 25  # BatchWriteItem's limit
 ADDED_AT_INDEX = "userId-addedAt-index"
+
+
+THROTTLED = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
+
+
+class OutOfTime(Exception):
+    """The invocation's time ran out while the table was still refusing writes: not a failure;
+    the sync pauses and the next invocation goes on."""
 
 
 class CacheTableMissing(Exception):
@@ -73,8 +82,11 @@ def plain_client(resource):
     so they are put in wire form once (`typed`) and sent unvalidated. Its credentials come from
     the default chain, as the handler's resource's do; pass `client` to the store for any other."""
     meta = resource.meta.client.meta
+    # few botocore retries: write_batch backs off on throttling itself, between calls, where it can
+    # see the invocation's remaining time (botocore's own backoff would sleep past it)
     return boto3.client("dynamodb", region_name=meta.region_name, endpoint_url=meta.endpoint_url,
-                        config=meta.config.merge(Config(parameter_validation=False)))
+                        config=meta.config.merge(Config(parameter_validation=False,
+                                                        retries={"mode": "standard", "total_max_attempts": 3})))
 
 
 class LikedSongsStore:
@@ -130,10 +142,14 @@ class LikedSongsStore:
     # `syncLeaseUntil`. Taking it is one conditional UpdateItem; a sync that crashed frees it by
     # expiry. Without it, two overlapping syncs can delete each other's newest tracks.
     def take_lease(self, user_id: str, lease_id: str, now_ms: int, until_ms: int) -> bool:
+        """The user's sync lease: free, expired, ours already, or handed over by a sync that ran
+        out of time (`resumeLease`, see hand_over_lease): one caller takes a handed-over lease,
+        atomically, and it is then nobody else's."""
         try:
             self._call(self.tables.metadata, self.metadata.update_item, Key={"userId": user_id},
-                       UpdateExpression="SET syncLease = :id, syncLeaseUntil = :until",
-                       ConditionExpression="attribute_not_exists(syncLease) OR syncLeaseUntil < :now OR syncLease = :id",
+                       UpdateExpression="SET syncLease = :id, syncLeaseUntil = :until REMOVE resumeLease",
+                       ConditionExpression="attribute_not_exists(syncLease) OR syncLeaseUntil < :now OR syncLease = :id "
+                                           "OR syncLease = resumeLease",
                        ExpressionAttributeValues={":id": lease_id, ":until": until_ms, ":now": now_ms})
         except LeaseLost:
             return False
@@ -152,6 +168,13 @@ class LikedSongsStore:
         self._call(self.tables.metadata, self.metadata.put_item, Item=item,
                    ConditionExpression="syncLease = :id", ExpressionAttributeValues={":id": lease_id})
 
+    def hand_over_lease(self, item: dict, lease_id: str, until_ms: int) -> None:
+        """Write a paused sync's metadata and keep the lease for its continuation until `until_ms`:
+        the next sync call takes it over (take_lease), and a sync nobody resumes frees it then."""
+        handed = uuid.uuid4().hex
+        self.put_metadata_holding({**item, "syncLease": handed, "syncLeaseUntil": until_ms, "resumeLease": handed},
+                                  lease_id)
+
     # -- songs ----------------------------------------------------------------------------
     def put_songs(self, items: Iterable[dict]) -> int:
         with self.song_writer() as writer:
@@ -163,8 +186,17 @@ class LikedSongsStore:
             writer.delete(user_id, track_ids)
         return writer.written
 
-    def song_writer(self) -> SongWriter:
-        return SongWriter(self, self.write_concurrency)
+    def song_writer(self, out_of_time: Optional[Callable[[], bool]] = None,
+                    throttled: Optional[Callable[[], None]] = None) -> SongWriter:
+        return SongWriter(self, self.write_concurrency, out_of_time, throttled)
+
+    def cached_index(self, user_id: str) -> dict:
+        """{trackId: (contentHash, addedAt)} of the user's cached songs: what a full sync compares
+        and where, in Spotify's newest-first order, each cached track would be."""
+        kwargs = {"KeyConditionExpression": Key("userId").eq(user_id),
+                  "ProjectionExpression": "trackId, contentHash, addedAt"}
+        return {item["trackId"]: (item.get("contentHash", ""), int(item.get("addedAt") or 0))
+                for item in self._query(kwargs, None, 1000)}
 
     @property
     def client(self):
@@ -175,25 +207,37 @@ class LikedSongsStore:
                 self._client = plain_client(self.resource)
             return self._client
 
-    def write_batch(self, batch: list) -> int:
+    def write_batch(self, batch: list, out_of_time: Optional[Callable[[], bool]] = None,
+                    throttled: Optional[Callable[[], None]] = None) -> int:
         """One BatchWriteItem of wire-form requests, re-sending UnprocessedItems with backoff until
-        none are left. The budget counts calls that made no progress: a table that takes half of
-        each call still finishes, one that takes nothing for `max_batch_attempts` calls fails."""
+        none are left. A table over its capacity (UnprocessedItems, or throttling errors after
+        botocore's retries) is backed off, never fatal: with `out_of_time`, the writes go on
+        until it says the invocation's time is up (then OutOfTime, and the sync pauses); without
+        it, a table that takes nothing for `max_batch_attempts` calls fails."""
         pending = {self.tables.songs: batch}
         left = len(batch)
         stalled = 0
         while True:
-            response = self._call(self.tables.songs, self.client.batch_write_item, RequestItems=pending)
+            try:
+                response = self._call(self.tables.songs, self.client.batch_write_item, RequestItems=pending)
+            except botocore.exceptions.ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") not in THROTTLED:
+                    raise
+                response = {"UnprocessedItems": pending}   # nothing taken this time
             pending = response.get("UnprocessedItems") or {}
             now_left = sum(len(v) for v in pending.values())
             if not now_left:
                 return len(batch)
             stalled = 0 if now_left < left else stalled + 1
             left = now_left
-            if stalled >= self.max_batch_attempts:
+            if throttled is not None:
+                throttled()   # the table pushes back: the reader narrows its window of pages
+            if out_of_time is not None and out_of_time():
+                raise OutOfTime(f"{left} of {len(batch)} writes still unprocessed when the invocation's time ran out")
+            if out_of_time is None and stalled >= self.max_batch_attempts:
                 raise UnprocessedItemsLeft(f"{left} of {len(batch)} writes still unprocessed after "
                                            f"{self.max_batch_attempts} calls without progress")
-            self.sleep(min(self.backoff * 2 ** stalled, 5.0))
+            self.sleep(min(self.backoff * 2 ** min(stalled, 7), 5.0))
 
     def query_songs(self, user_id: str, newest_first: bool = True, limit: Optional[int] = None,
                     page_size: int = 1000) -> Iterator[dict]:
@@ -202,11 +246,6 @@ class LikedSongsStore:
         kwargs = {"IndexName": ADDED_AT_INDEX, "KeyConditionExpression": Key("userId").eq(user_id),
                   "ScanIndexForward": not newest_first}
         yield from self._query(kwargs, limit, page_size)
-
-    def content_hashes(self, user_id: str) -> dict:
-        """{trackId: contentHash} of the user's cached songs ("" for items written before hashes)."""
-        kwargs = {"KeyConditionExpression": Key("userId").eq(user_id), "ProjectionExpression": "trackId, contentHash"}
-        return {item["trackId"]: item.get("contentHash", "") for item in self._query(kwargs, None, 1000)}
 
     def cached_ids_newest_first(self, user_id: str) -> Iterator[str]:
         """The user's cached track ids in the order Spotify lists them (addedAt, newest first)."""
@@ -271,8 +310,11 @@ class SongWriter:
     Leaving the `with` block waits for every batch; the first failure is raised there (or at the
     next put), and batches not yet sent are cancelled."""
 
-    def __init__(self, store: LikedSongsStore, concurrency: int):
+    def __init__(self, store: LikedSongsStore, concurrency: int, out_of_time: Optional[Callable[[], bool]] = None,
+                 throttled: Optional[Callable[[], None]] = None):
         self.store = store
+        self.out_of_time = out_of_time
+        self.throttled = throttled
         self.concurrency = max(1, concurrency)
         self.written = 0
         self._pending: list = []
@@ -312,8 +354,8 @@ class SongWriter:
         if not batch:
             return
         if self._pool is None:
-            self.written += self.store.write_batch(batch)
+            self.written += self.store.write_batch(batch, self.out_of_time, self.throttled)
             return
         while self._in_flight and (self._in_flight[0].done() or len(self._in_flight) >= 2 * self.concurrency):
             self.written += self._in_flight.popleft().result()
-        self._in_flight.append(self._pool.submit(self.store.write_batch, batch))
+        self._in_flight.append(self._pool.submit(self.store.write_batch, batch, self.out_of_time, self.throttled))

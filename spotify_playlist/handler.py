@@ -12,6 +12,8 @@ Configuration (environment variables):
   SPOTIFY_CLIENT_ID, SPOTIFY_CLIENT_SECRET, SPOTIFY_REFRESH_TOKEN   Spotify credentials
   SPOTIFY_API_BASE_URL, SPOTIFY_ACCOUNTS_BASE_URL  other Spotify endpoints (tests, local stack)
   CACHE_MAX_AGE_SECONDS      full sync when the last one is older (default 86400)
+  SYNC_TIME_RESERVE_SECONDS  a full sync pauses when the invocation has less left (default 5);
+                             the next sync-liked-songs call goes on from where it stopped
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ from botocore.config import Config
 
 from .dynamo import CacheTableMissing, CacheTables, LikedSongsStore
 from .health import BINDINGS, health, missing_tables
-from .liked_songs_cache import DEFAULT_MAX_AGE_SECONDS, LikedSongsCache
+from .liked_songs_cache import DEFAULT_MAX_AGE_SECONDS, TIME_RESERVE_SECONDS, LikedSongsCache
 from .spotify import (
     DEFAULT_ACCOUNTS_BASE,
     DEFAULT_API_BASE,
@@ -155,7 +157,14 @@ def dynamodb_resource():
     return boto3.resource("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 10}))
 
 
-def build_cache(user_id: str, environ=os.environ, resource=None) -> LikedSongsCache:
+def seconds_left(context) -> Optional[Callable[[], float]]:
+    """The invocation's remaining time, from Lambda's context (None outside Lambda: no budget)."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return (lambda: remaining() / 1000) if callable(remaining) else None
+
+
+def build_cache(user_id: str, environ=os.environ, resource=None,
+                remaining: Optional[Callable[[], float]] = None) -> LikedSongsCache:
     resource = resource or dynamodb_resource()
     credentials = SpotifyCredentials(refresh_token=refresh_token_for(user_id, resource, environ),
                                      client_id=environ.get("SPOTIFY_CLIENT_ID"),
@@ -164,7 +173,9 @@ def build_cache(user_id: str, environ=os.environ, resource=None) -> LikedSongsCa
                             accounts_base=environ.get("SPOTIFY_ACCOUNTS_BASE_URL", DEFAULT_ACCOUNTS_BASE))
     store = LikedSongsStore(resource, CacheTables.from_environment(environ))
     return LikedSongsCache(store, spotify,
-                           max_age_seconds=float(environ.get("CACHE_MAX_AGE_SECONDS", DEFAULT_MAX_AGE_SECONDS)))
+                           max_age_seconds=float(environ.get("CACHE_MAX_AGE_SECONDS", DEFAULT_MAX_AGE_SECONDS)),
+                           remaining=remaining,
+                           reserve=float(environ.get("SYNC_TIME_RESERVE_SECONDS", TIME_RESERVE_SECONDS)))
 
 
 def run_action(action: str, cache: LikedSongsCache, user_id: str, params: dict) -> dict:
@@ -204,7 +215,7 @@ def handle(event: dict, context=None, environ=os.environ,
             status, body = health(resource_factory(), environ, user_id)
         else:
             user_id = caller_user_id(event, environ.get("DEFAULT_USER_ID"))
-            cache = build_cache(user_id, environ, resource_factory())
+            cache = build_cache(user_id, environ, resource_factory(), seconds_left(context))
             body = run_action(action, cache, user_id, query_parameters(event))
         log.info(json.dumps({"event": "request", "action": action, "status": status, "requestId": request_id,
                              "ms": int((time.monotonic() - started) * 1000)}))

@@ -10,12 +10,15 @@ exactly that call; new tracks, which Spotify always puts first, cost one more pa
 removals are proposed by the gaps between Spotify's list and the cached order, found by bisecting
 the pages (a few calls wherever they are), and deleted only once Spotify confirms them
 (/me/tracks/contains), in incremental syncs as in full ones; a full sync is the fallback when that
-does not add up. Any failure marks the sync "error".
+does not add up. Any failure marks the sync "error". A full sync longer than the invocation's
+time (a first sync on a table of 1 WCU) pauses at a page boundary ("partial") and the next sync
+call goes on from there; running out of time or capacity is not a failure.
 A missing cache table or index is logged once at ERROR (health.missing_tables) and answered from
 the Spotify API: it never crashes.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -25,14 +28,16 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Optional
+from typing import Any, Optional
 
-from .dynamo import CacheTableMissing, LeaseLost, LikedSongsStore
+from .dynamo import CacheTableMissing, LeaseLost, LikedSongsStore, OutOfTime
 from .health import missing_tables
 from .spotify import PAGE_SIZE, SpotifyClient, SpotifyError
 
 CACHE_FORMAT_VERSION = 2      # stored as syncVersion; a different value forces a full sync
 LEASE_SECONDS = 120           # a sync that dies holding the lease frees it after this
+RESUME_LEASE_SECONDS = 15 * 60  # a paused sync's lease waits this long (a Lambda's longest run) for its next call
+TIME_RESERVE_SECONDS = 5.0    # a full sync pauses when the invocation has less than this left
 LEASE_POLL = 0.25
 FULL_SYNC_READS = 2           # a library that changes during a full read is read once more
 DEFAULT_MAX_AGE_SECONDS = 24 * 3600
@@ -45,7 +50,7 @@ def without_lease(metadata: Optional[dict]) -> Optional[dict]:
     """The metadata as a sync state: None when the item holds only a lease (no sync finished yet)."""
     if not metadata:
         return None
-    state = {k: v for k, v in metadata.items() if k not in ("syncLease", "syncLeaseUntil")}
+    state = {k: v for k, v in metadata.items() if k not in ("syncLease", "syncLeaseUntil", "resumeLease")}
     return state if "syncVersion" in state else None
 
 
@@ -60,6 +65,7 @@ class LibraryRead:
     first_page_ids: Optional[list] = None
     newest: Optional[int] = None
     oldest: Optional[int] = None
+    stopped_at: Optional[int] = None   # the offset to go on from, when the invocation's time ran out
 
     @property
     def consistent(self) -> bool:
@@ -67,8 +73,71 @@ class LibraryRead:
         return len(self.totals) == 1 and self.items_seen == next(iter(self.totals))
 
 
+@dataclass
+class Paused:
+    """A full sync that ran out of an invocation's time, as the metadata keeps it for the next
+    invocation: where to go on, what was seen so far, and the removal candidates found in the
+    part of the library already read (deleted, once Spotify confirms them, only after the last
+    page of the whole sync)."""
+
+    started_at: int
+    offset: int = 0
+    total: Optional[int] = None
+    items_seen: int = 0
+    written: int = 0
+    boundary: Optional[int] = None        # the oldest addedAt read so far: older tracks are still to come
+    newest: Optional[int] = None
+    first_page_ids: Optional[list] = None
+    candidates: list = field(default_factory=list)
+    invocations: int = 0
+    reason: str = ""
+    tracks: int = 0                       # distinct tracks read so far
+
+    FIELDS = {"started_at": "resumeStartedAt", "offset": "resumeOffset", "total": "resumeTotal",
+              "items_seen": "resumeItemsSeen", "written": "resumeWritten", "boundary": "resumeBoundary",
+              "newest": "resumeNewest", "first_page_ids": "resumeFirstPageIds", "candidates": "resumeCandidates",
+              "invocations": "resumeInvocations", "reason": "resumeReason", "tracks": "resumeTracks"}
+
+    @classmethod
+    def from_metadata(cls, metadata: Optional[dict]) -> Optional[Paused]:
+        if not metadata or metadata.get("resumeOffset") is None:
+            return None
+        values: dict[str, Any] = {name: metadata[key] for name, key in cls.FIELDS.items() if metadata.get(key) is not None}
+        for number in ("started_at", "offset", "total", "items_seen", "written", "boundary", "newest", "invocations",
+                       "tracks"):
+            if number in values:
+                values[number] = int(values[number])
+        values["candidates"] = list(values.get("candidates") or [])
+        return cls(**values)
+
+    def to_metadata(self) -> dict:
+        return {key: getattr(self, name) for name, key in self.FIELDS.items() if getattr(self, name) is not None}
+
+
+MAX_CARRIED_CANDIDATES = 5000   # removal candidates a paused sync carries (ids: well under an item's 400 KB)
+
+
 class _DoesNotAddUp(Exception):
     """Spotify's list and the cache disagree in a way removals cannot explain."""
+
+
+def consistent(read: LibraryRead, paused: Optional[Paused]) -> bool:
+    """One `total` on every page of every invocation, and as many items as it says."""
+    totals = set(read.totals) | ({paused.total} if paused and paused.total is not None else set())
+    items = read.items_seen + (paused.items_seen if paused else 0)
+    return len(totals) == 1 and items == next(iter(totals))
+
+
+def removal_candidates(cached: dict, read: LibraryRead, paused: Optional[Paused], final: bool) -> list:
+    """Cached tracks this read did not see although it covered where they would be (Spotify lists
+    newest first: between the boundary of the earlier invocations and the oldest track read
+    now; with the last page, everything older too). Only candidates: Spotify confirms each."""
+    upper = paused.boundary if paused else None
+    low = None if final else read.oldest
+    if not final and low is None:
+        return []
+    return [track for track, (_, added) in cached.items() if track not in read.seen
+            and (upper is None or added <= upper) and (low is None or added > low)]
 
 
 class SyncFailed(Exception):
@@ -137,7 +206,10 @@ class LikedSongsCache:
     def __init__(self, store: LikedSongsStore, spotify: SpotifyClient,
                  max_age_seconds: float = DEFAULT_MAX_AGE_SECONDS, max_new_pages: int = 20,
                  clock: Callable[[], float] = time.time,
-                 sleep: Callable[[float], None] = time.sleep, lease_wait: float = 2.0, page_concurrency: int = 8):
+                 sleep: Callable[[float], None] = time.sleep, lease_wait: float = 2.0, page_concurrency: int = 8,
+                 remaining: Optional[Callable[[], float]] = None, reserve: float = TIME_RESERVE_SECONDS):
+        """`remaining`: seconds the invocation has left (the handler passes Lambda's
+        context.get_remaining_time_in_millis); a full sync pauses when less than `reserve` is left."""
         self.store = store
         self.spotify = spotify
         self.max_age_seconds = max_age_seconds
@@ -146,6 +218,8 @@ class LikedSongsCache:
         self.sleep = sleep
         self.lease_wait = lease_wait
         self.page_concurrency = page_concurrency
+        self.remaining = remaining
+        self.reserve = reserve
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -154,6 +228,9 @@ class LikedSongsCache:
     def full_sync_reason(self, metadata: Optional[dict]) -> Optional[str]:
         if not metadata:
             return "no cache yet"
+        paused = Paused.from_metadata(metadata)
+        if paused:
+            return f"going on with a paused full sync ({paused.reason}) at track {paused.offset} of {paused.total}"
         if metadata.get("syncVersion") != CACHE_FORMAT_VERSION:
             return f"cache format {metadata.get('syncVersion')} is not {CACHE_FORMAT_VERSION}"
         if metadata.get("syncStatus") != "ok":
@@ -174,6 +251,8 @@ class LikedSongsCache:
                               reason="another sync for this user is running; the cache is served as it is")
         try:
             metadata = without_lease(self.store.get_metadata(user_id))
+            if force_full and metadata:   # a full sync asked for starts over, whatever was paused
+                metadata = {k: v for k, v in metadata.items() if k not in Paused.FIELDS.values()}
             reason = "requested" if force_full else self.full_sync_reason(metadata)
             if reason or metadata is None:
                 return self.full_sync(user_id, metadata, reason or "no cache yet", lease)
@@ -206,44 +285,96 @@ class LikedSongsCache:
         """Read every page (a few in flight), write only the items that are new or changed, then
         delete what is no longer saved, after asking Spotify to confirm it. A library that
         changes while being read (Spotify's offsets shift) is read again; never is a saved track
-        deleted, and the cache is never emptied first."""
-        started = self.now_ms()
+        deleted, and the cache is never emptied first. When the invocation's time runs out, the
+        sync pauses at a page boundary (status `partial`, the cache serving what it has) and the
+        next sync call goes on from there; removals wait for the last page of the whole sync."""
+        paused = Paused.from_metadata(previous)
+        started = paused.started_at if paused else self.now_ms()
         if previous:
             self.store.set_sync_status(user_id, "syncing")
         try:
-            cached = self.store.content_hashes(user_id)
-            for attempt in range(FULL_SYNC_READS):
-                read = self._read_library(user_id, started, cached)
-                if read.consistent:
+            cached = self.store.cached_index(user_id)
+            hashes = {track: content for track, (content, _) in cached.items()}
+            for attempt in range(1 if paused else FULL_SYNC_READS):
+                read = self._read_library(user_id, started, hashes, paused.offset if paused else 0)
+                if read.stopped_at is not None or consistent(read, paused):
                     break
                 log.warning(json.dumps({"event": "library_changed_during_sync", "userId": user_id,
                                         "attempt": attempt + 1, "totals": sorted(read.totals)}))
-            stale = [t for t in cached if t not in read.seen]
-            removed = self._confirmed_removed(stale)
+            if read.stopped_at is not None:
+                return self._pause(user_id, previous, paused, read, cached, reason, lease, started)
+            candidates = (paused.candidates if paused else []) + removal_candidates(cached, read, paused, final=True)
+            removed = self._confirmed_removed(list(dict.fromkeys(candidates)))
             self.store.delete_songs(user_id, removed)
+        except OutOfTime:
+            # the table refused writes until the time was up: go on next time from where this
+            # invocation began (what it wrote is not written again: its hashes now match)
+            again = paused or Paused(started, reason=reason)
+            return self._hand_over(user_id, previous, again, lease, f"{reason}; the table is throttling writes")
         except (SpotifyError, CacheTableMissing) as exc:
             self._mark_failed(user_id, exc)
             raise
         except Exception as exc:  # a DynamoDB or batch failure: the previous cache stays readable
             self._mark_failed(user_id, exc)
             raise SyncFailed(f"full sync failed: {type(exc).__name__}: {exc}") from exc
-        status = "ok" if read.consistent else "partial"  # partial: the next sync reads everything again
+        status = "ok" if consistent(read, paused) else "partial"  # partial, no resume: the next sync reads all again
+        tracks = len(read.seen) + (paused.tracks if paused else 0)
         self.store.put_metadata_holding({
-            "userId": user_id, "totalTracks": len(read.seen), "lastSyncedAt": started, "lastFullSyncAt": started,
-            "mostRecentAddedAt": read.newest, "oldestAddedAt": read.oldest, "syncVersion": CACHE_FORMAT_VERSION,
-            "syncStatus": status, "syncError": "", "firstPageIds": read.first_page_ids,
+            "userId": user_id, "totalTracks": tracks, "lastSyncedAt": started, "lastFullSyncAt": started,
+            "mostRecentAddedAt": paused.newest if paused and paused.newest else read.newest,
+            "oldestAddedAt": read.oldest if read.oldest is not None else (paused.boundary if paused else None),
+            "syncVersion": CACHE_FORMAT_VERSION, "syncStatus": status, "syncError": "",
+            "firstPageIds": (paused.first_page_ids if paused else None) or read.first_page_ids,
         }, lease)
-        return SyncResult("full", len(read.seen), added=read.written, removed=len(removed), reason=reason)
+        return SyncResult("full", tracks, added=read.written + (paused.written if paused else 0), removed=len(removed),
+                          reason=(paused.reason if paused else reason)
+                          + (f" (over {paused.invocations + 1} invocations)" if paused else ""))
 
-    def _read_library(self, user_id: str, started: int, cached: dict) -> LibraryRead:
-        """Every page, in order; the items that changed are written while the next pages are read."""
+    def out_of_time(self) -> bool:
+        return self.remaining is not None and self.remaining() < self.reserve
+
+    def _pause(self, user_id: str, previous: Optional[dict], paused: Optional[Paused], read: LibraryRead,
+               cached: dict, reason: str, lease: str, started: int) -> SyncResult:
+        assert read.stopped_at is not None
+        found = removal_candidates(cached, read, paused, final=False)
+        earlier = paused or Paused(started, reason=reason)
+        now = Paused(
+            started_at=started, offset=read.stopped_at,
+            total=earlier.total if earlier.total is not None else min(t for t in read.totals if t is not None),
+            items_seen=earlier.items_seen + read.items_seen, written=earlier.written + read.written,
+            tracks=earlier.tracks + len(read.seen),
+            boundary=read.oldest if read.oldest is not None else earlier.boundary,
+            newest=earlier.newest or read.newest, first_page_ids=earlier.first_page_ids or read.first_page_ids,
+            candidates=(earlier.candidates + found)[:MAX_CARRIED_CANDIDATES], invocations=earlier.invocations,
+            reason=earlier.reason or reason)
+        return self._hand_over(user_id, previous, now, lease, now.reason)
+
+    def _hand_over(self, user_id: str, previous: Optional[dict], paused: Paused, lease: str, reason: str) -> SyncResult:
+        """Record where the sync stopped and keep the lease for the next invocation, with an expiry."""
+        paused = dataclasses.replace(paused, invocations=paused.invocations + 1)
+        kept = {k: v for k, v in (previous or {}).items() if k not in Paused.FIELDS.values()}
+        self.store.hand_over_lease({
+            **kept, "userId": user_id, "syncVersion": kept.get("syncVersion", CACHE_FORMAT_VERSION),
+            "syncStatus": "partial", "syncError": "", "totalTracks": kept.get("totalTracks", paused.tracks),
+            **paused.to_metadata()}, lease, self.now_ms() + RESUME_LEASE_SECONDS * 1000)
+        log.info(json.dumps({"event": "sync_paused", "userId": user_id, "offset": paused.offset,
+                             "total": paused.total, "invocations": paused.invocations}))
+        return SyncResult("partial", paused.tracks, added=paused.written,
+                          reason=f"{reason}: out of time at track {paused.offset} of {paused.total}; "
+                                 "the next sync goes on from there")
+
+    def _read_library(self, user_id: str, started: int, cached: dict, offset: int = 0) -> LibraryRead:
+        """Every page from `offset`, in order; the items that changed are written while the next
+        pages are read. Stops at a page boundary when the invocation's time is running out."""
         read = LibraryRead()
-        with self.store.song_writer() as writer:
-            for page in self.spotify.saved_track_pages(concurrency=self.page_concurrency):
+        window = getattr(self.spotify, "window", None)
+        with self.store.song_writer(self.out_of_time if self.remaining is not None else None,
+                                    window.pushed_back if window is not None else None) as writer:
+            for page in self.spotify.saved_track_pages(offset=offset, concurrency=self.page_concurrency):
                 read.totals.add(page.get("total"))
                 read.items_seen += len(page.get("items") or [])
                 items = page_items(user_id, page, started)
-                if read.first_page_ids is None:
+                if read.first_page_ids is None and offset == 0:
                     read.first_page_ids = [i["trackId"] for i in items]
                 changed = []
                 for item in items:
@@ -255,6 +386,10 @@ class LikedSongsCache:
                     if cached.get(item["trackId"]) != item["contentHash"]:
                         changed.append(item)
                 writer.put(changed)
+                offset = int(page.get("offset") or offset) + len(page.get("items") or [])
+                if page.get("next") and page.get("items") and self.out_of_time():
+                    read.stopped_at = offset
+                    break
         read.written = writer.written
         read.first_page_ids = read.first_page_ids or []
         return read
@@ -382,9 +517,15 @@ class LikedSongsCache:
             missing_tables.report(exc.table)
             return {"metadata": {"message": f"No cache: table {exc.table} does not exist (run `checker apply`)"},
                     "sampleTracks": [], "cacheAge": "N/A"}
-        shown = {k: v for k, v in metadata.items() if k != "firstPageIds"}
+        shown = {k: v for k, v in metadata.items() if k not in ("firstPageIds", "resumeCandidates", "resumeFirstPageIds")}
         age = (self.now_ms() - int(metadata.get("lastSyncedAt", 0))) / 1000
-        return {"metadata": shown, "sampleTracks": sample, "cacheAge": human_age(age)}
+        answer = {"metadata": shown, "sampleTracks": sample, "cacheAge": human_age(age) if "lastSyncedAt" in metadata
+                  else "N/A"}
+        paused = Paused.from_metadata(metadata)
+        if paused:  # a full sync paused between invocations: how far it got
+            answer["syncProgress"] = {"tracksRead": paused.offset, "of": paused.total,
+                                      "invocations": paused.invocations, "reason": paused.reason}
+        return answer
 
     def clear(self, user_id: str) -> dict:
         try:

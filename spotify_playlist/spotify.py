@@ -10,7 +10,6 @@ stack can point the client at checker.local.fake_spotify.
 from __future__ import annotations
 
 import base64
-import itertools
 import json
 import logging
 import threading
@@ -79,6 +78,31 @@ class SpotifyCredentials:
     client_secret: Optional[str] = None
 
 
+class PageWindow:
+    """How many pages a full read keeps in flight: one more whenever the reader had to wait for a
+    page (Spotify's latency dominates: more in flight hides it), half as many when either side
+    pushes back (a 429 from Spotify, writes throttled by DynamoDB), between `least` and `most`."""
+
+    WAITED = 0.005   # seconds a reader may wait for a page before the window widens
+
+    def __init__(self, start: int = 8, least: int = 1, most: int = 32):
+        self.least, self.most = least, most
+        self.size = max(least, min(start, most))
+        self.largest = self.smallest = self.size
+        self.lock = threading.Lock()
+
+    def waited(self, seconds: float) -> None:
+        if seconds > self.WAITED:
+            with self.lock:
+                self.size = min(self.most, self.size + 1)
+                self.largest = max(self.largest, self.size)
+
+    def pushed_back(self) -> None:
+        with self.lock:
+            self.size = max(self.least, self.size // 2)
+            self.smallest = min(self.smallest, self.size)
+
+
 class SpotifyClient:
     def __init__(self, credentials: SpotifyCredentials, api_base: str = DEFAULT_API_BASE,
                  accounts_base: str = DEFAULT_ACCOUNTS_BASE, max_retries: int = 5,
@@ -93,7 +117,9 @@ class SpotifyClient:
         self.sleep = sleep
         # urllib3's own Retry stays off: our loop must see 429s to honour Retry-After and 401s
         # to refresh the token.
-        self.http = http or urllib3.PoolManager(timeout=urllib3.Timeout(total=timeout), retries=False, maxsize=8)
+        self.window = PageWindow()
+        self.http = http or urllib3.PoolManager(timeout=urllib3.Timeout(total=timeout), retries=False,
+                                                maxsize=self.window.most)
         self._token_lock = threading.Lock()
 
     # -- the API --------------------------------------------------------------------------
@@ -103,8 +129,9 @@ class SpotifyClient:
 
     def saved_track_pages(self, offset: int = 0, concurrency: int = 1) -> Iterator[dict]:
         """Pages from `offset` until `next` is null, in order. With `concurrency` > 1, the first
-        page gives `total` and the following ones are fetched that many at a time while the
-        caller works on the earlier ones; at most `concurrency` pages wait in memory."""
+        page gives `total` and the following ones are fetched while the caller works on the
+        earlier ones, `self.window.size` at a time (starting at `concurrency`, adapting: see
+        PageWindow); at most that many pages wait in memory."""
         first = self.saved_tracks_page(offset)
         yield first
         if not first.get("next") or not first.get("items"):
@@ -118,13 +145,17 @@ class SpotifyClient:
                     return
                 offset += len(page["items"])
         offsets = iter(range(offset + PAGE_SIZE, int(first.get("total") or 0), PAGE_SIZE))
-        with ThreadPoolExecutor(max_workers=concurrency) as pool:
-            window: deque = deque(pool.submit(self.saved_tracks_page, o) for o in itertools.islice(offsets, concurrency))
-            while window:
-                page = window.popleft().result()
-                following = next(offsets, None)
-                if following is not None:
-                    window.append(pool.submit(self.saved_tracks_page, following))
+        self.window.size = max(self.window.least, min(concurrency, self.window.most))
+        with ThreadPoolExecutor(max_workers=self.window.most) as pool:
+            in_flight: deque = deque()
+            while True:
+                while len(in_flight) < self.window.size and (following := next(offsets, None)) is not None:
+                    in_flight.append(pool.submit(self.saved_tracks_page, following))
+                if not in_flight:
+                    return
+                asked = time.monotonic()
+                page = in_flight.popleft().result()
+                self.window.waited(time.monotonic() - asked)   # Spotify slower than the reader: widen
                 yield page
 
     def contains(self, track_ids: list) -> list:
@@ -193,6 +224,7 @@ class SpotifyClient:
                 self.sleep(self.backoff * 2 ** attempt)
                 continue
             if response.status == 429 and not last_attempt:
+                self.window.pushed_back()
                 wait = _retry_after(response.headers.get("Retry-After"), self.backoff * 2 ** attempt)
                 log.info(json.dumps({"event": "spotify_rate_limited", "retry_after": wait}))
                 if wait > self.max_retry_after:

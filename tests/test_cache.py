@@ -391,14 +391,14 @@ def test_a_retry_after_longer_than_a_request_can_wait_fails_at_once(dynamodb, fa
 def test_a_sync_whose_lease_was_taken_over_does_not_write_over_the_other(synced, fake_spotify):
     """The lease expired mid-sync and another sync took it: the first one ends as "busy" and the
     other's metadata stands (seen once under load, when two syncs' conditional writes raced)."""
-    original = synced.store.content_hashes
+    original = synced.store.cached_index
 
     def taken_over_meanwhile(user_id):
         synced.store.metadata.update_item(  # as after our lease expired: another sync holds it now
             Key={"userId": user_id}, UpdateExpression="SET syncLease = :other, syncLeaseUntil = :until",
             ExpressionAttributeValues={":other": "the-other-sync", ":until": synced.now_ms() + 60_000})
         return original(user_id)
-    synced.store.content_hashes = taken_over_meanwhile
+    synced.store.cached_index = taken_over_meanwhile
     result = synced.sync("alice", force_full=True)
     assert (result.mode, result.total) == ("busy", 1234) and "took over" in result.reason
     assert synced.store.get_metadata("alice")["syncLease"] == "the-other-sync"
@@ -578,3 +578,111 @@ def test_an_incremental_sync_failing_after_its_first_page_is_marked_error(synced
     metadata = synced.store.get_metadata("alice")
     assert metadata["syncStatus"] == "error" and "BatchWriteItem refused" in metadata["syncError"]
     assert "syncLease" not in metadata
+
+
+class PageBudget:
+    """An invocation's remaining time, as seen by the cache: plenty for `pages` Spotify page
+    reads of this invocation, then none (deterministic, whatever the machine's speed)."""
+
+    def __init__(self, fake, pages: int):
+        self.fake, self.pages, self.start = fake, pages, 0
+
+    def new_invocation(self):
+        self.start = self.fake.calls[PAGES]
+
+    def __call__(self) -> float:
+        return 60.0 if self.fake.calls[PAGES] - self.start < self.pages else 0.0
+
+
+def test_a_full_sync_longer_than_an_invocation_goes_on_over_several_and_loses_nothing(synced, fake_spotify):
+    """2,000 tracks, 12 pages an invocation: the sync pauses (`partial`, the cache serving what it
+    has), each next call goes on where it stopped."""
+    fake_spotify.add_user("bob", 2000)
+    budget = PageBudget(fake_spotify, pages=12)
+    cache = make_cache(fake_spotify, "bob", synced.store.resource, remaining=budget, reserve=1.0)
+    results, offsets = [], []
+    for _ in range(20):
+        budget.new_invocation()
+        results.append(cache.sync("bob"))
+        if results[-1].mode != "partial":
+            break
+        metadata = cache.store.get_metadata("bob")
+        assert metadata["syncStatus"] == "partial"
+        offsets.append(int(metadata["resumeOffset"]))
+        stats = cache.stats("bob")
+        assert stats["syncProgress"]["tracksRead"] == offsets[-1] and stats["syncProgress"]["of"] == 2000
+    assert len(results) >= 4 and {r.mode for r in results[:-1]} == {"partial"} and results[-1].mode == "full"
+    assert offsets == sorted(set(offsets)) and all(o % 50 == 0 for o in offsets)   # page boundaries, onwards
+    assert results[-1].total == 2000 and results[-1].added == 2000
+    assert cached_ids(cache.store, "bob") == set(fake_spotify.saved_ids("bob"))
+    assert cache.store.count_songs("bob") == 2000            # every track present once
+    metadata = cache.store.get_metadata("bob")
+    assert metadata["syncStatus"] == "ok" and "resumeOffset" not in metadata and "syncLease" not in metadata
+
+
+def test_a_paused_full_sync_deletes_removals_only_after_its_last_page(synced, fake_spotify):
+    ids = fake_spotify.saved_ids("alice")
+    gone_early, gone_late = ids[100], ids[1200]          # one in the first invocation's part, one in the last
+    fake_spotify.remove_tracks("alice", [gone_early, gone_late])
+    budget = PageBudget(fake_spotify, pages=10)
+    cache = make_cache(fake_spotify, "alice", synced.store.resource, remaining=budget, reserve=1.0)
+    budget.new_invocation()
+    first = cache.sync("alice", force_full=True)
+    assert first.mode == "partial"
+    assert {gone_early, gone_late} <= cached_ids(cache.store, "alice")   # nothing deleted while paused
+    assert cache.store.get_metadata("alice")["resumeCandidates"] == [gone_early]
+    while True:
+        budget.new_invocation()
+        result = cache.sync("alice")
+        if result.mode != "partial":
+            break
+    assert result.removed == 2
+    assert cached_ids(cache.store, "alice") == set(fake_spotify.saved_ids("alice"))
+
+
+def test_a_paused_sync_is_taken_over_by_one_caller_and_frees_itself_if_never_resumed(synced, fake_spotify):
+    fake_spotify.add_user("carol", 300)
+    budget = PageBudget(fake_spotify, pages=2)
+    now = [1_700_000_000.0]
+    cache = make_cache(fake_spotify, "carol", synced.store.resource, remaining=budget, reserve=1.0,
+                       clock=lambda: now[0])
+    budget.new_invocation()
+    assert cache.sync("carol").mode == "partial"
+    held = cache.store.get_metadata("carol")
+    assert held["syncLease"] == held["resumeLease"]        # held for the continuation, with an expiry
+    assert cache.store.take_lease("carol", "first-caller", int(now[0] * 1000), int(now[0] * 1000) + 1000)
+    assert not cache.store.take_lease("carol", "second-caller", int(now[0] * 1000), int(now[0] * 1000) + 1000)
+    cache.store.release_lease("carol", "first-caller")
+    # never resumed: after its expiry anyone may sync again, and it goes on from where it stopped
+    budget.new_invocation()
+    assert cache.sync("carol").mode == "partial"
+    now[0] += 16 * 60
+    budget.pages = 100
+    budget.new_invocation()
+    final = cache.sync("carol")
+    assert final.mode == "full" and cache.store.count_songs("carol") == 300
+
+
+def test_the_page_window_widens_while_spotify_is_slow_and_narrows_when_it_pushes_back(dynamodb, fake_spotify):
+    fake_spotify.add_user("dana", 1000)
+    fake_spotify.latency = 0.1               # latency dominates: more pages in flight hide it
+    cache = make_cache(fake_spotify, "dana", dynamodb, page_concurrency=4)
+    assert cache.sync("dana").total == 1000
+    assert cache.spotify.window.largest > 4
+    fake_spotify.latency = 0.0
+    fake_spotify.add_user("erin", 1000)
+    fake_spotify.fail_next(429, times=6, retry_after=0, after=2)   # Spotify pushes back
+    cache = make_cache(fake_spotify, "erin", dynamodb, page_concurrency=8)
+    assert cache.sync("erin").total == 1000
+    assert cache.spotify.window.smallest < 8
+    assert cached_ids(cache.store, "erin") == set(fake_spotify.saved_ids("erin"))
+
+
+def test_throttled_writes_narrow_the_page_window(dynamodb, fake_spotify):
+    from spotify_playlist.spotify import PageWindow
+    window = PageWindow(start=8)
+    store = make_cache(fake_spotify, "x", dynamodb).store
+    responses = iter([{"UnprocessedItems": {"liked_songs": [{"PutRequest": {"Item": {}}}]}}, {}])
+    store._client = type("Stub", (), {"batch_write_item": lambda self, **kw: next(responses)})()
+    assert store.write_batch([{"PutRequest": {"Item": {}}}], throttled=window.pushed_back) == 1
+    assert window.size == 4 and window.smallest == 4

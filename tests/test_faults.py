@@ -2,6 +2,7 @@
 promptly, and never sends a Delete* or a disabling call (every test ends by checking the record)."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -231,3 +232,77 @@ def test_sigterm_during_apply_names_what_is_in_flight(project, proxy):
     _, stderr = process.communicate(timeout=10)
     assert process.returncode == 130
     assert stderr.strip().splitlines()[-1].startswith("error: interrupted; still in flight on AWS, carrying on there: ")
+
+
+def test_a_throttled_first_sync_outlives_an_invocation_and_completes_over_several(proxy, endpoint, fake_spotify,
+                                                                                  monkeypatch):
+    """The production spec's 1 WCU: writes throttled 40 % of the time, a Lambda with a second to
+    live each call. Each invocation stops in time (`partial`), the next goes on, and all 600
+    tracks land once (the 2,000-track case runs on a page budget in test_cache); throttling is backed off, never fatal."""
+    import json as json_module
+
+    from spotify_playlist.handler import handle
+    upstream = boto3.resource("dynamodb", endpoint_url=endpoint, region_name=REGION)
+    for name in ("liked_songs", "liked_songs_metadata"):
+        upstream.meta.client.create_table(**load_spec(name))
+    fake_spotify.add_user("erin", 600)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", proxy.url)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    environ = {"DEFAULT_USER_ID": "erin", "SPOTIFY_REFRESH_TOKEN": "refresh-erin", "USER_TABLE": "user",
+               "SPOTIFY_API_BASE_URL": fake_spotify.api_base, "SPOTIFY_ACCOUNTS_BASE_URL": fake_spotify.url,
+               "SYNC_TIME_RESERVE_SECONDS": "0.2"}
+    proxy.throttle_rate, proxy.throttle_code = 0.4, "ProvisionedThroughputExceededException"
+    proxy.throttle_operations = {"BatchWriteItem"}   # what a table over its write capacity refuses
+
+    class Invocation:
+        def __init__(self, seconds):
+            self.deadline = time.monotonic() + seconds
+
+        def get_remaining_time_in_millis(self):
+            return max(0, int((self.deadline - time.monotonic()) * 1000))
+    modes = []
+    for _ in range(40):
+        answer = handle({"queryStringParameters": {"action": "sync-liked-songs"}}, Invocation(0.6), environ=environ)
+        assert answer["statusCode"] == 200, answer["body"]
+        modes.append(json_module.loads(answer["body"])["sync"]["mode"])
+        if modes[-1] != "partial":
+            break
+    assert len(modes) >= 3 and set(modes[:-1]) == {"partial"} and modes[-1] == "full", modes
+    assert upstream.Table("liked_songs").scan(Select="COUNT")["Count"] == 600
+
+
+def many_specs(project, count: int) -> None:
+    for spec in (project / "table_specs").glob("*.json"):
+        spec.unlink()
+    for n in range(count):
+        (project / "table_specs" / f"t{n:03d}.json").write_text(json.dumps({
+            "TableName": f"t{n:03d}", "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
+            "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}], "BillingMode": "PAY_PER_REQUEST"}))
+
+
+def test_apply_and_check_of_many_tables_reuse_their_connections(project, proxy):
+    """60 tables: creates sent concurrently, verification re-read concurrently, and botocore's pool
+    sized to the threads sharing it, so a few dozen kept-alive connections carry every call
+    (botocore's default pool of 10 opened one per call beyond it)."""
+    many_specs(project, 60)
+    proxy.table_polls = 1
+    loaded = project_at(project, proxy.url)
+    from checker.live import MAX_PARALLEL
+    result, waited = loaded.apply(timeout=60)
+    assert result.ok and waited.ready
+    applied = proxy.server.connections
+    assert len(proxy.calls) > 180 and applied <= MAX_PARALLEL + 4, (applied, len(proxy.calls))
+    calls = len(proxy.calls)
+    loaded.check(kinds=("tables",))   # a client of its own: a pool of its own
+    assert len(proxy.calls) - calls >= 60 and proxy.server.connections - applied <= MAX_PARALLEL + 4
+
+
+def test_the_default_concurrency_is_dynamodbs_own_limit():
+    from checker.apply import CONTROL_PLANE_LIMIT, CONTROL_PLANE_LIMIT_WITH_INDEXES, control_plane_limit
+    from checker.diff import Change
+    from checker.results import Action
+    plain = Change("a", Action.CREATE_TABLE, "", True, params={"TableName": "a"}, operation="CreateTable")
+    indexed = Change("b", Action.CREATE_TABLE, "", True, params={"TableName": "b", "GlobalSecondaryIndexes": [{}]},
+                     operation="CreateTable")
+    assert control_plane_limit([plain]) == CONTROL_PLANE_LIMIT == 500
+    assert control_plane_limit([plain, indexed]) == CONTROL_PLANE_LIMIT_WITH_INDEXES == 250

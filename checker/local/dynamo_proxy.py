@@ -8,7 +8,7 @@
 - lies: with `drop_index_creates`, an UpdateTable that creates a GSI is acknowledged and dropped
   (what dynalite does), so apply's verification has something to catch;
 - weather: `throttle_rate` answers that share of requests (chosen by a seeded random) with
-  `throttle_code`: ThrottlingException as a busy account does, or
+  `throttle_code` (only for `throttle_operations` when set): ThrottlingException as a busy account does, or
   ProvisionedThroughputExceededException as a provisioned table over its capacity does;
 - latency: `latency` seconds added to every request, standing for a real region's round trip;
 - AWS's rules: with `aws_index_rules`, an UpdateTable creating a GSI with ProvisionedThroughput on an
@@ -48,6 +48,7 @@ class DynamoProxy:
         self.drop_index_creates = False
         self.throttle_rate = 0.0
         self.throttle_code = "ThrottlingException"
+        self.throttle_operations = None   # None: every operation; else only these (a table's writes)
         self.latency = 0.0
         self.tag_lag_reads = 0
         self.aws_index_rules = False
@@ -100,7 +101,8 @@ class DynamoProxy:
         if self.latency:
             time.sleep(self.latency)
         with self.lock:
-            throttled = self.throttle_rate and self.random.random() < self.throttle_rate
+            throttled = (self.throttle_rate and self.random.random() < self.throttle_rate
+                         and (self.throttle_operations is None or operation in self.throttle_operations))
         if throttled:
             return self.reply(400, {"__type": f"com.amazonaws.dynamodb.v20120810#{self.throttle_code}",
                                     "message": "Rate of requests exceeds the allowed throughput."})

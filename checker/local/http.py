@@ -8,7 +8,7 @@ import socket
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Optional
+from typing import Any, Optional
 
 
 class QuietHandler(BaseHTTPRequestHandler):
@@ -20,6 +20,9 @@ class QuietHandler(BaseHTTPRequestHandler):
     def setup(self):
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        server: Any = self.server
+        with server.counting:
+            server.connections += 1   # tests count connection reuse
 
     def log_message(self, *args):
         pass
@@ -68,7 +71,15 @@ class LocalServer:
         handler = type("Handler", (QuietHandler,), {"route": staticmethod(route)})
         self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
         self.httpd.daemon_threads = True
+        httpd: Any = self.httpd
+        httpd.connections = 0              # TCP connections accepted so far
+        httpd.counting = threading.Lock()
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def connections(self) -> int:
+        """TCP connections accepted so far: clients that reuse theirs (HTTP keep-alive) open few."""
+        return int(getattr(self.httpd, "connections", 0))
 
     @property
     def port(self) -> int:
