@@ -121,11 +121,11 @@ class Context:
     aws_request_id = "req-1"
 
 
-def call(action, environment, user="alice"):
+def call(action, environment, user="alice", context=None):
     event = {"version": "2.0", "rawPath": "/", "rawQueryString": f"action={action}",
              "queryStringParameters": {"action": action}, "headers": {},
              "requestContext": {"http": {"method": "GET", "path": "/"}, "authorizer": {"lambda": {"userId": user}}}}
-    result = handle(event, Context(), environ=environment)
+    result = handle(event, context or Context(), environ=environment)
     return result["statusCode"], json.loads(result["body"])
 
 
@@ -151,6 +151,32 @@ def test_the_cache_through_the_handler(cli, backend, prefix, fake_spotify, monke
     status, cleared = call("clear-liked-cache", environment)
     assert (status, cleared["cleared"]) == (200, 132)
     assert dynamodb_items(backend, f"{prefix}liked_songs") == []
+
+    # a sync longer than an invocation: paused, its lease handed over (a condition comparing two
+    # attributes, syncLease = resumeLease), taken over by the next call, completed
+    fake_spotify.add_user("bob", 300)
+    budget = PagesLeft(fake_spotify, 3)
+    modes = []
+    for _ in range(10):
+        budget.start = fake_spotify.calls["/v1/me/tracks"]
+        bob = {**environment, "SYNC_TIME_RESERVE_SECONDS": "1", "SPOTIFY_REFRESH_TOKEN": "refresh-bob"}
+        modes.append(call("sync-liked-songs", bob, "bob", budget)[1]
+                     ["sync"]["mode"])
+        if modes[-1] != "partial":
+            break
+    assert len(modes) >= 2 and set(modes[:-1]) == {"partial"} and modes[-1] == "full", modes
+    bobs = [s for s in dynamodb_items(backend, f"{prefix}liked_songs") if s["userId"]["S"] == "bob"]
+    assert sorted(s["trackId"]["S"] for s in bobs) == sorted(fake_spotify.saved_ids("bob"))
+
+
+class PagesLeft(Context):
+    """An invocation with time for `pages` Spotify page reads, then none."""
+
+    def __init__(self, fake, pages):
+        self.fake, self.pages, self.start = fake, pages, 0
+
+    def get_remaining_time_in_millis(self):
+        return 60_000 if self.fake.calls["/v1/me/tracks"] - self.start < self.pages else 0
 
 
 def dynamodb_items(backend, table):
