@@ -56,6 +56,7 @@ bench: install
 	$(BIN)/python bench/bench_sync.py 2000 50
 	$(BIN)/python bench/bench_sync.py 10000 50
 	$(BIN)/python bench/bench_sync.py 30000 50
+	$(BIN)/python bench/results.py render
 
 clean:
 	rm -rf $(VENV) $(BACKENDS_VENV) .backends build *.egg-info

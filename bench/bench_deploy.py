@@ -31,10 +31,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import boto3
+import botocore.config
 from moto.server import ThreadedMotoServer
 
 from checker.api import Project
 from checker.local.dynamo_proxy import DynamoProxy
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results import record  # noqa: E402 - bench/results.py, beside this file
 
 ROOT = Path(__file__).resolve().parent.parent
 HOLD = 3.0
@@ -70,21 +74,56 @@ def apply_physical_limit(moto_url: str, proxy: DynamoProxy, specs: Path) -> floa
     return physical_limit(proxy.url, specs)
 
 
-def physical_limit(url: str, specs: Path) -> float:
-    """A tight boto3 loop: every CreateTable, then DescribeTable every 50 ms until all is ACTIVE."""
-    client = boto3.client("dynamodb", endpoint_url=url, region_name="us-east-1")
+def physical_limit(url: str, specs: Path, threads: int = 16) -> float:
+    """A tight boto3 loop doing only the necessary calls: every CreateTable (16 at a time), then
+    DescribeTable of what is pending (16 at a time) every 50 ms until all is ACTIVE."""
+    client = boto3.client("dynamodb", endpoint_url=url, region_name="us-east-1",
+                          config=botocore.config.Config(max_pool_connections=threads))
     requests = [json.loads(p.read_text()) for p in sorted(specs.glob("*.json"))]
+
+    def active(name: str) -> bool:
+        table = client.describe_table(TableName=name)["Table"]
+        return table["TableStatus"] == "ACTIVE" and all(i["IndexStatus"] == "ACTIVE"
+                                                        for i in table.get("GlobalSecondaryIndexes", []))
     started = time.perf_counter()
-    for request in requests:
-        client.create_table(**request)
-    pending = {r["TableName"] for r in requests}
-    while pending:
-        for name in list(pending):
-            table = client.describe_table(TableName=name)["Table"]
-            if table["TableStatus"] == "ACTIVE" and all(i["IndexStatus"] == "ACTIVE"
-                                                          for i in table.get("GlobalSecondaryIndexes", [])):
-                pending.discard(name)
-        time.sleep(0.05)
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(lambda request: client.create_table(**request), requests))
+        pending = [r["TableName"] for r in requests]
+        while pending:
+            pending = [name for name, done in zip(pending, pool.map(active, pending), strict=True) if not done]
+            if pending:
+                time.sleep(0.05)
+    return time.perf_counter() - started
+
+
+def check_with_checker(proxy: DynamoProxy, specs: Path) -> float:
+    project = Project.load(specs, checklist=False, endpoint_url=proxy.url)
+    started = time.perf_counter()
+    project.check(kinds=("tables",))
+    return time.perf_counter() - started
+
+
+def export_with_checker(proxy: DynamoProxy, names: list) -> float:
+    from checker.api import export
+    out = Path(tempfile.mkdtemp(prefix="export-"))
+    started = time.perf_counter()
+    export(out, names, force=True, endpoint_url=proxy.url, region="us-east-1")
+    return time.perf_counter() - started
+
+
+def export_limit(proxy: DynamoProxy, names: list, threads: int = 16) -> float:
+    """The reads an export needs, 16 tables at a time: DescribeTable, tags, TTL, PITR."""
+    client = boto3.client("dynamodb", endpoint_url=proxy.url, region_name="us-east-1",
+                          config=botocore.config.Config(max_pool_connections=threads))
+
+    def read(name: str) -> None:
+        arn = client.describe_table(TableName=name)["Table"]["TableArn"]
+        client.list_tags_of_resource(ResourceArn=arn)
+        client.describe_time_to_live(TableName=name)
+        client.describe_continuous_backups(TableName=name)
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(read, names))
     return time.perf_counter() - started
 
 
@@ -227,12 +266,33 @@ def main(runs: int) -> None:
     moto_url = f"http://{host}:{port}"
     print(f"medians of {runs} runs; ratio = checker / baseline")
     try:
-        with DynamoProxy(moto_url, table_seconds=HOLD) as proxy:
-            five = specs_dir(5)
-            ours = median_of(runs, lambda: apply_with_checker(moto_url, proxy, five))
-            limit = median_of(runs, lambda: apply_physical_limit(moto_url, proxy, five))
-            print(f"apply, 5 new tables CREATING {HOLD:g}s   checker {ours:6.2f}s   physical limit {limit:6.2f}s   "
-                  f"+{ours - limit:.2f}s")
+        for latency, count in ((0.0, 5), (0.0, 50), (0.0, 200), (0.020, 200)):
+            with DynamoProxy(moto_url, table_seconds=HOLD) as proxy:
+                proxy.latency = latency
+                specs = specs_dir(count)
+                ours = median_of(runs, lambda specs=specs, proxy=proxy: apply_with_checker(moto_url, proxy, specs))
+                limit = median_of(runs, lambda specs=specs, proxy=proxy: apply_physical_limit(moto_url, proxy, specs))
+                case = f"apply, {count} new tables CREATING {HOLD:g} s, +{latency * 1000:.0f} ms a call"
+                print(f"{case}   checker {ours:6.2f}s   physical limit {limit:6.2f}s   ratio {ours / limit:4.2f}")
+                record(case, ours, limit, "physical limit", "1.3x at 200 tables" if count == 200 else "")
+        for count in (200, 1000):
+            with DynamoProxy(moto_url) as proxy:
+                specs = specs_dir(count)
+                reset(moto_url)
+                Project.load(specs, checklist=False, endpoint_url=proxy.url).apply(timeout=600)
+                proxy.latency = 0.020
+                ours = median_of(runs, lambda specs=specs: check_with_checker(proxy, specs))
+                plan = median_of(runs, lambda specs=specs: plan_with_checker(proxy, specs))
+                case = f"check (tables), {count} tables, +20 ms a call"
+                print(f"{case}   checker {ours:6.2f}s   plan {plan:6.2f}s   ratio {ours / plan:4.2f}")
+                record(case, ours, plan, "checker plan", "1.3x of plan at 1000" if count == 1000 else "")
+                if count == 200:
+                    names = [json.loads(p.read_text())["TableName"] for p in sorted(specs.glob("*.json"))]
+                    ours = median_of(runs, lambda names=names, proxy=proxy: export_with_checker(proxy, names))
+                    limit = median_of(runs, lambda names=names, proxy=proxy: export_limit(proxy, names))
+                    case = "export, 200 tables, +20 ms a call"
+                    print(f"{case}   checker {ours:6.2f}s   physical limit {limit:6.2f}s   ratio {ours / limit:4.2f}")
+                    record(case, ours, limit, "physical limit", "1.5x")
         for latency in (0.0, 0.020):
             with DynamoProxy(moto_url) as proxy:
                 proxy.latency = latency
@@ -245,12 +305,15 @@ def main(runs: int) -> None:
                     print(f"plan, {count:3d} tables, +{latency * 1000:2.0f} ms/call   checker {ours:6.2f}s   "
                           f"serial boto3 {serial:6.2f}s   16 threads {threaded:6.2f}s   "
                           f"ratio to threaded {ours / threaded:4.2f}")
+                    record(f"plan, {count} tables, +{latency * 1000:.0f} ms a call", ours, threaded,
+                           "16-thread DescribeTable loop")
     finally:
         moto.stop()
     checker = [os.path.join(os.path.dirname(sys.executable), "checker"), "--help"]
     ours = median_of(max(runs, 5), lambda: command_time(checker))
     bare = median_of(max(runs, 5), lambda: command_time([sys.executable, "-c", "pass"]))
     print(f"checker --help                       {ours:6.3f}s   python -c pass {bare:6.3f}s   +{ours - bare:.3f}s")
+    record("`checker --help`", ours, bare, "`python -c pass`")
     on_dynalite(runs)
 
 
