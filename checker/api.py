@@ -323,7 +323,7 @@ class Project:
         """Make the plan's automatic changes (`changes`, else a fresh plan), wait for every table
         and GSI, then re-read what changed: (ApplyResult, WaitResult)."""
         from .apply import apply_changes, verify_applied
-        from .wait import wait_until_active
+        from .wait import WaitResult, table_state, wait_until_active
         client = self.dynamodb()
         if changes is None:
             changes = self.plan()
@@ -332,7 +332,11 @@ class Project:
         # every table that exists is waited for and every change re-read, whatever else failed: a
         # failed change must not hide that another, reported made, is not in effect
         never_created = {o.change.table for o in result.failed if o.change.action == Action.CREATE_TABLE}
-        waited = wait_until_active(client, [n for n in self.names if n not in never_created], timeout, on_change)
+        # what apply's loop last saw ready after its changes needs no second look; the rest is waited for
+        unseen = [n for n in self.names if n not in never_created and n not in result.seen]
+        waited = wait_until_active(client, unseen, timeout, on_change)
+        states = {s.name: s for s in waited.states} | {n: table_state(n, d) for n, d in result.seen.items()}
+        waited = WaitResult([states[n] for n in self.names if n in states], waited.seconds)
         if waited.ready:
             result = verify_applied(client, self.tables, result)
         return result, waited

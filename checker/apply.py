@@ -273,10 +273,14 @@ def apply_changes(client, changes: list, timeout: float = 1800.0, concurrency: O
             by_table.setdefault(change.table, []).append(change)
     runs = [TableRun(name, queue) for name, queue in by_table.items()]
     bound = min(concurrency, control_plane_limit(changes)) if concurrency else control_plane_limit(changes)
-    ControlLoop(client, runs, clock() + timeout, max(1, bound), on_change, log, clock, sleep).run()
+    loop = ControlLoop(client, runs, clock() + timeout, max(1, bound), on_change, log, clock, sleep)
+    loop.run()
     done = {id(o.change): o for run in runs for o in run.outcomes}
     done.update({key: ChangeOutcome(c, Outcome.HELD, held[key]) for c in changes if (key := id(c)) in held})
-    return ApplyResult([done.get(id(c)) or ChangeOutcome(c, Outcome.MANUAL, "needs a manual step") for c in changes])
+    seen = {run.name: loop.watch.descriptions[run.name] for run in runs
+            if run.finished and run.state is not None and run.state.ready and run.name in loop.watch.descriptions}
+    return ApplyResult([done.get(id(c)) or ChangeOutcome(c, Outcome.MANUAL, "needs a manual step") for c in changes],
+                       seen)
 
 
 # What DynamoDB documents as eventually consistent after a change: TagResource is asynchronous and
@@ -296,9 +300,10 @@ def verify_applied(client, tables: list, result: ApplyResult, settle: float = SE
     made = {o.change.key for o in result.made}
     touched = {key[0] for key in made}
     by_name = {t.name: t for t in tables if t.name in touched}
-    def reread(names: list) -> dict:   # concurrently, as plan reads: 200 tables in a few round trips
-        return dict(zip(names, in_parallel(lambda name: pending_changes(client, by_name[name]), names), strict=True))
-    remaining = reread(list(by_name))
+    def reread(names: list, seen: dict) -> dict:   # concurrently, as plan reads: 200 tables in a few round trips
+        return dict(zip(names, in_parallel(lambda name: pending_changes(client, by_name[name], seen.get(name)), names),
+                        strict=True))
+    remaining = reread(list(by_name), result.seen)   # apply's last look at a table, ready, is a re-read already
     deadline, delay = clock() + settle, 0.5
 
     def settling(name: str) -> bool:
@@ -306,7 +311,7 @@ def verify_applied(client, tables: list, result: ApplyResult, settle: float = SE
     while (lagging := [n for n in remaining if settling(n)]) and clock() < deadline:
         sleep(min(delay, max(0.0, deadline - clock())))
         delay = min(delay * 2, 5.0)
-        remaining.update(reread(lagging))
+        remaining.update(reread(lagging, {}))
     still = {key: change for changes in remaining.values() for key, change in changes.items()}
     outcomes = []
     for outcome in result.outcomes:
@@ -320,15 +325,15 @@ def verify_applied(client, tables: list, result: ApplyResult, settle: float = SE
     # backend left out, or a table someone else created at the same moment with other keys
     outcomes += [ChangeOutcome(c, Outcome.NOT_IN_EFFECT if c.automatic else Outcome.MANUAL,
                                f"re-read after apply: {c.detail}") for c in still.values()]
-    return ApplyResult(outcomes)
+    return ApplyResult(outcomes, result.seen)
 
 
-def pending_changes(client, table: ExpectedTable) -> dict:
-    return {c.key: c for c in diff_table_or_create(client, table) if c.pending}
+def pending_changes(client, table: ExpectedTable, description: Optional[dict] = None) -> dict:
+    return {c.key: c for c in diff_table_or_create(client, table, description) if c.pending}
 
 
-def diff_table_or_create(client, table: ExpectedTable) -> list:
-    live = read_table(client, table)
+def diff_table_or_create(client, table: ExpectedTable, description: Optional[dict] = None) -> list:
+    live = read_table(client, table, description)
     if not live.exists:
         return [Change(table.name, Action.CREATE_TABLE, "table does not exist after apply", True)]
     return diff_table(table, live)

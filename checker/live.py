@@ -36,8 +36,10 @@ def read_tags(client, arn: str) -> dict:
         params["NextToken"] = page["NextToken"]
 
 
-def read_table(client, table: ExpectedTable) -> LiveTable:
-    description = describe_table(client, table.name)
+def read_table(client, table: ExpectedTable, description: Optional[dict] = None) -> LiveTable:
+    """What DynamoDB has for `table`; `description`: a DescribeTable already made after the last
+    change (apply's last poll), so that only TTL, PITR and tags are read here."""
+    description = description if description is not None else describe_table(client, table.name)
     if description is None:
         return LiveTable(table.name, None)
     ttl = pitr = tags = None

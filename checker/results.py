@@ -163,6 +163,9 @@ class ChangeOutcome:
 @dataclass(frozen=True)
 class ApplyResult:
     outcomes: list
+    # {table: its DescribeTable as apply's loop last saw it, ready, after its last change}: a read
+    # made after the change, which the wait and the verification need not make again
+    seen: dict = field(default_factory=dict, compare=False)
 
     @property
     def failed(self) -> list:

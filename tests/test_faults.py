@@ -306,3 +306,20 @@ def test_the_default_concurrency_is_dynamodbs_own_limit():
                      operation="CreateTable")
     assert control_plane_limit([plain]) == CONTROL_PLANE_LIMIT == 500
     assert control_plane_limit([plain, indexed]) == CONTROL_PLANE_LIMIT_WITH_INDEXES == 250
+
+
+def test_a_table_seen_ready_after_its_change_is_not_described_again(project, proxy):
+    """apply's last look at a table (ready, after its change) is the re-read: neither the final
+    wait nor the verification describes it a second time."""
+    many_specs(project, 20)
+    proxy.table_polls = 2
+    result, waited = project_at(project, proxy.url).apply(timeout=60)
+    assert result.ok and waited.ready and len(waited.states) == 20
+    after_active: dict = {}
+    for operation, table, status in proxy.statuses:
+        if operation == "DescribeTable" and table in after_active:
+            after_active[table] += 1
+        elif operation == "DescribeTable" and status == "ACTIVE":
+            after_active[table] = 0
+    assert sorted(after_active) == [f"t{n:03d}" for n in range(20)]
+    assert set(after_active.values()) == {0}
