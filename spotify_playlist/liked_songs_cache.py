@@ -367,6 +367,7 @@ class LikedSongsCache:
         """Every page from `offset`, in order; the items that changed are written while the next
         pages are read. Stops at a page boundary when the invocation's time is running out."""
         read = LibraryRead()
+        from_the_top = offset == 0   # only a read from offset 0 sees the first page
         window = getattr(self.spotify, "window", None)
         with self.store.song_writer(self.out_of_time if self.remaining is not None else None,
                                     window.pushed_back if window is not None else None) as writer:
@@ -374,7 +375,7 @@ class LikedSongsCache:
                 read.totals.add(page.get("total"))
                 read.items_seen += len(page.get("items") or [])
                 items = page_items(user_id, page, started)
-                if read.first_page_ids is None and offset == 0:
+                if read.first_page_ids is None and from_the_top:
                     read.first_page_ids = [i["trackId"] for i in items]
                 changed = []
                 for item in items:

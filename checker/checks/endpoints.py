@@ -115,11 +115,13 @@ def attempt(http: urllib3.PoolManager, endpoint: Endpoint, url: str, headers: di
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             if does_not_resolve(exc):
                 raise Unresolvable(urlsplit(url).hostname or "") from None
-            if time.monotonic() >= deadline - 0.05:
-                return False, f"no whole answer within its timeout of {endpoint.timeout:g}s"
-            return False, f"no answer: {type(exc).__name__}"
-        if time.monotonic() >= deadline - 0.05:
+            failure: Optional[str] = f"no answer: {type(exc).__name__}"
+        else:
+            failure = None
+        if time.monotonic() >= deadline - 0.05:  # cut off by the watchdog, with or without an exception
             return False, f"no whole answer within its timeout of {endpoint.timeout:g}s"
+        if failure:
+            return False, failure
     text = data[:MAX_BODY].decode("utf-8", "replace")
     excerpt = redactor.excerpt(text, EXCERPT)
     if response.status != endpoint.expect_status:
@@ -152,9 +154,8 @@ def check_endpoint(endpoint: Endpoint, base_url: Optional[str], http: Optional[u
     try:
         url = endpoint_url(endpoint, base_url, no_base_url)
         redactor.add_url(url)
-        if problem := url_problem(url):
-            raise ValueError(f"{endpoint.method} {redactor.url(url) if 'password' not in problem else 'its URL'}: "
-                             f"{problem}")
+        if problem := url_problem(url):  # redactor.url takes any user name and password off first
+            raise ValueError(f"{endpoint.method} {redactor.url(url)}: {problem}")
         urllib3.util.parse_url(url)
         headers = clean_headers(endpoint.headers)
     except (ValueError, urllib3.exceptions.LocationParseError) as exc:
@@ -163,10 +164,11 @@ def check_endpoint(endpoint: Endpoint, base_url: Optional[str], http: Optional[u
     expected = f"HTTP {endpoint.expect_status}" + (", body matching its JSON Schema" if endpoint.schema else "")
     attempts = endpoint.retries + 1
     unresolved = set() if unresolved is None else unresolved
+    host_name = urlsplit(url).hostname or ""
     for number in range(1, attempts + 1):
         try:
-            if urlsplit(url).hostname in unresolved:
-                raise Unresolvable(urlsplit(url).hostname or "")
+            if host_name in unresolved:
+                raise Unresolvable(host_name)
             # a pool per attempt: its sockets are watched with this attempt's deadline
             ok, found = attempt(http or urllib3.PoolManager(), endpoint, url, headers, redactor)
         except Unresolvable as exc:
