@@ -764,8 +764,8 @@ def local(port, app_name, app_dir, entry_point, tracks, deploy, env_name, specs_
             stack.deploy(project)
         else:
             stack.serve(stack.app_settings())
-        try:  # from the line that says "Ctrl-C to stop", Ctrl-C (or SIGTERM) stops it cleanly, exit 0
-            print_local_stack(stack, target, bool(deploy and stack.function_name))
+        print_local_stack(stack, target, bool(deploy and stack.function_name))
+        try:
             while True:
                 time.sleep(3600)
         except KeyboardInterrupt:
