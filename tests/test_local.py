@@ -245,5 +245,5 @@ def test_the_local_stack_leaves_no_temp_files(notes_project, tmp_path_factory, s
     assert "AWS (moto)" in lines, lines
     assert [p.name for p in temp.iterdir() if p.name.startswith("checker-local-")]  # moto's log lives there
     process.send_signal(stop)
-    assert process.wait(timeout=20) in (0, 1, -stop)
+    assert process.wait(timeout=20) in (0, 130, -stop)   # stopped, or interrupted before it served (130)
     assert list(temp.iterdir()) == []
