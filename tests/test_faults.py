@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import boto3
 import pytest
@@ -207,11 +208,34 @@ def test_timeout_is_a_deadline_for_the_whole_command_retries_included(cli, endpo
     assert "--timeout" in planned.stderr and "Traceback" not in planned.output + applied.output
 
 
+def wait_until_catching(process, signum, seconds=20.0):
+    """Until `process` has a handler for `signum` (the SigCgt mask of /proc/PID/status)."""
+    status = Path(f"/proc/{process.pid}/status")
+    if not status.exists():
+        pytest.skip("needs /proc to see when the entry point has started")
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+        except FileNotFoundError:   # it ended between the two looks
+            break
+        if int(fields["SigCgt"].strip(), 16) & (1 << (signum - 1)):
+            return
+        time.sleep(0.002)
+    assert process.poll() is None, "the command ended before its entry point caught signals"
+
+
 @pytest.mark.parametrize("after", [0.0, 0.05, 0.15, 0.4])
 def test_ctrl_c_at_any_moment_is_one_line_never_a_traceback(project, after):
-    """From the entry point's first line: while Python still imports click and boto3, too."""
+    """From the entry point's first line: while Python still imports click and boto3, too.
+
+    The clock starts when the entry point has run its first line (it catches SIGTERM then, which
+    /proc shows): a signal before that lands in CPython's own start-up (importing `site`), which
+    no code of ours runs in and which dies with CPython's "Fatal Python error" whatever we write.
+    """
     process = subprocess.Popen([checker_command(), "plan", "--endpoint-url", "http://127.0.0.1:9", "--max-attempts", "1"],
                                cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_until_catching(process, signal.SIGTERM)
     time.sleep(after)
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=20)
