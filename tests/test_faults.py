@@ -321,6 +321,29 @@ def test_apply_and_check_of_many_tables_reuse_their_connections(project, proxy):
     assert len(proxy.calls) - calls >= 60 and proxy.server.connections - applied <= MAX_PARALLEL + 4
 
 
+def test_the_local_servers_take_a_burst_of_connections_as_aws_does():
+    """checker opens up to 50 connections at once; a listen backlog of 5 (socketserver's default)
+    drops the SYNs beyond it and the kernel resends them a second later: every bench and the local
+    stack would then measure a delay no AWS endpoint has. Nobody accepts here, so only the backlog
+    lets a connect complete."""
+    import socket
+
+    from checker.local.http import LocalServer
+    server = LocalServer(lambda handler, method: None)
+    sockets = []
+    try:
+        for _ in range(60):
+            sock = socket.socket()
+            sock.settimeout(0.5)
+            sock.connect(("127.0.0.1", server.port))   # times out once the backlog is full
+            sockets.append(sock)
+    finally:
+        for sock in sockets:
+            sock.close()
+        server.httpd.server_close()
+    assert len(sockets) == 60
+
+
 def test_the_default_concurrency_is_dynamodbs_own_limit():
     from checker.apply import CONTROL_PLANE_LIMIT, CONTROL_PLANE_LIMIT_WITH_INDEXES, control_plane_limit
     from checker.diff import Change
