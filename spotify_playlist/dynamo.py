@@ -307,6 +307,11 @@ class SongWriter:
     bounded however long the library). A full sync reads Spotify's pages and writes the previous
     ones at the same time, so it takes as long as the slower of the two, not their sum.
 
+    How many calls are in flight adapts to the table (`allowed`, between 1 and `concurrency`):
+    halved whenever DynamoDB pushes back (UnprocessedItems, throttling), one more after each call
+    it took whole. A table at its capacity then gets one writer backing off, not `concurrency` of
+    them each burning its retries.
+
     Leaving the `with` block waits for every batch; the first failure is raised there (or at the
     next put), and batches not yet sent are cancelled."""
 
@@ -316,10 +321,13 @@ class SongWriter:
         self.out_of_time = out_of_time
         self.throttled = throttled
         self.concurrency = max(1, concurrency)
+        self.allowed = self.smallest = self.concurrency
         self.written = 0
         self._pending: list = []
         self._in_flight: deque = deque()
         self._pool: Optional[ThreadPoolExecutor] = None
+        self._gate = threading.Condition()
+        self._running = 0
 
     def __enter__(self) -> SongWriter:
         if self.concurrency > 1:
@@ -358,4 +366,27 @@ class SongWriter:
             return
         while self._in_flight and (self._in_flight[0].done() or len(self._in_flight) >= 2 * self.concurrency):
             self.written += self._in_flight.popleft().result()
-        self._in_flight.append(self._pool.submit(self.store.write_batch, batch, self.out_of_time, self.throttled))
+        self._in_flight.append(self._pool.submit(self._write, batch))
+
+    def _write(self, batch: list) -> int:
+        with self._gate:
+            self._gate.wait_for(lambda: self._running < self.allowed)
+            self._running += 1
+        pushed_back = False
+
+        def throttled() -> None:
+            nonlocal pushed_back
+            pushed_back = True
+            with self._gate:
+                self.allowed = max(1, self.allowed // 2)
+                self.smallest = min(self.smallest, self.allowed)
+            if self.throttled is not None:
+                self.throttled()
+        try:
+            return self.store.write_batch(batch, self.out_of_time, throttled)
+        finally:
+            with self._gate:
+                self._running -= 1
+                if not pushed_back:
+                    self.allowed = min(self.concurrency, self.allowed + 1)
+                self._gate.notify_all()

@@ -687,3 +687,43 @@ def test_throttled_writes_narrow_the_page_window(dynamodb, fake_spotify):
     store._client = type("Stub", (), {"batch_write_item": lambda self, **kw: next(responses)})()
     assert store.write_batch([{"PutRequest": {"Item": {}}}], throttled=window.pushed_back) == 1
     assert window.size == 4 and window.smallest == 4
+
+
+def test_the_writers_narrow_while_the_table_pushes_back_and_stay_wide_while_it_does_not(dynamodb, fake_spotify):
+    """Half of the calls throttled: fewer writers back off instead of four burning retries; nothing
+    lost either way, and a table that takes everything keeps all four busy."""
+    import threading
+    import time as clock
+
+    from spotify_playlist.dynamo import SongWriter
+    store = make_cache(fake_spotify, "x", dynamodb).store
+    store.sleep = lambda seconds: None
+
+    class Table:
+        def __init__(self, throttle_every: int):
+            self.throttle_every, self.calls, self.running, self.peak = throttle_every, 0, 0, 0
+            self.taken: list = []
+            self.lock = threading.Lock()
+
+        def batch_write_item(self, RequestItems):
+            with self.lock:
+                self.calls += 1
+                self.running += 1
+                self.peak = max(self.peak, self.running)
+                throttled = self.throttle_every and self.calls % self.throttle_every == 0
+            clock.sleep(0.005)
+            with self.lock:
+                self.running -= 1
+                if not throttled:
+                    self.taken += [r["PutRequest"]["Item"]["trackId"]["S"] for r in RequestItems["liked_songs"]]
+            return {"UnprocessedItems": RequestItems} if throttled else {}
+
+    for throttle_every, narrowed in ((2, True), (0, False)):
+        store._client = table = Table(throttle_every)
+        writer = SongWriter(store, 4)
+        with writer:
+            writer.put({"userId": "x", "trackId": f"t{n:04d}"} for n in range(1000))
+        assert writer.written == 1000 and sorted(table.taken) == [f"t{n:04d}" for n in range(1000)]
+        assert (writer.smallest < 4) is narrowed, (throttle_every, writer.smallest)
+        if not narrowed:
+            assert table.peak == 4
