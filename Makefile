@@ -51,11 +51,11 @@ lint: install
 	$(BIN)/mypy
 
 bench: install
+	$(BIN)/python bench/results.py new
 	$(BIN)/python bench/bench_deploy.py
 	$(BIN)/python bench/bench_wait.py
 	$(BIN)/python bench/bench_sync.py 2000 50
-	$(BIN)/python bench/bench_sync.py 10000 50
-	$(BIN)/python bench/bench_sync.py 30000 50
+	$(BIN)/python bench/bench_sync.py 100000 50
 	$(BIN)/python bench/results.py render
 
 clean:

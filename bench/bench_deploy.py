@@ -44,8 +44,8 @@ ROOT = Path(__file__).resolve().parent.parent
 HOLD = 3.0
 
 
-def median_of(runs: int, measure) -> float:
-    return statistics.median(measure() for _ in range(runs))
+def runs_of(runs: int, measure) -> list:
+    return [measure() for _ in range(runs)]
 
 
 def reset(moto_url: str) -> None:
@@ -149,6 +149,11 @@ def describe_loop(proxy: DynamoProxy, specs: Path, threads: int) -> float:
     return time.perf_counter() - started
 
 
+def show(case: str, ours: list, baseline: list, baseline_name: str) -> None:
+    mine, theirs = statistics.median(ours), statistics.median(baseline)
+    print(f"{case:<55} checker {mine:6.2f}s   {baseline_name} {theirs:6.2f}s   ratio {mine / theirs:4.2f}", flush=True)
+
+
 def command_time(args: list) -> float:
     started = time.perf_counter()
     subprocess.run(args, capture_output=True, check=False)
@@ -243,16 +248,20 @@ def on_dynalite(runs: int) -> None:
         finally:
             process.kill()
 
-    ours = median_of(runs, lambda: timed_apply(False))
-    limit = median_of(runs, lambda: timed_apply(True))
-    print(f"dynalite: apply, 5 new tables     checker {ours:6.2f}s   physical limit {limit:6.2f}s   +{ours - limit:.2f}s")
-    ours = median_of(runs, lambda: timed_wait(False))
+    ours = runs_of(runs, lambda: timed_apply(False))
+    limit = runs_of(runs, lambda: timed_apply(True))
+    case = f"dynalite (`--createTableMs {int(HOLD * 1000)}`): `checker apply` of 5 tables, whole process"
+    show(case, ours, limit, "physical limit")
+    record(case, ours, limit, "physical limit (in-process boto3 loop)")
+    ours = runs_of(runs, lambda: timed_wait(False))
     if aws:
-        theirs = median_of(1, lambda: timed_wait(True))
-        print(f"dynalite: wait, 1 table, seen after ACTIVE   checker +{ours:5.2f}s   aws dynamodb wait table-exists "
-              f"+{theirs:5.2f}s")
+        theirs = runs_of(1, lambda: timed_wait(True))
+        case = "dynalite: `checker wait` of 1 table, seen after it is ACTIVE (whole process)"
+        show(case, ours, theirs, "aws dynamodb wait table-exists")
+        record(case, ours, theirs, "`aws dynamodb wait table-exists`")
     else:
-        print(f"dynalite: wait, 1 table, seen after ACTIVE   checker +{ours:5.2f}s   (awscli could not be installed)")
+        print(f"dynalite: wait, 1 table, seen after ACTIVE   checker +{statistics.median(ours):5.2f}s   "
+              "(awscli could not be installed: not recorded)")
 
 
 def main(runs: int) -> None:
@@ -266,14 +275,14 @@ def main(runs: int) -> None:
     moto_url = f"http://{host}:{port}"
     print(f"medians of {runs} runs; ratio = checker / baseline")
     try:
-        for latency, count in ((0.0, 5), (0.0, 50), (0.0, 200), (0.020, 200)):
+        for latency, count in ((0.0, 5), (0.0, 50), (0.0, 200), (0.020, 200), (0.020, 1000)):
             with DynamoProxy(moto_url, table_seconds=HOLD) as proxy:
                 proxy.latency = latency
                 specs = specs_dir(count)
-                ours = median_of(runs, lambda specs=specs, proxy=proxy: apply_with_checker(moto_url, proxy, specs))
-                limit = median_of(runs, lambda specs=specs, proxy=proxy: apply_physical_limit(moto_url, proxy, specs))
+                ours = runs_of(runs, lambda specs=specs, proxy=proxy: apply_with_checker(moto_url, proxy, specs))
+                limit = runs_of(runs, lambda specs=specs, proxy=proxy: apply_physical_limit(moto_url, proxy, specs))
                 case = f"apply, {count} new tables CREATING {HOLD:g} s, +{latency * 1000:.0f} ms a call"
-                print(f"{case}   checker {ours:6.2f}s   physical limit {limit:6.2f}s   ratio {ours / limit:4.2f}")
+                show(case, ours, limit, "physical limit")
                 record(case, ours, limit, "physical limit", "1.3x at 200 tables" if count == 200 else "")
         for count in (200, 1000):
             with DynamoProxy(moto_url) as proxy:
@@ -281,17 +290,17 @@ def main(runs: int) -> None:
                 reset(moto_url)
                 Project.load(specs, checklist=False, endpoint_url=proxy.url).apply(timeout=600)
                 proxy.latency = 0.020
-                ours = median_of(runs, lambda specs=specs: check_with_checker(proxy, specs))
-                plan = median_of(runs, lambda specs=specs: plan_with_checker(proxy, specs))
+                ours = runs_of(runs, lambda specs=specs: check_with_checker(proxy, specs))
+                plan = runs_of(runs, lambda specs=specs: plan_with_checker(proxy, specs))
                 case = f"check (tables), {count} tables, +20 ms a call"
-                print(f"{case}   checker {ours:6.2f}s   plan {plan:6.2f}s   ratio {ours / plan:4.2f}")
+                show(case, ours, plan, "plan")
                 record(case, ours, plan, "checker plan", "1.3x of plan at 1000" if count == 1000 else "")
                 if count == 200:
                     names = [json.loads(p.read_text())["TableName"] for p in sorted(specs.glob("*.json"))]
-                    ours = median_of(runs, lambda names=names, proxy=proxy: export_with_checker(proxy, names))
-                    limit = median_of(runs, lambda names=names, proxy=proxy: export_limit(proxy, names))
+                    ours = runs_of(runs, lambda names=names, proxy=proxy: export_with_checker(proxy, names))
+                    limit = runs_of(runs, lambda names=names, proxy=proxy: export_limit(proxy, names))
                     case = "export, 200 tables, +20 ms a call"
-                    print(f"{case}   checker {ours:6.2f}s   physical limit {limit:6.2f}s   ratio {ours / limit:4.2f}")
+                    show(case, ours, limit, "physical limit")
                     record(case, ours, limit, "physical limit", "1.5x")
         for latency in (0.0, 0.020):
             with DynamoProxy(moto_url) as proxy:
@@ -299,20 +308,17 @@ def main(runs: int) -> None:
                 for count in (5, 50, 200):
                     specs = specs_dir(count)
                     reset(moto_url)
-                    ours = median_of(runs, lambda specs=specs: plan_with_checker(proxy, specs))
-                    serial = median_of(runs, lambda specs=specs: describe_loop(proxy, specs, 1))
-                    threaded = median_of(runs, lambda specs=specs: describe_loop(proxy, specs, 16))
-                    print(f"plan, {count:3d} tables, +{latency * 1000:2.0f} ms/call   checker {ours:6.2f}s   "
-                          f"serial boto3 {serial:6.2f}s   16 threads {threaded:6.2f}s   "
-                          f"ratio to threaded {ours / threaded:4.2f}")
-                    record(f"plan, {count} tables, +{latency * 1000:.0f} ms a call", ours, threaded,
-                           "16-thread DescribeTable loop")
+                    ours = runs_of(runs, lambda specs=specs: plan_with_checker(proxy, specs))
+                    threaded = runs_of(runs, lambda specs=specs: describe_loop(proxy, specs, 16))
+                    case = f"plan, {count} tables, +{latency * 1000:.0f} ms a call"
+                    show(case, ours, threaded, "16-thread DescribeTable loop")
+                    record(case, ours, threaded, "16-thread DescribeTable loop")
     finally:
         moto.stop()
     checker = [os.path.join(os.path.dirname(sys.executable), "checker"), "--help"]
-    ours = median_of(max(runs, 5), lambda: command_time(checker))
-    bare = median_of(max(runs, 5), lambda: command_time([sys.executable, "-c", "pass"]))
-    print(f"checker --help                       {ours:6.3f}s   python -c pass {bare:6.3f}s   +{ours - bare:.3f}s")
+    ours = runs_of(max(runs, 5), lambda: command_time(checker))
+    bare = runs_of(max(runs, 5), lambda: command_time([sys.executable, "-c", "pass"]))
+    show("`checker --help`", ours, bare, "python -c pass")
     record("`checker --help`", ours, bare, "`python -c pass`")
     on_dynalite(runs)
 

@@ -61,12 +61,12 @@ def test_the_readmes_own_app_blocks_run_against_moto(cli, tmp_path, endpoint):
 
 
 def test_the_performance_table_is_the_benchs_own_output():
-    """docs/reference.md's generated table is bench/results.json rendered: no figure typed by hand."""
+    """The README's table is bench/results.json rendered: no figure typed by hand."""
     import importlib.util
     spec = importlib.util.spec_from_file_location("bench_results", ROOT / "bench" / "results.py")
     results = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(results)
     document = json.loads((ROOT / "bench" / "results.json").read_text())
     assert document["rows"], "bench/results.json holds no row: run make bench"
-    table = results.table_in((ROOT / "docs" / "reference.md").read_text())
+    table = results.table_in((ROOT / "README.md").read_text())
     assert table == results.render(document)
