@@ -1,11 +1,14 @@
-"""checker at the speed of DynamoDB: apply, plan and start-up, each beside its baseline measured in
-the same run, medians of several runs. Prints figures; asserts nothing (speed is not a test).
+"""checker at the speed of DynamoDB: apply, check, export, plan and start-up, each beside its
+baseline measured in the same run, in turns, medians of several runs. Prints figures and records
+them in bench/results.json; asserts nothing (speed is not a test).
 
-- apply, 5 new tables, each CREATING for HOLD s (the DynamoDB proxy of checker.local in front of
-  a moto server): `checker apply` vs the physical limit (a tight boto3 loop: all CreateTables,
-  then DescribeTable every 50 ms until all ACTIVE).
+- apply, 5/50/200/1000 new tables, each CREATING for HOLD s (the DynamoDB proxy of checker.local
+  in front of a moto server), at 0 and 20 ms a call: `Project.apply()` vs the physical limit (a
+  tight 16-thread boto3 loop: all CreateTables, then DescribeTable until all ACTIVE).
+- check (tables) of 200 and 1000 tables at 20 ms a call vs `Project.plan()`, which reads the same;
+  export of 200 tables vs a 16-thread loop reading what export reads.
 - plan of 5/50/200 tables at 0 and 20 ms per call (the proxy's latency standing for a region's
-  round trip): `Project.plan()` vs a serial and a 16-thread boto3 DescribeTable loop.
+  round trip): `Project.plan()` vs a 16-thread boto3 DescribeTable loop.
 - `checker --help` vs `python -c pass`.
 - on dynalite (an independent DynamoDB, installed from the npm registry into bench/.cache; skipped
   with a message when npm is missing), tables CREATING for 3 s: `checker apply` of 5 tables vs the
@@ -46,6 +49,12 @@ HOLD = 3.0
 
 def runs_of(runs: int, measure) -> list:
     return [measure() for _ in range(runs)]
+
+
+def interleaved(runs: int, ours, theirs) -> tuple:
+    """(our runs, their runs), taken in turns: a machine that slows down for a while slows both."""
+    pairs = [(ours(), theirs()) for _ in range(runs)]
+    return [a for a, _ in pairs], [b for _, b in pairs]
 
 
 def reset(moto_url: str) -> None:
@@ -248,8 +257,7 @@ def on_dynalite(runs: int) -> None:
         finally:
             process.kill()
 
-    ours = runs_of(runs, lambda: timed_apply(False))
-    limit = runs_of(runs, lambda: timed_apply(True))
+    ours, limit = interleaved(runs, lambda: timed_apply(False), lambda: timed_apply(True))
     case = f"dynalite (`--createTableMs {int(HOLD * 1000)}`): `checker apply` of 5 tables, whole process"
     show(case, ours, limit, "physical limit")
     record(case, ours, limit, "physical limit (in-process boto3 loop)")
@@ -279,8 +287,8 @@ def main(runs: int) -> None:
             with DynamoProxy(moto_url, table_seconds=HOLD) as proxy:
                 proxy.latency = latency
                 specs = specs_dir(count)
-                ours = runs_of(runs, lambda specs=specs, proxy=proxy: apply_with_checker(moto_url, proxy, specs))
-                limit = runs_of(runs, lambda specs=specs, proxy=proxy: apply_physical_limit(moto_url, proxy, specs))
+                ours, limit = interleaved(runs, lambda specs=specs, proxy=proxy: apply_with_checker(moto_url, proxy, specs),
+                                          lambda specs=specs, proxy=proxy: apply_physical_limit(moto_url, proxy, specs))
                 case = f"apply, {count} new tables CREATING {HOLD:g} s, +{latency * 1000:.0f} ms a call"
                 show(case, ours, limit, "physical limit")
                 record(case, ours, limit, "physical limit", "1.3x at 200 tables" if count == 200 else "")
@@ -290,15 +298,15 @@ def main(runs: int) -> None:
                 reset(moto_url)
                 Project.load(specs, checklist=False, endpoint_url=proxy.url).apply(timeout=600)
                 proxy.latency = 0.020
-                ours = runs_of(runs, lambda specs=specs: check_with_checker(proxy, specs))
-                plan = runs_of(runs, lambda specs=specs: plan_with_checker(proxy, specs))
+                ours, plan = interleaved(runs, lambda specs=specs: check_with_checker(proxy, specs),
+                                         lambda specs=specs: plan_with_checker(proxy, specs))
                 case = f"check (tables), {count} tables, +20 ms a call"
                 show(case, ours, plan, "plan")
                 record(case, ours, plan, "checker plan", "1.3x of plan at 1000" if count == 1000 else "")
                 if count == 200:
                     names = [json.loads(p.read_text())["TableName"] for p in sorted(specs.glob("*.json"))]
-                    ours = runs_of(runs, lambda names=names, proxy=proxy: export_with_checker(proxy, names))
-                    limit = runs_of(runs, lambda names=names, proxy=proxy: export_limit(proxy, names))
+                    ours, limit = interleaved(runs, lambda names=names, proxy=proxy: export_with_checker(proxy, names),
+                                              lambda names=names, proxy=proxy: export_limit(proxy, names))
                     case = "export, 200 tables, +20 ms a call"
                     show(case, ours, limit, "physical limit")
                     record(case, ours, limit, "physical limit", "1.5x")
@@ -308,16 +316,16 @@ def main(runs: int) -> None:
                 for count in (5, 50, 200):
                     specs = specs_dir(count)
                     reset(moto_url)
-                    ours = runs_of(runs, lambda specs=specs: plan_with_checker(proxy, specs))
-                    threaded = runs_of(runs, lambda specs=specs: describe_loop(proxy, specs, 16))
+                    ours, threaded = interleaved(runs, lambda specs=specs: plan_with_checker(proxy, specs),
+                                                 lambda specs=specs: describe_loop(proxy, specs, 16))
                     case = f"plan, {count} tables, +{latency * 1000:.0f} ms a call"
                     show(case, ours, threaded, "16-thread DescribeTable loop")
                     record(case, ours, threaded, "16-thread DescribeTable loop")
     finally:
         moto.stop()
     checker = [os.path.join(os.path.dirname(sys.executable), "checker"), "--help"]
-    ours = runs_of(max(runs, 5), lambda: command_time(checker))
-    bare = runs_of(max(runs, 5), lambda: command_time([sys.executable, "-c", "pass"]))
+    ours, bare = interleaved(max(runs, 5), lambda: command_time(checker),
+                             lambda: command_time([sys.executable, "-c", "pass"]))
     show("`checker --help`", ours, bare, "python -c pass")
     record("`checker --help`", ours, bare, "`python -c pass`")
     on_dynalite(runs)
