@@ -192,6 +192,8 @@ class Project:
     checklist: Optional[Checklist] = None
     environment: Optional[Environment] = None
     target: Target = field(default_factory=Target)
+    table_prefix: str = ""
+    table_suffix: str = ""
     _clients: dict = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -243,11 +245,14 @@ class Project:
                 raise CheckerError(f"{given}: makes table name {clip(name, 80)!r}, which DynamoDB rejects "
                                    "(3 to 255 characters of a-z A-Z 0-9 _ . -)")
             wishes = loaded.wishes(spec.name) if loaded else None
+            source = wishes.migrate_from if wishes else None
             tables.append(ExpectedTable(spec.for_environment(prefix, suffix),
                                         ttl_attribute=wishes.ttl_attribute if wishes else None,
                                         point_in_time_recovery=wishes.point_in_time_recovery if wishes else False,
-                                        spec_name=spec.name))
-        return cls(aws, tables, loaded, environment, target)
+                                        spec_name=spec.name,
+                                        migrate_from=f"{prefix}{source}{suffix}" if source else None,
+                                        transform=wishes.transform if wishes else None))
+        return cls(aws, tables, loaded, environment, target, table_prefix=prefix, table_suffix=suffix)
 
     @property
     def env_name(self) -> Optional[str]:
@@ -313,9 +318,28 @@ class Project:
     # -- tables ---------------------------------------------------------------------------
     def plan(self) -> list:
         """Every difference between the specs and live DynamoDB (Change objects). Never writes."""
-        from .diff import diff_tables
-        from .live import read_tables
-        return diff_tables(self.tables, read_tables(self.dynamodb(), self.tables))
+        from .diff import LiveTable, diff_tables
+        from .live import describe_tables, read_tables
+        client = self.dynamodb()
+        live = read_tables(client, self.tables)
+        sources = sorted({t.migrate_from for t in self.tables if t.migrate_from and t.migrate_from not in live})
+        live |= {name: LiveTable(name, found) for name, found in describe_tables(client, sources).items()}
+        changes = diff_tables(self.tables, live)
+        if any(t.migrate_from for t in self.tables) or self.has_data_migrations:
+            from .migrate import pending_changes
+            changes += pending_changes(self, live)
+        return changes
+
+    @property
+    def has_data_migrations(self) -> bool:
+        from .migrate import migrations_directory
+        directory = migrations_directory(self)
+        return directory is not None and directory.is_dir() and any(directory.glob("*.py"))
+
+    def ledger(self):
+        """The migration ledger of this environment (checker/ledger.py)."""
+        from .ledger import Ledger, ledger_name
+        return Ledger(self.dynamodb(), ledger_name(self.table_prefix, self.table_suffix))
 
     def apply(self, changes: Optional[list] = None, timeout: float = 1800, concurrency: Optional[int] = DEFAULT_CONCURRENCY,
               allow_capacity_changes: bool = False, on_change: Optional[ProgressCallback] = None,

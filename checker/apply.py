@@ -24,7 +24,7 @@ from .diff import Change, ExpectedTable, diff_table
 from .errors import AwsError, Interrupted, call
 from .live import in_parallel, read_table
 from .policy import hold_reason
-from .results import DEFAULT_CONCURRENCY, Action, ApplyResult, ChangeOutcome, Outcome
+from .results import DEFAULT_CONCURRENCY, MIGRATIONS, Action, ApplyResult, ChangeOutcome, Outcome
 from .wait import ProgressCallback, TableState, Watch, next_delay
 
 ALLOWED_OPERATIONS = {"CreateTable", "UpdateTable", "UpdateTimeToLive", "UpdateContinuousBackups", "TagResource"}
@@ -279,8 +279,13 @@ def apply_changes(client, changes: list, timeout: float = 1800.0, concurrency: O
     done.update({key: ChangeOutcome(c, Outcome.HELD, held[key]) for c in changes if (key := id(c)) in held})
     seen = {run.name: loop.watch.descriptions[run.name] for run in runs
             if run.finished and run.state is not None and run.state.ready and run.name in loop.watch.descriptions}
-    return ApplyResult([done.get(id(c)) or ChangeOutcome(c, Outcome.MANUAL, "needs a manual step") for c in changes],
-                       seen)
+    return ApplyResult([done.get(id(c)) or not_applied(c) for c in changes], seen)
+
+
+def not_applied(change: Change) -> ChangeOutcome:
+    if change.action in MIGRATIONS:
+        return ChangeOutcome(change, Outcome.MIGRATE, "made by checker migrate")
+    return ChangeOutcome(change, Outcome.MANUAL, "needs a manual step")
 
 
 # What DynamoDB documents as eventually consistent after a change: TagResource is asynchronous and

@@ -47,6 +47,8 @@ class Environment:
 class TableWishes:
     ttl_attribute: Optional[str] = None
     point_in_time_recovery: bool = False
+    migrate_from: Optional[str] = None   # the table `checker migrate` copies into this one (spec-style name)
+    transform: Optional[str] = None      # module:function mapping its items to this table's shape
 
 
 @dataclass(frozen=True)
@@ -232,6 +234,27 @@ def _semantic_problems(document: dict, file: str, specs: Optional[dict]) -> list
     return problems
 
 
+def _migration_problems(tables: dict, file: str) -> list[Problem]:
+    """A table migrates from a live table that is not itself being migrated, nor itself: one
+    copy at a time, each from a table that stays what it is."""
+    sources = {name: (wishes or {}).get("migrate_from") for name, wishes in tables.items()}
+    problems = []
+    for name, source in sources.items():
+        if source is None:
+            if (tables[name] or {}).get("transform"):
+                problems.append(Problem(file, f"$.tables.{name}.transform", "a transform needs migrate_from"))
+            continue
+        where = f"$.tables.{name}.migrate_from"
+        if source == name:
+            problems.append(Problem(file, where, f"{name} cannot migrate from itself"))
+        elif sources.get(source):
+            problems.append(Problem(file, where, f"{source} is itself migrating (from {sources[source]}): a chain "
+                                    "of migrations is not allowed; migrate from the table the app uses now"))
+        elif list(sources.values()).count(source) > 1:
+            problems.append(Problem(file, where, f"{source} is the migrate_from of several tables; one target a source"))
+    return problems
+
+
 def _table_reference_problems(document: dict, file: str, specs) -> list[Problem]:
     from .iam_actions import action_problem
     from .suggest import did_you_mean
@@ -246,6 +269,7 @@ def _table_reference_problems(document: dict, file: str, specs) -> list[Problem]
     problems = []
     for name in document.get("tables") or {}:
         problems += unknown_table(name, f"$.tables.{name}")
+    problems += _migration_problems(document.get("tables") or {}, file)
     for variable, table in ((document.get("lambda") or {}).get("bindings") or {}).items():
         problems += unknown_table(table, f"$.lambda.bindings.{variable}")
     for i, item in enumerate(document.get("items") or []):

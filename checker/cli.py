@@ -195,7 +195,10 @@ def aws_options(command=None, formats=("text", "json"), many_envs=False, own_tim
                                    "environment")
         # apply's and wait's own --timeout is their deadline too (their loops stop at it; the last
         # reads they make then get FINAL_READS seconds more); the others get --timeout here
-        timeout = kwargs["timeout"] + FINAL_READS if own_timeout else kwargs.pop("timeout")
+        if own_timeout:
+            timeout = kwargs["timeout"] + FINAL_READS if kwargs["timeout"] is not None else None
+        else:
+            timeout = kwargs.pop("timeout")
         target = Target(env=env_names[0] if len(env_names) == 1 else None, timeout=timeout, **given)
         if many_envs:
             kwargs["envs"] = env_names if len(env_names) > 1 else ()
@@ -805,3 +808,167 @@ def print_local_stack(stack, target: Target, deployed: bool) -> None:
     lines += ["", "Ctrl-C to stop."]
     echo("\n".join(lines))
     sys.stdout.flush()
+
+
+# -- migrations -------------------------------------------------------------------------------
+MIGRATE_SECTIONS = ("lambda", "iam", "endpoints", "logs", "entry_point")
+
+
+def print_migrations(results: list, output_format: str) -> None:
+    if output_format == "json":
+        echo(json.dumps({"migrations": [r.to_dict() for r in results]}, indent=2))
+        return
+    lines = [f"  {r.id:<32} {r.status:<16} {r.detail}" for r in results] or ["No migrations declared."]
+    for r in results:
+        lines += [f"      key {json.dumps(k) if not isinstance(k, str) else k}" for k in r.keys]
+        lines += [f"      warning: {w}" for w in r.warnings]
+    echo("\n".join(lines))
+
+
+@main.group(invoke_without_command=True, cls=click.Group)
+@aws_options(own_timeout=True)
+@click.option("--offline", is_flag=True,
+              help="Your word that the app is not writing to the tables being migrated (table migrations need it).")
+@click.option("--no-switch", is_flag=True, help="Stop a table migration at `verified`: the binding is switched later.")
+@click.option("--dry-run", is_flag=True,
+              help="Count what data migrations would change (keys and attribute names, no values); write nothing.")
+@click.option("--allow-deletes", is_flag=True, help="Let a data migration's transform return DELETE.")
+@click.option("--allow-weaker-target", is_flag=True,
+              help="Migrate into a table that lacks the source's SSE, PITR, TTL or deletion protection.")
+@click.option("--segments", type=click.IntRange(1, 64), default=4, show_default=True,
+              help="Parallel Scan segments (workers) per table.")
+@click.option("--capacity-share", type=click.FloatRange(0.05, 1.0), default=0.5, show_default=True,
+              help="Share of a provisioned table's capacity a migration may use.")
+@click.option("--timeout", type=Seconds(), default=None,
+              help="Stop after this many seconds, every segment checkpointed (exit 1; run again to resume) [default: none].")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (for CI).")
+@click.pass_context
+@handle_errors
+def migrate(ctx, output_format, offline, no_switch, dry_run, allow_deletes, allow_weaker_target, segments,
+            capacity_share, timeout, yes, target):
+    """Run every pending migration of one environment: table migrations, then data migrations.
+
+    A table migration (`tables: {NEW: {migrate_from: OLD}}` in the checklist) creates NEW from
+    its spec, copies every item of OLD (parallel Scan, checkpointed in the ledger table
+    checker_migrations), verifies both sides item by item, then switches the function's
+    lambda.bindings variable to NEW and runs the smoke checks. OLD is never deleted. Data
+    migrations are migrations/NNNN_name.py beside the checklist, applied once each, in order.
+    Everything is resumable: run it again after Ctrl-C, a crash or --timeout.
+
+    \b
+      checker migrate status --env dev          # what is pending, read-only
+      checker migrate --env dev --dry-run       # what the data migrations would change
+      checker migrate --env dev --offline --yes # run them
+      checker migrate rollback table:NEW --env dev
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from .migrate import DataMigration, pending, run_data_migration
+    from .table_migration import Options, TableMigrationRun
+    project = load_project(target, sections_of(MIGRATE_SECTIONS))
+    todo = pending(project)
+    if not todo:
+        echo("Nothing to migrate: every migration is done." if output_format == "text" else
+             json.dumps({"migrations": []}))
+        return
+    tables = [m for m, _ in todo if not isinstance(m, DataMigration)]
+    datas = [m for m, _ in todo if isinstance(m, DataMigration)]
+    if tables and not offline and not dry_run:
+        raise CheckerError(f"table migration(s) pending: {', '.join(f'{m.source} -> {m.target.name}' for m in tables)}; "
+                           "this version copies offline: stop the app's writes to the source, then pass --offline")
+    deadline = time.monotonic() + timeout if timeout else None
+    if dry_run:
+        results = [run_data_migration(project, project.ledger(), m, dry_run=True, allow_deletes=allow_deletes,
+                                      segments=segments, echo=stderr) for m in datas]
+        from .migrate import MigrationResult
+        results = [MigrationResult(m.id, "table", "dry-run", f"would create {m.target.name} if missing, copy "
+                                   f"{m.source} into it, verify, then switch") for m in tables] + results
+        print_migrations(results, output_format)
+        return
+    if not yes:
+        if not stdin_is_terminal():
+            raise CheckerError("not asking for confirmation: stdin is not a terminal; pass --yes to migrate")
+        names = [f"{m.source} -> {m.target.name}" for m in tables] + [m.id for m in datas]
+        if not click.confirm(f"Migrate {clip(', '.join(names), 300)} in {project.env_name or 'this account'}?", err=True):
+            raise CheckerError("cancelled; nothing was changed")
+    from .migrate import caller_arn
+    ledger = project.ledger()
+    ledger.ensure()
+    results = []
+    switched = False
+    options = Options(switch=not no_switch, allow_weaker=allow_weaker_target, segments=segments,
+                      share=capacity_share, deadline=deadline)
+    with ledger.lease(caller_arn(project)):
+        for table_migration in tables:
+            result = TableMigrationRun(project, ledger, table_migration, options, echo=stderr).run()
+            switched = switched or result.status == "switched"
+            results.append(result)
+        for data in datas:
+            results.append(run_data_migration(project, ledger, data, allow_deletes=allow_deletes, deadline=deadline,
+                                              segments=segments, echo=stderr))
+    print_migrations(results, output_format)
+    if switched:
+        smoke_ok = smoke_after_switch(project)
+        sys.exit(0 if smoke_ok else 1)
+
+
+def smoke_after_switch(project: Project) -> bool:
+    """The smoke checks the checklist has, right after a switch: the app must work on the new table."""
+    kinds = [k for k in ("tables", "bindings", "endpoints", "logs")
+             if k == "tables" or (project.checklist and project.checklist.has(KINDS_BY_NAME[k].section))]
+    results = project.check(kinds, smoke=True, log=stderr)
+    stderr(report.formatter("text").checks(render_fixes(results, project)))
+    failing = [r for r in results if r.status.failing]
+    if failing:
+        stderr("error: the app does not pass its smoke checks on the new table; `checker migrate rollback ID` "
+               "switches back")
+    return not failing
+
+
+KINDS_BY_NAME = {k.name: k for k in KINDS}
+
+
+@migrate.command("status")
+@aws_options
+@handle_errors
+def migrate_status(output_format, target):
+    """Every migration of the environment and where it stands (read-only; before the ledger
+    exists, everything is pending). Exit 0 when none is pending, 2 when some are."""
+    from .migrate import DataMigration, MigrationResult, load_data_migrations, load_table_migrations
+    project = load_project(target, sections_of(()))
+    entries = project.ledger().entries()
+    results = []
+    for migration in [*load_table_migrations(project), *load_data_migrations(project)]:
+        entry = entries.get(migration.id) or {}
+        kind = "data" if isinstance(migration, DataMigration) else "table"
+        where = (f"{migration.table}" if isinstance(migration, DataMigration)
+                 else f"{migration.source} -> {migration.target.name}")
+        counted = f", {int(entry.get('itemsRead') or 0):,} read, {int(entry.get('itemsWritten') or 0):,} written" if entry else ""
+        results.append(MigrationResult(migration.id, kind, str(entry.get("status") or "pending"), f"{where}{counted}"))
+    print_migrations(results, output_format)
+    sys.exit(2 if any(r.status not in ("applied", "switched") for r in results) else 0)
+
+
+@migrate.command("rollback")
+@click.argument("migration_id")
+@aws_options
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (for CI).")
+@handle_errors
+def migrate_rollback(output_format, migration_id, yes, target):
+    """Switch a table migration's binding back to its source (guarded as the switch was) and list
+    the keys written only to the new table since the switch. Deletes nothing."""
+    from .migrate import caller_arn, load_table_migrations
+    from .table_migration import rollback
+    project = load_project(target, sections_of(MIGRATE_SECTIONS))
+    migration = next((m for m in load_table_migrations(project) if m.id == migration_id), None)
+    if migration is None:
+        known = ", ".join(m.id for m in load_table_migrations(project)) or "none"
+        raise CheckerError(f"{migration_id}: no table migration of that id in the checklist (known: {known})")
+    if not yes:
+        if not stdin_is_terminal():
+            raise CheckerError("not asking for confirmation: stdin is not a terminal; pass --yes to roll back")
+        if not click.confirm(f"Switch {migration.target.name}'s binding back to {migration.source}?", err=True):
+            raise CheckerError("cancelled; nothing was changed")
+    ledger = project.ledger()
+    with ledger.lease(caller_arn(project)):
+        print_migrations([rollback(project, ledger, migration, echo=stderr)], output_format)

@@ -30,6 +30,8 @@ class ExpectedTable:
     ttl_attribute: Optional[str] = None
     point_in_time_recovery: bool = False
     spec_name: str = ""   # the TableName in the spec file, before the environment's prefix/suffix
+    migrate_from: Optional[str] = None   # the live table `checker migrate` copies into this one (environment's name)
+    transform: Optional[str] = None      # module:function for that copy
 
     @property
     def name(self) -> str:
@@ -85,14 +87,28 @@ class Change:
 
 
 def diff_tables(expected: list[ExpectedTable], live: dict[str, LiveTable]) -> list[Change]:
+    """`live` holds the expected tables and the tables they migrate from."""
     changes: list[Change] = []
     for table in expected:
         current = live.get(table.name)
-        if current is None or not current.exists:
+        source = live.get(table.migrate_from) if table.migrate_from else None
+        if (current is None or not current.exists) and source is not None and source.exists:
+            changes.append(migrate_table_change(table))
+        elif current is None or not current.exists:
             changes += _create_table(table)
         else:
             changes += diff_table(table, current)
     return changes
+
+
+def migrate_table_change(table: ExpectedTable, state: str = "") -> Change:
+    """The target of a table migration is created, filled and switched to by `checker migrate`,
+    never by apply (an empty table the app was pointed at would lose every item it reads)."""
+    detail = (f"migrate-table {table.migrate_from} -> {table.name}{f' ({state})' if state else ''}: "
+              f"`checker migrate --offline` creates it, copies and verifies every item, then switches the "
+              "function's binding; if its key attributes change, the app's code must change with it "
+              "(--no-switch, then deploy)")
+    return Change(table.name, Action.MIGRATE_TABLE, detail, False)
 
 
 def _create_table(table: ExpectedTable) -> list[Change]:

@@ -6,6 +6,7 @@ prompt and apply itself all ask here, so the three can never disagree.
 - HELD: an automatic change on a table that needs a manual step first (its key schema): nothing
   else is changed on that table;
 - MANUAL: checker never makes it;
+- MIGRATE: `checker migrate` makes it (a table migration, a data migration), apply never does;
 - NOTE: not a change (a field not compared, a table still building).
 """
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Optional
 
-from .results import CAPACITY_FLAG, Action
+from .results import CAPACITY_FLAG, MIGRATIONS, Action
 
 
 class Decision(str, Enum):
@@ -21,6 +22,7 @@ class Decision(str, Enum):
     GATED = "gated"
     HELD = "held"
     MANUAL = "manual"
+    MIGRATE = "migrate"
     NOTE = "note"
 
 
@@ -28,6 +30,8 @@ def decide(change, changes: list, allow_capacity_changes: bool = False) -> tuple
     """(Decision, why) for one change of `changes`."""
     if not change.pending:
         return Decision.NOTE, ""
+    if change.action in MIGRATIONS:
+        return Decision.MIGRATE, "made by checker migrate"
     if not change.automatic:
         return Decision.MANUAL, "needs a manual step"
     if any(c.table == change.table and c.action == Action.REPLACE_TABLE for c in changes):

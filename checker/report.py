@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Optional
 from xml.etree import ElementTree
 
 from .policy import Decision, counts
-from .results import CAPACITY_FLAG, NOT_READY, Action, ApplyResult, Status, summarize
+from .results import CAPACITY_FLAG, MIGRATIONS, NOT_READY, Action, ApplyResult, Status, summarize
 
 if TYPE_CHECKING:
     from .diff import Change
@@ -44,9 +44,10 @@ class TextFormatter:
             lines.append(f"Plan: {len(pending)} change(s) for {tables} table(s):")
             lines += [self._change_line(c, width) for c in pending]
             held = f", {count[Decision.HELD]} held until a manual step is done" if count[Decision.HELD] else ""
+            migrations = f", {count[Decision.MIGRATE]} made by `checker migrate`" if count[Decision.MIGRATE] else ""
             lines.append(f"{count[Decision.AUTOMATIC]} automatic (run `{apply_command}`), {count[Decision.GATED]} "
                          f"unlocked by `{apply_command} {CAPACITY_FLAG}`{held}, {count[Decision.MANUAL]} need a "
-                         "manual step.")
+                         f"manual step{migrations}.")
         not_ready = [c for c in changes if c.action == NOT_READY]
         if not_ready:
             lines.append(f"Not ready ({len(not_ready)}): still building, not usable by the app yet:")
@@ -62,6 +63,8 @@ class TextFormatter:
     def _change_line(change: Change, width: int) -> str:
         if not change.pending:
             symbol, note = "?", "  [not compared]"
+        elif change.action in MIGRATIONS:
+            symbol, note = ">", "  [checker migrate]"
         elif not change.automatic:
             symbol, note = "!", "  [manual step]"
         elif change.gate:

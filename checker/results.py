@@ -48,8 +48,13 @@ class Action(_Words):
     UPDATE_TTL = "update-ttl"
     ENABLE_TTL = "enable-ttl"
     ENABLE_PITR = "enable-pitr"
+    MIGRATE_TABLE = "migrate-table"  # a new table filled from an old one: `checker migrate`, never apply
+    MIGRATE_DATA = "migrate-data"    # a data migration not yet applied: `checker migrate`
     NOT_COMPARED = "not-compared"   # a stated field the diff cannot compare: named, never a change
     NOT_READY = "not-ready"         # a table or index still building: in sync, not usable yet
+
+
+MIGRATIONS = (Action.MIGRATE_TABLE, Action.MIGRATE_DATA)
 
 
 class Gate(_Words):
@@ -135,6 +140,7 @@ class Outcome(_Words):
     NOT_IN_EFFECT = "not-in-effect"               # acknowledged, but not there when read again
     HELD = "held"                                 # needs --allow-capacity-changes, or a person first
     MANUAL = "manual"                             # checker never makes this change
+    MIGRATE = "migrate"                           # `checker migrate` makes it, not apply
 
     @property
     def made(self) -> bool:

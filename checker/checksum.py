@@ -1,0 +1,132 @@
+"""An order-independent checksum of a table's items, in buckets, so two tables can be compared
+in flat memory and the keys that differ found without holding either table.
+
+Each item's digest is the sha256 of its canonical form (numbers normalised, so 1.0 and 1 and
+1E+0 agree; sets sorted; binary as base64; map keys sorted). A bucket (one of 256, chosen by the
+item's key) holds a count and the sum of its items' digests modulo 2**128: the sum does not
+depend on the order the Scan segments deliver in, and a duplicated or missing item changes it.
+Buckets that differ are read again, only they, key by key (differing_keys).
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Optional
+
+from .copy import Scan
+
+BUCKETS = 256
+MODULUS = 2 ** 128
+SKIP = object()     # what a transform's "leave it out" is here
+
+
+def canonical(value):
+    """A JSON-able form in which equal DynamoDB values are equal and unequal ones differ by type."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, (Decimal, int, float)):
+        number = Decimal(str(value)).normalize()
+        return {"N": "0" if number.is_zero() else format(number, "E")}
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, (bytes, bytearray)) or type(value).__name__ == "Binary":
+        raw = bytes(value.value) if hasattr(value, "value") else bytes(value)
+        return {"B": base64.b64encode(raw).decode()}
+    if isinstance(value, (set, frozenset)):
+        members = [canonical(v) for v in value]
+        return {"SET": sorted(members, key=lambda m: json.dumps(m, sort_keys=True))}
+    if isinstance(value, (list, tuple)):
+        return {"L": [canonical(v) for v in value]}
+    if isinstance(value, dict):
+        return {"M": {k: canonical(v) for k, v in sorted(value.items())}}
+    raise TypeError(f"not a DynamoDB value: {type(value).__name__}")
+
+
+def digest(value) -> bytes:
+    return hashlib.sha256(json.dumps(canonical(value), sort_keys=True, separators=(",", ":")).encode()).digest()
+
+
+def key_of(item: dict, key_names: tuple) -> dict:
+    return {name: item[name] for name in key_names if name in item}
+
+
+@dataclass
+class Checksum:
+    counts: list = field(default_factory=lambda: [0] * BUCKETS)
+    sums: list = field(default_factory=lambda: [0] * BUCKETS)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, item: dict, key_names: tuple) -> None:
+        bucket = digest(key_of(item, key_names))[0]
+        value = int.from_bytes(digest(item)[:16], "big")
+        with self.lock:
+            self.counts[bucket] += 1
+            self.sums[bucket] = (self.sums[bucket] + value) % MODULUS
+
+    @property
+    def count(self) -> int:
+        return sum(self.counts)
+
+    @property
+    def total(self) -> str:
+        """One hex string standing for the whole table (recorded in the ledger)."""
+        return hashlib.sha256(json.dumps([self.counts, self.sums]).encode()).hexdigest()
+
+    def differing_buckets(self, other: Checksum) -> list:
+        return [b for b in range(BUCKETS) if (self.counts[b], self.sums[b]) != (other.counts[b], other.sums[b])]
+
+
+Transform = Optional[Callable[[dict], object]]   # a plain item -> the item expected on the other side, or SKIP
+
+
+def _plain_items(items: list) -> list:
+    from boto3.dynamodb.types import TypeDeserializer
+    deserializer = TypeDeserializer()
+    return [{k: deserializer.deserialize(v) for k, v in item.items()} for item in items]
+
+
+def table_checksum(scan: Scan, key_names: tuple, transform: Transform = None) -> Checksum:
+    """The checksum of every item `scan` reads (after `transform`, when given)."""
+    checksum = Checksum()
+
+    def handle(segment: int, items: list) -> int:
+        for item in _plain_items(items):
+            expected = transform(item) if transform else item
+            if expected is not SKIP:
+                checksum.add(expected, key_names)   # type: ignore[arg-type]
+        return 0
+    scan.run(handle)
+    return checksum
+
+
+def differing_keys(source: Scan, target: Scan, key_names: tuple, buckets: list, transform: Transform = None,
+                   limit: int = 20) -> list:
+    """Up to `limit` keys (as plain values) whose items differ, are missing or are extra, read
+    again from the differing `buckets` only."""
+    wanted = set(buckets)
+
+    def digests(scan: Scan, mapping: Transform) -> dict:
+        found: dict = {}
+        lock = threading.Lock()
+
+        def handle(segment: int, items: list) -> int:
+            for item in _plain_items(items):
+                expected = mapping(item) if mapping else item
+                if expected is SKIP:
+                    continue
+                key = key_of(expected, key_names)   # type: ignore[arg-type]
+                if digest(key)[0] in wanted:
+                    with lock:
+                        found[json.dumps(canonical(key), sort_keys=True)] = (key, digest(expected))
+            return 0
+        scan.run(handle)
+        return found
+    mine, theirs = digests(source, transform), digests(target, None)
+    keys = [mine[k][0] if k in mine else theirs[k][0] for k in sorted(set(mine) | set(theirs))
+            if (mine.get(k) or (None, None))[1] != (theirs.get(k) or (None, None))[1]]
+    return keys[:limit]

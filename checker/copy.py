@@ -1,0 +1,233 @@
+"""The copy engine, the base of every migration: read a table with a parallel Scan, hand each
+page to a writer, checkpoint each segment after its page is written.
+
+Why this shape:
+- `TotalSegments` workers each Scan their own segment: a table is read at the speed of several
+  connections, and a segment's LastEvaluatedKey is a resumable position of its own. The position
+  is recorded (`checkpoint`) only after the page it ends has been written, so a run stopped by
+  Ctrl-C, SIGKILL or an expired credential resumes with at most one page written twice, which
+  is harmless: every write here is idempotent (a put of the same item, an update conditioned on
+  the old values).
+- Memory stays flat in the table's size: each worker holds one page (Scan's 1 MB at most).
+- Throttling is backed off, never fatal (botocore's retries first, then ours, until the
+  command's deadline); UnprocessedItems are re-sent with backoff.
+- A `Meter` spends a share of the tables' capacity, estimated from the items' sizes (DynamoDB
+  Local, moto and friends report a constant ConsumedCapacity, so the answer cannot be trusted):
+  one write unit a KB, one consistent read unit per 4 KB. On-demand tables get an items/s cap.
+"""
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Optional
+
+from .errors import AwsError, CheckerError, call
+
+BATCH = 25                        # BatchWriteItem's limit
+THROTTLED = ("ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
+             "LimitExceededException")
+DEFAULT_SEGMENTS = 4
+DEFAULT_SHARE = 0.5               # of a provisioned table's capacity a migration may spend
+ON_DEMAND_ITEMS_PER_SECOND = 1000.0
+DONE = "done"
+
+
+class Stopped(CheckerError):
+    """The copy stopped at a page boundary (its deadline, Ctrl-C): every segment checkpointed."""
+
+
+def item_bytes(item: dict) -> int:
+    """An item's size as DynamoDB counts it, near enough to meter by: names plus values."""
+    return len(json.dumps(item, separators=(",", ":")))
+
+
+def write_units(item: dict) -> int:
+    return max(1, math.ceil(item_bytes(item) / 1024))
+
+
+def read_units(item: dict) -> float:
+    return max(1, math.ceil(item_bytes(item) / 4096))   # strongly consistent: a whole unit per 4 KB
+
+
+class Meter:
+    """A token bucket of capacity units a second (None: unmetered), shared by every worker;
+    `taken` counts what it let through, for the bench and the tests."""
+
+    def __init__(self, per_second: Optional[float]):
+        self.per_second = per_second
+        self.tokens = per_second or 0.0
+        self.stamp = time.monotonic()
+        self.taken = 0.0
+        self.lock = threading.Lock()
+
+    def take(self, units: float, stop: Optional[threading.Event] = None) -> None:
+        if not self.per_second:
+            self.taken += units
+            return
+        while True:
+            with self.lock:
+                now = time.monotonic()
+                self.tokens = min(self.per_second, self.tokens + (now - self.stamp) * self.per_second)
+                self.stamp = now
+                if self.tokens >= min(units, self.per_second):
+                    self.tokens -= units      # may go below zero for an item above a second's worth
+                    self.taken += units
+                    return
+                short = min(units, self.per_second) - self.tokens
+            if stop is not None and stop.wait(short / self.per_second):
+                return
+            if stop is None:
+                time.sleep(short / self.per_second)
+
+
+def capacity_rate(description: dict, side: str, share: float) -> Optional[float]:
+    """Units a second a migration may spend on a table: `share` of its provisioned capacity for
+    `side` ("ReadCapacityUnits" / "WriteCapacityUnits"); None for on-demand (capped in items)."""
+    billing = (description.get("BillingModeSummary") or {}).get("BillingMode", "PROVISIONED")
+    units = (description.get("ProvisionedThroughput") or {}).get(side) or 0
+    if billing == "PAY_PER_REQUEST" or not units:
+        return None
+    return max(0.5, share * units)
+
+
+@dataclass
+class Counts:
+    read: int = 0
+    written: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, read: int, written: int) -> None:
+        with self.lock:
+            self.read += read
+            self.written += written
+
+
+def backed_off(function: Callable, stop: threading.Event, deadline: Optional[float], what: str):
+    """`function()`, throttling answered with backoff (after botocore's own retries) until the
+    deadline; anything else raises."""
+    delay = 0.1
+    while True:
+        try:
+            return function()
+        except AwsError as exc:
+            if exc.code not in THROTTLED:
+                raise
+        if stop.is_set() or (deadline is not None and time.monotonic() + delay > deadline):
+            raise Stopped(f"{what}: still throttled when the copy had to stop")
+        stop.wait(delay)
+        delay = min(delay * 2, 5.0)
+
+
+def write_batches(client, table: str, requests: list, stop: threading.Event, deadline: Optional[float]) -> int:
+    """BatchWriteItem of `requests` 25 at a time, UnprocessedItems re-sent with backoff."""
+    written = 0
+    for start in range(0, len(requests), BATCH):
+        pending = {table: requests[start:start + BATCH]}
+        delay = 0.05
+        while pending:
+            answer = backed_off(lambda p=pending: call(client, "BatchWriteItem", "dynamodb", RequestItems=p),
+                                stop, deadline, f"writing {table}")
+            left = answer.get("UnprocessedItems") or {}
+            written += sum(len(v) for v in pending.values()) - sum(len(v) for v in left.values())
+            pending = left
+            if pending:
+                if deadline is not None and time.monotonic() + delay > deadline:
+                    raise Stopped(f"writing {table}: items still unprocessed when the copy had to stop")
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+    return written
+
+
+PageHandler = Callable[[int, list], int]          # (segment, wire items) -> items written
+Checkpoint = Callable[[int, Optional[dict], int, int], None]   # (segment, last key or None, read, written)
+
+
+@dataclass
+class Scan:
+    """A parallel Scan of `table` in `segments`, resumable from `start` ({segment: key or DONE})."""
+
+    client: object
+    table: str
+    segments: int = DEFAULT_SEGMENTS
+    start: dict = field(default_factory=dict)
+    meter: Optional[Meter] = None          # the source's read capacity
+    deadline: Optional[float] = None       # time.monotonic() by which to stop at a page boundary
+    consistent: bool = True
+    page_limit: Optional[int] = None       # items a page (tests make pages small)
+    filter: dict = field(default_factory=dict)   # extra Scan parameters (a projection)
+
+    def run(self, handle: PageHandler, checkpoint: Optional[Checkpoint] = None,
+            tick: Optional[Callable[[], None]] = None) -> None:
+        """Every page of every segment through `handle`, then `checkpoint`; `tick` about every
+        second from the calling thread (progress). Ctrl-C stops every worker after its page."""
+        stop = threading.Event()
+        todo = [s for s in range(self.segments) if self.start.get(s) != DONE]
+        if not todo:
+            return
+        with ThreadPoolExecutor(max_workers=len(todo), thread_name_prefix="scan") as pool:
+            futures = [pool.submit(self._segment, s, handle, checkpoint, stop) for s in todo]
+            try:
+                while True:
+                    done, running = wait(futures, timeout=1.0, return_when=FIRST_EXCEPTION)
+                    if tick:
+                        tick()
+                    failed = [f for f in done if f.exception() is not None]
+                    if failed or not running:
+                        stop.set()
+                        wait(futures)
+                        if failed:
+                            raise failed[0].exception()   # type: ignore[misc]
+                        return
+            except BaseException:
+                stop.set()
+                wait(futures)       # each worker finishes and checkpoints its page
+                raise
+
+    def _segment(self, segment: int, handle: PageHandler, checkpoint: Optional[Checkpoint],
+                 stop: threading.Event) -> None:
+        key = self.start.get(segment)
+        while True:
+            if stop.is_set():
+                return
+            if self.deadline is not None and time.monotonic() > self.deadline:
+                raise Stopped(f"the migration's --timeout passed; every segment of {self.table} is checkpointed")
+            params = dict(TableName=self.table, Segment=segment, TotalSegments=self.segments,
+                          ConsistentRead=self.consistent, **self.filter)
+            if key:
+                params["ExclusiveStartKey"] = key
+            if self.page_limit:
+                params["Limit"] = self.page_limit
+            page = backed_off(lambda p=params: call(self.client, "Scan", "dynamodb", **p), stop, self.deadline,
+                              f"reading {self.table}")
+            items = page.get("Items", [])
+            if self.meter is not None:
+                self.meter.take(sum(read_units(i) for i in items), stop)
+            written = handle(segment, items)
+            key = page.get("LastEvaluatedKey")
+            if checkpoint is not None:
+                checkpoint(segment, key, len(items), written)
+            if not key:
+                return
+
+
+class Progress:
+    """One line on stderr about every second: items, items a second, and an ETA from the
+    source's ItemCount (DynamoDB updates it about every 6 hours: an estimate, said so)."""
+
+    def __init__(self, label: str, expected: Optional[int], counts: Counts, echo: Callable[[str], None]):
+        self.label, self.expected, self.counts, self.echo = label, expected, counts, echo
+        self.started = time.monotonic()
+        self.already = counts.read
+
+    def __call__(self) -> None:
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        rate = (self.counts.read - self.already) / elapsed
+        line = f"{self.label}: {self.counts.read:,} items read, {self.counts.written:,} written, {rate:,.0f} items/s"
+        if self.expected and rate > 0 and self.counts.read < self.expected:
+            line += f", ETA ~{(self.expected - self.counts.read) / rate:,.0f} s (of ~{self.expected:,} items)"
+        self.echo(line)

@@ -1,0 +1,179 @@
+"""The migration ledger: a DynamoDB table of checker's own, one item per migration.
+
+It is what makes a migration resumable and a second `migrate` at once impossible: each copy
+segment's last key is written here after the page it ends was written (so Ctrl-C, SIGKILL or an
+expired credential loses at most one page, rewritten idempotently on resume), and `migrate`
+holds a lease item while it runs. Its spec ships with checker (schemas/ledger_table.json); it is
+named with the environment's prefix/suffix and created on first use. `export` and `init` leave
+it out: it is checker's, not the app's.
+"""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from contextlib import contextmanager
+from typing import Optional
+
+from .errors import AwsError, CheckerError, call, pages
+from .specs import load_schema
+
+LEDGER_SPEC_NAME = "checker_migrations"
+LOCK_ID = "lock"
+LEASE_SECONDS = 15 * 60          # a migrate killed with SIGKILL frees the ledger after this
+DONE = "done"                    # a segment's checkpoint once it has read its last page
+
+# statuses of a ledger item
+RUNNING, COPIED, VERIFIED, SWITCHED, APPLIED, FAILED, DIFFERS, ROLLED_BACK = (
+    "running", "copied", "verified", "switched", "applied", "failed", "differs", "rolled-back")
+
+
+def ledger_name(prefix: str, suffix: str) -> str:
+    return f"{prefix}{LEDGER_SPEC_NAME}{suffix}"
+
+
+def is_ledger(name: str, prefix: str = "", suffix: str = "") -> bool:
+    """A table checker keeps for itself: never exported, never an app's table."""
+    return name in (LEDGER_SPEC_NAME, ledger_name(prefix, suffix))
+
+
+def _wire(value):
+    """A plain ledger value in DynamoDB's wire form (the ledger holds strings, numbers, maps of strings)."""
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, (int, float)):
+        return {"N": str(value)}
+    if isinstance(value, dict):
+        return {"M": {k: _wire(v) for k, v in value.items()}}
+    if value is None:
+        return {"NULL": True}
+    return {"S": str(value)}
+
+
+def _plain(value: dict):
+    kind, inner = next(iter(value.items()))
+    if kind == "N":
+        number = float(inner)
+        return int(number) if number.is_integer() else number
+    if kind == "M":
+        return {k: _plain(v) for k, v in inner.items()}
+    if kind in ("BOOL", "S"):
+        return inner
+    return None
+
+
+class Ledger:
+    """The ledger table of one environment, through a low-level DynamoDB client."""
+
+    def __init__(self, client, name: str):
+        self.client = client
+        self.name = name
+        self.owner = f"{uuid.uuid4()}"
+
+    # -- the table ------------------------------------------------------------------------
+    def exists(self) -> bool:
+        return call(self.client, "DescribeTable", "dynamodb", missing_ok=True, TableName=self.name) is not None
+
+    def ensure(self, timeout: float = 300) -> None:
+        """Create the ledger table on first use and wait until it is ACTIVE."""
+        if self.exists():
+            return
+        request = dict(load_schema("ledger_table.json"), TableName=self.name)
+        try:
+            call(self.client, "CreateTable", "dynamodb", **request)
+        except AwsError as exc:
+            if exc.code != "ResourceInUseException":
+                raise
+        from .wait import wait_until_active
+        waited = wait_until_active(self.client, [self.name], timeout)
+        if not waited.ready:
+            raise CheckerError(f"the migration ledger {self.name} did not become ACTIVE within {timeout:g} s")
+
+    # -- items ----------------------------------------------------------------------------
+    def entries(self) -> dict:
+        """{migration id: its item as plain values}; {} before the ledger exists."""
+        if not self.exists():
+            return {}
+        found = {}
+        for page in pages(self.client, "Scan", "dynamodb", TableName=self.name, ConsistentRead=True):
+            for item in page.get("Items", []):
+                plain = {k: _plain(v) for k, v in item.items()}
+                if plain.get("id") != LOCK_ID:
+                    found[plain["id"]] = plain
+        return found
+
+    def get(self, migration_id: str) -> Optional[dict]:
+        item = call(self.client, "GetItem", "dynamodb", TableName=self.name, Key={"id": {"S": migration_id}},
+                    ConsistentRead=True).get("Item")
+        return {k: _plain(v) for k, v in item.items()} if item else None
+
+    def put(self, migration_id: str, **fields) -> None:
+        item = {"id": {"S": migration_id}} | {k: _wire(v) for k, v in fields.items()}
+        call(self.client, "PutItem", "dynamodb", TableName=self.name, Item=item)
+
+    def update(self, migration_id: str, **fields) -> None:
+        names = {f"#f{n}": k for n, k in enumerate(fields)}
+        values = {f":v{n}": _wire(v) for n, v in enumerate(fields.values())}
+        call(self.client, "UpdateItem", "dynamodb", TableName=self.name, Key={"id": {"S": migration_id}},
+             UpdateExpression="SET " + ", ".join(f"#f{n} = :v{n}" for n in range(len(fields))),
+             ExpressionAttributeNames=names, ExpressionAttributeValues=values)
+
+    def checkpoint(self, migration_id: str, segment: int, last_key: Optional[dict], read: int, written: int) -> None:
+        """Segment `segment` has read and written everything up to `last_key` (None: all of it)."""
+        call(self.client, "UpdateItem", "dynamodb", TableName=self.name, Key={"id": {"S": migration_id}},
+             UpdateExpression="SET #cp.#segment = :key ADD itemsRead :read, itemsWritten :written",
+             ExpressionAttributeNames={"#cp": "checkpoints", "#segment": str(segment)},
+             ExpressionAttributeValues={":key": {"S": DONE if last_key is None else json.dumps(last_key)},
+                                        ":read": {"N": str(read)}, ":written": {"N": str(written)}})
+        self.renew()
+
+    # -- the lease ------------------------------------------------------------------------
+    @contextmanager
+    def lease(self, caller: str):
+        """One `migrate` at a time per environment: the lock item, held while the block runs
+        (renewed at each checkpoint), expiring LEASE_SECONDS after its last renewal."""
+        now = time.time()
+        try:
+            call(self.client, "PutItem", "dynamodb", TableName=self.name,
+                 Item={"id": {"S": LOCK_ID}, "owner": {"S": self.owner}, "caller": {"S": caller},
+                       "since": {"N": str(int(now))}, "expiresAt": {"N": str(int(now + LEASE_SECONDS))}},
+                 ConditionExpression="attribute_not_exists(id) OR expiresAt < :now",
+                 ExpressionAttributeValues={":now": {"N": str(int(now))}})
+        except AwsError as exc:
+            if exc.code != "ConditionalCheckFailedException":
+                raise
+            held = self.get(LOCK_ID) or {}
+            since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(held.get("since") or 0)))
+            raise CheckerError(f"another checker migrate is running on this environment (ledger {self.name}, "
+                               f"since {since}, by {held.get('caller', 'unknown')}); wait for it, or after "
+                               f"{LEASE_SECONDS // 60} minutes without progress its lease expires") from None
+        try:
+            yield self
+        finally:
+            try:
+                call(self.client, "DeleteItem", "dynamodb", TableName=self.name, Key={"id": {"S": LOCK_ID}},
+                     ConditionExpression="#owner = :me", ExpressionAttributeNames={"#owner": "owner"},
+                     ExpressionAttributeValues={":me": {"S": self.owner}})
+            except CheckerError:
+                pass   # taken over after an expiry: not ours to free
+
+    def renew(self) -> None:
+        try:
+            call(self.client, "UpdateItem", "dynamodb", TableName=self.name, Key={"id": {"S": LOCK_ID}},
+                 UpdateExpression="SET expiresAt = :until", ConditionExpression="#owner = :me",
+                 ExpressionAttributeNames={"#owner": "owner"},
+                 ExpressionAttributeValues={":until": {"N": str(int(time.time() + LEASE_SECONDS))},
+                                            ":me": {"S": self.owner}})
+        except AwsError as exc:
+            if exc.code == "ConditionalCheckFailedException":
+                raise CheckerError(f"the ledger's lease ({self.name}) was taken by another checker migrate "
+                                   "after it expired; stopping") from None
+            raise
+
+
+def checkpoints_of(entry: Optional[dict]) -> dict:
+    """{segment: ExclusiveStartKey or DONE} a resumed copy starts from."""
+    found = {}
+    for segment, value in ((entry or {}).get("checkpoints") or {}).items():
+        found[int(segment)] = DONE if value == DONE else json.loads(value)
+    return found

@@ -1,0 +1,370 @@
+"""A table migration, offline: create the target from its spec, copy every item, verify both
+sides item by item (checksums), then switch the function's binding; never delete the source.
+
+Each step records its end in the ledger, so a rerun goes on where the last one stopped: a copy
+from its segments' checkpoints, a verified copy straight to the switch. The switch is a
+read-modify-write of the function's whole Environment guarded by its RevisionId, made only after
+the role is shown to be allowed on the target whatever it is allowed on the source.
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Optional
+
+from .errors import AwsError, CheckerError, call
+from .migrate import MigrationResult, TableMigration, caller_arn, key_names_of, now_iso, plain_item, wire_item
+from .secrets import clip
+
+if TYPE_CHECKING:
+    from .api import Project
+
+# What an app may do on a table: the switch proves each one allowed on the source is allowed on the target.
+DATA_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+                "dynamodb:Query", "dynamodb:Scan", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem",
+                "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable")
+INDEX_ACTIONS = ("dynamodb:Query", "dynamodb:Scan")
+UPDATE_WAIT_SECONDS = 120
+
+
+@dataclass(frozen=True)
+class Options:
+    switch: bool = True
+    allow_weaker: bool = False
+    segments: int = 4
+    share: float = 0.5
+    deadline: Optional[float] = None
+    page_limit: Optional[int] = None
+    timeout: float = 1800          # for creating the target
+
+
+def weaker_protections(source: dict, source_extras: dict, target) -> list:
+    """What the live source has that the target's spec and wishes would drop."""
+    spec = target.spec.request
+    found = []
+    wanted_sse = (spec.get("SSESpecification") or {}).get("SSEType")
+    if (source.get("SSEDescription") or {}).get("SSEType") == "KMS" and wanted_sse != "KMS":
+        found.append("SSE with a KMS key (the target's spec has none)")
+    if source.get("DeletionProtectionEnabled") and not spec.get("DeletionProtectionEnabled"):
+        found.append("deletion protection")
+    if source_extras.get("pitr") and not target.point_in_time_recovery:
+        found.append("point-in-time recovery")
+    if source_extras.get("ttl") and not target.ttl_attribute:
+        found.append(f"TTL on {source_extras['ttl']}")
+    return found
+
+
+def source_extras(client, name: str) -> dict:
+    from .live import read_pitr, read_ttl
+    unreadable: dict = {}
+    ttl = read_ttl(client, name, unreadable) or {}
+    pitr = read_pitr(client, name, unreadable) or {}
+    return {"ttl": ttl.get("AttributeName") if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING") else None,
+            "pitr": pitr.get("PointInTimeRecoveryStatus") == "ENABLED"}
+
+
+class TableMigrationRun:
+    def __init__(self, project: Project, ledger, migration: TableMigration, options: Options,
+                 echo: Callable[[str], None] = lambda line: None):
+        self.project, self.ledger, self.migration, self.options, self.echo = project, ledger, migration, options, echo
+        self.client = project.dynamodb()
+        self.target = migration.target
+        self.key_names = key_names_of(self.target)
+        self.warnings: list = []
+
+    # -- the steps --------------------------------------------------------------------------
+    def run(self) -> MigrationResult:
+        from .ledger import COPIED, RUNNING, SWITCHED, VERIFIED
+        entry = self.ledger.get(self.migration.id)
+        status = (entry or {}).get("status")
+        if status == SWITCHED:
+            return self.result(entry, SWITCHED, "switched already; nothing to do")
+        source = call(self.client, "DescribeTable", "dynamodb", missing_ok=True, TableName=self.migration.source)
+        if source is None:
+            raise CheckerError(f"{self.migration.id}: the source table {self.migration.source} does not exist; "
+                               "nothing to migrate (remove migrate_from and run checker apply)")
+        self.gate(source["Table"])
+        self.create_target()
+        if entry is None:
+            self.ledger.put(self.migration.id, kind="table", status=RUNNING, source=self.migration.source,
+                            target=self.target.name, transform=self.migration.transform_name or "",
+                            startedAt=now_iso(), caller=caller_arn(self.project), itemsRead=0, itemsWritten=0,
+                            checkpoints={})
+        if status not in (COPIED, VERIFIED):
+            self.copy(entry, source["Table"])
+            self.ledger.update(self.migration.id, status=COPIED, copiedAt=now_iso())
+        if status != VERIFIED:
+            self.verify()
+        if not self.options.switch:
+            return self.result(self.ledger.get(self.migration.id), VERIFIED,
+                               f"copied and verified into {self.target.name}; the switch is pending (--no-switch)")
+        return self.switch()
+
+    def gate(self, source: dict) -> None:
+        weaker = weaker_protections(source, source_extras(self.client, self.migration.source), self.target)
+        if weaker and not self.options.allow_weaker:
+            raise CheckerError(f"{self.migration.id}: the target {self.target.name} would drop what the source "
+                               f"{self.migration.source} has: {', '.join(weaker)}; add it to the target's spec or "
+                               "checklist, or pass --allow-weaker-target")
+        self.warnings += [f"the target drops {w} (--allow-weaker-target)" for w in weaker]
+
+    def create_target(self) -> None:
+        from .diff import diff_tables
+        from .wait import wait_until_active
+        exists = call(self.client, "DescribeTable", "dynamodb", missing_ok=True, TableName=self.target.name)
+        if exists is None:
+            changes = diff_tables([_without_source(self.target)], {})
+            self.echo(f"{self.migration.id}: creating {self.target.name}")
+            applied, waited = self.project.apply(changes, timeout=self.options.timeout)
+            if not applied.ok or waited is None or not waited.ready:
+                problems = "; ".join(f"{o.change.action}: {o.status} {o.message}" for o in applied.outcomes
+                                     if not o.status.made) or "not ACTIVE in time"
+                raise CheckerError(f"{self.migration.id}: creating {self.target.name} did not succeed ({problems})")
+            return
+        waited = wait_until_active(self.client, [self.target.name], self.options.timeout)
+        if not waited.ready:
+            raise CheckerError(f"{self.migration.id}: {self.target.name} (or one of its indexes) is not ACTIVE")
+
+    def copy(self, entry: Optional[dict], source: dict) -> None:
+        from .copy import ON_DEMAND_ITEMS_PER_SECOND, Counts, Meter, Progress, Scan, capacity_rate, write_batches, write_units
+        from .ledger import checkpoints_of
+        target = call(self.client, "DescribeTable", "dynamodb", TableName=self.target.name)["Table"]
+        read_rate = capacity_rate(source, "ReadCapacityUnits", self.options.share)
+        write_rate = capacity_rate(target, "WriteCapacityUnits", self.options.share)
+        reads, writes = Meter(read_rate), Meter(write_rate or ON_DEMAND_ITEMS_PER_SECOND)
+        counts = Counts(int((entry or {}).get("itemsRead") or 0), int((entry or {}).get("itemsWritten") or 0))
+        transform = self.migration.transform
+        stop_never = __import__("threading").Event()
+
+        def handle(segment: int, items: list) -> int:
+            requests = []
+            for item in items:
+                if transform is not None:
+                    item = self.transformed(item)
+                    if item is None:
+                        continue
+                requests.append({"PutRequest": {"Item": item}})
+            writes.take(sum(write_units(r["PutRequest"]["Item"]) for r in requests) if write_rate else len(requests))
+            return write_batches(self.client, self.target.name, requests, stop_never, self.options.deadline)
+
+        def checkpoint(segment, key, read, written):
+            counts.add(read, written)
+            self.ledger.checkpoint(self.migration.id, segment, key, read, written)
+        scan = Scan(self.client, self.migration.source, self.options.segments, checkpoints_of(entry), reads,
+                    self.options.deadline, page_limit=self.options.page_limit)
+        label = f"copy {self.migration.source} -> {self.target.name}"
+        scan.run(handle, checkpoint, tick=Progress(label, int(source.get("ItemCount") or 0) or None, counts, self.echo))
+        self.echo(f"{label}: {counts.read:,} items read, {counts.written:,} written")
+
+    def transformed(self, item: dict) -> Optional[dict]:
+        try:
+            new = self.migration.transform(plain_item(item))   # type: ignore[misc]
+        except Exception as exc:  # noqa: BLE001 - the user's transform: named, stopped, resumable
+            raise CheckerError(f"{self.migration.id}: transform {self.migration.transform_name} raised "
+                               f"{type(exc).__name__}: {clip(str(exc), 200)}; stopped at the last checkpoint: "
+                               "fix it and run checker migrate again") from None
+        return wire_item(new) if new is not None else None
+
+    def expected(self, item: dict):
+        """What verification expects in the target for a plain source item."""
+        from .checksum import SKIP
+        if self.migration.transform is None:
+            return item
+        new = self.migration.transform(dict(item))
+        return SKIP if new is None else plain_item(wire_item(new))
+
+    def verify(self) -> None:
+        from .checksum import differing_keys, table_checksum
+        from .copy import Scan
+        from .ledger import DIFFERS, VERIFIED
+
+        def scan(name: str) -> Scan:
+            return Scan(self.client, name, self.options.segments, page_limit=self.options.page_limit)
+        self.echo(f"{self.migration.id}: verifying every item of {self.migration.source} against {self.target.name}")
+        mine = table_checksum(scan(self.migration.source), self.key_names, self.expected)
+        theirs = table_checksum(scan(self.target.name), self.key_names)
+        buckets = mine.differing_buckets(theirs)
+        if buckets:
+            keys = differing_keys(scan(self.migration.source), scan(self.target.name), self.key_names, buckets,
+                                  self.expected)
+            shown = "; ".join(json.dumps({k: str(v) for k, v in key.items()}) for key in keys)
+            self.ledger.update(self.migration.id, status=DIFFERS, verifiedAt=now_iso())
+            raise CheckerError(f"{self.migration.id}: {self.target.name} differs from {self.migration.source} "
+                               f"({mine.count} item(s) expected, {theirs.count} found); not switched. Differing keys: "
+                               f"{clip(shown, 600)}; run checker migrate again to copy again")
+        self.ledger.update(self.migration.id, status=VERIFIED, verifiedAt=now_iso(), checksum=mine.total,
+                           itemCount=mine.count)
+
+    # -- the switch -----------------------------------------------------------------------
+    def switch(self) -> MigrationResult:
+        from .ledger import SWITCHED
+        variables = bound_variables(self.project, self.target.spec_name)
+        if not variables:
+            self.warnings.append(f"no lambda.bindings variable names {self.target.spec_name}: nothing switched; point "
+                                 f"the app at {self.target.name} with its deploy")
+            return self.result(self.ledger.get(self.migration.id), "verified",
+                               f"copied and verified into {self.target.name}; no binding to switch")
+        switched = switch_binding(self.project, variables, self.migration.source, self.target.name, self.target,
+                                  self.warnings, self.echo)
+        self.ledger.update(self.migration.id, status=SWITCHED, switchedAt=now_iso(), switchedAtMs=int(time.time() * 1000),
+                           variables=",".join(variables))
+        detail = (f"{self.migration.source} -> {self.target.name}: copied, verified, {', '.join(variables)} switched"
+                  if switched else f"{', '.join(variables)} already named {self.target.name}")
+        detail += (f"; {self.migration.source} is kept: after your retention period, "
+                   f"`aws dynamodb delete-table --table-name {self.migration.source}`")
+        return self.result(self.ledger.get(self.migration.id), SWITCHED, detail)
+
+    def result(self, entry: Optional[dict], status: str, detail: str) -> MigrationResult:
+        entry = entry or {}
+        return MigrationResult(self.migration.id, "table", status, detail, int(entry.get("itemsRead") or 0),
+                               int(entry.get("itemsWritten") or 0), warnings=list(self.warnings))
+
+
+def _without_source(table):
+    import dataclasses
+    return dataclasses.replace(table, migrate_from=None)
+
+
+def bound_variables(project: Project, spec_name: str) -> list:
+    return [v for v, spec in (project.checklist.bindings if project.checklist else {}).items() if spec == spec_name]
+
+
+def check_context(project: Project):
+    from .checklist import Checklist
+    from .context import CheckContext
+    return CheckContext(aws=project.aws, tables=project.tables, checklist=project.checklist or Checklist("(none)"),
+                        function_name=project.function_name, base_url=None, since_ms=0)
+
+
+def prove_role(project: Project, config: dict, source_arn: str, target_arn: str, target_indexes: list) -> list:
+    """The actions the function's role has on the source (table and indexes) that it lacks on the
+    target: [(action, resource)]. A conditional answer counts as lacking: it was not proven."""
+    from .checks.iam import evaluate_role
+    ctx = check_context(project)
+    source_pairs = [(None, a, source_arn) for a in DATA_ACTIONS] + [(None, a, f"{source_arn}/index/*") for a in INDEX_ACTIONS]
+    allowed = evaluate_role(ctx, config["Role"], source_pairs, None).decisions
+    on_table = sorted({a for (a, r), d in allowed.items() if d.allowed and r == source_arn})
+    on_indexes = sorted({a for (a, r), d in allowed.items() if d.allowed and r != source_arn})
+    target_pairs = [(None, a, target_arn) for a in on_table] + [
+        (None, a, f"{target_arn}/index/{index}") for index in target_indexes for a in on_indexes]
+    if not target_pairs:
+        return []
+    decisions = evaluate_role(ctx, config["Role"], target_pairs, None).decisions
+    return [(a, r) for _, a, r in target_pairs if not decisions.get((a, r)) or not decisions[(a, r)].allowed]
+
+
+def switch_binding(project: Project, variables: list, old_name: str, new_name: str, new_table, warnings: list,
+                   echo: Callable[[str], None]) -> bool:
+    """Point `variables` of the function from `old_name` to `new_name`: False when they already
+    name it. Refuses (CheckerError) when a variable names something else, when the role is not
+    proven allowed on the new table, or when the configuration changed underneath."""
+    from .checks.iam import role_name
+    function = project.function_name
+    if not function:
+        raise CheckerError("no function to switch: set lambda.function_name or the environment's function_name")
+    lam = project.aws.client("lambda")
+    config = call(lam, "GetFunctionConfiguration", "lambda", FunctionName=function)
+    current = dict((config.get("Environment") or {}).get("Variables") or {})
+    if all(current.get(v) == new_name for v in variables):
+        return False
+    others = [v for v in variables if current.get(v) not in (old_name, new_name)]
+    if others:
+        found = ", ".join(f"{v}={current.get(v)!r}" if current.get(v) is not None else f"{v} unset" for v in others)
+        raise CheckerError(f"{function}: {found}; expected {old_name} (or {new_name}); not switched: someone changed "
+                           "the binding, look before running again")
+    source_arn = config["FunctionArn"].split(":function:")[0].replace(":lambda:", ":dynamodb:") + f":table/{old_name}"
+    target_arn = source_arn.rsplit("/", 1)[0] + f"/{new_name}"
+    lacking = prove_role(project, config, source_arn, target_arn, list(new_table.spec.index_names)
+                         if new_table is not None else [])
+    if lacking:
+        policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": sorted({a for a, _ in lacking}),
+                                                          "Resource": sorted({r for _, r in lacking})}]}
+        raise CheckerError(f"{function}: its role {role_name(config['Role'])} may not do on {new_name} what it does on "
+                           f"{old_name} ({', '.join(sorted({a for a, _ in lacking}))}); not switched. Fix: aws iam "
+                           f"put-role-policy --role-name {role_name(config['Role'])} --policy-name checker-{new_name} "
+                           f"--policy-document '{json.dumps(policy, separators=(',', ':'))}'")
+    updated = dict(current, **{v: new_name for v in variables})
+    params: dict = {"FunctionName": function, "Environment": {"Variables": updated}}
+    if config.get("RevisionId"):
+        params["RevisionId"] = config["RevisionId"]
+    else:
+        warnings.append(f"{function}: the endpoint gives no RevisionId: the switch could not be guarded against a "
+                        "concurrent change of the configuration")
+    try:
+        call(lam, "UpdateFunctionConfiguration", "lambda", **params)
+    except AwsError as exc:
+        if exc.code == "PreconditionFailedException":
+            raise CheckerError(f"{function}: its configuration changed while checker switched it (RevisionId "
+                               f"{config.get('RevisionId')} is no longer current); nothing switched: run again") from None
+        raise
+    echo(f"{function}: {', '.join(variables)} -> {new_name}; waiting for the update to finish")
+    wait_updated(lam, function, warnings)
+    return True
+
+
+def wait_updated(lam, function: str, warnings: list) -> None:
+    """Until LastUpdateStatus is Successful (Failed: an error); a backend that gives none: a warning."""
+    deadline = time.monotonic() + UPDATE_WAIT_SECONDS
+    delay = 0.2
+    while True:
+        config = call(lam, "GetFunctionConfiguration", "lambda", FunctionName=function)
+        status = config.get("LastUpdateStatus")
+        if status is None:
+            warnings.append(f"{function}: the endpoint reports no LastUpdateStatus: the update's end was not seen")
+            return
+        if status == "Successful":
+            return
+        if status == "Failed":
+            raise CheckerError(f"{function}: the configuration update failed: {config.get('LastUpdateStatusReason', '')}")
+        if time.monotonic() > deadline:
+            raise CheckerError(f"{function}: the configuration update is still {status} after {UPDATE_WAIT_SECONDS} s")
+        time.sleep(delay)
+        delay = min(delay * 2, 5.0)
+
+
+def keys_only_in(client, table: str, other: str, key_names: tuple, limit: int = 50) -> tuple:
+    """(how many, up to `limit` of them) keys of `table` that `other` does not hold."""
+    from .errors import pages
+    names = {f"#k{n}": k for n, k in enumerate(key_names)}
+    count, shown = 0, []   # type: tuple[int, list]
+    for page in pages(client, "Scan", "dynamodb", TableName=table, ProjectionExpression=", ".join(names),
+                      ExpressionAttributeNames=names):
+        keys = page.get("Items", [])
+        for start in range(0, len(keys), 100):
+            chunk = keys[start:start + 100]
+            found: list = []
+            request = {other: {"Keys": chunk, "ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}}
+            while request:
+                answer = call(client, "BatchGetItem", "dynamodb", RequestItems=request)
+                found += answer.get("Responses", {}).get(other, [])
+                request = answer.get("UnprocessedKeys") or {}
+            have = {json.dumps(k, sort_keys=True) for k in found}
+            for key in chunk:
+                if json.dumps(key, sort_keys=True) not in have:
+                    count += 1
+                    if len(shown) < limit:
+                        shown.append({k: str(v) for k, v in plain_item(key).items()})
+    return count, shown
+
+
+def rollback(project: Project, ledger, migration: TableMigration, echo: Callable[[str], None] = lambda line: None
+             ) -> MigrationResult:
+    """Switch the binding back to the source (same guard), and list the keys written only to the
+    target since the switch: the app's writes there, which the source does not have."""
+    from .ledger import ROLLED_BACK, SWITCHED
+    entry = ledger.get(migration.id) if ledger.exists() else None
+    if entry is None or entry.get("status") != SWITCHED:
+        raise CheckerError(f"{migration.id}: nothing to roll back (ledger: {(entry or {}).get('status', 'no entry')}); "
+                           "only a switched table migration rolls back")
+    warnings: list = []
+    variables = [v for v in str(entry.get("variables") or "").split(",") if v] or bound_variables(
+        project, migration.target.spec_name)
+    switch_binding(project, variables, migration.target.name, migration.source, None, warnings, echo)
+    count, keys = keys_only_in(project.dynamodb(), migration.target.name, migration.source,
+                               key_names_of(migration.target))
+    ledger.update(migration.id, status=ROLLED_BACK, rolledBackAt=now_iso())
+    detail = (f"{', '.join(variables)} -> {migration.source} again; {count} key(s) were written only to "
+              f"{migration.target.name} since the switch")
+    return MigrationResult(migration.id, "table", ROLLED_BACK, detail, keys=keys, warnings=warnings)
