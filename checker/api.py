@@ -355,7 +355,8 @@ class Project:
                                log=log, allow_capacity_changes=allow_capacity_changes)
         # every table that exists is waited for and every change re-read, whatever else failed: a
         # failed change must not hide that another, reported made, is not in effect
-        never_created = {o.change.table for o in result.failed if o.change.action == Action.CREATE_TABLE}
+        never_created = {o.change.table for o in result.failed if o.change.action == Action.CREATE_TABLE} | {
+            c.table for c in changes if c.action == Action.MIGRATE_TABLE}   # checker migrate creates those
         # what apply's loop last saw ready after its changes needs no second look; the rest is waited for
         unseen = [n for n in self.names if n not in never_created and n not in result.seen]
         waited = wait_until_active(client, unseen, timeout, on_change)
@@ -392,7 +393,7 @@ class Project:
             aws=self.aws, tables=self.tables, checklist=self.checklist or Checklist("(no checklist)"),
             function_name=function_name or self.function_name,
             base_url=base_url or (environment.base_url if environment and environment.base_url else None),
-            since_ms=since_ms, since_note=since_note(since), logs_settle=settle, smoke=smoke)
+            since_ms=since_ms, since_note=since_note(since), logs_settle=settle, smoke=smoke, project=self)
         return run_checks(context, kinds, log=log)
 
     # -- IAM ------------------------------------------------------------------------------

@@ -841,11 +841,13 @@ def print_migrations(results: list, output_format: str) -> None:
               help="Share of a provisioned table's capacity a migration may use.")
 @click.option("--timeout", type=Seconds(), default=None,
               help="Stop after this many seconds, every segment checkpointed (exit 1; run again to resume) [default: none].")
+@click.option("--base-url", default=None, metavar="URL",
+              help="The app's base URL for the smoke checks after a switch [default: as `checker smoke` finds it].")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (for CI).")
 @click.pass_context
 @handle_errors
 def migrate(ctx, output_format, offline, no_switch, dry_run, allow_deletes, allow_weaker_target, segments,
-            capacity_share, timeout, yes, target):
+            capacity_share, timeout, base_url, yes, target):
     """Run every pending migration of one environment: table migrations, then data migrations.
 
     A table migration (`tables: {NEW: {migrate_from: OLD}}` in the checklist) creates NEW from
@@ -908,15 +910,15 @@ def migrate(ctx, output_format, offline, no_switch, dry_run, allow_deletes, allo
                                               segments=segments, echo=stderr))
     print_migrations(results, output_format)
     if switched:
-        smoke_ok = smoke_after_switch(project)
+        smoke_ok = smoke_after_switch(project, base_url)
         sys.exit(0 if smoke_ok else 1)
 
 
-def smoke_after_switch(project: Project) -> bool:
+def smoke_after_switch(project: Project, base_url: Optional[str]) -> bool:
     """The smoke checks the checklist has, right after a switch: the app must work on the new table."""
     kinds = [k for k in ("tables", "bindings", "endpoints", "logs")
              if k == "tables" or (project.checklist and project.checklist.has(KINDS_BY_NAME[k].section))]
-    results = project.check(kinds, smoke=True, log=stderr)
+    results = project.check(kinds, base_url=base_url, smoke=True, log=stderr)
     stderr(report.formatter("text").checks(render_fixes(results, project)))
     failing = [r for r in results if r.status.failing]
     if failing:

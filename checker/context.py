@@ -24,6 +24,7 @@ class CheckContext:
     logs_settle: float = 0.0           # seconds to let CloudWatch ingest before counting
     smoke: bool = False                # a smoke test: its endpoint calls must leave logs behind
     endpoints_called: bool = False     # set once an endpoint check has sent a request
+    project: Optional[object] = None   # the api.Project checked (the migrations check reads its files)
     _clients: dict = field(default_factory=dict)
     _facts: dict = field(default_factory=dict)
 

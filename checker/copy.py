@@ -50,8 +50,9 @@ def write_units(item: dict) -> int:
     return max(1, math.ceil(item_bytes(item) / 1024))
 
 
-def read_units(item: dict) -> float:
-    return max(1, math.ceil(item_bytes(item) / 4096))   # strongly consistent: a whole unit per 4 KB
+def read_units(items: list) -> int:
+    """A Scan page's strongly consistent read units: one per 4 KB of the page's items together."""
+    return max(1, math.ceil(sum(item_bytes(i) for i in items) / 4096))
 
 
 class Meter:
@@ -206,7 +207,7 @@ class Scan:
                               f"reading {self.table}")
             items = page.get("Items", [])
             if self.meter is not None:
-                self.meter.take(sum(read_units(i) for i in items), stop)
+                self.meter.take(read_units(items), stop)
             written = handle(segment, items)
             key = page.get("LastEvaluatedKey")
             if checkpoint is not None:

@@ -39,6 +39,8 @@ KINDS = (
               "the app's endpoints answer as the checklist says (secrets masked)", needs_aws=False),
     CheckKind("logs", "logs", "logs", "checker.checks.logs:settle_then_check_logs",
               "ERROR lines in the function's log group since --since, against a threshold"),
+    CheckKind("migrations", "dynamodb", "tables", "checker.checks.migrations:check_migrations",
+              "no migration is pending (tables.*.migrate_from, migrations/NNNN_name.py)"),
 )
 KIND_NAMES = tuple(k.name for k in KINDS)
 SMOKE_KINDS = ("tables", "endpoints", "logs")   # smoke's tables: readiness only

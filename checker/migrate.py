@@ -347,9 +347,7 @@ def run_data_migration(project: Project, ledger, migration: DataMigration, dry_r
     from .ledger import APPLIED, FAILED, RUNNING, checkpoints_of
     entry = ledger.get(migration.id) if ledger.exists() else None
     if entry and entry.get("sha256") != migration.sha256:
-        raise CheckerError(f"{migration.path}: changed since it was {'applied' if entry.get('status') == APPLIED else 'started'} "
-                           f"(sha256 {str(entry.get('sha256'))[:12]}... then, {migration.sha256[:12]}... now); data "
-                           "migrations are forward-only: restore the file and write a new migration")
+        raise changed_file(migration, entry)
     if entry and entry.get("status") == APPLIED:
         return MigrationResult(migration.id, "data", "already-applied", f"applied {entry.get('finishedAt')}; nothing to do",
                                int(entry.get("itemsRead") or 0), 0)
@@ -408,9 +406,18 @@ def pending(project: Project, live: Optional[dict] = None) -> list:
             found.append((migration, entry))
     for data in load_data_migrations(project):
         entry = entries.get(data.id)
+        if entry and entry.get("sha256") != data.sha256:
+            raise changed_file(data, entry)
         if (entry or {}).get("status") != APPLIED:
             found.append((data, entry))
     return found
+
+
+def changed_file(migration: DataMigration, entry: dict) -> CheckerError:
+    from .ledger import APPLIED
+    return CheckerError(f"{migration.path}: changed since it was {'applied' if entry.get('status') == APPLIED else 'started'} "
+                        f"(sha256 {str(entry.get('sha256'))[:12]}... then, {migration.sha256[:12]}... now); data "
+                        "migrations are forward-only: restore the file and write a new migration")
 
 
 def pending_changes(project: Project, live: dict) -> list:

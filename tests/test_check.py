@@ -92,11 +92,12 @@ def test_everything_passes(cli, healthy):
     result, report = cli.json("check", *healthy)
     assert result.exit_code == 0, result.stdout
     statuses = {r["id"]: r["status"] for r in report["results"]}
-    assert {i: s for i, s in statuses.items() if s != "pass"} == {"items": "skip"}, statuses  # no items: section
+    # no items: section, no migrations declared
+    assert {i: s for i, s in statuses.items() if s != "pass"} == {"items": "skip", "migrations": "skip"}, statuses
     kinds = {r["kind"] for r in report["results"]}
-    assert kinds == {"tables", "lambda", "bindings", "entry_point", "iam", "items", "endpoints", "logs"}
-    assert report["summary"] == {"total": len(statuses), "pass": len(statuses) - 1, "warn": 0, "fail": 0, "error": 0,
-                                 "skip": 1, "ok": True}
+    assert kinds == {"tables", "lambda", "bindings", "entry_point", "iam", "items", "endpoints", "logs", "migrations"}
+    assert report["summary"] == {"total": len(statuses), "pass": len(statuses) - 2, "warn": 0, "fail": 0, "error": 0,
+                                 "skip": 2, "ok": True}
     results = by_id(report["results"])
     assert "function url" in results["entry_point"]["found"]
     assert "(auth NONE)" in results["entry_point"]["found"]

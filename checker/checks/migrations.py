@@ -1,0 +1,28 @@
+"""The `migrations` check: an environment with a pending migration (a table migration not
+switched, a data migration not applied) is not what the checklist describes yet."""
+from __future__ import annotations
+
+from ..context import CheckContext
+from ..results import CheckResult, Status
+
+
+def check_migrations(ctx: CheckContext, log=None) -> list:
+    from ..api import Project
+    from ..migrate import DataMigration, load_data_migrations, pending
+    project = ctx.project if isinstance(ctx.project, Project) else None
+    if project is None:
+        return [CheckResult("migrations", "migrations", Status.SKIP, "no project to read migrations from")]
+    declared = any(t.migrate_from for t in project.tables) or load_data_migrations(project)
+    if not declared:
+        return [CheckResult("migrations", "migrations", Status.SKIP,
+                            "no migrations declared (tables.*.migrate_from, migrations/NNNN_name.py)")]
+    results = []
+    for migration, entry in pending(project):
+        state = f"ledger: {entry['status']}" if entry else "not started"
+        what = (f"data migration on {migration.table}" if isinstance(migration, DataMigration)
+                else f"{migration.source} -> {migration.target.name}")
+        results.append(CheckResult(f"migrations:{migration.id}", "migrations", Status.FAIL,
+                                   f"migration {migration.id} is pending ({what}; {state})",
+                                   remediation="run it", checker_command="migrate --offline"
+                                   if not isinstance(migration, DataMigration) else "migrate"))
+    return results or [CheckResult("migrations", "migrations", Status.PASS, "every declared migration is done")]

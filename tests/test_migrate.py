@@ -1,0 +1,244 @@
+# ruff: noqa: F811 - the fixtures of test_check are imported by name
+"""`checker migrate` end to end on moto's server: a table migration that adds an LSI to
+liked_songs (copy, verify, guarded switch, rollback), data migrations with the ledger, and the
+safety properties (resume after a stop, a second migrate refused, a changed file refused)."""
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+import boto3
+import pytest
+
+from checker.checksum import Checksum, canonical
+
+from .conftest import REGION
+from .test_check import FUNCTION, ROLE, app, checklist, deploy, exact_policy  # noqa: F401 - fixtures
+
+USER = "dana"
+TRACKS = 120
+
+
+def dynamodb(endpoint):
+    return boto3.client("dynamodb", endpoint_url=endpoint, region_name=REGION)
+
+
+def fill(endpoint, table="liked_songs", count=TRACKS):
+    client = dynamodb(endpoint)
+    for start in range(0, count, 25):
+        client.batch_write_item(RequestItems={table: [
+            {"PutRequest": {"Item": {"userId": {"S": USER}, "trackId": {"S": f"t{n:04d}"}, "addedAt": {"N": str(1000 + n)},
+                                     "trackName": {"S": f"song {n}"}, "tags": {"SS": ["a", "b"]}}}}
+            for n in range(start, min(count, start + 25))]})
+
+
+def items(endpoint, table):
+    return [item for page in dynamodb(endpoint).get_paginator("scan").paginate(TableName=table, ConsistentRead=True)
+            for item in page["Items"]]
+
+
+def on_demand(project, name="liked_songs"):
+    """Tests copy at full speed: the shipped spec's 1 RCU/1 WCU would meter the copy to an item a second."""
+    path = project / "table_specs" / f"{name}.json"
+    spec = json.loads(path.read_text())
+    spec["BillingMode"] = "PAY_PER_REQUEST"
+    spec.pop("ProvisionedThroughput", None)
+    for index in spec.get("GlobalSecondaryIndexes", []):
+        index.pop("ProvisionedThroughput", None)
+    path.write_text(json.dumps(spec))
+    return spec
+
+
+def add_v2(project, checklist):
+    """liked_songs_v2: liked_songs plus an LSI (fixed at creation: a new table), the app bound to it."""
+    spec = on_demand(project)
+    spec["TableName"] = "liked_songs_v2"
+    spec["LocalSecondaryIndexes"] = [{"IndexName": "userId-trackName-index",
+                                      "KeySchema": [{"AttributeName": "userId", "KeyType": "HASH"},
+                                                    {"AttributeName": "trackName", "KeyType": "RANGE"}],
+                                      "Projection": {"ProjectionType": "KEYS_ONLY"}}]
+    spec["AttributeDefinitions"].append({"AttributeName": "trackName", "AttributeType": "S"})
+    (project / "table_specs" / "liked_songs_v2.json").write_text(json.dumps(spec))
+    checklist.setdefault("tables", {})["liked_songs_v2"] = {"migrate_from": "liked_songs"}
+    checklist["lambda"]["bindings"]["LIKED_SONGS_TABLE"] = "liked_songs_v2"
+    checklist.write()
+
+
+def function_variables(endpoint):
+    config = boto3.client("lambda", endpoint_url=endpoint, region_name=REGION).get_function_configuration(
+        FunctionName=FUNCTION)
+    return config["Environment"]["Variables"]
+
+
+def grant_v2(endpoint, checklist):
+    """The role gets on liked_songs_v2 exactly what it has on liked_songs."""
+    policy = exact_policy(checklist)
+    statements = []
+    for statement in policy["Statement"]:
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        mine = [r.replace("table/liked_songs", "table/liked_songs_v2") for r in resources
+                if r.endswith("table/liked_songs") or "table/liked_songs/" in r]
+        if mine:
+            statements.append({**statement, "Resource": mine + [m.split("/index/")[0] + "/index/*" for m in mine
+                                                                  if "/index/" in m]})
+    iam = boto3.client("iam", endpoint_url=endpoint, region_name=REGION)
+    iam.put_role_policy(RoleName=ROLE, PolicyName="v2", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": statements}))
+
+
+@pytest.fixture
+def live(cli, endpoint, project, checklist, app):  # noqa: F811
+    on_demand(project)
+    assert cli("apply", "--endpoint-url", endpoint, "--yes", "--env", "dev").exit_code == 0
+    deploy(endpoint, checklist)
+    fill(endpoint)
+    return ["--endpoint-url", endpoint, "--env", "dev", "--base-url", app.url]
+
+
+def test_a_table_migration_adds_an_lsi_and_switches_the_app_only_when_proven(cli, endpoint, project, checklist, live):
+    before = items(endpoint, "liked_songs")
+    add_v2(project, checklist)
+    planned = cli("plan", *live[:4], "--detailed-exitcode")
+    assert planned.exit_code == 2 and "migrate-table liked_songs -> liked_songs_v2" in planned.stdout, planned.stdout
+    assert "[checker migrate]" in planned.stdout
+    applied = cli("apply", *live[:4], "--yes")          # apply never creates a migration's target
+    assert applied.exit_code == 0, applied.output
+    assert "liked_songs_v2" not in dynamodb(endpoint).list_tables()["TableNames"]
+    assert cli("migrate", *live, "--yes").exit_code == 1   # table migrations need the operator's --offline
+
+    # the role may use liked_songs but not liked_songs_v2: copied and verified, never switched
+    refused = cli("migrate", *live, "--offline", "--yes")
+    assert refused.exit_code == 1 and "may not do on liked_songs_v2" in refused.stderr, refused.output
+    assert "put-role-policy" in refused.stderr
+    assert function_variables(endpoint)["LIKED_SONGS_TABLE"] == "liked_songs"
+
+    grant_v2(endpoint, checklist)
+    done = cli("migrate", *live, "--offline", "--yes")
+    assert done.exit_code == 0, done.output
+    variables = function_variables(endpoint)
+    assert variables["LIKED_SONGS_TABLE"] == "liked_songs_v2"
+    assert variables["SPOTIFY_CLIENT_SECRET"] not in done.output       # values are never printed
+    assert variables["USER_TABLE"] == "user"                            # the rest of Environment kept
+    copied = items(endpoint, "liked_songs_v2")
+    assert sorted(json.dumps(i, sort_keys=True) for i in copied) == sorted(json.dumps(i, sort_keys=True) for i in before)
+    assert items(endpoint, "liked_songs") == before                     # the source untouched, never deleted
+    lsi = dynamodb(endpoint).describe_table(TableName="liked_songs_v2")["Table"]["LocalSecondaryIndexes"]
+    assert [i["IndexName"] for i in lsi] == ["userId-trackName-index"]
+    assert "delete-table --table-name liked_songs" in done.stdout       # the command a person runs later
+
+    again = cli("migrate", *live, "--offline", "--yes")
+    assert again.exit_code == 0 and "Nothing to migrate" in again.stdout
+    assert cli("check", *live, "--only", "migrations,bindings").exit_code == 0
+    status = cli("migrate", "status", *live[:4])
+    assert status.exit_code == 0 and "switched" in status.stdout
+
+    back = cli("migrate", "rollback", "table:liked_songs_v2", *live[:4], "--yes")
+    assert back.exit_code == 0, back.output
+    assert function_variables(endpoint)["LIKED_SONGS_TABLE"] == "liked_songs"
+    assert "0 key(s) were written only to liked_songs_v2" in back.stdout
+
+
+def test_a_copy_that_stopped_resumes_from_its_checkpoints_and_converges(cli, endpoint, project, checklist, live):
+    """A transform that fails half-way (as Ctrl-C or an expired credential would stop it): the
+    rerun goes on from the segments' checkpoints; the result is every item once, equal checksums."""
+    add_v2(project, checklist)
+    grant_v2(endpoint, checklist)
+    (project / "shape.py").write_text(
+        "import os\n"
+        "def reshape(item):\n"
+        "    if os.environ.get('FAIL_AT') and item['trackId'] == os.environ['FAIL_AT']:\n"
+        "        raise RuntimeError('planted failure')\n"
+        "    return {**item, 'shape': 2}\n")
+    checklist["tables"]["liked_songs_v2"]["transform"] = "shape:reshape"
+    checklist.write()
+    import os
+    os.environ["FAIL_AT"] = "t0090"
+    try:
+        stopped = cli("migrate", *live, "--offline", "--yes", "--segments", "2")
+    finally:
+        del os.environ["FAIL_AT"]
+    assert stopped.exit_code == 1 and "planted failure" in stopped.stderr and "RuntimeError" in stopped.stderr
+    assert "Traceback" not in stopped.output
+    resumed = cli("migrate", *live, "--offline", "--yes", "--segments", "2")
+    assert resumed.exit_code == 0, resumed.output
+    copied = items(endpoint, "liked_songs_v2")
+    assert len(copied) == TRACKS and {i["trackId"]["S"] for i in copied} == {f"t{n:04d}" for n in range(TRACKS)}
+    assert all(i["shape"] == {"N": "2"} for i in copied)
+
+
+def test_data_migrations_run_once_in_order_and_a_changed_file_is_refused(cli, endpoint, project, checklist, live):
+    migrations = project / "migrations"
+    migrations.mkdir()
+    (migrations / "0001_genre.py").write_text(
+        "TABLE = 'liked_songs'\n"
+        "def transform(item):\n"
+        "    if 'genre' in item:\n"
+        "        return None\n"
+        "    return {**item, 'genre': 'unknown', 'rank': 1.5}\n")
+    assert cli("check", *live, "--only", "migrations").exit_code == 1      # pending
+    dry = cli("migrate", *live, "--dry-run")
+    assert dry.exit_code == 0 and f"{TRACKS} of {TRACKS} item(s)" in dry.stdout and "genre" in dry.stdout
+    assert "unknown" not in dry.stdout                                      # names, never values
+    assert all("genre" not in i for i in items(endpoint, "liked_songs"))
+    ran = cli("migrate", *live, "--yes")
+    assert ran.exit_code == 0, ran.output
+    after = items(endpoint, "liked_songs")
+    assert all(i["genre"] == {"S": "unknown"} and i["rank"] == {"N": "1.5"} for i in after) and len(after) == TRACKS
+    again = cli("migrate", *live, "--yes")
+    assert again.exit_code == 0 and "Nothing to migrate" in again.stdout
+    assert cli("check", *live, "--only", "migrations").exit_code == 0
+    assert cli("plan", *live[:4], "--detailed-exitcode").exit_code == 0
+
+    (migrations / "0001_genre.py").write_text((migrations / "0001_genre.py").read_text() + "# edited\n")
+    refused = cli("migrate", *live, "--yes")
+    assert refused.exit_code == 1 and "forward-only" in refused.stderr
+
+
+def test_a_deleting_transform_needs_allow_deletes_and_a_bad_file_is_one_line(cli, endpoint, project, live):
+    migrations = project / "migrations"
+    migrations.mkdir()
+    (migrations / "0001_drop.py").write_text(
+        "from checker.migrate import DELETE\nTABLE = 'liked_songs'\n"
+        "def transform(item):\n    return DELETE if item['trackId'] < 't0010' else None\n")
+    refused = cli("migrate", *live, "--yes")
+    assert refused.exit_code == 1 and "--allow-deletes" in refused.stderr
+    assert len(items(endpoint, "liked_songs")) == TRACKS
+    done = cli("migrate", *live, "--yes", "--allow-deletes")
+    assert done.exit_code == 0, done.output
+    assert len(items(endpoint, "liked_songs")) == TRACKS - 10
+    (migrations / "0002_bad.py").write_text("TABLE = 'no_such_table'\ndef transform(item):\n    return None\n")
+    bad = cli("migrate", *live, "--yes")
+    assert bad.exit_code == 1 and "0002_bad.py" in bad.stderr and "TABLE must be" in bad.stderr
+    (migrations / "0002_bad.py").unlink()
+    (migrations / "2_short.py").write_text("")
+    assert "NNNN_name.py" in cli("migrate", *live, "--yes").stderr
+
+
+def test_a_second_migrate_at_once_is_refused_by_the_ledger(cli, endpoint, project, live):
+    from checker.api import Project
+    migrations = project / "migrations"
+    migrations.mkdir()
+    (migrations / "0001_noop.py").write_text("TABLE = 'liked_songs'\ndef transform(item):\n    return None\n")
+    loaded = Project.load(project / "table_specs", project / "checklist.yaml", env="dev", endpoint_url=endpoint)
+    ledger = loaded.ledger()
+    ledger.ensure()
+    with ledger.lease("arn:aws:iam::123456789012:user/first"):
+        second = cli("migrate", *live, "--yes")
+    assert second.exit_code == 1 and "another checker migrate is running" in second.stderr
+    assert "user/first" in second.stderr
+    assert cli("migrate", *live, "--yes").exit_code == 0      # freed when the first ends
+
+
+def test_the_checksum_ignores_order_and_number_spelling_and_sees_every_difference():
+    keys = ("id",)
+    a, b = Checksum(), Checksum()
+    first = {"id": "1", "n": Decimal("1.0"), "s": {"x", "y"}}
+    second = {"id": "2", "n": Decimal("10")}
+    a.add(first, keys)
+    a.add(second, keys)
+    b.add({"id": "2", "n": Decimal("1E+1")}, keys)
+    b.add({"id": "1", "n": Decimal("1"), "s": {"y", "x"}}, keys)
+    assert a.total == b.total and not a.differing_buckets(b)
+    b.add(second, keys)                                   # a duplicate is a difference
+    assert a.differing_buckets(b)
+    assert canonical("1") != canonical(Decimal(1))        # a string is not a number
