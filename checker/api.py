@@ -494,6 +494,7 @@ def export(out_dir, tables=(), force: bool = False, checklist=None, env: Optiona
     from .checklist import load_checklist
     from .errors import pages
     from .export import checklist_snippet, spec_from_table, strip_affixes
+    from .ledger import is_ledger
     from .live import describe_tables, in_parallel, read_tags
 
     environment = None
@@ -509,7 +510,7 @@ def export(out_dir, tables=(), force: bool = False, checklist=None, env: Optiona
         names = list(tables)
     else:
         names = [n for page in pages(client, "ListTables", "dynamodb") for n in page.get("TableNames", [])
-                 if strip_affixes(n, prefix, suffix)]
+                 if strip_affixes(n, prefix, suffix) and not is_ledger(n, prefix, suffix)]   # checker's own: not the app's
     if not names:
         raise CheckerError(f"no table to export (prefix {prefix!r}, suffix {suffix!r}); name them with --table")
     out = Path(out_dir)

@@ -57,16 +57,25 @@ class AwsOptions:
         return self._holder["session"]
 
     def _assumed(self, base):
-        """A session with the credentials of `role_arn`, assumed with the base session's."""
-        sts = base.client("sts", endpoint_url=self.endpoint_url)
+        """A session with the credentials of `role_arn`, assumed with the base session's and
+        refreshed by botocore before they expire (a migration may outlive one hour's credentials)."""
+        import functools
+
+        from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
+        from botocore.session import Session
+        fetcher = AssumeRoleCredentialFetcher(
+            client_creator=functools.partial(base._session.create_client, endpoint_url=self.endpoint_url),
+            source_credentials=base.get_credentials(), role_arn=self.role_arn,
+            extra_args={"RoleSessionName": "checker"})
+        credentials = DeferredRefreshableCredentials(refresh_using=fetcher.fetch_credentials, method="assume-role")
         try:
-            credentials = sts.assume_role(RoleArn=self.role_arn, RoleSessionName="checker")["Credentials"]
+            credentials.get_frozen_credentials()   # a role that cannot be assumed is said now, once
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             raise CheckerError(f"cannot assume {self.role_arn}: {describe_aws_error(exc, 'AssumeRole', 'sts')}") from exc
-        return boto3.Session(aws_access_key_id=credentials["AccessKeyId"],
-                             aws_secret_access_key=credentials["SecretAccessKey"],
-                             aws_session_token=credentials["SessionToken"],
-                             region_name=self.region or base.region_name)
+        core = Session()
+        core._credentials = credentials
+        core.set_config_variable("region", self.region or base.region_name)
+        return boto3.Session(botocore_session=core)
 
     def client(self, service: str):
         session = self.session()

@@ -86,7 +86,7 @@ def init_from_function(directory: Path, function_name: str, env: str, aws: AwsOp
     from .context import CheckContext
     from .errors import pages
     from .export import strip_affixes
-
+    from .ledger import is_ledger
     ctx = CheckContext(aws=aws, tables=[], checklist=Checklist("(init)", sections=frozenset()),
                        function_name=function_name, base_url=None, since_ms=0)
     config = ctx.function
@@ -99,7 +99,7 @@ def init_from_function(directory: Path, function_name: str, env: str, aws: AwsOp
     grants, notes = dynamodb_grants(documents)
     named = {value for value in variables.values() if value in live_tables}
     tables = sorted(named | ({t for t, _ in grants} & live_tables))
-    tables = [t for t in tables if strip_affixes(t, prefix, suffix)]
+    tables = [t for t in tables if strip_affixes(t, prefix, suffix) and not is_ledger(t, prefix, suffix)]
     if not tables:
         raise CheckerError(f"{function_name}: neither its variables nor its role name a live DynamoDB table; "
                            "run `checker init` without --function for a starter")

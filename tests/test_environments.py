@@ -96,6 +96,12 @@ def test_an_environment_role_is_assumed_and_its_credentials_used(endpoint):
     credentials = options.session().get_credentials()
     assert credentials.access_key != "testing" and credentials.token
     assert AwsOptions(region=REGION).session().get_credentials().access_key == "testing"
+    # botocore refreshes them before they expire: a migration may run for longer than an hour
+    from botocore.credentials import RefreshableCredentials
+    assert isinstance(credentials, RefreshableCredentials) and credentials.refresh_needed() is False
+    credentials._expiry_time = credentials._expiry_time.replace(year=2000)   # as if the hour had passed
+    assert credentials.refresh_needed()
+    assert credentials.get_frozen_credentials().token and not credentials.refresh_needed()   # fetched again
 
 
 def test_role_arn_and_profile_are_validated(cli, project):

@@ -227,6 +227,10 @@ def test_a_second_migrate_at_once_is_refused_by_the_ledger(cli, endpoint, projec
     assert second.exit_code == 1 and "another checker migrate is running" in second.stderr
     assert "user/first" in second.stderr
     assert cli("migrate", *live, "--yes").exit_code == 0      # freed when the first ends
+    exported = cli("export", "--endpoint-url", endpoint, "--specs", str(project / "exported"))
+    assert exported.exit_code == 0, exported.output
+    files = sorted(p.name for p in (project / "exported").glob("*.json"))
+    assert "liked_songs.json" in files and not any("checker_migrations" in f for f in files)   # checker's own table
 
 
 def test_the_checksum_ignores_order_and_number_spelling_and_sees_every_difference():
