@@ -232,3 +232,39 @@ class Progress:
         if self.expected and rate > 0 and self.counts.read < self.expected:
             line += f", ETA ~{(self.expected - self.counts.read) / rate:,.0f} s (of ~{self.expected:,} items)"
         self.echo(line)
+
+
+def copy_items(client, source: str, target: str, start: dict, checkpoint: Optional[Checkpoint] = None,
+               transform: Optional[Callable[[dict], Optional[dict]]] = None, read_rate: Optional[float] = None,
+               write_rate: Optional[float] = None, segments: int = DEFAULT_SEGMENTS,
+               deadline: Optional[float] = None, page_limit: Optional[int] = None, counts: Optional[Counts] = None,
+               expected: Optional[int] = None, echo: Callable[[str], None] = lambda line: None) -> Counts:
+    """Every item of `source` put into `target` (through `transform`, wire item -> wire item or
+    None to leave it out), from the segments' positions `start`, `checkpoint` after each page.
+    `read_rate` / `write_rate`: capacity units a second (None: on-demand, capped in items/s)."""
+    reads = Meter(read_rate)
+    writes = Meter(write_rate or ON_DEMAND_ITEMS_PER_SECOND)
+    counts = counts if counts is not None else Counts()
+    never = threading.Event()
+
+    def handle(segment: int, items: list) -> int:
+        requests = []
+        for item in items:
+            if transform is not None:
+                item = transform(item)
+                if item is None:
+                    continue
+            requests.append({"PutRequest": {"Item": item}})
+        writes.take(sum(write_units(r["PutRequest"]["Item"]) for r in requests) if write_rate else len(requests))
+        return write_batches(client, target, requests, never, deadline)
+
+    def counted(segment: int, key: Optional[dict], read: int, written: int) -> None:
+        if checkpoint is not None:
+            checkpoint(segment, key, read, written)
+        else:
+            counts.add(read, written)
+    label = f"copy {source} -> {target}"
+    Scan(client, source, segments, start, reads, deadline, page_limit=page_limit).run(
+        handle, counted, tick=Progress(label, expected, counts, echo))
+    echo(f"{label}: {counts.read:,} items read, {counts.written:,} written")
+    return counts

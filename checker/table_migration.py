@@ -128,35 +128,20 @@ class TableMigrationRun:
             raise CheckerError(f"{self.migration.id}: {self.target.name} (or one of its indexes) is not ACTIVE")
 
     def copy(self, entry: Optional[dict], source: dict) -> None:
-        from .copy import ON_DEMAND_ITEMS_PER_SECOND, Counts, Meter, Progress, Scan, capacity_rate, write_batches, write_units
+        from .copy import Counts, capacity_rate, copy_items
         from .ledger import checkpoints_of
         target = call(self.client, "DescribeTable", "dynamodb", TableName=self.target.name)["Table"]
-        read_rate = capacity_rate(source, "ReadCapacityUnits", self.options.share)
-        write_rate = capacity_rate(target, "WriteCapacityUnits", self.options.share)
-        reads, writes = Meter(read_rate), Meter(write_rate or ON_DEMAND_ITEMS_PER_SECOND)
         counts = Counts(int((entry or {}).get("itemsRead") or 0), int((entry or {}).get("itemsWritten") or 0))
-        transform = self.migration.transform
-        stop_never = __import__("threading").Event()
-
-        def handle(segment: int, items: list) -> int:
-            requests = []
-            for item in items:
-                if transform is not None:
-                    item = self.transformed(item)
-                    if item is None:
-                        continue
-                requests.append({"PutRequest": {"Item": item}})
-            writes.take(sum(write_units(r["PutRequest"]["Item"]) for r in requests) if write_rate else len(requests))
-            return write_batches(self.client, self.target.name, requests, stop_never, self.options.deadline)
 
         def checkpoint(segment, key, read, written):
             counts.add(read, written)
             self.ledger.checkpoint(self.migration.id, segment, key, read, written)
-        scan = Scan(self.client, self.migration.source, self.options.segments, checkpoints_of(entry), reads,
-                    self.options.deadline, page_limit=self.options.page_limit)
-        label = f"copy {self.migration.source} -> {self.target.name}"
-        scan.run(handle, checkpoint, tick=Progress(label, int(source.get("ItemCount") or 0) or None, counts, self.echo))
-        self.echo(f"{label}: {counts.read:,} items read, {counts.written:,} written")
+        copy_items(self.client, self.migration.source, self.target.name, checkpoints_of(entry), checkpoint,
+                   transform=self.transformed if self.migration.transform is not None else None,
+                   read_rate=capacity_rate(source, "ReadCapacityUnits", self.options.share),
+                   write_rate=capacity_rate(target, "WriteCapacityUnits", self.options.share),
+                   segments=self.options.segments, deadline=self.options.deadline, page_limit=self.options.page_limit,
+                   counts=counts, expected=int(source.get("ItemCount") or 0) or None, echo=self.echo)
 
     def transformed(self, item: dict) -> Optional[dict]:
         try:
