@@ -37,7 +37,18 @@ if TYPE_CHECKING:
 __all__ = ["Project", "Validation", "validate", "choose_kinds", "CheckerError", "CheckResult", "Status",
            "summarize", "Interrupted", "KIND_NAMES", "SMOKE_KINDS", "KINDS", "DEFAULT_CHECKLIST", "timeout_message",
            "ApplyResult", "sections_of", "Redactor", "clip", "masked_url", "environment_names", "export", "Export",
-           "Target", "for_each_environment", "init", "changes_to_apply", "escape_controls", "command_scope"]
+           "Target", "for_each_environment", "init", "changes_to_apply", "escape_controls", "command_scope",
+           "MigrateOptions", "describe_pending"]
+
+
+def MigrateOptions(**options):   # noqa: N802 - the dataclass, imported when used
+    from .migrate import MigrateOptions as Options
+    return Options(**options)
+
+
+def describe_pending(pending: list) -> list:
+    from .migrate import describe_pending as describe
+    return describe(pending)
 
 
 def changes_to_apply(changes: list, allow_capacity_changes: bool = False) -> list:
@@ -340,6 +351,25 @@ class Project:
         """The migration ledger of this environment (checker/ledger.py)."""
         from .ledger import Ledger, ledger_name
         return Ledger(self.dynamodb(), ledger_name(self.table_prefix, self.table_suffix))
+
+    # -- migrations (checker/migrate.py, docs/migrations.md) ----------------------------------
+    def pending_migrations(self) -> list:
+        """[(migration, ledger entry or None)] not finished in this environment."""
+        from .migrate import pending
+        return pending(self)
+
+    def migrate(self, pending: list, options=None, log: Log = _quiet) -> list:
+        """Run `pending` (from pending_migrations()): a list of MigrationResult."""
+        from .migrate import MigrateOptions, run_pending
+        return run_pending(self, pending, options or MigrateOptions(), echo=log)
+
+    def migration_status(self) -> list:
+        from .migrate import status
+        return status(self)
+
+    def rollback_migration(self, migration_id: str, log: Log = _quiet):
+        from .migrate import rollback_table
+        return rollback_table(self, migration_id, echo=log)
 
     def apply(self, changes: Optional[list] = None, timeout: float = 1800, concurrency: Optional[int] = DEFAULT_CONCURRENCY,
               allow_capacity_changes: bool = False, on_change: Optional[ProgressCallback] = None,

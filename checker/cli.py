@@ -28,6 +28,7 @@ from .api import (
     CheckerError,
     CheckResult,
     Interrupted,
+    MigrateOptions,
     Project,
     Redactor,
     Status,
@@ -36,6 +37,7 @@ from .api import (
     choose_kinds,
     clip,
     command_scope,
+    describe_pending,
     environment_names,
     escape_controls,
     for_each_environment,
@@ -865,53 +867,25 @@ def migrate(ctx, output_format, offline, no_switch, dry_run, allow_deletes, allo
     """
     if ctx.invoked_subcommand is not None:
         return
-    from .migrate import DataMigration, pending, run_data_migration
-    from .table_migration import Options, TableMigrationRun
     project = load_project(target, sections_of(MIGRATE_SECTIONS))
-    todo = pending(project)
-    if not todo:
+    pending = project.pending_migrations()
+    if not pending:
         echo("Nothing to migrate: every migration is done." if output_format == "text" else
              json.dumps({"migrations": []}))
         return
-    tables = [m for m, _ in todo if not isinstance(m, DataMigration)]
-    datas = [m for m, _ in todo if isinstance(m, DataMigration)]
-    if tables and not offline and not dry_run:
-        raise CheckerError(f"table migration(s) pending: {', '.join(f'{m.source} -> {m.target.name}' for m in tables)}; "
-                           "this version copies offline: stop the app's writes to the source, then pass --offline")
-    deadline = time.monotonic() + timeout if timeout else None
-    if dry_run:
-        results = [run_data_migration(project, project.ledger(), m, dry_run=True, allow_deletes=allow_deletes,
-                                      segments=segments, echo=stderr) for m in datas]
-        from .migrate import MigrationResult
-        results = [MigrationResult(m.id, "table", "dry-run", f"would create {m.target.name} if missing, copy "
-                                   f"{m.source} into it, verify, then switch") for m in tables] + results
-        print_migrations(results, output_format)
-        return
-    if not yes:
+    if not yes and not dry_run:
         if not stdin_is_terminal():
             raise CheckerError("not asking for confirmation: stdin is not a terminal; pass --yes to migrate")
-        names = [f"{m.source} -> {m.target.name}" for m in tables] + [m.id for m in datas]
-        if not click.confirm(f"Migrate {clip(', '.join(names), 300)} in {project.env_name or 'this account'}?", err=True):
+        names = ", ".join(describe_pending(pending))
+        if not click.confirm(f"Migrate {clip(names, 300)} in {project.env_name or 'this account'}?", err=True):
             raise CheckerError("cancelled; nothing was changed")
-    from .migrate import caller_arn
-    ledger = project.ledger()
-    ledger.ensure()
-    results = []
-    switched = False
-    options = Options(switch=not no_switch, allow_weaker=allow_weaker_target, segments=segments,
-                      share=capacity_share, deadline=deadline)
-    with ledger.lease(caller_arn(project)):
-        for table_migration in tables:
-            result = TableMigrationRun(project, ledger, table_migration, options, echo=stderr).run()
-            switched = switched or result.status == "switched"
-            results.append(result)
-        for data in datas:
-            results.append(run_data_migration(project, ledger, data, allow_deletes=allow_deletes, deadline=deadline,
-                                              segments=segments, echo=stderr))
+    options = MigrateOptions(offline=offline, switch=not no_switch, dry_run=dry_run, allow_deletes=allow_deletes,
+                             allow_weaker_target=allow_weaker_target, segments=segments,
+                             capacity_share=capacity_share, timeout=timeout)
+    results = project.migrate(pending, options, log=stderr)
     print_migrations(results, output_format)
-    if switched:
-        smoke_ok = smoke_after_switch(project, base_url)
-        sys.exit(0 if smoke_ok else 1)
+    if any(r.switched for r in results):
+        sys.exit(0 if smoke_after_switch(project, base_url) else 1)
 
 
 def smoke_after_switch(project: Project, base_url: Optional[str]) -> bool:
@@ -936,17 +910,7 @@ KINDS_BY_NAME = {k.name: k for k in KINDS}
 def migrate_status(output_format, target):
     """Every migration of the environment and where it stands (read-only; before the ledger
     exists, everything is pending). Exit 0 when none is pending, 2 when some are."""
-    from .migrate import DataMigration, MigrationResult, load_data_migrations, load_table_migrations
-    project = load_project(target, sections_of(()))
-    entries = project.ledger().entries()
-    results = []
-    for migration in [*load_table_migrations(project), *load_data_migrations(project)]:
-        entry = entries.get(migration.id) or {}
-        kind = "data" if isinstance(migration, DataMigration) else "table"
-        where = (f"{migration.table}" if isinstance(migration, DataMigration)
-                 else f"{migration.source} -> {migration.target.name}")
-        counted = f", {int(entry.get('itemsRead') or 0):,} read, {int(entry.get('itemsWritten') or 0):,} written" if entry else ""
-        results.append(MigrationResult(migration.id, kind, str(entry.get("status") or "pending"), f"{where}{counted}"))
+    results = load_project(target, sections_of(())).migration_status()
     print_migrations(results, output_format)
     sys.exit(2 if any(r.status not in ("applied", "switched") for r in results) else 0)
 
@@ -959,18 +923,10 @@ def migrate_status(output_format, target):
 def migrate_rollback(output_format, migration_id, yes, target):
     """Switch a table migration's binding back to its source (guarded as the switch was) and list
     the keys written only to the new table since the switch. Deletes nothing."""
-    from .migrate import caller_arn, load_table_migrations
-    from .table_migration import rollback
     project = load_project(target, sections_of(MIGRATE_SECTIONS))
-    migration = next((m for m in load_table_migrations(project) if m.id == migration_id), None)
-    if migration is None:
-        known = ", ".join(m.id for m in load_table_migrations(project)) or "none"
-        raise CheckerError(f"{migration_id}: no table migration of that id in the checklist (known: {known})")
     if not yes:
         if not stdin_is_terminal():
             raise CheckerError("not asking for confirmation: stdin is not a terminal; pass --yes to roll back")
-        if not click.confirm(f"Switch {migration.target.name}'s binding back to {migration.source}?", err=True):
+        if not click.confirm(f"Switch the binding of {migration_id} back to its source?", err=True):
             raise CheckerError("cancelled; nothing was changed")
-    ledger = project.ledger()
-    with ledger.lease(caller_arn(project)):
-        print_migrations([rollback(project, ledger, migration, echo=stderr)], output_format)
+    print_migrations([project.rollback_migration(migration_id, log=stderr)], output_format)

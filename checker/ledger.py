@@ -69,6 +69,7 @@ class Ledger:
         self.client = client
         self.name = name
         self.owner = f"{uuid.uuid4()}"
+        self.holding = False      # inside lease(): checkpoints renew it
 
     # -- the table ------------------------------------------------------------------------
     def exists(self) -> bool:
@@ -147,9 +148,11 @@ class Ledger:
             raise CheckerError(f"another checker migrate is running on this environment (ledger {self.name}, "
                                f"since {since}, by {held.get('caller', 'unknown')}); wait for it, or after "
                                f"{LEASE_SECONDS // 60} minutes without progress its lease expires") from None
+        self.holding = True
         try:
             yield self
         finally:
+            self.holding = False
             try:
                 call(self.client, "DeleteItem", "dynamodb", TableName=self.name, Key={"id": {"S": LOCK_ID}},
                      ConditionExpression="#owner = :me", ExpressionAttributeNames={"#owner": "owner"},
@@ -158,6 +161,8 @@ class Ledger:
                 pass   # taken over after an expiry: not ours to free
 
     def renew(self) -> None:
+        if not self.holding:
+            return
         try:
             call(self.client, "UpdateItem", "dynamodb", TableName=self.name, Key={"id": {"S": LOCK_ID}},
                  UpdateExpression="SET expiresAt = :until", ConditionExpression="#owner = :me",

@@ -84,10 +84,12 @@ class MigrationResult:
     written: int = 0
     keys: list = field(default_factory=list)      # keys a dry run would change / that differ
     warnings: list = field(default_factory=list)
+    switched: bool = False   # this run pointed the function at another table (the smoke checks follow)
 
     def to_dict(self) -> dict:
         return {"id": self.id, "kind": self.kind, "status": self.status, "detail": self.detail,
-                "read": self.read, "written": self.written, "keys": self.keys, "warnings": self.warnings}
+                "read": self.read, "written": self.written, "keys": self.keys, "warnings": self.warnings,
+                "switched": self.switched}
 
 
 # -- loading ----------------------------------------------------------------------------------
@@ -436,3 +438,86 @@ def pending_changes(project: Project, live: dict) -> list:
             changes.append(Change(table, Action.MIGRATE_DATA, f"data migration {migration.id} ({state}): "
                                   "`checker migrate` applies it", False))
     return changes
+
+
+# -- running them ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MigrateOptions:
+    """What `checker migrate` was told (see its --help)."""
+
+    offline: bool = False
+    switch: bool = True
+    dry_run: bool = False
+    allow_deletes: bool = False
+    allow_weaker_target: bool = False
+    segments: int = 4
+    capacity_share: float = 0.5
+    timeout: Optional[float] = None
+
+
+def describe_pending(todo: list) -> list:
+    """One phrase per pending migration, for a prompt."""
+    return [m.id if isinstance(m, DataMigration) else f"{m.source} -> {m.target.name}" for m, _ in todo]
+
+
+def run_pending(project: Project, todo: list, options: MigrateOptions,
+                echo: Callable[[str], None] = lambda line: None) -> list:
+    """Every migration of `todo` (from pending()): table migrations first, then data migrations
+    in order, under the ledger's lease; a dry run writes nothing, the ledger included."""
+    from .table_migration import Options, TableMigrationRun
+    tables = [m for m, _ in todo if isinstance(m, TableMigration)]
+    datas = [m for m, _ in todo if isinstance(m, DataMigration)]
+    if tables and not options.offline and not options.dry_run:
+        raise CheckerError(f"table migration(s) pending: {', '.join(f'{m.source} -> {m.target.name}' for m in tables)}; "
+                           "this version copies offline: stop the app's writes to the source, then pass --offline")
+    deadline = time.monotonic() + options.timeout if options.timeout else None
+    ledger = project.ledger()
+    if options.dry_run:
+        return [MigrationResult(m.id, "table", "dry-run", f"would create {m.target.name} if missing, copy {m.source} "
+                                "into it, verify every item, then switch") for m in tables] + [
+            run_data_migration(project, ledger, m, dry_run=True, allow_deletes=options.allow_deletes,
+                               segments=options.segments, echo=echo) for m in datas]
+    ledger.ensure()
+    table_options = Options(switch=options.switch, allow_weaker=options.allow_weaker_target, segments=options.segments,
+                            share=options.capacity_share, deadline=deadline)
+    results = []
+    with ledger.lease(caller_arn(project)):
+        for migration in tables:
+            results.append(TableMigrationRun(project, ledger, migration, table_options, echo=echo).run())
+        for data in datas:
+            results.append(run_data_migration(project, ledger, data, allow_deletes=options.allow_deletes,
+                                              deadline=deadline, segments=options.segments, echo=echo))
+    return results
+
+
+def status(project: Project) -> list:
+    """Every declared migration and its ledger status (read-only; no ledger: all pending)."""
+    entries = project.ledger().entries()
+    results = []
+    for migration in [*load_table_migrations(project), *load_data_migrations(project)]:
+        entry = entries.get(migration.id) or {}
+        if isinstance(migration, DataMigration):
+            kind, where = "data", migration.table
+        else:
+            kind, where = "table", f"{migration.source} -> {migration.target.name}"
+        counted = f", {int(entry.get('itemsRead') or 0):,} read, {int(entry.get('itemsWritten') or 0):,} written" if entry else ""
+        results.append(MigrationResult(migration.id, kind, str(entry.get("status") or "pending"), f"{where}{counted}"))
+    return results
+
+
+def rollback_table(project: Project, migration_id: str, echo: Callable[[str], None] = lambda line: None
+                   ) -> MigrationResult:
+    from .table_migration import rollback
+    migration = find_table_migration(project, migration_id)
+    ledger = project.ledger()
+    with ledger.lease(caller_arn(project)):
+        return rollback(project, ledger, migration, echo=echo)
+
+
+def find_table_migration(project: Project, migration_id: str) -> TableMigration:
+    migrations = load_table_migrations(project)
+    found = next((m for m in migrations if m.id == migration_id), None)
+    if found is None:
+        known = ", ".join(m.id for m in migrations) or "none"
+        raise CheckerError(f"{migration_id}: no table migration of that id in the checklist (known: {known})")
+    return found

@@ -199,12 +199,12 @@ class TableMigrationRun:
                   if switched else f"{', '.join(variables)} already named {self.target.name}")
         detail += (f"; {self.migration.source} is kept: after your retention period, "
                    f"`aws dynamodb delete-table --table-name {self.migration.source}`")
-        return self.result(self.ledger.get(self.migration.id), SWITCHED, detail)
+        return self.result(self.ledger.get(self.migration.id), SWITCHED, detail, switched)
 
-    def result(self, entry: Optional[dict], status: str, detail: str) -> MigrationResult:
+    def result(self, entry: Optional[dict], status: str, detail: str, switched: bool = False) -> MigrationResult:
         entry = entry or {}
         return MigrationResult(self.migration.id, "table", status, detail, int(entry.get("itemsRead") or 0),
-                               int(entry.get("itemsWritten") or 0), warnings=list(self.warnings))
+                               int(entry.get("itemsWritten") or 0), warnings=list(self.warnings), switched=switched)
 
 
 def _without_source(table):
@@ -352,4 +352,4 @@ def rollback(project: Project, ledger, migration: TableMigration, echo: Callable
     ledger.update(migration.id, status=ROLLED_BACK, rolledBackAt=now_iso())
     detail = (f"{', '.join(variables)} -> {migration.source} again; {count} key(s) were written only to "
               f"{migration.target.name} since the switch")
-    return MigrationResult(migration.id, "table", ROLLED_BACK, detail, keys=keys, warnings=warnings)
+    return MigrationResult(migration.id, "table", ROLLED_BACK, detail, keys=keys, warnings=warnings, switched=True)

@@ -535,10 +535,10 @@ def test_a_checklist_of_environments_and_nothing_else_checks_only_the_tables(cli
     assert result.exit_code == 0, report
     statuses = {r["id"]: r["status"] for r in report["results"]}
     assert statuses == {"table:track": "pass", "lambda": "skip", "bindings": "skip", "entry_point": "skip",
-                        "iam": "skip", "items": "skip", "endpoints": "skip", "logs": "skip"}
+                        "iam": "skip", "items": "skip", "endpoints": "skip", "logs": "skip", "migrations": "skip"}
     assert all(r["summary"].startswith("not in the checklist") for r in report["results"] if r["status"] == "skip")
     junit = cli("check", "--endpoint-url", endpoint, "--env", "dev", "--format", "junit").stdout
-    assert junit.count("<skipped") == 7
+    assert junit.count("<skipped") == 8
     result = cli("check", "--endpoint-url", endpoint, "--env", "dev", "--only", "tables,iam")
     assert result.exit_code == 1 and "--only iam: not in the checklist" in result.stderr
 

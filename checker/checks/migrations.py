@@ -15,7 +15,8 @@ def check_migrations(ctx: CheckContext, log=None) -> list:
     declared = any(t.migrate_from for t in project.tables) or load_data_migrations(project)
     if not declared:
         return [CheckResult("migrations", "migrations", Status.SKIP,
-                            "no migrations declared (tables.*.migrate_from, migrations/NNNN_name.py)")]
+                            "not in the checklist: no migrations declared (tables.*.migrate_from, "
+                            "migrations/NNNN_name.py)")]
     results = []
     for migration, entry in pending(project):
         state = f"ledger: {entry['status']}" if entry else "not started"
