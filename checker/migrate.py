@@ -344,7 +344,7 @@ class DataRun:
 def run_data_migration(project: Project, ledger, migration: DataMigration, dry_run: bool = False,
                        allow_deletes: bool = False, deadline: Optional[float] = None,
                        segments: int = 4, echo: Callable[[str], None] = lambda line: None,
-                       page_limit: Optional[int] = None) -> MigrationResult:
+                       page_limit: int = 500) -> MigrationResult:
     from .copy import Counts, Progress, Scan
     from .ledger import APPLIED, FAILED, RUNNING, checkpoints_of
     entry = ledger.get(migration.id) if ledger.exists() else None

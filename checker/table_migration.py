@@ -36,7 +36,7 @@ class Options:
     segments: int = 4
     share: float = 0.5
     deadline: Optional[float] = None
-    page_limit: Optional[int] = None
+    page_limit: int = 500          # copy.PAGE_ITEMS
     timeout: float = 1800          # for creating the target
 
 

@@ -247,3 +247,49 @@ def test_the_checksum_ignores_order_and_number_spelling_and_sees_every_differenc
     b.add(second, keys)                                   # a duplicate is a difference
     assert a.differing_buckets(b)
     assert canonical("1") != canonical(Decimal(1))        # a string is not a number
+
+
+def test_the_meter_keeps_a_copy_within_its_share_of_capacity():
+    """A provisioned table's share is a rate: whatever the workers ask, what passes in a window is
+    at most the rate times the window plus one second's burst."""
+    import threading
+    import time as clock
+
+    from checker.copy import Meter, capacity_rate
+    rate = capacity_rate({"BillingModeSummary": {"BillingMode": "PROVISIONED"},
+                          "ProvisionedThroughput": {"WriteCapacityUnits": 400}}, "WriteCapacityUnits", 0.5)
+    assert rate == 200 and capacity_rate({"BillingModeSummary": {"BillingMode": "PAY_PER_REQUEST"}},
+                                         "WriteCapacityUnits", 0.5) is None
+    meter = Meter(rate)
+    started = clock.monotonic()
+    stop = threading.Event()
+
+    def worker():
+        while not stop.is_set():
+            meter.take(25)
+    workers = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in workers:
+        thread.start()
+    clock.sleep(0.6)
+    stop.set()
+    for thread in workers:
+        thread.join()
+    elapsed = clock.monotonic() - started
+    assert meter.taken <= rate * elapsed + rate + 4 * 25, (meter.taken, elapsed)
+    assert meter.taken >= rate * 0.5            # and it does let work through
+
+
+def test_a_scan_page_is_bounded_whatever_the_backend_returns(endpoint):
+    """Memory stays one page a worker: the copy asks for at most `page_limit` items a page (dynalite
+    would hand a whole segment over at once)."""
+    from checker.copy import Scan
+    dynamodb(endpoint).create_table(TableName="liked_songs", BillingMode="PAY_PER_REQUEST",
+                                    AttributeDefinitions=[{"AttributeName": "userId", "AttributeType": "S"},
+                                                          {"AttributeName": "trackId", "AttributeType": "S"}],
+                                    KeySchema=[{"AttributeName": "userId", "KeyType": "HASH"},
+                                               {"AttributeName": "trackId", "KeyType": "RANGE"}])
+    fill(endpoint, count=95)
+    sizes = []
+    Scan(dynamodb(endpoint), "liked_songs", segments=1, page_limit=10).run(
+        lambda segment, page: sizes.append(len(page)) or 0)
+    assert sum(sizes) == 95 and max(sizes) <= 10 and len(sizes) >= 10
