@@ -453,6 +453,7 @@ class MigrateOptions:
     segments: int = 4
     capacity_share: float = 0.5
     timeout: Optional[float] = None
+    page_items: int = 500
 
 
 def describe_pending(todo: list) -> list:
@@ -479,14 +480,15 @@ def run_pending(project: Project, todo: list, options: MigrateOptions,
                                segments=options.segments, echo=echo) for m in datas]
     ledger.ensure()
     table_options = Options(switch=options.switch, allow_weaker=options.allow_weaker_target, segments=options.segments,
-                            share=options.capacity_share, deadline=deadline)
+                            share=options.capacity_share, deadline=deadline, page_limit=options.page_items)
     results = []
     with ledger.lease(caller_arn(project)):
         for migration in tables:
             results.append(TableMigrationRun(project, ledger, migration, table_options, echo=echo).run())
         for data in datas:
             results.append(run_data_migration(project, ledger, data, allow_deletes=options.allow_deletes,
-                                              deadline=deadline, segments=options.segments, echo=echo))
+                                              deadline=deadline, segments=options.segments, echo=echo,
+                                              page_limit=options.page_items))
     return results
 
 

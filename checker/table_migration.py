@@ -186,11 +186,13 @@ class TableMigrationRun:
     def switch(self) -> MigrationResult:
         from .ledger import SWITCHED
         variables = bound_variables(self.project, self.target.spec_name)
-        if not variables:
+        if not variables:   # nothing of checker's to switch: the migration ends at the verified copy
             self.warnings.append(f"no lambda.bindings variable names {self.target.spec_name}: nothing switched; point "
                                  f"the app at {self.target.name} with its deploy")
-            return self.result(self.ledger.get(self.migration.id), "verified",
-                               f"copied and verified into {self.target.name}; no binding to switch")
+            self.ledger.update(self.migration.id, status=SWITCHED, switchedAt=now_iso(), variables="")
+            return self.result(self.ledger.get(self.migration.id), SWITCHED,
+                               f"copied and verified into {self.target.name}; no binding to switch; "
+                               f"{self.migration.source} is kept")
         switched = switch_binding(self.project, variables, self.migration.source, self.target.name, self.target,
                                   self.warnings, self.echo)
         self.ledger.update(self.migration.id, status=SWITCHED, switchedAt=now_iso(), switchedAtMs=int(time.time() * 1000),
