@@ -118,3 +118,31 @@ def test_items_of_400_kb_are_copied_and_verified(tmp_path, endpoint):
     copied = {i["pk"]["S"]: i["blob"]["S"] for page in client.get_paginator("scan").paginate(TableName="big_v2")
               for i in page["Items"]}
     assert copied == {f"b{n}": chr(97 + n) * 395_000 for n in range(4)}
+
+
+@pytest.mark.parametrize("stop", ["ctrl-c", "timeout"])
+def test_ctrl_c_or_the_timeout_stop_at_a_checkpoint_and_the_rerun_goes_on(songs, endpoint, stop):
+    """Ctrl-C (exit 130) and --timeout (exit 1) both stop every worker after its page, free the
+    ledger's lease, and leave a run that the same command resumes."""
+    project, client = songs
+    with DynamoProxy(endpoint) as proxy:
+        proxy.latency = 0.03
+        command = [os.path.join(os.path.dirname(sys.executable), "checker"), "migrate", "--offline", "--yes",
+                   "--endpoint-url", proxy.url, "--page-items", "20", "--segments", "2"]
+        if stop == "timeout":
+            command += ["--timeout", "3"]
+        process = subprocess.Popen(command, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if stop == "ctrl-c":
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and int((ledger_entry(client).get("itemsRead") or {}).get("N", "0")) < 100:
+                time.sleep(0.05)
+            process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == (130 if stop == "ctrl-c" else 1), stderr
+    assert "Traceback" not in stderr
+    if stop == "timeout":
+        assert "--timeout passed" in stderr and "checkpointed" in stderr
+    assert 0 < len(target_keys(client)) < ITEMS
+    rerun = Cli(project)("migrate", "--offline", "--yes", "--endpoint-url", endpoint)   # no lease left behind
+    assert rerun.exit_code == 0, rerun.output
+    assert sorted(target_keys(client)) == [f"k{n:04d}" for n in range(ITEMS)]
