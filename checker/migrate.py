@@ -26,7 +26,6 @@ import hashlib
 import importlib
 import importlib.util
 import re
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -144,18 +143,21 @@ def load_data_migrations(project: Project) -> list:
 
 
 def load_callable(reference: str, directories: list) -> Callable:
-    """`module:function`, the module imported from the checklist's directory (or migrations/)."""
+    """`module:function`, the module's file found in the checklist's folder (or migrations/) and
+    loaded from there, never from sys.modules (two projects' `shape.py` are two modules), else an
+    installed module."""
     module_name, _, function_name = reference.partition(":")
-    added = [str(d) for d in directories if str(d) not in sys.path]
-    sys.path[:0] = added
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:  # noqa: BLE001 - a user's module
-        raise CheckerError(f"transform {reference}: importing {module_name} raised {type(exc).__name__}: "
-                           f"{clip(str(exc), 200)}") from None
-    finally:
-        for directory in added:
-            sys.path.remove(directory)
+    relative = Path(*module_name.split("."))
+    path = next((p for d in directories for p in (Path(d) / f"{relative}.py", Path(d) / relative / "__init__.py")
+                 if p.is_file()), None)
+    if path is not None:
+        module = _import_file(path)
+    else:
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as exc:  # noqa: BLE001 - a user's module
+            raise CheckerError(f"transform {reference}: importing {module_name} raised {type(exc).__name__}: "
+                               f"{clip(str(exc), 200)} (looked in {', '.join(str(d) for d in directories)} first)") from None
     function = getattr(module, function_name, None)
     if not callable(function):
         raise CheckerError(f"transform {reference}: {module_name} has no function {function_name}")
