@@ -73,8 +73,10 @@ class Change:
 
     @property
     def pending(self) -> bool:
-        """A real difference (automatic or manual), as opposed to a NOT_COMPARED or NOT_READY note."""
-        return self.action not in (NOT_COMPARED, NOT_READY)
+        """A real difference (automatic or manual), as opposed to a note: a field not compared, a
+        table still building, an index the spec no longer has (a changed GSI is a new name in the
+        spec: the old one retires, dropped by a person when nothing reads it)."""
+        return self.action not in (NOT_COMPARED, NOT_READY, Action.RETIRING_INDEX)
 
     @property
     def key(self) -> tuple:
@@ -323,9 +325,12 @@ def _diff_global_indexes(name, spec, live, spec_types, key_types, live_types, bi
                 "the index by hand", False))
     for index_name in have:
         if index_name not in want:
-            changes.append(Change(name, Action.UNEXPECTED_INDEX,
-                                  f"index {index_name} exists but is not in the spec; left in place "
-                                  "(checker never deletes an index): add it to the spec or delete it by hand", False))
+            changes.append(Change(name, Action.RETIRING_INDEX,
+                                  f"index {index_name} exists but is not in the spec; left in place (checker never "
+                                  "deletes an index): once nothing reads it, drop it by hand: aws dynamodb update-table "
+                                  f"--table-name {name} --global-secondary-index-updates "
+                                  f"'[{{\"Delete\":{{\"IndexName\":\"{index_name}\"}}}}]'", False,
+                                  target=f"index:{index_name}"))
     return changes
 
 

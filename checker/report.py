@@ -52,7 +52,11 @@ class TextFormatter:
         if not_ready:
             lines.append(f"Not ready ({len(not_ready)}): still building, not usable by the app yet:")
             lines += [f"  . {c.table}  {c.detail}" for c in not_ready]
-        unchecked = [c for c in changes if not c.pending and c.action != NOT_READY]
+        retiring = [c for c in changes if c.action == Action.RETIRING_INDEX]
+        if retiring:
+            lines.append(f"Retiring ({len(retiring)}): indexes in the table that its spec no longer has:")
+            lines += [f"  - {c.table}  {c.detail}" for c in retiring]
+        unchecked = [c for c in changes if not c.pending and c.action not in (NOT_READY, Action.RETIRING_INDEX)]
         if unchecked:
             width = max(len(c.table) for c in unchecked)
             lines.append(f"Not compared ({len(unchecked)}): stated in a spec or the checklist, but not compared:")
@@ -159,8 +163,10 @@ class JsonFormatter:
     def plan(self, changes: list, tables: int, apply_command: str = "") -> str:
         pending = [c for c in changes if c.pending]
         return to_json({"changes": [c.to_dict() for c in pending], "in_sync": not pending, "tables": tables,
-                        "not_compared": [c.to_dict() for c in changes if not c.pending and c.action != NOT_READY],
-                        "not_ready": [c.to_dict() for c in changes if c.action == NOT_READY]})
+                        "not_compared": [c.to_dict() for c in changes if not c.pending
+                                         and c.action not in (NOT_READY, Action.RETIRING_INDEX)],
+                        "not_ready": [c.to_dict() for c in changes if c.action == NOT_READY],
+                        "retiring": [c.to_dict() for c in changes if c.action == Action.RETIRING_INDEX]})
 
     def apply(self, result: ApplyResult, wait: Optional[WaitResult]) -> str:
         return to_json({

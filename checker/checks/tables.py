@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..context import CheckContext
 from ..diff import ExpectedTable, diff_table
 from ..live import read_tables
-from ..results import CAPACITY_FLAG, CheckResult, Status
+from ..results import CAPACITY_FLAG, Action, CheckResult, Status
 from ..wait import table_state
 
 
@@ -38,7 +38,8 @@ def table_result(ctx: CheckContext, table: ExpectedTable, live) -> CheckResult:
                            expected=expected, found=state.summary())
     everything = diff_table(table, live)
     changes = [c for c in everything if c.pending]
-    unchecked = [c.target for c in everything if not c.pending]
+    retiring = [c for c in everything if c.action == Action.RETIRING_INDEX]
+    unchecked = [c.target for c in everything if not c.pending and c not in retiring]
     if changes:
         if any(c.automatic and not c.gate for c in changes):
             note, command = "", "apply"
@@ -49,6 +50,12 @@ def table_result(ctx: CheckContext, table: ExpectedTable, live) -> CheckResult:
         return CheckResult(check_id, "tables", Status.FAIL, f"table {table.name} differs from its spec",
                            expected=expected, found="; ".join(f"{c.action}: {c.detail}" for c in changes),
                            remediation=note, checker_command=command)
+    if retiring:
+        return CheckResult(check_id, "tables", Status.WARN,
+                           f"table {table.name} matches its spec; {len(retiring)} index(es) retiring",
+                           expected=expected, found="; ".join(c.detail for c in retiring)
+                           + (f"; not compared: {', '.join(unchecked)}" if unchecked else ""),
+                           remediation="drop each retiring index by hand once nothing reads it")
     if unchecked:
         return CheckResult(check_id, "tables", Status.WARN,
                            f"table {table.name} is ACTIVE and matches its spec where compared",
