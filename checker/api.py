@@ -262,7 +262,8 @@ class Project:
                                         point_in_time_recovery=wishes.point_in_time_recovery if wishes else False,
                                         spec_name=spec.name,
                                         migrate_from=f"{prefix}{source}{suffix}" if source else None,
-                                        transform=wishes.transform if wishes else None))
+                                        transform=wishes.transform if wishes else None,
+                                        catch_up=wishes.catch_up if wishes else None))
         return cls(aws, tables, loaded, environment, target, table_prefix=prefix, table_suffix=suffix)
 
     @property

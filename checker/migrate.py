@@ -470,9 +470,11 @@ def run_pending(project: Project, todo: list, options: MigrateOptions,
     from .table_migration import Options, TableMigrationRun
     tables = [m for m, _ in todo if isinstance(m, TableMigration)]
     datas = [m for m, _ in todo if isinstance(m, DataMigration)]
-    if tables and not options.offline and not options.dry_run:
-        raise CheckerError(f"table migration(s) pending: {', '.join(f'{m.source} -> {m.target.name}' for m in tables)}; "
-                           "this version copies offline: stop the app's writes to the source, then pass --offline")
+    offline_only = [m for m in tables if m.target.catch_up != "stream"]
+    if offline_only and not options.offline and not options.dry_run:
+        raise CheckerError(f"table migration(s) pending: {', '.join(f'{m.source} -> {m.target.name}' for m in offline_only)}; "
+                           "without `catch_up: stream` a copy is offline: stop the app's writes to the source, then "
+                           "pass --offline")
     deadline = time.monotonic() + options.timeout if options.timeout else None
     ledger = project.ledger()
     if options.dry_run:

@@ -9,6 +9,7 @@ the role is shown to be allowed on the target whatever it is allowed on the sour
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Optional
 from .errors import AwsError, CheckerError, call
 from .migrate import MigrationResult, TableMigration, caller_arn, key_names_of, now_iso, plain_item, wire_item
 from .secrets import clip
+from .stream import CatchUp, StreamReader, tail_until_small_lag
 
 if TYPE_CHECKING:
     from .api import Project
@@ -27,6 +29,7 @@ DATA_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "
                 "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable")
 INDEX_ACTIONS = ("dynamodb:Query", "dynamodb:Scan")
 UPDATE_WAIT_SECONDS = 120
+RECHECK_LIMIT = 1000   # keys written during an online verification that are re-read one by one; more: not proven
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,7 @@ class TableMigrationRun:
         self.client = project.dynamodb()
         self.target = migration.target
         self.key_names = key_names_of(self.target)
+        self.source_key_names: tuple = ()   # read from the live source when a catch-up needs them
         self.warnings: list = []
 
     # -- the steps --------------------------------------------------------------------------
@@ -92,15 +96,57 @@ class TableMigrationRun:
                             target=self.target.name, transform=self.migration.transform_name or "",
                             startedAt=now_iso(), caller=caller_arn(self.project), itemsRead=0, itemsWritten=0,
                             checkpoints={})
+        online = self.online(source["Table"], entry, status)
         if status not in (COPIED, VERIFIED):
-            self.copy(entry, source["Table"])
+            self.copy_beside(online, entry, source["Table"])
             self.ledger.update(self.migration.id, status=COPIED, copiedAt=now_iso())
+        if online is not None:
+            online.catch_up.after_copy()
+            tail_until_small_lag(online.reader, online.catch_up, self.options.deadline, online.save)
+            self.echo(f"{self.migration.id}: caught up from the stream: {online.catch_up.replayed} change(s) replayed "
+                      f"({online.reader.polls} polls)")
         if status != VERIFIED:
-            self.verify()
+            self.verify(online)
         if not self.options.switch:
             return self.result(self.ledger.get(self.migration.id), VERIFIED,
                                f"copied and verified into {self.target.name}; the switch is pending (--no-switch)")
-        return self.switch()
+        return self.switch(online)
+
+    def online(self, source: dict, entry: Optional[dict], status: Optional[str]) -> Optional[Online]:
+        """With `catch_up: stream`: the source's stream (turned on when off), read from now on; a
+        copy that did not finish is caught up from the stream's start again (its replays then
+        cover every key it may have written stale)."""
+        from .ledger import COPIED, VERIFIED
+        from .stream import CatchUp, StreamReader, enable_stream, stream_problem
+        from .wait import wait_until_active
+        if self.target.catch_up != "stream":
+            return None
+        self.source_key_names = tuple(k["AttributeName"] for k in source["KeySchema"])
+        problem = stream_problem(source)
+        if problem:
+            raise CheckerError(f"{self.migration.id}: {self.migration.source}: {problem}")
+        if problem == "":
+            self.echo(f"{self.migration.id}: turning on a NEW_AND_OLD_IMAGES stream on {self.migration.source}")
+            enable_stream(self.client, self.migration.source)
+            wait_until_active(self.client, [self.migration.source], self.options.timeout)
+            source = call(self.client, "DescribeTable", "dynamodb", TableName=self.migration.source)["Table"]
+        resumed = dict((entry or {}).get("streamPositions") or {}) if status in (COPIED, VERIFIED) else {}
+        reader = StreamReader(self.project.aws.client("dynamodbstreams"), source["LatestStreamArn"], resumed)
+        reader.start(at_latest=entry is None)
+        transform = self.transformed if self.migration.transform is not None else None
+        return Online(reader, CatchUp(self.client, self.migration.source, self.target.name, self.key_names, transform),
+                      lambda: self.ledger.update(self.migration.id, streamPositions=dict(reader.positions)))
+
+    def copy_beside(self, online: Optional[Online], entry: Optional[dict], source: dict) -> None:
+        if online is None:
+            self.copy(entry, source)
+            return
+        tailer = Tailer(online)
+        tailer.start()
+        try:
+            self.copy(entry, source)
+        finally:
+            tailer.finish()
 
     def gate(self, source: dict) -> None:
         weaker = weaker_protections(source, source_extras(self.client, self.migration.source), self.target)
@@ -160,7 +206,7 @@ class TableMigrationRun:
         new = self.migration.transform(dict(item))
         return SKIP if new is None else plain_item(wire_item(new))
 
-    def verify(self) -> None:
+    def verify(self, online: Optional[Online] = None) -> None:
         from .checksum import differing_keys, table_checksum
         from .copy import Scan
         from .ledger import DIFFERS, VERIFIED
@@ -171,19 +217,53 @@ class TableMigrationRun:
         mine = table_checksum(scan(self.migration.source), self.key_names, self.expected)
         theirs = table_checksum(scan(self.target.name), self.key_names)
         buckets = mine.differing_buckets(theirs)
+        rechecked = 0
         if buckets:
+            limit = RECHECK_LIMIT if online is not None else 20
             keys = differing_keys(scan(self.migration.source), scan(self.target.name), self.key_names, buckets,
-                                  self.expected)
+                                  self.expected, limit=limit)
+            if online is not None and len(keys) < limit:
+                # the app wrote while both sides were read: replay, then look again, key by key
+                tail_until_small_lag(online.reader, online.catch_up, self.options.deadline, online.save)
+                rechecked = len(keys)
+                keys = [k for k in keys if not self.caught_up(online, k)]
+        if buckets and keys:
             shown = "; ".join(json.dumps({k: str(v) for k, v in key.items()}) for key in keys)
             self.ledger.update(self.migration.id, status=DIFFERS, verifiedAt=now_iso())
             raise CheckerError(f"{self.migration.id}: {self.target.name} differs from {self.migration.source} "
                                f"({mine.count} item(s) expected, {theirs.count} found); not switched. Differing keys: "
                                f"{clip(shown, 600)}; run checker migrate again to copy again")
+        if rechecked:
+            self.echo(f"{self.migration.id}: {rechecked} key(s) the app wrote during verification re-checked one by one")
         self.ledger.update(self.migration.id, status=VERIFIED, verifiedAt=now_iso(), checksum=mine.total,
                            itemCount=mine.count)
 
+    def caught_up(self, online: Online, key: dict, attempts: int = 3) -> bool:
+        """A key that differed while the app wrote: replayed and compared again, a few times (the
+        app may write it again between the two reads)."""
+        if set(self.key_names) != set(self.source_key_names):
+            return False   # a new key schema: the source cannot be read by the target's key
+        for _ in range(attempts):
+            online.catch_up.replay(wire_item(key))
+            if self.same_now(key):
+                return True
+        return False
+
+    def same_now(self, key: dict) -> bool:
+        """A key's item on both sides now, read consistently: equal (after the transform)?"""
+        from .checksum import SKIP, canonical
+        wire = wire_item(key)
+        source = call(self.client, "GetItem", "dynamodb", TableName=self.migration.source, Key=wire,
+                      ConsistentRead=True).get("Item")
+        target = call(self.client, "GetItem", "dynamodb", TableName=self.target.name, Key=wire,
+                      ConsistentRead=True).get("Item")
+        expected = self.expected(plain_item(source)) if source is not None else SKIP
+        if expected is SKIP or source is None:
+            return target is None
+        return target is not None and canonical(expected) == canonical(plain_item(target))
+
     # -- the switch -----------------------------------------------------------------------
-    def switch(self) -> MigrationResult:
+    def switch(self, online: Optional[Online] = None) -> MigrationResult:
         from .ledger import SWITCHED
         variables = bound_variables(self.project, self.target.spec_name)
         if not variables:   # nothing of checker's to switch: the migration ends at the verified copy
@@ -195,6 +275,8 @@ class TableMigrationRun:
                                f"{self.migration.source} is kept")
         switched = switch_binding(self.project, variables, self.migration.source, self.target.name, self.target,
                                   self.warnings, self.echo)
+        if online is not None:
+            self.drain_after_switch(online)
         self.ledger.update(self.migration.id, status=SWITCHED, switchedAt=now_iso(), switchedAtMs=int(time.time() * 1000),
                            variables=",".join(variables))
         detail = (f"{self.migration.source} -> {self.target.name}: copied, verified, {', '.join(variables)} switched"
@@ -203,10 +285,65 @@ class TableMigrationRun:
                    f"`aws dynamodb delete-table --table-name {self.migration.source}`")
         return self.result(self.ledger.get(self.migration.id), SWITCHED, detail, switched)
 
+    def drain_after_switch(self, online: Online) -> None:
+        """Invocations already running keep the old variables for up to the function's Timeout:
+        their writes to the source are replayed for that long, never over the switched app's."""
+        from .stream import tail_for
+        config = call(self.project.aws.client("lambda"), "GetFunctionConfiguration", "lambda",
+                      FunctionName=self.project.function_name)
+        seconds = float(config.get("Timeout") or 3) + 1
+        self.echo(f"{self.migration.id}: replaying the source's stream for {seconds:g} s more (the function's "
+                  "Timeout: invocations that started before the switch)")
+        online.catch_up.switched = True
+        online.catch_up.switched_at = time.time()
+        tail_for(online.reader, online.catch_up, seconds, online.save)
+        if online.catch_up.conflicts:
+            shown = "; ".join(json.dumps(k) for k in online.catch_up.conflicts[:20])
+            self.warnings.append(f"{len(online.catch_up.conflicts)} key(s) written to the source by invocations that "
+                                 f"started before the switch were also written by the switched app; the app's "
+                                 f"version was kept: {clip(shown, 600)}")
+        if online.catch_up.uncertain:
+            shown = "; ".join(json.dumps(k) for k in online.catch_up.uncertain[:20])
+            self.warnings.append(f"{len(online.catch_up.uncertain)} key(s) created on the source just before the "
+                                 f"switch were written to {self.target.name} after it; if the switched app deleted "
+                                 f"one meanwhile, delete it again: {clip(shown, 600)}")
+
     def result(self, entry: Optional[dict], status: str, detail: str, switched: bool = False) -> MigrationResult:
         entry = entry or {}
         return MigrationResult(self.migration.id, "table", status, detail, int(entry.get("itemsRead") or 0),
                                int(entry.get("itemsWritten") or 0), warnings=list(self.warnings), switched=switched)
+
+
+@dataclass
+class Online:
+    reader: StreamReader
+    catch_up: CatchUp
+    save: Callable[[], None]     # the stream positions into the ledger
+
+
+class Tailer(threading.Thread):
+    """The stream read and replayed while the copy runs (iterators expire after 15 minutes unread)."""
+
+    def __init__(self, online: Online, interval: float = 0.5):
+        super().__init__(name="stream-tailer", daemon=True)
+        self.online, self.interval = online, interval
+        self.stopping = threading.Event()
+        self.error: Optional[BaseException] = None
+
+    def run(self) -> None:
+        while not self.stopping.wait(self.interval):
+            try:
+                self.online.catch_up.apply(self.online.reader.poll())
+                self.online.save()
+            except BaseException as exc:  # noqa: BLE001 - raised in the migration's thread by finish()
+                self.error = exc
+                return
+
+    def finish(self) -> None:
+        self.stopping.set()
+        self.join()
+        if self.error is not None:
+            raise self.error
 
 
 def _without_source(table):

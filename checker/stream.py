@@ -1,0 +1,261 @@
+"""Online catch-up of a table migration from the source's DynamoDB Stream (`catch_up: stream`).
+
+The reader starts before the copy and runs beside it, so every write the app makes while the copy
+runs is seen. Each changed key is *replayed*, not applied from the record: a consistent GetItem
+on the source, then a put (or a delete) on the target. Replaying makes the order of records and
+of the copy's own writes irrelevant but for one case: a copy that read an item before a change and
+writes it after the change's replay. So every key changed during the copy is replayed once more
+after the copy has finished: from then on the target only moves forward.
+
+After the switch, invocations already running keep the old variables for up to the function's
+Timeout: the reader goes on for that long, and writes a key only where the target still holds
+what the source held before the change (the record's old image, transformed): a key the switched
+app has written since is a conflict, listed, never overwritten.
+
+The stream must carry old images (OLD_IMAGE or NEW_AND_OLD_IMAGES): a REMOVE, or a change of an
+attribute a transform makes into the new key, must delete the target item the old image maps to.
+Positions (a sequence number per shard) are checkpointed in the ledger; a resumed reader starts
+AFTER_SEQUENCE_NUMBER (TRIM_HORIZON for a shard it never read: replays are idempotent). Records
+trimmed before they were read (`TrimmedDataAccessException`: older than 24 hours) are writes lost
+to the migration: it fails, and only a fresh copy can start it again.
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Optional
+
+from .errors import AwsError, CheckerError, call
+
+VIEWS_WITH_OLD = ("OLD_IMAGE", "NEW_AND_OLD_IMAGES")
+SMALL_LAG_SECONDS = 5.0
+
+
+class StreamLost(CheckerError):
+    """Records were trimmed before they were read: writes the target may lack."""
+
+
+def stream_problem(description: dict) -> Optional[str]:
+    """Why the source's stream cannot carry a catch-up, or None ("" when there is none yet)."""
+    spec = description.get("StreamSpecification") or {}
+    if not spec.get("StreamEnabled"):
+        return ""
+    view = spec.get("StreamViewType")
+    if view not in VIEWS_WITH_OLD:
+        return (f"its stream is {view}: a catch-up needs old images (OLD_IMAGE or NEW_AND_OLD_IMAGES) to delete what "
+                "a REMOVE or a key change leaves behind, and a stream's view type cannot change without turning the "
+                "stream off, which checker never does")
+    return None
+
+
+def enable_stream(client, table: str) -> None:
+    """Turn on a NEW_AND_OLD_IMAGES stream (the checklist's `catch_up: stream` asks for it)."""
+    call(client, "UpdateTable", "dynamodb", TableName=table,
+         StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+
+
+def key_json(key: dict) -> str:
+    return json.dumps(key, sort_keys=True)
+
+
+@dataclass
+class StreamReader:
+    """Every shard of one stream, read in order; positions {shard: sequence number or "closed"}."""
+
+    streams: object                 # a dynamodbstreams client
+    stream_arn: str
+    positions: dict = field(default_factory=dict)
+    iterators: dict = field(default_factory=dict)
+    polls: int = 0
+
+    def start(self, at_latest: bool) -> None:
+        """Iterators for every shard not closed: LATEST when starting before a copy, else from the
+        positions (TRIM_HORIZON where a shard has none)."""
+        for shard in self.shards():
+            self._open(shard, at_latest)
+
+    def shards(self) -> list:
+        found: list = []
+        start: Optional[str] = None
+        while True:
+            params: dict = {"StreamArn": self.stream_arn, **({"ExclusiveStartShardId": start} if start else {})}
+            description = call(self.streams, "DescribeStream", "dynamodbstreams", **params)["StreamDescription"]
+            found += description.get("Shards", [])
+            start = description.get("LastEvaluatedShardId")
+            if not start:
+                return found
+
+    def _open(self, shard: dict, at_latest: bool) -> None:
+        shard_id = shard["ShardId"]
+        position = self.positions.get(shard_id)
+        if position == "closed" or shard_id in self.iterators:
+            return
+        if position:
+            params = {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": position}
+        elif at_latest and not (shard.get("SequenceNumberRange") or {}).get("EndingSequenceNumber"):
+            params = {"ShardIteratorType": "LATEST"}
+        elif at_latest:
+            self.positions[shard_id] = "closed"    # closed before we started: its records predate the copy
+            return
+        else:
+            params = {"ShardIteratorType": "TRIM_HORIZON"}
+        try:
+            iterator = call(self.streams, "GetShardIterator", "dynamodbstreams", StreamArn=self.stream_arn,
+                            ShardId=shard_id, **params)["ShardIterator"]
+        except AwsError as exc:
+            if exc.code == "TrimmedDataAccessException":
+                raise StreamLost(f"stream records of shard {shard_id} were trimmed before they were read (older "
+                                 "than 24 hours): writes made meanwhile may be missing; the migration must copy "
+                                 "afresh") from None
+            raise
+        self.iterators[shard_id] = iterator
+
+    def poll(self) -> list:
+        """The records every open shard has now, oldest first per shard; new shards (splits) joined."""
+        self.polls += 1
+        if self.polls % 10 == 1:
+            for shard in self.shards():
+                self._open(shard, at_latest=False)
+        records = []
+        for shard_id, iterator in list(self.iterators.items()):
+            try:
+                answer = call(self.streams, "GetRecords", "dynamodbstreams", ShardIterator=iterator, Limit=1000)
+            except AwsError as exc:
+                if exc.code == "TrimmedDataAccessException":
+                    raise StreamLost(f"stream records of shard {shard_id} were trimmed before they were read: "
+                                     "writes made meanwhile may be missing; the migration must copy afresh") from None
+                if exc.code == "ExpiredIteratorException":   # 15 minutes without a read
+                    del self.iterators[shard_id]
+                    self._open({"ShardId": shard_id}, at_latest=False)
+                    continue
+                raise
+            for record in answer.get("Records", []):
+                records.append(record)
+                self.positions[shard_id] = record["dynamodb"]["SequenceNumber"]
+            following = answer.get("NextShardIterator")
+            if following:
+                self.iterators[shard_id] = following
+            else:
+                del self.iterators[shard_id]
+                self.positions[shard_id] = "closed"
+        return records
+
+
+@dataclass
+class CatchUp:
+    """Replays changed keys of the source onto the target."""
+
+    client: object
+    source: str
+    target: str
+    target_keys: tuple
+    transform: Optional[Callable[[dict], Optional[dict]]] = None   # wire item -> wire item or None
+    during_copy: dict = field(default_factory=dict)                # changed while copying: replayed again after
+    conflicts: list = field(default_factory=list)   # after the switch: the app's version kept
+    uncertain: list = field(default_factory=list)   # after the switch: written, but the app may have deleted it
+    replayed: int = 0
+    copying: bool = True
+    switched: bool = False
+    switched_at: float = 0.0                         # epoch seconds the switch took effect
+
+    def mapped(self, item: Optional[dict]) -> Optional[dict]:
+        if item is None:
+            return None
+        return self.transform(item) if self.transform is not None else item
+
+    def target_key(self, item: Optional[dict]) -> Optional[dict]:
+        return {k: item[k] for k in self.target_keys} if item is not None and all(k in item for k in self.target_keys) else None
+
+    def apply(self, records: list) -> None:
+        for record in records:
+            change = record["dynamodb"]
+            if self.copying:
+                self.during_copy[key_json(change["Keys"])] = change["Keys"]
+            self.replay(change["Keys"], change.get("OldImage"), created_at(record))
+
+    def replay(self, source_key: dict, old_image: Optional[dict] = None, created: float = 0.0) -> None:
+        current = call(self.client, "GetItem", "dynamodb", TableName=self.source, Key=source_key,
+                       ConsistentRead=True).get("Item")
+        new = self.mapped(current)
+        before = self.mapped(old_image)
+        if self.switched and not self.still_ours(before, new, created):
+            return
+        old_key, new_key = self.target_key(before), self.target_key(new)
+        if old_key is not None and old_key != new_key:
+            call(self.client, "DeleteItem", "dynamodb", TableName=self.target, Key=old_key)
+        if new is not None:
+            call(self.client, "PutItem", "dynamodb", TableName=self.target, Item=new)
+        elif new_key is None and old_key is None:
+            # no old image (a record of a resumed run): the key maps to itself
+            call(self.client, "DeleteItem", "dynamodb", TableName=self.target,
+                 Key={k: source_key[k] for k in self.target_keys if k in source_key})
+        self.replayed += 1
+
+    def still_ours(self, before: Optional[dict], new: Optional[dict], created: float = 0.0) -> bool:
+        """After the switch: the target still holds what the source held before this change (so the
+        switched app has not written the key since). One case no state can tell: a key created
+        on the source before the switch, replayed after it, and absent from the target: never
+        copied, or deleted since by the switched app. It is written (nothing lost) and listed."""
+        from .checksum import canonical
+        from .migrate import plain_item
+        key = self.target_key(before) or self.target_key(new)
+        if key is None:
+            return True
+        found = call(self.client, "GetItem", "dynamodb", TableName=self.target, Key=key, ConsistentRead=True).get("Item")
+
+        def same(a: Optional[dict], b: Optional[dict]) -> bool:
+            return (a is None and b is None) or (a is not None and b is not None
+                                                and canonical(plain_item(a)) == canonical(plain_item(b)))
+        shown = {k: next(iter(v.values())) for k, v in key.items()}
+        if found is None and before is None and new is not None and created < self.switched_at:
+            self.uncertain.append(shown)
+            return True
+        if same(found, before) or (found is not None and same(found, new)):
+            return True
+        self.conflicts.append(shown)
+        return False
+
+    def after_copy(self) -> None:
+        """The copy's last writes may be older than a replay made during it: replay those keys again."""
+        self.copying = False
+        for key in list(self.during_copy.values()):
+            self.replay(key)
+        self.during_copy.clear()
+
+
+def created_at(record: dict) -> float:
+    """A record's ApproximateCreationDateTime in epoch seconds (botocore parses it to a datetime)."""
+    value = record.get("dynamodb", {}).get("ApproximateCreationDateTime")
+    if value is None:
+        return 0.0
+    return value.timestamp() if hasattr(value, "timestamp") else float(value)
+
+
+def tail_until_small_lag(reader: StreamReader, catch_up: CatchUp, deadline: Optional[float],
+                         save: Callable[[], None], small: float = SMALL_LAG_SECONDS, quiet_polls: int = 2) -> None:
+    """Poll and replay until the stream is nearly drained: `quiet_polls` polls in a row whose
+    newest record is under `small` seconds old (or none at all)."""
+    quiet = 0
+    while quiet < quiet_polls:
+        if deadline is not None and time.monotonic() > deadline:
+            raise CheckerError("the migration's --timeout passed while catching up from the stream; run again to resume")
+        records = reader.poll()
+        catch_up.apply(records)
+        save()
+        newest = max((created_at(r) for r in records), default=0.0)
+        quiet = quiet + 1 if not records or time.time() - newest < small and len(records) < 100 else 0
+        if quiet < quiet_polls:
+            time.sleep(0.2)
+
+
+def tail_for(reader: StreamReader, catch_up: CatchUp, seconds: float, save: Callable[[], None]) -> None:
+    """Poll and replay for `seconds` (after the switch: the function's Timeout)."""
+    until = time.monotonic() + seconds
+    while True:
+        catch_up.apply(reader.poll())
+        save()
+        if time.monotonic() >= until:
+            return
+        time.sleep(min(0.5, max(0.0, until - time.monotonic())))

@@ -1,0 +1,150 @@
+"""An online table migration (`catch_up: stream`): the app keeps writing to the source through the
+copy, the catch-up and the switch; afterwards the new table holds exactly the last acknowledged
+state of every key. On moto and on ministack (a stream of one shard on both)."""
+from __future__ import annotations
+
+import io
+import json
+import random
+import threading
+import time
+import zipfile
+
+import boto3
+import pytest
+import yaml
+
+from .backends import start_backend
+from .conftest import REGION, Cli
+
+FUNCTION = "songs-online"
+KEYS = 150
+
+
+@pytest.fixture(scope="module", params=["moto", "ministack"])
+def backend(request, tmp_path_factory):
+    yield from start_backend(request.param, tmp_path_factory.mktemp("online"))
+
+
+def spec(name: str, lsi: bool = False) -> dict:
+    document = {"TableName": name, "BillingMode": "PAY_PER_REQUEST",
+                "AttributeDefinitions": [{"AttributeName": "userId", "AttributeType": "S"},
+                                         {"AttributeName": "trackId", "AttributeType": "S"}],
+                "KeySchema": [{"AttributeName": "userId", "KeyType": "HASH"}, {"AttributeName": "trackId", "KeyType": "RANGE"}]}
+    if lsi:
+        document["AttributeDefinitions"].append({"AttributeName": "addedAt", "AttributeType": "N"})
+        document["LocalSecondaryIndexes"] = [{"IndexName": "by-added", "Projection": {"ProjectionType": "ALL"},
+                                              "KeySchema": [{"AttributeName": "userId", "KeyType": "HASH"},
+                                                            {"AttributeName": "addedAt", "KeyType": "RANGE"}]}]
+    return document
+
+
+class App:
+    """Writes as the app would, to whichever table the function's variable names now; remembers
+    the last acknowledged state of every key (None: deleted)."""
+
+    def __init__(self, url: str, function: str):
+        self.dynamodb = boto3.client("dynamodb", endpoint_url=url, region_name=REGION)
+        self.lam = boto3.client("lambda", endpoint_url=url, region_name=REGION)
+        self.function = function
+        self.state: dict = {}
+        self.stop = threading.Event()
+        self.random = random.Random(11)
+        self.writes = {"source": 0, "target": 0}
+        self.error = None
+
+    def table(self) -> str:
+        return self.lam.get_function_configuration(FunctionName=self.function)["Environment"]["Variables"]["SONGS_TABLE"]
+
+    def run(self) -> None:
+        try:
+            n = 0
+            while not self.stop.is_set():
+                table = self.table()
+                key = f"t{self.random.randrange(KEYS):03d}"
+                kind = self.random.random()
+                if kind < 0.2:
+                    self.dynamodb.delete_item(TableName=table, Key={"userId": {"S": "u"}, "trackId": {"S": key}})
+                    self.state[key] = None
+                else:
+                    n += 1
+                    item = {"userId": {"S": "u"}, "trackId": {"S": key}, "addedAt": {"N": str(n)}, "v": {"S": f"w{n}"}}
+                    self.dynamodb.put_item(TableName=table, Item=item)
+                    self.state[key] = item
+                self.writes["target" if "_v2" in table else "source"] += 1
+                time.sleep(0.005)
+        except Exception as exc:  # noqa: BLE001 - reported by the test
+            self.error = exc
+
+
+@pytest.fixture
+def online_app(tmp_path, backend):
+    suffix = f"-{tmp_path.name[-8:].replace('_', '-')}"
+    (tmp_path / "table_specs").mkdir()
+    (tmp_path / "table_specs" / "songs_v2.json").write_text(json.dumps(spec("songs_v2", lsi=True)))
+    (tmp_path / "checklist.yaml").write_text(yaml.safe_dump({
+        "version": 1, "default_env": "dev",
+        "environments": {"dev": {"region": REGION, "endpoint_url": backend.url, "table_suffix": suffix,
+                                 "function_name": FUNCTION + suffix}},
+        "tables": {"songs_v2": {"migrate_from": "songs", "catch_up": "stream"}},
+        "lambda": {"bindings": {"SONGS_TABLE": "songs_v2"}}}))
+    dynamodb = boto3.client("dynamodb", endpoint_url=backend.url, region_name=REGION)
+    dynamodb.create_table(**dict(spec("songs"), TableName=f"songs{suffix}"))
+    dynamodb.get_waiter("table_exists").wait(TableName=f"songs{suffix}", WaiterConfig={"Delay": 0.2})
+    app = App(backend.url, FUNCTION + suffix)
+    for n in range(KEYS):
+        item = {"userId": {"S": "u"}, "trackId": {"S": f"t{n:03d}"}, "addedAt": {"N": str(100_000 + n)}, "v": {"S": "seed"}}
+        dynamodb.put_item(TableName=f"songs{suffix}", Item=item)
+        app.state[f"t{n:03d}"] = item
+    iam = boto3.client("iam", endpoint_url=backend.url, region_name=REGION)
+    role = iam.create_role(RoleName=f"role{suffix}", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                                                "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
+    iam.put_role_policy(RoleName=f"role{suffix}", PolicyName="tables", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "dynamodb:*", "Resource": [
+            f"arn:aws:dynamodb:*:*:table/songs{suffix}", f"arn:aws:dynamodb:*:*:table/songs{suffix}/index/*",
+            f"arn:aws:dynamodb:*:*:table/songs_v2{suffix}", f"arn:aws:dynamodb:*:*:table/songs_v2{suffix}/index/*"]}]}))
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return {}\n")
+    lam = boto3.client("lambda", endpoint_url=backend.url, region_name=REGION)
+    lam.create_function(FunctionName=FUNCTION + suffix, Runtime="python3.12", Role=role, Handler="app.handler",
+                        Code={"ZipFile": code.getvalue()}, Timeout=1,
+                        Environment={"Variables": {"SONGS_TABLE": f"songs{suffix}"}})
+    return tmp_path, suffix, app
+
+
+def test_the_app_writes_throughout_and_the_new_table_ends_as_the_app_left_it(online_app):
+    project, suffix, app = online_app
+    writer = threading.Thread(target=app.run)
+    writer.start()
+    try:
+        done = Cli(project)("migrate", "--yes", "--page-items", "25")       # no --offline: online
+    finally:
+        time.sleep(0.5)              # the app goes on writing on the new table for a while
+        app.stop.set()
+        writer.join()
+    assert app.error is None, app.error
+    assert done.exit_code == 0, done.output
+    assert app.writes["source"] > 20, app.writes     # it wrote during the copy and the catch-up
+    assert app.table() == f"songs_v2{suffix}"
+    dynamodb = app.dynamodb
+    items = {i["trackId"]["S"]: i for page in dynamodb.get_paginator("scan").paginate(
+        TableName=f"songs_v2{suffix}", ConsistentRead=True) for i in page["Items"]}
+    expected = {k: v for k, v in app.state.items() if v is not None}
+    differ = {k for k in set(items) | set(expected) if items.get(k) != expected.get(k)}
+    # the one case no state can tell apart (a key created on the source just before the switch,
+    # deleted by the switched app before its replay): written, and listed by name for a person
+    listed = {k for k in differ if f'"trackId": "{k}"' in done.stdout and "created on the source just before" in done.stdout}
+    assert differ == listed, (differ, done.stdout[-2000:])
+    assert len(differ) <= 3, differ
+
+
+def test_a_keys_only_stream_is_refused_and_never_turned_off(online_app):
+    project, suffix, app = online_app
+    app.dynamodb.update_table(TableName=f"songs{suffix}",
+                              StreamSpecification={"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"})
+    refused = Cli(project)("migrate", "--yes")
+    assert refused.exit_code == 1 and "KEYS_ONLY" in refused.stderr and "never does" in refused.stderr
+    described = app.dynamodb.describe_table(TableName=f"songs{suffix}")["Table"]
+    assert described["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"}
