@@ -148,3 +148,16 @@ def test_a_keys_only_stream_is_refused_and_never_turned_off(online_app):
     assert refused.exit_code == 1 and "KEYS_ONLY" in refused.stderr and "never does" in refused.stderr
     described = app.dynamodb.describe_table(TableName=f"songs{suffix}")["Table"]
     assert described["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"}
+
+
+def test_records_trimmed_before_they_were_read_fail_the_migration_loudly(online_app, backend):
+    if backend.name != "moto":
+        pytest.skip("the proxy stands in front of moto")
+    from checker.local.dynamo_proxy import DynamoProxy
+    project, suffix, app = online_app
+    with DynamoProxy(backend.url) as proxy:
+        proxy.fail("GetRecords", "TrimmedDataAccessException", "Operation cannot be performed: data trimmed")
+        failed = Cli(project)("migrate", "--yes", "--endpoint-url", proxy.url)
+    assert failed.exit_code == 1 and "trimmed before they were read" in failed.stderr, failed.output
+    assert "copy afresh" in failed.stderr and "Traceback" not in failed.output
+    assert app.table() == f"songs{suffix}"          # never switched

@@ -95,6 +95,8 @@ class DynamoProxy:
 
     def handle(self, headers, body: bytes):
         operation = headers.get("X-Amz-Target", "").split(".")[-1]
+        if not operation:   # STS, IAM (form-encoded): this proxy stands for DynamoDB and its streams only
+            return self.reply(400, {"__type": "UnknownOperationException", "message": "DynamoDB only behind this proxy"})
         params = json.loads(body or b"{}")
         with self.lock:
             self.calls.append((operation, params))
