@@ -843,6 +843,11 @@ def print_migrations(results: list, output_format: str) -> None:
               help="Share of a provisioned table's capacity a migration may use.")
 @click.option("--page-items", type=click.IntRange(1, 10000), default=500, show_default=True,
               help="Items a Scan page (a checkpoint after each): memory stays a page a segment.")
+@click.option("--via", type=click.Choice(["scan", "s3"]), default="scan", show_default=True,
+              help="How a table migration copies: a parallel Scan, or DynamoDB's export to S3 and import (big tables).")
+@click.option("--bucket", default=None, metavar="NAME", help="With --via s3: the S3 bucket the export is written to.")
+@click.option("--prefix", default="checker-migrations", show_default=True,
+              help="With --via s3: the key prefix of the export in the bucket.")
 @click.option("--timeout", type=Seconds(), default=None,
               help="Stop after this many seconds, every segment checkpointed (exit 1; run again to resume) [default: none].")
 @click.option("--base-url", default=None, metavar="URL",
@@ -851,7 +856,7 @@ def print_migrations(results: list, output_format: str) -> None:
 @click.pass_context
 @handle_errors
 def migrate(ctx, output_format, offline, no_switch, dry_run, allow_deletes, allow_weaker_target, segments,
-            capacity_share, page_items, timeout, base_url, yes, target):
+            capacity_share, page_items, via, bucket, prefix, timeout, base_url, yes, target):
     """Run every pending migration of one environment: table migrations, then data migrations.
 
     A table migration (`tables: {NEW: {migrate_from: OLD}}` in the checklist) creates NEW from
@@ -883,7 +888,8 @@ def migrate(ctx, output_format, offline, no_switch, dry_run, allow_deletes, allo
             raise CheckerError("cancelled; nothing was changed")
     options = MigrateOptions(offline=offline, switch=not no_switch, dry_run=dry_run, allow_deletes=allow_deletes,
                              allow_weaker_target=allow_weaker_target, segments=segments,
-                             capacity_share=capacity_share, timeout=timeout, page_items=page_items)
+                             capacity_share=capacity_share, timeout=timeout, page_items=page_items,
+                             via=via, bucket=bucket, prefix=prefix)
     results = project.migrate(pending, options, log=stderr)
     print_migrations(results, output_format)
     if any(r.switched for r in results):

@@ -456,6 +456,9 @@ class MigrateOptions:
     capacity_share: float = 0.5
     timeout: Optional[float] = None
     page_items: int = 500
+    via: str = "scan"                 # "s3": DynamoDB's export to S3 and import from it
+    bucket: Optional[str] = None
+    prefix: str = "checker-migrations"
 
 
 def describe_pending(todo: list) -> list:
@@ -484,7 +487,8 @@ def run_pending(project: Project, todo: list, options: MigrateOptions,
                                segments=options.segments, echo=echo) for m in datas]
     ledger.ensure()
     table_options = Options(switch=options.switch, allow_weaker=options.allow_weaker_target, segments=options.segments,
-                            share=options.capacity_share, deadline=deadline, page_limit=options.page_items)
+                            share=options.capacity_share, deadline=deadline, page_limit=options.page_items,
+                            via=options.via, bucket=options.bucket, prefix=options.prefix)
     results = []
     with ledger.lease(caller_arn(project)):
         for migration in tables:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Optional
 
 from .errors import AwsError, CheckerError, call
 from .migrate import MigrationResult, TableMigration, caller_arn, key_names_of, now_iso, plain_item, wire_item
+from .s3_copy import creation_parameters, export_and_import
 from .secrets import clip
 from .stream import CatchUp, StreamReader, tail_until_small_lag
 
@@ -40,6 +41,9 @@ class Options:
     share: float = 0.5
     deadline: Optional[float] = None
     page_limit: int = 500          # copy.PAGE_ITEMS
+    via: str = "scan"              # or "s3": ExportTableToPointInTime, then ImportTable
+    bucket: Optional[str] = None
+    prefix: str = "checker-migrations"
     timeout: float = 1800          # for creating the target
 
 
@@ -90,7 +94,10 @@ class TableMigrationRun:
             raise CheckerError(f"{self.migration.id}: the source table {self.migration.source} does not exist; "
                                "nothing to migrate (remove migrate_from and run checker apply)")
         self.gate(source["Table"])
-        self.create_target()
+        if self.options.via == "s3":
+            creation_parameters(self.target.spec.request)    # an LSI target is refused before anything is done
+        else:
+            self.create_target()
         if entry is None:
             self.ledger.put(self.migration.id, kind="table", status=RUNNING, source=self.migration.source,
                             target=self.target.name, transform=self.migration.transform_name or "",
@@ -138,6 +145,9 @@ class TableMigrationRun:
                       lambda: self.ledger.update(self.migration.id, streamPositions=dict(reader.positions)))
 
     def copy_beside(self, online: Optional[Online], entry: Optional[dict], source: dict) -> None:
+        if self.options.via == "s3":
+            self.import_from_export(entry)   # the stream is replayed after the import, from before the export
+            return
         if online is None:
             self.copy(entry, source)
             return
@@ -172,6 +182,33 @@ class TableMigrationRun:
         waited = wait_until_active(self.client, [self.target.name], self.options.timeout)
         if not waited.ready:
             raise CheckerError(f"{self.migration.id}: {self.target.name} (or one of its indexes) is not ACTIVE")
+
+    def import_from_export(self, entry: Optional[dict]) -> None:
+        from .diff import LiveTable, diff_tables
+        from .wait import wait_until_active
+        exists = call(self.client, "DescribeTable", "dynamodb", missing_ok=True, TableName=self.target.name)
+        if exists is not None and not (entry or {}).get("importedAt"):
+            raise CheckerError(f"{self.migration.id}: {self.target.name} exists; ImportTable creates its own table: "
+                               "migrate without --via s3 (the parallel Scan copies into an existing table)")
+        if exists is None:
+            if not self.options.bucket:
+                raise CheckerError("--via s3 needs --bucket NAME (the export's S3 bucket)")
+            prefix = f"{self.options.prefix.rstrip('/')}/{self.target.name}-{int(time.time())}"
+            export_and_import(self.project.aws, self.client, self.migration.source, self.target.spec.request,
+                              self.options.bucket, prefix, self.options.deadline, self.echo)
+            self.ledger.update(self.migration.id, importedAt=now_iso(), exportPrefix=prefix)
+        waited = wait_until_active(self.client, [self.target.name], self.options.timeout)
+        if not waited.ready:
+            raise CheckerError(f"{self.migration.id}: the imported {self.target.name} did not become ACTIVE")
+        # what TableCreationParameters cannot carry (a stream, tags, deletion protection, the table class)
+        described = call(self.client, "DescribeTable", "dynamodb", TableName=self.target.name)["Table"]
+        changes = [c for c in diff_tables([_without_source(self.target)], {self.target.name: LiveTable(
+            self.target.name, described)}) if c.automatic]
+        if changes:
+            applied, _ = self.project.apply(changes, timeout=self.options.timeout)
+            if not applied.ok:
+                raise CheckerError(f"{self.migration.id}: after the import, {self.target.name} could not be made "
+                                   "as its spec says: " + "; ".join(f"{o.change.action}: {o.status}" for o in applied.outcomes))
 
     def copy(self, entry: Optional[dict], source: dict) -> None:
         from .copy import Counts, capacity_rate, copy_items
