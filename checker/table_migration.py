@@ -19,7 +19,7 @@ from .errors import AwsError, CheckerError, call
 from .migrate import MigrationResult, TableMigration, caller_arn, key_names_of, now_iso, plain_item, wire_item
 from .s3_copy import creation_parameters, export_and_import
 from .secrets import clip
-from .stream import CatchUp, StreamReader, tail_until_small_lag
+from .stream import CatchUp, StreamLost, StreamReader, tail_until_small_lag
 
 if TYPE_CHECKING:
     from .api import Project
@@ -30,6 +30,7 @@ DATA_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "
                 "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable")
 INDEX_ACTIONS = ("dynamodb:Query", "dynamodb:Scan")
 UPDATE_WAIT_SECONDS = 120
+STREAM_LOST = "stream-lost"   # a ledger status: the next run copies afresh
 RECHECK_LIMIT = 1000   # keys written during an online verification that are re-read one by one; more: not proven
 
 
@@ -103,21 +104,27 @@ class TableMigrationRun:
                             target=self.target.name, transform=self.migration.transform_name or "",
                             startedAt=now_iso(), caller=caller_arn(self.project), itemsRead=0, itemsWritten=0,
                             checkpoints={})
-        online = self.online(source["Table"], entry, status)
-        if status not in (COPIED, VERIFIED):
-            self.copy_beside(online, entry, source["Table"])
-            self.ledger.update(self.migration.id, status=COPIED, copiedAt=now_iso())
-        if online is not None:
-            online.catch_up.after_copy()
-            tail_until_small_lag(online.reader, online.catch_up, self.options.deadline, online.save)
-            self.echo(f"{self.migration.id}: caught up from the stream: {online.catch_up.replayed} change(s) replayed "
-                      f"({online.reader.polls} polls)")
-        if status != VERIFIED:
-            self.verify(online)
-        if not self.options.switch:
-            return self.result(self.ledger.get(self.migration.id), VERIFIED,
-                               f"copied and verified into {self.target.name}; the switch is pending (--no-switch)")
-        return self.switch(online)
+        try:
+            online = self.online(source["Table"], entry, status)
+            if status not in (COPIED, VERIFIED):
+                self.copy_beside(online, entry if status != STREAM_LOST else None, source["Table"])
+                self.ledger.update(self.migration.id, status=COPIED, copiedAt=now_iso())
+            if online is not None:
+                online.catch_up.after_copy()
+                tail_until_small_lag(online.reader, online.catch_up, self.options.deadline, online.save)
+                self.echo(f"{self.migration.id}: caught up from the stream: {online.catch_up.replayed} change(s) "
+                          f"replayed ({online.reader.polls} polls)")
+            if status != VERIFIED:
+                self.verify(online)
+            if not self.options.switch:
+                return self.result(self.ledger.get(self.migration.id), VERIFIED,
+                                   f"copied and verified into {self.target.name}; the switch is pending (--no-switch)")
+            return self.switch(online)
+        except StreamLost:
+            # writes the target may lack: only a fresh copy (every checkpoint and stream position dropped) is sound
+            self.ledger.update(self.migration.id, status=STREAM_LOST, checkpoints={}, streamPositions={},
+                               itemsRead=0, itemsWritten=0)
+            raise
 
     def online(self, source: dict, entry: Optional[dict], status: Optional[str]) -> Optional[Online]:
         """With `catch_up: stream`: the source's stream (turned on when off), read from now on; a

@@ -33,7 +33,8 @@ def command_for(name: str, port: int) -> tuple:
                  "--updateTableMs", "50", "--deleteTableMs", "50"], {}, why)
     if name == "ministack":
         binary = BACKEND_VENV / "ministack"
-        return ([str(binary)], {"BIND_HOST": "127.0.0.1", "GATEWAY_PORT": str(port), "SERVICES": "dynamodb,dynamodbstreams,sts,lambda,iam"},
+        services = "dynamodb,dynamodbstreams,sts,lambda,iam"   # the migrations' switch and catch-up too
+        return ([str(binary)], {"BIND_HOST": "127.0.0.1", "GATEWAY_PORT": str(port), "SERVICES": services},
                 None if binary.exists() else "ministack is not installed: `make test` installs it in .venv-backends")
     if name == "roto":
         binary = BACKEND_VENV / "roto-server"

@@ -161,6 +161,9 @@ def test_records_trimmed_before_they_were_read_fail_the_migration_loudly(online_
     assert failed.exit_code == 1 and "trimmed before they were read" in failed.stderr, failed.output
     assert "copy afresh" in failed.stderr and "Traceback" not in failed.output
     assert app.table() == f"songs{suffix}"          # never switched
+    again = Cli(project)("migrate", "--yes", "--format", "json")  # the stream readable again: a fresh copy
+    assert again.exit_code == 0, again.output
+    assert app.table() == f"songs_v2{suffix}"
 
 
 def test_via_s3_export_and_import_then_the_stream_while_the_app_writes(online_app, backend):
