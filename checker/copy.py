@@ -194,9 +194,12 @@ class Scan:
     def _segment(self, segment: int, handle: PageHandler, checkpoint: Optional[Checkpoint],
                  stop: threading.Event) -> None:
         key = self.start.get(segment)
+        owed = 0      # read units of the page before: paid before the next read, never after the last
         while True:
             if stop.is_set():
                 return
+            if owed and self.meter is not None:
+                self.meter.take(owed, stop)
             if self.deadline is not None and time.monotonic() > self.deadline:
                 raise Stopped(f"the migration's --timeout passed; every segment of {self.table} is checkpointed")
             params = dict(TableName=self.table, Segment=segment, TotalSegments=self.segments,
@@ -208,8 +211,7 @@ class Scan:
             page = backed_off(lambda p=params: call(self.client, "Scan", "dynamodb", **p), stop, self.deadline,
                               f"reading {self.table}")
             items = page.get("Items", [])
-            if self.meter is not None:
-                self.meter.take(read_units(items), stop)
+            owed = read_units(items)
             written = handle(segment, items)
             key = page.get("LastEvaluatedKey")
             if checkpoint is not None:
@@ -222,13 +224,20 @@ class Progress:
     """One line on stderr about every second: items, items a second, and an ETA from the
     source's ItemCount (DynamoDB updates it about every 6 hours: an estimate, said so)."""
 
+    QUIET_SECONDS = 10.0   # a line that says nothing new is repeated this often at most
+
     def __init__(self, label: str, expected: Optional[int], counts: Counts, echo: Callable[[str], None]):
         self.label, self.expected, self.counts, self.echo = label, expected, counts, echo
         self.started = time.monotonic()
         self.already = counts.read
+        self.last: tuple = (-1, -1, 0.0)
 
     def __call__(self) -> None:
-        elapsed = max(time.monotonic() - self.started, 1e-6)
+        now = time.monotonic()
+        if (self.counts.read, self.counts.written) == self.last[:2] and now - self.last[2] < self.QUIET_SECONDS:
+            return
+        self.last = (self.counts.read, self.counts.written, now)
+        elapsed = max(now - self.started, 1e-6)
         rate = (self.counts.read - self.already) / elapsed
         line = f"{self.label}: {self.counts.read:,} items read, {self.counts.written:,} written, {rate:,.0f} items/s"
         if self.expected and rate > 0 and self.counts.read < self.expected:

@@ -293,3 +293,24 @@ def test_a_scan_page_is_bounded_whatever_the_backend_returns(endpoint):
     Scan(dynamodb(endpoint), "liked_songs", segments=1, page_limit=10).run(
         lambda segment, page: sizes.append(len(page)) or 0)
     assert sum(sizes) == 95 and max(sizes) <= 10 and len(sizes) >= 10
+
+
+def test_reads_are_paid_for_before_the_next_read_never_after_the_last(endpoint):
+    """A metered copy waits before reading more, not after it has read everything (a copy that
+    had finished sat out its last page's read units)."""
+    from checker.copy import Meter, Scan
+    dynamodb(endpoint).create_table(TableName="liked_songs", BillingMode="PAY_PER_REQUEST",
+                                    AttributeDefinitions=[{"AttributeName": "userId", "AttributeType": "S"},
+                                                          {"AttributeName": "trackId", "AttributeType": "S"}],
+                                    KeySchema=[{"AttributeName": "userId", "KeyType": "HASH"},
+                                               {"AttributeName": "trackId", "KeyType": "RANGE"}])
+    fill(endpoint, count=30)
+
+    class Counted(Meter):
+        def take(self, units, stop=None):
+            self.asked = getattr(self, "asked", 0) + 1
+            super().take(units, stop)
+    for page_limit, asked in ((100, 0), (10, 2)):    # one page: nothing owed; three of 10: paid before pages 2 and 3
+        meter = Counted(1000.0)
+        Scan(dynamodb(endpoint), "liked_songs", segments=1, meter=meter, page_limit=page_limit).run(lambda s, p: 0)
+        assert getattr(meter, "asked", 0) == asked, (page_limit, getattr(meter, "asked", 0))
