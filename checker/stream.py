@@ -22,8 +22,10 @@ to the migration: it fails, and only a fresh copy can start it again.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -31,6 +33,8 @@ from .errors import AwsError, CheckerError, call
 
 VIEWS_WITH_OLD = ("OLD_IMAGE", "NEW_AND_OLD_IMAGES")
 SMALL_LAG_SECONDS = 5.0
+REPLAY_WORKERS = 8
+RECORDS_A_CALL = 1000    # GetRecords' Limit: a poll that returns fewer has reached the shard's tip
 
 
 class StreamLost(CheckerError):
@@ -121,7 +125,8 @@ class StreamReader:
         records = []
         for shard_id, iterator in list(self.iterators.items()):
             try:
-                answer = call(self.streams, "GetRecords", "dynamodbstreams", ShardIterator=iterator, Limit=1000)
+                answer = call(self.streams, "GetRecords", "dynamodbstreams", ShardIterator=iterator,
+                              Limit=RECORDS_A_CALL)
             except AwsError as exc:
                 if exc.code == "TrimmedDataAccessException":
                     raise StreamLost(f"stream records of shard {shard_id} were trimmed before they were read: "
@@ -159,6 +164,7 @@ class CatchUp:
     copying: bool = True
     switched: bool = False
     switched_at: float = 0.0                         # epoch seconds the switch took effect
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def mapped(self, item: Optional[dict]) -> Optional[dict]:
         if item is None:
@@ -169,29 +175,47 @@ class CatchUp:
         return {k: item[k] for k in self.target_keys} if item is not None and all(k in item for k in self.target_keys) else None
 
     def apply(self, records: list) -> None:
+        """Each key a batch changed, replayed once (a replay reads the key's state now: several
+        records of one key need one replay), REPLAY_WORKERS keys at a time: the catch-up has to
+        outrun the app's writes."""
+        changed: dict = {}
         for record in records:
             change = record["dynamodb"]
+            name = key_json(change["Keys"])
+            first = changed.setdefault(name, (change["Keys"], [], created_at(record)))
+            first[1].append(change.get("OldImage"))
             if self.copying:
-                self.during_copy[key_json(change["Keys"])] = change["Keys"]
-            self.replay(change["Keys"], change.get("OldImage"), created_at(record))
+                self.during_copy[name] = change["Keys"]
+        self.replay_all([(key, old_images, created) for key, old_images, created in changed.values()])
 
-    def replay(self, source_key: dict, old_image: Optional[dict] = None, created: float = 0.0) -> None:
+    def replay_all(self, work: list) -> None:
+        if len(work) <= 1:
+            for key, old_images, created in work:
+                self.replay(key, old_images, created)
+            return
+        with ThreadPoolExecutor(max_workers=min(REPLAY_WORKERS, len(work)), thread_name_prefix="replay") as pool:
+            list(pool.map(lambda job: self.replay(*job), work))
+
+    def replay(self, source_key: dict, old_images: Optional[list] = None, created: float = 0.0) -> None:
         current = call(self.client, "GetItem", "dynamodb", TableName=self.source, Key=source_key,
                        ConsistentRead=True).get("Item")
         new = self.mapped(current)
-        before = self.mapped(old_image)
+        befores = [self.mapped(image) for image in old_images or []]
+        before = befores[0] if befores else None     # the state before the first change of the batch
         if self.switched and not self.still_ours(before, new, created):
             return
-        old_key, new_key = self.target_key(before), self.target_key(new)
-        if old_key is not None and old_key != new_key:
+        new_key = self.target_key(new)
+        old_keys = {key_json(k): k for k in (self.target_key(b) for b in befores) if k is not None and k != new_key}
+        for old_key in old_keys.values():   # a change of what the transform makes into the key
             call(self.client, "DeleteItem", "dynamodb", TableName=self.target, Key=old_key)
         if new is not None:
             call(self.client, "PutItem", "dynamodb", TableName=self.target, Item=new)
-        elif new_key is None and old_key is None:
-            # no old image (a record of a resumed run): the key maps to itself
+        elif not old_keys and new_key is None and not any(befores):
+            # no old image (a record of a resumed run, a replay after the copy): the key maps to itself
             call(self.client, "DeleteItem", "dynamodb", TableName=self.target,
                  Key={k: source_key[k] for k in self.target_keys if k in source_key})
-        self.replayed += 1
+        with self.lock:
+            self.replayed += 1
 
     def still_ours(self, before: Optional[dict], new: Optional[dict], created: float = 0.0) -> bool:
         """After the switch: the target still holds what the source held before this change (so the
@@ -220,8 +244,7 @@ class CatchUp:
     def after_copy(self) -> None:
         """The copy's last writes may be older than a replay made during it: replay those keys again."""
         self.copying = False
-        for key in list(self.during_copy.values()):
-            self.replay(key)
+        self.replay_all([(key, [], 0.0) for key in self.during_copy.values()])
         self.during_copy.clear()
 
 
@@ -244,8 +267,10 @@ def tail_until_small_lag(reader: StreamReader, catch_up: CatchUp, deadline: Opti
         records = reader.poll()
         catch_up.apply(records)
         save()
+        # at the shard's tip (not a full page) with records that are fresh, or none: the lag is small
         newest = max((created_at(r) for r in records), default=0.0)
-        quiet = quiet + 1 if not records or time.time() - newest < small and len(records) < 100 else 0
+        fresh = newest == 0.0 or time.time() - newest < small
+        quiet = quiet + 1 if not records or (len(records) < RECORDS_A_CALL and fresh) else 0
         if quiet < quiet_polls:
             time.sleep(0.2)
 

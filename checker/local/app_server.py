@@ -80,6 +80,7 @@ class AppServer:
         self.entry_point = entry_point
         self.function_name = function_name
         self.shipper: Optional[LogShipper] = None
+        self.follows: Optional[str] = None   # a deployed function whose configuration each request reads
         if log_group:
             self.ship_logs_to(log_group)
         self.server = LocalServer(self.serve, port)
@@ -87,7 +88,23 @@ class AppServer:
     def resource(self):
         return boto3.resource("dynamodb", endpoint_url=self.endpoint, region_name=self.region)
 
+    def follow(self, function_name: str) -> None:
+        """Each request reads the function's variables first, as a new Lambda instance does after
+        UpdateFunctionConfiguration: a switched binding reaches the next invocation."""
+        self.follows = function_name
+
+    def refresh_variables(self) -> None:
+        if not self.follows:
+            return
+        try:
+            config = boto3.client("lambda", endpoint_url=self.endpoint, region_name=self.region).get_function_configuration(
+                FunctionName=self.follows)
+        except Exception:  # noqa: BLE001 - the local AWS busy or gone: the instance keeps what it had
+            return
+        self.environ.update((config.get("Environment") or {}).get("Variables") or {})
+
     def serve(self, handler, method: str) -> None:
+        self.refresh_variables()
         stage, target = strip_rest_prefix(handler.path)
         event = event_for(self.entry_point, method, target, dict(handler.headers), handler.body(),
                           stage or ("local" if self.entry_point == "rest_api" else "$default"))

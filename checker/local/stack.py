@@ -148,6 +148,7 @@ class LocalStack:
                              app=app, entry_point=self.entry_point, function_name=self.function_name or "local")
         if self.function_name:
             self.app.ship_logs_to(f"/aws/lambda/{self.function_name}")
+            self.app.follow(self.function_name)
         self.app.__enter__()
         self.front.app_url = self.app.url
         self.app_base = self.app.url
