@@ -118,3 +118,24 @@ def test_the_typescript_app_as_deployed(cli, endpoint, ts_app):
     result, report = cli.json("check", *options, "--only", "lambda")
     assert result.exit_code == 1 and statuses(report)["lambda:env-rule:NODE_ENV"] == "fail"
     assert "development" not in result.stdout.replace("not one of dev, development", "")
+
+
+def test_a_configuration_update_reaches_the_next_invocation_on_the_local_stack(endpoint):
+    """As on Lambda after UpdateFunctionConfiguration (a migration's switch): the next request
+    runs with the function's new variables."""
+    import os
+    import urllib.request
+
+    from checker.local.app_server import AppServer
+    from checker.local.apps import HandlerApp
+    deploy_function(endpoint, "us-east-1", "follows", {"Version": "2012-10-17", "Statement": []},
+                    {"SONGS_TABLE": "songs"}, function_url=False)
+
+    def handler(event, context):
+        return {"statusCode": 200, "body": os.environ["SONGS_TABLE"]}
+    with AppServer({"SONGS_TABLE": "songs"}, dynamodb_endpoint=endpoint, app=HandlerApp("h", handler)) as server:
+        server.follow("follows")
+        assert urllib.request.urlopen(server.url).read() == b"songs"
+        boto3.client("lambda", endpoint_url=endpoint, region_name="us-east-1").update_function_configuration(
+            FunctionName="follows", Environment={"Variables": {"SONGS_TABLE": "songs_v2"}})
+        assert urllib.request.urlopen(server.url).read() == b"songs_v2"
