@@ -128,7 +128,8 @@ def test_a_configuration_update_reaches_the_next_invocation_on_the_local_stack(e
 
     from checker.local.app_server import AppServer
     from checker.local.apps import HandlerApp
-    deploy_function(endpoint, "us-east-1", "follows", {"Version": "2012-10-17", "Statement": []},
+    deploy_function(endpoint, "us-east-1", "follows", {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": "*"}]},
                     {"SONGS_TABLE": "songs"}, function_url=False)
 
     def handler(event, context):
