@@ -139,14 +139,26 @@ class TableMigrationRun:
         problem = stream_problem(source)
         if problem:
             raise CheckerError(f"{self.migration.id}: {self.migration.source}: {problem}")
+        unavailable = (f"{self.migration.id}: this endpoint has no working DynamoDB Streams API (dynalite and "
+                       "roto-aws have none); an online migration needs one: stop the app's writes and pass --offline")
         if problem == "":
             self.echo(f"{self.migration.id}: turning on a NEW_AND_OLD_IMAGES stream on {self.migration.source}")
-            enable_stream(self.client, self.migration.source)
+            try:
+                enable_stream(self.client, self.migration.source)
+            except AwsError as exc:
+                raise CheckerError(f"{unavailable} ({exc})") from None
             wait_until_active(self.client, [self.migration.source], self.options.timeout)
             source = call(self.client, "DescribeTable", "dynamodb", TableName=self.migration.source)["Table"]
         resumed = dict((entry or {}).get("streamPositions") or {}) if status in (COPIED, VERIFIED) else {}
+        if not source.get("LatestStreamArn"):
+            raise CheckerError(unavailable)
         reader = StreamReader(self.project.aws.client("dynamodbstreams"), source["LatestStreamArn"], resumed)
-        reader.start(at_latest=entry is None)
+        try:
+            reader.start(at_latest=entry is None)
+        except StreamLost:
+            raise
+        except AwsError as exc:
+            raise CheckerError(f"{unavailable} ({exc})") from None
         transform = self.transformed if self.migration.transform is not None else None
         return Online(reader, CatchUp(self.client, self.migration.source, self.target.name, self.key_names, transform),
                       lambda: self.ledger.update(self.migration.id, streamPositions=dict(reader.positions)))

@@ -223,3 +223,19 @@ def test_a_stream_reader_resumes_after_its_last_sequence_number(endpoint):
     resumed = StreamReader(streams, arn, dict(first.positions))
     resumed.start(at_latest=False)
     assert [r["dynamodb"]["Keys"]["trackId"]["S"] for r in resumed.poll()] == ["t3", "t4"]
+
+
+@pytest.mark.parametrize("name", ["dynalite", "roto"])
+def test_backends_without_streams_say_the_online_path_is_unavailable(name, tmp_path, tmp_path_factory):
+    for backend in start_backend(name, tmp_path_factory.mktemp(name)):
+        (tmp_path / "table_specs").mkdir()
+        (tmp_path / "table_specs" / "songs_v2.json").write_text(json.dumps(spec("songs_v2")))
+        (tmp_path / "checklist.yaml").write_text(yaml.safe_dump({
+            "version": 1, "default_env": "dev", "environments": {"dev": {"region": REGION, "endpoint_url": backend.url}},
+            "tables": {"songs_v2": {"migrate_from": "songs", "catch_up": "stream"}}}))
+        dynamodb = boto3.client("dynamodb", endpoint_url=backend.url, region_name=REGION)
+        dynamodb.create_table(**spec("songs"))
+        dynamodb.get_waiter("table_exists").wait(TableName="songs", WaiterConfig={"Delay": 0.2})
+        refused = Cli(tmp_path)("migrate", "--yes")
+        assert refused.exit_code == 1 and "no working DynamoDB Streams API" in refused.stderr, refused.output
+        assert "--offline" in refused.stderr and "Traceback" not in refused.output
