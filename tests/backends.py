@@ -96,3 +96,41 @@ def start_backend(name: str, log_dir: Path):
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+
+
+def songs_function(url: str, suffix: str, function: str, variables: dict, timeout: int = 3):
+    """A function whose role may use songs{suffix} and songs_v2{suffix} (and their indexes), with
+    a stub handler: what a table migration's switch works on. Returns the Lambda client."""
+    import io
+    import json
+    import zipfile
+
+    import boto3
+    iam = boto3.client("iam", endpoint_url=url, region_name="us-east-1")
+    role = iam.create_role(RoleName=f"role{suffix}", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                                                "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
+    tables = [f"arn:aws:dynamodb:*:*:table/{name}{suffix}{index}" for name in ("songs", "songs_v2") for index in ("", "/index/*")]
+    iam.put_role_policy(RoleName=f"role{suffix}", PolicyName="tables", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "dynamodb:*", "Resource": tables}]}))
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return {}\n")
+    lam = boto3.client("lambda", endpoint_url=url, region_name="us-east-1")
+    lam.create_function(FunctionName=function, Runtime="python3.12", Role=role, Handler="app.handler",
+                        Code={"ZipFile": code.getvalue()}, Timeout=timeout, Environment={"Variables": variables})
+    return lam
+
+
+def songs_spec(name: str, lsi: bool = False) -> dict:
+    """A songs table (userId, trackId), on demand; with `lsi`, an LSI on addedAt: a new table."""
+    document = {"TableName": name, "BillingMode": "PAY_PER_REQUEST",
+                "AttributeDefinitions": [{"AttributeName": "userId", "AttributeType": "S"},
+                                         {"AttributeName": "trackId", "AttributeType": "S"}],
+                "KeySchema": [{"AttributeName": "userId", "KeyType": "HASH"}, {"AttributeName": "trackId", "KeyType": "RANGE"}]}
+    if lsi:
+        document["AttributeDefinitions"].append({"AttributeName": "addedAt", "AttributeType": "N"})
+        document["LocalSecondaryIndexes"] = [{"IndexName": "by-added", "Projection": {"ProjectionType": "ALL"},
+                                              "KeySchema": [{"AttributeName": "userId", "KeyType": "HASH"},
+                                                            {"AttributeName": "addedAt", "KeyType": "RANGE"}]}]
+    return document

@@ -25,6 +25,12 @@ def dynamodb(endpoint):
 
 def fill(endpoint, table="liked_songs", count=TRACKS):
     client = dynamodb(endpoint)
+    if table not in client.list_tables()["TableNames"]:   # the unit tests' own, without apply
+        client.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                            AttributeDefinitions=[{"AttributeName": "userId", "AttributeType": "S"},
+                                                  {"AttributeName": "trackId", "AttributeType": "S"}],
+                            KeySchema=[{"AttributeName": "userId", "KeyType": "HASH"},
+                                       {"AttributeName": "trackId", "KeyType": "RANGE"}])
     for start in range(0, count, 25):
         client.batch_write_item(RequestItems={table: [
             {"PutRequest": {"Item": {"userId": {"S": USER}, "trackId": {"S": f"t{n:04d}"}, "addedAt": {"N": str(1000 + n)},
@@ -283,11 +289,6 @@ def test_a_scan_page_is_bounded_whatever_the_backend_returns(endpoint):
     """Memory stays one page a worker: the copy asks for at most `page_limit` items a page (dynalite
     would hand a whole segment over at once)."""
     from checker.copy import Scan
-    dynamodb(endpoint).create_table(TableName="liked_songs", BillingMode="PAY_PER_REQUEST",
-                                    AttributeDefinitions=[{"AttributeName": "userId", "AttributeType": "S"},
-                                                          {"AttributeName": "trackId", "AttributeType": "S"}],
-                                    KeySchema=[{"AttributeName": "userId", "KeyType": "HASH"},
-                                               {"AttributeName": "trackId", "KeyType": "RANGE"}])
     fill(endpoint, count=95)
     sizes = []
     Scan(dynamodb(endpoint), "liked_songs", segments=1, page_limit=10).run(
@@ -299,11 +300,6 @@ def test_reads_are_paid_for_before_the_next_read_never_after_the_last(endpoint):
     """A metered copy waits before reading more, not after it has read everything (a copy that
     had finished sat out its last page's read units)."""
     from checker.copy import Meter, Scan
-    dynamodb(endpoint).create_table(TableName="liked_songs", BillingMode="PAY_PER_REQUEST",
-                                    AttributeDefinitions=[{"AttributeName": "userId", "AttributeType": "S"},
-                                                          {"AttributeName": "trackId", "AttributeType": "S"}],
-                                    KeySchema=[{"AttributeName": "userId", "KeyType": "HASH"},
-                                               {"AttributeName": "trackId", "KeyType": "RANGE"}])
     fill(endpoint, count=30)
 
     class Counted(Meter):

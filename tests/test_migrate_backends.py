@@ -4,15 +4,13 @@ InProgress, then Successful (moto gives no RevisionId and is Successful at once:
 it was unguarded)."""
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 
 import boto3
 import pytest
 import yaml
 
-from .backends import start_backend
+from .backends import songs_function, songs_spec, start_backend
 from .conftest import REGION, Cli
 
 FUNCTION = "songs-app"
@@ -23,27 +21,14 @@ def ministack(tmp_path_factory):
     yield from start_backend("ministack", tmp_path_factory.mktemp("ministack"))
 
 
-def spec(name: str, lsi: bool = False) -> dict:
-    document = {"TableName": name, "BillingMode": "PAY_PER_REQUEST",
-                "AttributeDefinitions": [{"AttributeName": "userId", "AttributeType": "S"},
-                                         {"AttributeName": "trackId", "AttributeType": "S"}],
-                "KeySchema": [{"AttributeName": "userId", "KeyType": "HASH"}, {"AttributeName": "trackId", "KeyType": "RANGE"}]}
-    if lsi:
-        document["AttributeDefinitions"].append({"AttributeName": "addedAt", "AttributeType": "N"})
-        document["LocalSecondaryIndexes"] = [{"IndexName": "by-added", "Projection": {"ProjectionType": "ALL"},
-                                              "KeySchema": [{"AttributeName": "userId", "KeyType": "HASH"},
-                                                            {"AttributeName": "addedAt", "KeyType": "RANGE"}]}]
-    return document
-
-
 @pytest.fixture
 def songs_app(tmp_path, ministack):
     """songs (60 items) bound to a function whose role may use songs and songs_v2; the checklist
     migrates songs_v2 from songs. Table names are unique per test: the backend lives for the module."""
     suffix = f"-{tmp_path.name[-8:].replace('_', '-')}"
     (tmp_path / "table_specs").mkdir()
-    (tmp_path / "table_specs" / "songs.json").write_text(json.dumps(spec("songs")))
-    (tmp_path / "table_specs" / "songs_v2.json").write_text(json.dumps(spec("songs_v2", lsi=True)))
+    (tmp_path / "table_specs" / "songs.json").write_text(json.dumps(songs_spec("songs")))
+    (tmp_path / "table_specs" / "songs_v2.json").write_text(json.dumps(songs_spec("songs_v2", lsi=True)))
     (tmp_path / "checklist.yaml").write_text(yaml.safe_dump({
         "version": 1, "default_env": "dev",
         "environments": {"dev": {"region": REGION, "endpoint_url": ministack.url, "table_suffix": suffix,
@@ -51,26 +36,13 @@ def songs_app(tmp_path, ministack):
         "tables": {"songs_v2": {"migrate_from": "songs"}},
         "lambda": {"bindings": {"SONGS_TABLE": "songs_v2"}}}))
     dynamodb = boto3.client("dynamodb", endpoint_url=ministack.url, region_name=REGION)
-    dynamodb.create_table(**dict(spec("songs"), TableName=f"songs{suffix}"))
+    dynamodb.create_table(**dict(songs_spec("songs"), TableName=f"songs{suffix}"))
     dynamodb.get_waiter("table_exists").wait(TableName=f"songs{suffix}", WaiterConfig={"Delay": 0.2})
     for n in range(60):
         dynamodb.put_item(TableName=f"songs{suffix}", Item={"userId": {"S": "u"}, "trackId": {"S": f"t{n:03d}"},
                                                             "addedAt": {"N": str(n)}})
-    iam = boto3.client("iam", endpoint_url=ministack.url, region_name=REGION)
-    role = iam.create_role(RoleName=f"role{suffix}", AssumeRolePolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
-                                                "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
-    iam.put_role_policy(RoleName=f"role{suffix}", PolicyName="tables", PolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "dynamodb:*", "Resource": [
-            f"arn:aws:dynamodb:*:*:table/songs{suffix}", f"arn:aws:dynamodb:*:*:table/songs_v2{suffix}",
-            f"arn:aws:dynamodb:*:*:table/songs_v2{suffix}/index/*", f"arn:aws:dynamodb:*:*:table/songs{suffix}/index/*"]}]}))
-    code = io.BytesIO()
-    with zipfile.ZipFile(code, "w") as archive:
-        archive.writestr("app.py", "def handler(event, context):\n    return {}\n")
-    lam = boto3.client("lambda", endpoint_url=ministack.url, region_name=REGION)
-    lam.create_function(FunctionName=FUNCTION + suffix, Runtime="python3.12", Role=role, Handler="app.handler",
-                        Code={"ZipFile": code.getvalue()},
-                        Environment={"Variables": {"SONGS_TABLE": f"songs{suffix}", "API_KEY": "PLANTED-key-77"}})
+    lam = songs_function(ministack.url, suffix, FUNCTION + suffix,
+                         {"SONGS_TABLE": f"songs{suffix}", "API_KEY": "PLANTED-key-77"})
     return tmp_path, suffix, lam
 
 

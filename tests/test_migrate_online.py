@@ -3,18 +3,16 @@ copy, the catch-up and the switch; afterwards the new table holds exactly the la
 state of every key. On moto and on ministack (a stream of one shard on both)."""
 from __future__ import annotations
 
-import io
 import json
 import random
 import threading
 import time
-import zipfile
 
 import boto3
 import pytest
 import yaml
 
-from .backends import start_backend
+from .backends import songs_function, songs_spec, start_backend
 from .conftest import REGION, Cli
 
 FUNCTION = "songs-online"
@@ -24,19 +22,6 @@ KEYS = 150
 @pytest.fixture(scope="module", params=["moto", "ministack"])
 def backend(request, tmp_path_factory):
     yield from start_backend(request.param, tmp_path_factory.mktemp("online"))
-
-
-def spec(name: str, lsi: bool = False) -> dict:
-    document = {"TableName": name, "BillingMode": "PAY_PER_REQUEST",
-                "AttributeDefinitions": [{"AttributeName": "userId", "AttributeType": "S"},
-                                         {"AttributeName": "trackId", "AttributeType": "S"}],
-                "KeySchema": [{"AttributeName": "userId", "KeyType": "HASH"}, {"AttributeName": "trackId", "KeyType": "RANGE"}]}
-    if lsi:
-        document["AttributeDefinitions"].append({"AttributeName": "addedAt", "AttributeType": "N"})
-        document["LocalSecondaryIndexes"] = [{"IndexName": "by-added", "Projection": {"ProjectionType": "ALL"},
-                                              "KeySchema": [{"AttributeName": "userId", "KeyType": "HASH"},
-                                                            {"AttributeName": "addedAt", "KeyType": "RANGE"}]}]
-    return document
 
 
 class App:
@@ -81,7 +66,7 @@ class App:
 def online_app(tmp_path, backend):
     suffix = f"-{tmp_path.name[-8:].replace('_', '-')}"
     (tmp_path / "table_specs").mkdir()
-    (tmp_path / "table_specs" / "songs_v2.json").write_text(json.dumps(spec("songs_v2", lsi=True)))
+    (tmp_path / "table_specs" / "songs_v2.json").write_text(json.dumps(songs_spec("songs_v2", lsi=True)))
     (tmp_path / "checklist.yaml").write_text(yaml.safe_dump({
         "version": 1, "default_env": "dev",
         "environments": {"dev": {"region": REGION, "endpoint_url": backend.url, "table_suffix": suffix,
@@ -89,28 +74,14 @@ def online_app(tmp_path, backend):
         "tables": {"songs_v2": {"migrate_from": "songs", "catch_up": "stream"}},
         "lambda": {"bindings": {"SONGS_TABLE": "songs_v2"}}}))
     dynamodb = boto3.client("dynamodb", endpoint_url=backend.url, region_name=REGION)
-    dynamodb.create_table(**dict(spec("songs"), TableName=f"songs{suffix}"))
+    dynamodb.create_table(**dict(songs_spec("songs"), TableName=f"songs{suffix}"))
     dynamodb.get_waiter("table_exists").wait(TableName=f"songs{suffix}", WaiterConfig={"Delay": 0.2})
     app = App(backend.url, FUNCTION + suffix)
     for n in range(KEYS):
         item = {"userId": {"S": "u"}, "trackId": {"S": f"t{n:03d}"}, "addedAt": {"N": str(100_000 + n)}, "v": {"S": "seed"}}
         dynamodb.put_item(TableName=f"songs{suffix}", Item=item)
         app.state[f"t{n:03d}"] = item
-    iam = boto3.client("iam", endpoint_url=backend.url, region_name=REGION)
-    role = iam.create_role(RoleName=f"role{suffix}", AssumeRolePolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
-                                                "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
-    iam.put_role_policy(RoleName=f"role{suffix}", PolicyName="tables", PolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "dynamodb:*", "Resource": [
-            f"arn:aws:dynamodb:*:*:table/songs{suffix}", f"arn:aws:dynamodb:*:*:table/songs{suffix}/index/*",
-            f"arn:aws:dynamodb:*:*:table/songs_v2{suffix}", f"arn:aws:dynamodb:*:*:table/songs_v2{suffix}/index/*"]}]}))
-    code = io.BytesIO()
-    with zipfile.ZipFile(code, "w") as archive:
-        archive.writestr("app.py", "def handler(event, context):\n    return {}\n")
-    lam = boto3.client("lambda", endpoint_url=backend.url, region_name=REGION)
-    lam.create_function(FunctionName=FUNCTION + suffix, Runtime="python3.12", Role=role, Handler="app.handler",
-                        Code={"ZipFile": code.getvalue()}, Timeout=1,
-                        Environment={"Variables": {"SONGS_TABLE": f"songs{suffix}"}})
+    songs_function(backend.url, suffix, FUNCTION + suffix, {"SONGS_TABLE": f"songs{suffix}"}, timeout=1)
     return tmp_path, suffix, app
 
 
@@ -174,7 +145,7 @@ def test_via_s3_export_and_import_then_the_stream_while_the_app_writes(online_ap
     project, suffix, app = online_app
     with_lsi = Cli(project)("migrate", "--yes", "--via", "s3", "--bucket", "exports")
     assert with_lsi.exit_code == 1 and "local secondary indexes, which ImportTable cannot create" in with_lsi.stderr
-    v2 = spec("songs_v2")
+    v2 = songs_spec("songs_v2")
     v2["AttributeDefinitions"].append({"AttributeName": "addedAt", "AttributeType": "N"})
     v2["GlobalSecondaryIndexes"] = [{"IndexName": "by-added", "Projection": {"ProjectionType": "KEYS_ONLY"},
                                      "KeySchema": [{"AttributeName": "userId", "KeyType": "HASH"},
@@ -206,7 +177,7 @@ def test_a_stream_reader_resumes_after_its_last_sequence_number(endpoint):
     """Positions checkpointed per shard: a new reader (the next run) reads only what came after."""
     from checker.stream import StreamReader
     dynamodb = boto3.client("dynamodb", endpoint_url=endpoint, region_name=REGION)
-    dynamodb.create_table(**dict(spec("songs"), StreamSpecification={"StreamEnabled": True,
+    dynamodb.create_table(**dict(songs_spec("songs"), StreamSpecification={"StreamEnabled": True,
                                                                        "StreamViewType": "NEW_AND_OLD_IMAGES"}))
     arn = dynamodb.describe_table(TableName="songs")["Table"]["LatestStreamArn"]
     streams = boto3.client("dynamodbstreams", endpoint_url=endpoint, region_name=REGION)
@@ -229,12 +200,12 @@ def test_a_stream_reader_resumes_after_its_last_sequence_number(endpoint):
 def test_backends_without_streams_say_the_online_path_is_unavailable(name, tmp_path, tmp_path_factory):
     for backend in start_backend(name, tmp_path_factory.mktemp(name)):
         (tmp_path / "table_specs").mkdir()
-        (tmp_path / "table_specs" / "songs_v2.json").write_text(json.dumps(spec("songs_v2")))
+        (tmp_path / "table_specs" / "songs_v2.json").write_text(json.dumps(songs_spec("songs_v2")))
         (tmp_path / "checklist.yaml").write_text(yaml.safe_dump({
             "version": 1, "default_env": "dev", "environments": {"dev": {"region": REGION, "endpoint_url": backend.url}},
             "tables": {"songs_v2": {"migrate_from": "songs", "catch_up": "stream"}}}))
         dynamodb = boto3.client("dynamodb", endpoint_url=backend.url, region_name=REGION)
-        dynamodb.create_table(**spec("songs"))
+        dynamodb.create_table(**songs_spec("songs"))
         dynamodb.get_waiter("table_exists").wait(TableName="songs", WaiterConfig={"Delay": 0.2})
         refused = Cli(tmp_path)("migrate", "--yes")
         assert refused.exit_code == 1 and "no working DynamoDB Streams API" in refused.stderr, refused.output
