@@ -308,6 +308,9 @@ class DataRun:
             except ValueError as exc:
                 raise CheckerError(f"{self.migration.path.name}: transform {exc} "
                                    f"(key {shown_key(old, self.key_names)})") from None
+            except TypeError as exc:   # a value DynamoDB cannot hold (a datetime, an object)
+                raise CheckerError(f"{self.migration.path.name}: transform returned a value DynamoDB cannot store "
+                                   f"({clip(str(exc), 160)}) for key {shown_key(old, self.key_names)}") from None
             if request is None:
                 return 0
             if self.dry_run:

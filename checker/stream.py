@@ -34,6 +34,7 @@ from .errors import AwsError, CheckerError, call
 VIEWS_WITH_OLD = ("OLD_IMAGE", "NEW_AND_OLD_IMAGES")
 SMALL_LAG_SECONDS = 5.0
 REPLAY_WORKERS = 8
+CATCH_UP_SECONDS = 600.0  # a catch-up that never reaches the tip (the app outpaces it) stops, said so
 RECORDS_A_CALL = 1000    # GetRecords' Limit: a poll that returns fewer has reached the shard's tip
 
 
@@ -261,9 +262,14 @@ def tail_until_small_lag(reader: StreamReader, catch_up: CatchUp, deadline: Opti
     """Poll and replay until the stream is nearly drained: `quiet_polls` polls in a row whose
     newest record is under `small` seconds old (or none at all)."""
     quiet = 0
+    given_up = time.monotonic() + CATCH_UP_SECONDS
     while quiet < quiet_polls:
         if deadline is not None and time.monotonic() > deadline:
             raise CheckerError("the migration's --timeout passed while catching up from the stream; run again to resume")
+        if time.monotonic() > given_up:
+            raise CheckerError(f"the catch-up has not reached the stream's tip in {CATCH_UP_SECONDS / 60:g} minutes: the "
+                               "app writes faster than the changes are replayed; nothing was switched; run again when "
+                               "it writes less (or migrate --offline)")
         records = reader.poll()
         catch_up.apply(records)
         save()

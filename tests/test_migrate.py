@@ -310,3 +310,32 @@ def test_reads_are_paid_for_before_the_next_read_never_after_the_last(endpoint):
         meter = Counted(1000.0)
         Scan(dynamodb(endpoint), "liked_songs", segments=1, meter=meter, page_limit=page_limit).run(lambda s, p: 0)
         assert getattr(meter, "asked", 0) == asked, (page_limit, getattr(meter, "asked", 0))
+
+
+def test_a_transform_returning_what_dynamodb_cannot_store_is_one_line(cli, endpoint, project, live):
+    migrations = project / "migrations"
+    migrations.mkdir()
+    (migrations / "0001_when.py").write_text(
+        "import datetime\nTABLE = 'liked_songs'\n"
+        "def transform(item):\n    return {**item, 'seen': datetime.datetime(2026, 1, 1)}\n")
+    failed = cli("migrate", *live, "--yes")
+    assert failed.exit_code == 1 and "0001_when.py: transform returned a value DynamoDB cannot store" in failed.stderr
+    assert "a bug in checker" not in failed.stderr and "Traceback" not in failed.output
+
+
+def test_a_catch_up_the_app_outpaces_stops_and_says_so(monkeypatch):
+    import checker.stream as stream
+
+    class Busy:   # every poll a full page of fresh records: never at the stream's tip
+        polls = 0
+
+        def poll(self):
+            return [{"dynamodb": {"Keys": {}}}] * stream.RECORDS_A_CALL
+
+    class Nothing:
+        def apply(self, records):
+            pass
+    monkeypatch.setattr(stream, "CATCH_UP_SECONDS", 0.3)
+    monkeypatch.setattr(stream.time, "sleep", lambda seconds: None)
+    with pytest.raises(stream.CheckerError, match="app writes faster than the changes are replayed"):
+        stream.tail_until_small_lag(Busy(), Nothing(), None, lambda: None)
