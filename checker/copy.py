@@ -36,7 +36,7 @@ DEFAULT_SEGMENTS = 4
 DEFAULT_SHARE = 0.5               # of a provisioned table's capacity a migration may spend
 ON_DEMAND_ITEMS_PER_SECOND = 4000.0   # a new on-demand table takes 4,000 writes a second without throttling
 PAGE_ITEMS = 500                      # a Scan page's Limit: DynamoDB stops at 1 MB, not every backend does
-DONE = "done"
+DONE = "done"                     # a segment's position once it has read its last page (the ledger stores it)
 
 
 class Stopped(CheckerError):

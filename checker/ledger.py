@@ -15,13 +15,13 @@ import uuid
 from contextlib import contextmanager
 from typing import Optional
 
+from .copy import DONE  # a segment's checkpoint once it has read its last page
 from .errors import AwsError, CheckerError, call, pages
 from .specs import load_schema
 
 LEDGER_SPEC_NAME = "checker_migrations"
 LOCK_ID = "lock"
 LEASE_SECONDS = 15 * 60          # a migrate killed with SIGKILL frees the ledger after this
-DONE = "done"                    # a segment's checkpoint once it has read its last page
 
 # statuses of a ledger item
 RUNNING, COPIED, VERIFIED, SWITCHED, APPLIED, FAILED, DIFFERS, ROLLED_BACK = (

@@ -43,6 +43,14 @@ def items(endpoint, table):
             for item in page["Items"]]
 
 
+def migration_file(project, name: str, source: str):
+    """migrations/NAME beside the test project's checklist."""
+    migrations = project / "migrations"
+    migrations.mkdir(exist_ok=True)
+    (migrations / name).write_text(source)
+    return migrations / name
+
+
 def on_demand(project, name="liked_songs"):
     """Tests copy at full speed: the shipped spec's 1 RCU/1 WCU would meter the copy to an item a second."""
     path = project / "table_specs" / f"{name}.json"
@@ -175,8 +183,7 @@ def test_a_copy_that_stopped_resumes_from_its_checkpoints_and_converges(cli, end
 
 def test_data_migrations_run_once_in_order_and_a_changed_file_is_refused(cli, endpoint, project, checklist, live):
     migrations = project / "migrations"
-    migrations.mkdir()
-    (migrations / "0001_genre.py").write_text(
+    migration_file(project, "0001_genre.py",
         "TABLE = 'liked_songs'\n"
         "def transform(item):\n"
         "    if 'genre' in item:\n"
@@ -203,8 +210,7 @@ def test_data_migrations_run_once_in_order_and_a_changed_file_is_refused(cli, en
 
 def test_a_deleting_transform_needs_allow_deletes_and_a_bad_file_is_one_line(cli, endpoint, project, live):
     migrations = project / "migrations"
-    migrations.mkdir()
-    (migrations / "0001_drop.py").write_text(
+    migration_file(project, "0001_drop.py",
         "from checker.migrate import DELETE\nTABLE = 'liked_songs'\n"
         "def transform(item):\n    return DELETE if item['trackId'] < 't0010' else None\n")
     refused = cli("migrate", *live, "--yes")
@@ -223,9 +229,7 @@ def test_a_deleting_transform_needs_allow_deletes_and_a_bad_file_is_one_line(cli
 
 def test_a_second_migrate_at_once_is_refused_by_the_ledger(cli, endpoint, project, live):
     from checker.api import Project
-    migrations = project / "migrations"
-    migrations.mkdir()
-    (migrations / "0001_noop.py").write_text("TABLE = 'liked_songs'\ndef transform(item):\n    return None\n")
+    migration_file(project, "0001_noop.py", "TABLE = 'liked_songs'\ndef transform(item):\n    return None\n")
     loaded = Project.load(project / "table_specs", project / "checklist.yaml", env="dev", endpoint_url=endpoint)
     ledger = loaded.ledger()
     ledger.ensure()
@@ -313,9 +317,7 @@ def test_reads_are_paid_for_before_the_next_read_never_after_the_last(endpoint):
 
 
 def test_a_transform_returning_what_dynamodb_cannot_store_is_one_line(cli, endpoint, project, live):
-    migrations = project / "migrations"
-    migrations.mkdir()
-    (migrations / "0001_when.py").write_text(
+    migration_file(project, "0001_when.py",
         "import datetime\nTABLE = 'liked_songs'\n"
         "def transform(item):\n    return {**item, 'seen': datetime.datetime(2026, 1, 1)}\n")
     failed = cli("migrate", *live, "--yes")
