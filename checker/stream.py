@@ -202,51 +202,101 @@ class CatchUp:
                        ConsistentRead=True).get("Item")
         new = self.mapped(current)
         befores = [self.mapped(image) for image in old_images or []]
-        before = befores[0] if befores else None     # the state before the first change of the batch
-        if self.switched and not self.still_ours(before, new, created):
-            return
+        guarded: tuple = ({}, {})             # (key, condition): after the switch, the write where we looked
+        if self.switched:
+            looked = self.still_ours(befores, new, created)
+            if looked is None:
+                return
+            guarded = looked
+
+        def guard(key: dict) -> dict:
+            return guarded[1] if key == guarded[0] else {}
         new_key = self.target_key(new)
         old_keys = {key_json(k): k for k in (self.target_key(b) for b in befores) if k is not None and k != new_key}
-        for old_key in old_keys.values():   # a change of what the transform makes into the key
-            call(self.client, "DeleteItem", "dynamodb", TableName=self.target, Key=old_key)
-        if new is not None:
-            call(self.client, "PutItem", "dynamodb", TableName=self.target, Item=new)
-        elif not old_keys and new_key is None and not any(befores):
-            # no old image (a record of a resumed run, a replay after the copy): the key maps to itself
-            call(self.client, "DeleteItem", "dynamodb", TableName=self.target,
-                 Key={k: source_key[k] for k in self.target_keys if k in source_key})
+        try:
+            for old_key in old_keys.values():   # a REMOVE, or a change of what the transform makes into the key
+                call(self.client, "DeleteItem", "dynamodb", TableName=self.target, Key=old_key, **guard(old_key))
+            if new is not None:
+                call(self.client, "PutItem", "dynamodb", TableName=self.target, Item=new, **guard(new_key or {}))
+            elif not old_keys and new_key is None and not any(befores):
+                # no old image (a record of a resumed run, a replay after the copy): the key maps to itself
+                key = {k: source_key[k] for k in self.target_keys if k in source_key}
+                call(self.client, "DeleteItem", "dynamodb", TableName=self.target, Key=key, **guard(key))
+        except AwsError as exc:
+            if exc.code != "ConditionalCheckFailedException":
+                raise
+            # the switched app wrote the key between our read of the target and this write: its version stays
+            with self.lock:
+                self.conflicts.append(shown_key(guarded[0]))
+            return
         with self.lock:
             self.replayed += 1
 
-    def still_ours(self, before: Optional[dict], new: Optional[dict], created: float = 0.0) -> bool:
-        """After the switch: the target still holds what the source held before this change (so the
-        switched app has not written the key since). One case no state can tell: a key created
-        on the source before the switch, replayed after it, and absent from the target: never
-        copied, or deleted since by the switched app. It is written (nothing lost) and listed."""
+    def still_ours(self, befores: list, new: Optional[dict], created: float = 0.0) -> Optional[tuple]:
+        """After the switch: does the target still hold a state the source held since the last
+        replay (an old image of this batch, or the source's state now)? Then the switched app has
+        not written the key, and the write is guarded by what was read (a condition on it): the
+        app may write between this read and our write: (key, condition). None: the app's version,
+        a conflict.
+
+        One case no state can tell: a key created on the source before the switch, replayed after
+        it, and absent from the target: never copied, or deleted since by the switched app. It is
+        written (nothing lost) and listed as uncertain."""
         from .checksum import canonical
         from .migrate import plain_item
+        before = befores[0] if befores else None      # the state before the batch's first change
         key = self.target_key(before) or self.target_key(new)
         if key is None:
-            return True
+            return ({}, {})
         found = call(self.client, "GetItem", "dynamodb", TableName=self.target, Key=key, ConsistentRead=True).get("Item")
 
         def same(a: Optional[dict], b: Optional[dict]) -> bool:
             return (a is None and b is None) or (a is not None and b is not None
                                                 and canonical(plain_item(a)) == canonical(plain_item(b)))
-        shown = {k: next(iter(v.values())) for k, v in key.items()}
         if found is None and before is None and new is not None and created < self.switched_at:
-            self.uncertain.append(shown)
-            return True
-        if same(found, before) or (found is not None and same(found, new)):
-            return True
-        self.conflicts.append(shown)
-        return False
+            with self.lock:
+                self.uncertain.append(shown_key(key))
+            return key, unchanged_condition(key, None)
+        if any(same(found, b) for b in befores) or (found is not None and same(found, new)):
+            return key, unchanged_condition(key, found)
+        with self.lock:
+            self.conflicts.append(shown_key(key))
+        return None
 
     def after_copy(self) -> None:
         """The copy's last writes may be older than a replay made during it: replay those keys again."""
         self.copying = False
         self.replay_all([(key, [], 0.0) for key in self.during_copy.values()])
         self.during_copy.clear()
+
+
+def shown_key(key: dict) -> dict:
+    """A wire key as the user reads it: {"userId": "u1", "trackId": "t1"}."""
+    return {k: next(iter(v.values())) for k, v in key.items()}
+
+
+EXPRESSION_LIMIT = 4000    # DynamoDB's limit on an expression string is 4 KB
+
+
+def unchanged_condition(key: dict, found: Optional[dict]) -> dict:
+    """A ConditionExpression that holds only while the target item is still `found` (absent:
+    None): every attribute equal, as many as fit in an expression (the key's always; an item
+    with more attributes than fit is guarded by those that do)."""
+    names: dict = {}
+    values: dict = {}
+    if found is None:
+        names["#k0"] = next(iter(key))
+        return {"ConditionExpression": "attribute_not_exists(#k0)", "ExpressionAttributeNames": names}
+    terms: list = []
+    ordered = list(key) + sorted(name for name in found if name not in key)
+    for n, name in enumerate(ordered):
+        term = f"#a{n} = :a{n}"
+        if len(" AND ".join(terms + [term])) > EXPRESSION_LIMIT:
+            break
+        terms.append(term)
+        names[f"#a{n}"], values[f":a{n}"] = name, found[name]
+    return {"ConditionExpression": " AND ".join(terms), "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values}
 
 
 def created_at(record: dict) -> float:

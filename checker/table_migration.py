@@ -82,6 +82,7 @@ class TableMigrationRun:
         self.key_names = key_names_of(self.target)
         self.source_key_names: tuple = ()   # read from the live source when a catch-up needs them
         self.warnings: list = []
+        self.keys: list = []          # keys the user must look at (after the switch: conflicts)
 
     # -- the steps --------------------------------------------------------------------------
     def run(self) -> MigrationResult:
@@ -353,21 +354,23 @@ class TableMigrationRun:
         online.catch_up.switched = True
         online.catch_up.switched_at = time.time()
         tail_for(online.reader, online.catch_up, seconds, online.save)
-        if online.catch_up.conflicts:
-            shown = "; ".join(json.dumps(k) for k in online.catch_up.conflicts[:20])
-            self.warnings.append(f"{len(online.catch_up.conflicts)} key(s) written to the source by invocations that "
-                                 f"started before the switch were also written by the switched app; the app's "
-                                 f"version was kept: {clip(shown, 600)}")
-        if online.catch_up.uncertain:
-            shown = "; ".join(json.dumps(k) for k in online.catch_up.uncertain[:20])
-            self.warnings.append(f"{len(online.catch_up.uncertain)} key(s) created on the source just before the "
-                                 f"switch were written to {self.target.name} after it; if the switched app deleted "
-                                 f"one meanwhile, delete it again: {clip(shown, 600)}")
+        conflicts, uncertain = online.catch_up.conflicts, online.catch_up.uncertain
+        if conflicts:
+            self.warnings.append(f"{len(conflicts)} key(s) written to the source by invocations that started before "
+                                 "the switch were also written by the switched app; the app's version was kept (the "
+                                 "keys are listed: look at each)")
+        if uncertain:
+            self.warnings.append(f"{len(uncertain)} key(s) created on the source just before the switch were written "
+                                 f"to {self.target.name} after it; if the switched app deleted one meanwhile, delete "
+                                 "it again (the keys are listed)")
+        self.keys += [dict(key, why="the app's version kept") for key in conflicts]
+        self.keys += [dict(key, why="created before the switch, written after it") for key in uncertain]
 
     def result(self, entry: Optional[dict], status: str, detail: str, switched: bool = False) -> MigrationResult:
         entry = entry or {}
         return MigrationResult(self.migration.id, "table", status, detail, int(entry.get("itemsRead") or 0),
-                               int(entry.get("itemsWritten") or 0), warnings=list(self.warnings), switched=switched)
+                               int(entry.get("itemsWritten") or 0), keys=list(self.keys), warnings=list(self.warnings),
+                               switched=switched)
 
 
 @dataclass

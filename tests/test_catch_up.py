@@ -1,0 +1,116 @@
+"""The catch-up after the switch, record by record: a straggler's write (an invocation that started
+before the switch) is replayed only onto what the switched app has not written, and the replay is
+conditional on what was read, so an app write landing between the read and the write is kept."""
+from __future__ import annotations
+
+import time
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from checker.stream import EXPRESSION_LIMIT, CatchUp, unchanged_condition
+
+from .conftest import REGION
+
+KEY = {"userId": {"S": "u"}, "trackId": {"S": "t1"}}
+
+
+def item(version: str) -> dict:
+    return dict(KEY, v={"S": version})
+
+
+@pytest.fixture
+def dynamodb():
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name=REGION)
+        for name in ("songs", "songs_v2"):
+            client.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
+                                AttributeDefinitions=[{"AttributeName": "userId", "AttributeType": "S"},
+                                                      {"AttributeName": "trackId", "AttributeType": "S"}],
+                                KeySchema=[{"AttributeName": "userId", "KeyType": "HASH"},
+                                           {"AttributeName": "trackId", "KeyType": "RANGE"}])
+        yield client
+
+
+def switched(client) -> CatchUp:
+    catch_up = CatchUp(client, "songs", "songs_v2", ("userId", "trackId"), switched=True)
+    catch_up.switched_at = time.time()
+    return catch_up
+
+
+def record(old: dict | None) -> dict:
+    return {"dynamodb": {"Keys": KEY, **({"OldImage": old} if old else {}),
+                         "ApproximateCreationDateTime": time.time() - 1}}
+
+
+def target(client) -> dict | None:
+    return client.get_item(TableName="songs_v2", Key=KEY, ConsistentRead=True).get("Item")
+
+
+def test_a_target_holding_a_later_state_of_the_batch_is_still_ours(dynamodb):
+    """The target holds B (an earlier replay read it); this batch carries A->B and B->C: the
+    target still holds one of the source's states, so C is written, no conflict."""
+    dynamodb.put_item(TableName="songs", Item=item("C"))
+    dynamodb.put_item(TableName="songs_v2", Item=item("B"))
+    catch_up = switched(dynamodb)
+    catch_up.apply([record(item("A")), record(item("B"))])
+    assert target(dynamodb) == item("C") and catch_up.conflicts == []
+
+
+def test_a_key_the_switched_app_wrote_is_a_conflict_and_keeps_the_apps_version(dynamodb):
+    dynamodb.put_item(TableName="songs", Item=item("straggler"))
+    dynamodb.put_item(TableName="songs_v2", Item=item("app"))
+    catch_up = switched(dynamodb)
+    catch_up.apply([record(item("before"))])
+    assert target(dynamodb) == item("app")
+    assert catch_up.conflicts == [{"userId": "u", "trackId": "t1"}]
+
+
+class WritesBetween:
+    """A DynamoDB client on which the switched app writes the key right after checker's read of
+    the target: the moment a check-then-write would overwrite it."""
+
+    def __init__(self, client, write: dict | None):
+        self.client, self.write = client, write
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+    def get_item(self, **params):
+        answer = self.client.get_item(**params)
+        if params["TableName"] == "songs_v2":
+            if self.write is None:
+                self.client.delete_item(TableName="songs_v2", Key=KEY)
+            else:
+                self.client.put_item(TableName="songs_v2", Item=self.write)
+        return answer
+
+
+@pytest.mark.parametrize("straggler", ["put", "delete"])
+@pytest.mark.parametrize("app_writes", [item("app"), None], ids=["app-puts", "app-deletes"])
+def test_an_app_write_between_the_read_and_the_replay_is_kept(dynamodb, straggler, app_writes):
+    dynamodb.put_item(TableName="songs_v2", Item=item("before"))
+    if straggler == "put":
+        dynamodb.put_item(TableName="songs", Item=item("straggler"))
+    catch_up = switched(WritesBetween(dynamodb, app_writes))
+    catch_up.apply([record(item("before"))])
+    assert target(dynamodb) == app_writes
+    assert catch_up.conflicts == [{"userId": "u", "trackId": "t1"}] and catch_up.replayed == 0
+
+
+def test_a_straggler_the_app_did_not_touch_is_replayed(dynamodb):
+    dynamodb.put_item(TableName="songs_v2", Item=item("before"))
+    catch_up = switched(dynamodb)
+    catch_up.apply([record(item("before"))])       # the straggler deleted it from the source
+    assert target(dynamodb) is None and catch_up.conflicts == [] and catch_up.replayed == 1
+
+
+def test_the_condition_fits_an_expression_for_an_item_of_many_attributes(dynamodb):
+    wide = dict(KEY, **{f"attribute_{n:04d}": {"N": str(n)} for n in range(600)})
+    condition = unchanged_condition(KEY, wide)
+    assert len(condition["ConditionExpression"]) <= EXPRESSION_LIMIT
+    assert set(condition["ExpressionAttributeNames"].values()) >= {"userId", "trackId"}
+    dynamodb.put_item(TableName="songs_v2", Item=wide)
+    dynamodb.put_item(TableName="songs_v2", Item=KEY, **condition)   # holds while the item is unchanged
+    assert target(dynamodb) == KEY
