@@ -772,7 +772,9 @@ def local(port, app_name, app_dir, entry_point, tracks, deploy, env_name, specs_
         print_local_stack(stack, target, bool(deploy and stack.function_name))
         try:
             while True:
-                time.sleep(3600)
+                # short sleeps: a Ctrl-C or SIGTERM the kernel hands to one of the servers' threads
+                # wakes no sleeping main thread; Python runs its handler at the next tick
+                time.sleep(1)
         except KeyboardInterrupt:
             stderr("stopped")
 

@@ -247,3 +247,20 @@ def test_the_local_stack_leaves_no_temp_files(notes_project, tmp_path_factory, s
     process.send_signal(stop)
     assert process.wait(timeout=20) in (0, 130, -stop)   # stopped, or interrupted before it served (130)
     assert list(temp.iterdir()) == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="tgkill: one thread of another process is Linux's")
+def test_a_stop_signal_handed_to_a_server_thread_still_stops_the_stack(notes_project):
+    """The kernel may deliver a process's signal to any thread; Python runs its handler only in the
+    main thread, and only when that thread next runs: a main thread asleep for an hour never would."""
+    import ctypes
+    process, lines = run_local(notes_project, "--app", "none", "--no-deploy")
+    assert "AWS (moto)" in lines, lines
+    threads = sorted(int(t) for t in os.listdir(f"/proc/{process.pid}/task") if int(t) != process.pid)
+    assert threads, "the stack runs its servers on threads"
+    tgkill = 234 if os.uname().machine == "x86_64" else 131   # the syscall's number (x86_64, arm64)
+    assert ctypes.CDLL(None, use_errno=True).syscall(tgkill, process.pid, threads[0], signal.SIGTERM) == 0
+    try:
+        assert process.wait(timeout=10) in (0, 130)
+    finally:
+        process.kill()
