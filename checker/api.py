@@ -328,12 +328,14 @@ class Project:
         return self._clients["dynamodb"]
 
     # -- tables ---------------------------------------------------------------------------
-    def plan(self) -> list:
-        """Every difference between the specs and live DynamoDB (Change objects). Never writes."""
+    def plan(self, for_apply: bool = False) -> list:
+        """Every difference between the specs and live DynamoDB (Change objects). Never writes.
+        `for_apply`: the plan apply sends at once, which may list tables rather than describe
+        each missing one (live.py)."""
         from .diff import LiveTable, diff_tables
         from .live import describe_tables, read_tables
         client = self.dynamodb()
-        live = read_tables(client, self.tables)
+        live = read_tables(client, self.tables, list_first=for_apply)
         sources = sorted({t.migrate_from for t in self.tables if t.migrate_from and t.migrate_from not in live})
         live |= {name: LiveTable(name, found) for name, found in describe_tables(client, sources).items()}
         changes = diff_tables(self.tables, live)
@@ -381,7 +383,7 @@ class Project:
         from .wait import WaitResult, table_state, wait_until_active
         client = self.dynamodb()
         if changes is None:
-            changes = self.plan()
+            changes = self.plan(for_apply=True)
         result = apply_changes(client, changes, timeout=timeout, concurrency=concurrency, on_change=on_change,
                                log=log, allow_capacity_changes=allow_capacity_changes)
         # every table that exists is waited for and every change re-read, whatever else failed: a

@@ -449,7 +449,7 @@ def apply(output_format, yes, timeout, concurrency, allow_capacity_changes, targ
 def confirm_and_apply(project: Project, yes: bool, timeout: float, concurrency: Optional[int],
                       allow_capacity_changes: bool = False):
     """Plan once, ask on a terminal (unless --yes), then apply that plan: (ApplyResult, WaitResult)."""
-    changes = project.plan()
+    changes = project.plan(for_apply=True)
     automatic = changes_to_apply(changes, allow_capacity_changes)
     if automatic and not yes:
         if not stdin_is_terminal():

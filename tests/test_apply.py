@@ -347,3 +347,61 @@ def test_in_use_while_everything_is_active_is_not_waited_out(dynamodb):
     (outcome,) = result.outcomes
     assert outcome.status == "failed" and "still in use" in outcome.message
     assert len(client.calls) == 2 and time.now < 10
+
+
+def many_specs(folder, count: int):
+    """`count` copies of the user spec under other names."""
+    for n in range(count):
+        (folder / f"t{n:02d}.json").write_text(json.dumps(dict(load_spec("user"), TableName=f"t{n:02d}")))
+    return folder
+
+
+def counting(client) -> list:
+    calls: list = []
+    client.meta.events.register("before-call.dynamodb", lambda model, **kwargs: calls.append(model.name))
+    return calls
+
+
+def test_apply_of_a_new_environment_lists_the_tables_instead_of_describing_each(dynamodb, tmp_path):
+    project = Project.load(many_specs(tmp_path, 50), checklist=False)
+    calls = counting(project.dynamodb())
+    changes = project.plan(for_apply=True)
+    assert calls.count("DescribeTable") == 32 and calls.count("ListTables") == 1   # a first wave, then the list
+    assert sorted(c.table for c in changes) == [f"t{n:02d}" for n in range(50)]
+    calls.clear()
+    assert len(project.plan()) == 50 and calls.count("DescribeTable") == 50 and "ListTables" not in calls  # plan: each
+
+
+def test_an_environment_that_exists_is_described_table_by_table_without_a_list(dynamodb, tmp_path):
+    project = Project.load(many_specs(tmp_path, 40), checklist=False)
+    result, waited = project.apply(timeout=30)
+    assert result.ok and waited.ready
+    calls = counting(project.dynamodb())
+    assert project.plan(for_apply=True) == [] and "ListTables" not in calls
+
+
+def test_a_role_that_may_not_list_tables_describes_each(dynamodb, tmp_path):
+    project = Project.load(many_specs(tmp_path, 40), checklist=False)
+    client = project.dynamodb()
+    calls = counting(client)
+
+    def refuse(**kwargs):
+        raise client_error("AccessDeniedException", "ListTables", "not authorized to perform: dynamodb:ListTables")
+    client.meta.events.register("before-call.dynamodb.ListTables", refuse)
+    assert len(project.plan(for_apply=True)) == 40 and calls.count("DescribeTable") == 40
+
+
+def test_a_table_the_list_does_not_show_yet_is_waited_for_and_re_read(dynamodb, tmp_path):
+    """ListTables may lag a table someone just created: apply's CreateTable is refused as in use,
+    waited on, and the table re-read against its spec, not reported created."""
+    project = Project.load(many_specs(tmp_path, 40), checklist=False)
+    dynamodb.create_table(**dict(load_spec("user"), TableName="t39"))
+    client = project.dynamodb()
+
+    def lagging(parsed, **kwargs):
+        parsed["TableNames"] = [n for n in parsed.get("TableNames", []) if n != "t39"]
+    client.meta.events.register("after-call.dynamodb.ListTables", lagging)
+    result, waited = project.apply(timeout=30)
+    assert result.ok and waited.ready
+    statuses = {o.change.table: o.status for o in result.outcomes}
+    assert statuses["t39"] == "already-in-progress" and statuses["t00"] == "applied"
