@@ -105,9 +105,10 @@ def table_checksum(scan: Scan, key_names: tuple, transform: Transform = None) ->
 
 
 def differing_keys(source: Scan, target: Scan, key_names: tuple, buckets: list, transform: Transform = None,
-                   limit: int = 20) -> list:
+                   limit: int = 20, origins: Optional[dict] = None, source_key_names: tuple = ()) -> list:
     """Up to `limit` keys (as plain values) whose items differ, are missing or are extra, read
-    again from the differing `buckets` only."""
+    again from the differing `buckets` only. `origins` (with the source's `source_key_names`),
+    for a transform that makes a new key: filled with {key_json(key): the source key it came from}."""
     wanted = set(buckets)
 
     def digests(scan: Scan, mapping: Transform) -> dict:
@@ -121,8 +122,11 @@ def differing_keys(source: Scan, target: Scan, key_names: tuple, buckets: list, 
                     continue
                 key = key_of(expected, key_names)   # type: ignore[arg-type]
                 if digest(key)[0] in wanted:
+                    name = json.dumps(canonical(key), sort_keys=True)
                     with lock:
-                        found[json.dumps(canonical(key), sort_keys=True)] = (key, digest(expected))
+                        found[name] = (key, digest(expected))
+                        if mapping is not None and origins is not None:
+                            origins[name] = key_of(item, source_key_names)
             return 0
         scan.run(handle)
         return found

@@ -186,38 +186,47 @@ class CatchUp:
             first = changed.setdefault(name, (change["Keys"], [], created_at(record)))
             first[1].append(change.get("OldImage"))
             if self.copying:
-                self.during_copy[name] = change["Keys"]
+                _, stale = self.during_copy.setdefault(name, (change["Keys"], {}))
+                if set(change["Keys"]) != set(self.target_keys):
+                    # a new key schema: where the copy may have written an old version of this item
+                    old = self.target_key(self.mapped(change.get("OldImage")))
+                    if old is not None:
+                        stale[key_json(old)] = old
         self.replay_all([(key, old_images, created) for key, old_images, created in changed.values()])
 
     def replay_all(self, work: list) -> None:
         if len(work) <= 1:
-            for key, old_images, created in work:
-                self.replay(key, old_images, created)
+            for job in work:
+                self.replay(*job)
             return
         with ThreadPoolExecutor(max_workers=min(REPLAY_WORKERS, len(work)), thread_name_prefix="replay") as pool:
             list(pool.map(lambda job: self.replay(*job), work))
 
-    def replay(self, source_key: dict, old_images: Optional[list] = None, created: float = 0.0) -> None:
+    def replay(self, source_key: dict, old_images: Optional[list] = None, created: float = 0.0,
+               stale: Optional[list] = None) -> None:
+        """The key's state now onto the target; `stale`: target keys an older version of the item
+        may have been written at (a transform that makes a changed attribute into the key)."""
         current = call(self.client, "GetItem", "dynamodb", TableName=self.source, Key=source_key,
                        ConsistentRead=True).get("Item")
         new = self.mapped(current)
         befores = [self.mapped(image) for image in old_images or []]
-        guarded: tuple = ({}, {})             # (key, condition): after the switch, the write where we looked
+        guards: dict = {}       # after the switch: {target key: the condition that it is as we read it}
         if self.switched:
-            looked = self.still_ours(befores, new, created)
+            looked = self.still_ours(befores, new, created, source_key)
             if looked is None:
                 return
-            guarded = looked
+            guards = looked
 
-        def guard(key: dict) -> dict:
-            return guarded[1] if key == guarded[0] else {}
+        def guard(key: Optional[dict]) -> dict:
+            return guards.get(key_json(key), {}) if key is not None else {}
         new_key = self.target_key(new)
-        old_keys = {key_json(k): k for k in (self.target_key(b) for b in befores) if k is not None and k != new_key}
+        old_keys = {key_json(k): k for k in [*(self.target_key(b) for b in befores), *(stale or [])]
+                    if k is not None and k != new_key}
         try:
             for old_key in old_keys.values():   # a REMOVE, or a change of what the transform makes into the key
                 call(self.client, "DeleteItem", "dynamodb", TableName=self.target, Key=old_key, **guard(old_key))
             if new is not None:
-                call(self.client, "PutItem", "dynamodb", TableName=self.target, Item=new, **guard(new_key or {}))
+                call(self.client, "PutItem", "dynamodb", TableName=self.target, Item=new, **guard(new_key))
             elif not old_keys and new_key is None and not any(befores):
                 # no old image (a record of a resumed run, a replay after the copy): the key maps to itself
                 key = {k: source_key[k] for k in self.target_keys if k in source_key}
@@ -227,52 +236,62 @@ class CatchUp:
                 raise
             # the switched app wrote the key between our read of the target and this write: its version stays
             with self.lock:
-                self.conflicts.append(shown_key(guarded[0]))
+                self.conflicts.append(shown_key(new_key or next(iter(old_keys.values()), source_key), source_key))
             return
         with self.lock:
             self.replayed += 1
 
-    def still_ours(self, befores: list, new: Optional[dict], created: float = 0.0) -> Optional[tuple]:
-        """After the switch: does the target still hold a state the source held since the last
-        replay (an old image of this batch, or the source's state now)? Then the switched app has
-        not written the key, and the write is guarded by what was read (a condition on it): the
-        app may write between this read and our write: (key, condition). None: the app's version,
-        a conflict.
+    def still_ours(self, befores: list, new: Optional[dict], created: float = 0.0,
+                   source_key: Optional[dict] = None) -> Optional[dict]:
+        """After the switch: does the target, at every key this replay writes, still hold a state
+        the source held since the last replay (an old image of this batch, or the source's item
+        now), or nothing (a key the item moves to)? Then the switched app has not written there,
+        and each write is guarded by what was read ({target key: condition}): the app may write
+        between this read and ours. None: the app's version, a conflict.
 
-        One case no state can tell: a key created on the source before the switch, replayed after
-        it, and absent from the target: never copied, or deleted since by the switched app. It is
-        written (nothing lost) and listed as uncertain."""
+        One case no state can tell: a key created on the source before the switch (or, under a new
+        key schema, an item moved to a new key), replayed after it, and absent from the target:
+        never copied, or deleted (moved) since by the switched app. It is written (nothing lost)
+        and listed as uncertain."""
         from .checksum import canonical
         from .migrate import plain_item
-        before = befores[0] if befores else None      # the state before the batch's first change
-        key = self.target_key(before) or self.target_key(new)
-        if key is None:
-            return ({}, {})
-        found = call(self.client, "GetItem", "dynamodb", TableName=self.target, Key=key, ConsistentRead=True).get("Item")
+        states = [*befores, new]      # the first: the state before the batch's first change
 
         def same(a: Optional[dict], b: Optional[dict]) -> bool:
             return (a is None and b is None) or (a is not None and b is not None
                                                 and canonical(plain_item(a)) == canonical(plain_item(b)))
-        if found is None and before is None and new is not None and created < self.switched_at:
-            with self.lock:
-                self.uncertain.append(shown_key(key))
-            return key, unchanged_condition(key, None)
-        if any(same(found, b) for b in befores) or (found is not None and same(found, new)):
-            return key, unchanged_condition(key, found)
-        with self.lock:
-            self.conflicts.append(shown_key(key))
-        return None
+        written = {key_json(k): k for k in (self.target_key(state) for state in states) if k is not None}
+        guards: dict = {}
+        for name, key in written.items():
+            found = call(self.client, "GetItem", "dynamodb", TableName=self.target, Key=key,
+                         ConsistentRead=True).get("Item")
+            # what the target holds at this key while the source is in each state: ours, if one of them
+            ours = [state if self.target_key(state) == key else None for state in states]
+            if not any(same(found, state) for state in ours):
+                with self.lock:
+                    self.conflicts.append(shown_key(key, source_key))
+                return None
+            # nothing where the item lands, and nothing there before this batch (a key created, or an
+            # item moved to a new key, before the switch): the switched app may have deleted or moved it
+            if found is None and ours[0] is None and new is not None and self.target_key(new) == key \
+                    and created < self.switched_at:
+                with self.lock:
+                    self.uncertain.append(shown_key(key, source_key))
+            guards[name] = unchanged_condition(key, found)
+        return guards
 
     def after_copy(self) -> None:
-        """The copy's last writes may be older than a replay made during it: replay those keys again."""
+        """The copy's last writes may be older than a replay made during it: replay those keys
+        again (deleting where an older version of a moved item may have been written)."""
         self.copying = False
-        self.replay_all([(key, [], 0.0) for key in self.during_copy.values()])
+        self.replay_all([(key, [], 0.0, list(stale.values())) for key, stale in self.during_copy.values()])
         self.during_copy.clear()
 
 
-def shown_key(key: dict) -> dict:
-    """A wire key as the user reads it: {"userId": "u1", "trackId": "t1"}."""
-    return {k: next(iter(v.values())) for k, v in key.items()}
+def shown_key(key: dict, source_key: Optional[dict] = None) -> dict:
+    """A wire key as the user reads it: {"userId": "u1", "trackId": "t1"}; under a new key
+    schema, with the source item's key beside it (which item it came from)."""
+    return {k: next(iter(v.values())) for k, v in {**(source_key or {}), **key}.items()}
 
 
 EXPRESSION_LIMIT = 4000    # DynamoDB's limit on an expression string is 4 KB

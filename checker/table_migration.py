@@ -277,13 +277,14 @@ class TableMigrationRun:
         rechecked = 0
         if buckets:
             limit = RECHECK_LIMIT if online is not None else 20
+            origins: dict = {}
             keys = differing_keys(scan(self.migration.source), scan(self.target.name), self.key_names, buckets,
-                                  self.expected, limit=limit)
+                                  self.expected, limit=limit, origins=origins, source_key_names=self.source_key_names)
             if online is not None and len(keys) < limit:
                 # the app wrote while both sides were read: replay, then look again, key by key
                 tail_until_small_lag(online.reader, online.catch_up, self.options.deadline, online.save)
                 rechecked = len(keys)
-                keys = [k for k in keys if not self.caught_up(online, k)]
+                keys = [k for k in keys if not self.caught_up(online, k, origins)]
         if buckets and keys:
             shown = "; ".join(json.dumps({k: str(v) for k, v in key.items()}) for key in keys)
             self.ledger.update(self.migration.id, status=DIFFERS, verifiedAt=now_iso())
@@ -295,29 +296,59 @@ class TableMigrationRun:
         self.ledger.update(self.migration.id, status=VERIFIED, verifiedAt=now_iso(), checksum=mine.total,
                            itemCount=mine.count)
 
-    def caught_up(self, online: Online, key: dict, attempts: int = 3) -> bool:
+    def caught_up(self, online: Online, key: dict, origins: dict, attempts: int = 3) -> bool:
         """A key that differed while the app wrote: replayed and compared again, a few times (the
-        app may write it again between the two reads)."""
-        if set(self.key_names) != set(self.source_key_names):
-            return False   # a new key schema: the source cannot be read by the target's key
+        app may write it again between the two reads). Under a new key schema the source items
+        behind it are replayed: the one the target's item came from (when it carries the
+        source's key) and the one that mapped to it when verification read the source."""
+        from .checksum import canonical
+        moved = set(self.key_names) != set(self.source_key_names)
+        sources = [key] if not moved else self.sources_of(key, origins.get(json.dumps(canonical(key), sort_keys=True)))
+        if not sources:
+            # no source item maps to it and the target's item names none: right if nothing is there
+            # (an item the catch-up has moved away since); else not proven
+            return self.same_now(key, [])
         for _ in range(attempts):
-            online.catch_up.replay(wire_item(key))
-            if self.same_now(key):
+            for source in sources:
+                online.catch_up.replay(wire_item(source), stale=[wire_item(key)] if moved else None)
+            if self.same_now(key, sources):
                 return True
         return False
 
-    def same_now(self, key: dict) -> bool:
-        """A key's item on both sides now, read consistently: equal (after the transform)?"""
+    def sources_of(self, key: dict, origin: Optional[dict]) -> list:
+        """The source keys a target key may come from: its item's (stale ones first: replaying
+        them deletes what moved away) and the one verification saw map to it."""
+        found = call(self.client, "GetItem", "dynamodb", TableName=self.target.name, Key=wire_item(key),
+                     ConsistentRead=True).get("Item")
+        held = plain_item(found) if found is not None else {}
+        candidates = [{k: held[k] for k in self.source_key_names}] if all(k in held for k in self.source_key_names) else []
+        if origin and origin not in candidates:
+            candidates.append(origin)
+        return candidates
+
+    def same_now(self, key: dict, sources: Optional[list] = None) -> bool:
+        """The target, read consistently now, holds what each source item (read now) maps to,
+        and at `key` nothing else."""
         from .checksum import SKIP, canonical
-        wire = wire_item(key)
-        source = call(self.client, "GetItem", "dynamodb", TableName=self.migration.source, Key=wire,
-                      ConsistentRead=True).get("Item")
-        target = call(self.client, "GetItem", "dynamodb", TableName=self.target.name, Key=wire,
-                      ConsistentRead=True).get("Item")
-        expected = self.expected(plain_item(source)) if source is not None else SKIP
-        if expected is SKIP or source is None:
-            return target is None
-        return target is not None and canonical(expected) == canonical(plain_item(target))
+
+        def get(table: str, wanted: dict) -> Optional[dict]:
+            item = call(self.client, "GetItem", "dynamodb", TableName=table, Key=wire_item(wanted),
+                        ConsistentRead=True).get("Item")
+            return plain_item(item) if item is not None else None
+        at_key = get(self.target.name, key)
+        expected_at_key = None
+        for source in sources if sources is not None else [key]:
+            item = get(self.migration.source, source)
+            expected = self.expected(item) if item is not None else SKIP
+            if not isinstance(expected, dict):     # SKIP: the transform drops it
+                continue
+            where = {k: expected[k] for k in self.key_names if k in expected}
+            held = at_key if where == key else get(self.target.name, where)
+            if held is None or canonical(held) != canonical(expected):
+                return False
+            if where == key:
+                expected_at_key = expected
+        return at_key is None if expected_at_key is None else True
 
     # -- the switch -----------------------------------------------------------------------
     def switch(self, online: Optional[Online] = None) -> MigrationResult:
@@ -360,11 +391,11 @@ class TableMigrationRun:
                                  "the switch were also written by the switched app; the app's version was kept (the "
                                  "keys are listed: look at each)")
         if uncertain:
-            self.warnings.append(f"{len(uncertain)} key(s) created on the source just before the switch were written "
-                                 f"to {self.target.name} after it; if the switched app deleted one meanwhile, delete "
-                                 "it again (the keys are listed)")
+            self.warnings.append(f"{len(uncertain)} key(s) created on the source just before the switch (or moved to "
+                                 f"a new key) were written to {self.target.name} after it; if the switched app deleted "
+                                 "or moved one meanwhile, delete it again (the keys are listed)")
         self.keys += [dict(key, why="the app's version kept") for key in conflicts]
-        self.keys += [dict(key, why="created before the switch, written after it") for key in uncertain]
+        self.keys += [dict(key, why="created (or moved) before the switch, written after it") for key in uncertain]
 
     def result(self, entry: Optional[dict], status: str, detail: str, switched: bool = False) -> MigrationResult:
         entry = entry or {}

@@ -114,3 +114,23 @@ def test_the_condition_fits_an_expression_for_an_item_of_many_attributes(dynamod
     dynamodb.put_item(TableName="songs_v2", Item=wide)
     dynamodb.put_item(TableName="songs_v2", Item=KEY, **condition)   # holds while the item is unchanged
     assert target(dynamodb) == KEY
+
+
+def test_an_old_version_the_copy_wrote_at_a_moved_key_is_deleted_after_the_copy(dynamodb):
+    """A transform that makes a changed attribute into the key: the copy read the item before the
+    change and wrote it after the change's replay, at the key the old version maps to."""
+    dynamodb.create_table(TableName="slots", BillingMode="PAY_PER_REQUEST",
+                          AttributeDefinitions=[{"AttributeName": "userId", "AttributeType": "S"},
+                                                {"AttributeName": "slot", "AttributeType": "S"}],
+                          KeySchema=[{"AttributeName": "userId", "KeyType": "HASH"},
+                                     {"AttributeName": "slot", "KeyType": "RANGE"}])
+
+    def slotted(wire: dict) -> dict:
+        return dict(wire, slot={"S": f"{wire['v']['S']}#{wire['trackId']['S']}"})
+    catch_up = CatchUp(dynamodb, "songs", "slots", ("userId", "slot"), transform=slotted)
+    dynamodb.put_item(TableName="songs", Item=item("new"))
+    catch_up.apply([record(item("old"))])                            # the replay, during the copy
+    dynamodb.put_item(TableName="slots", Item=slotted(item("old")))  # the copy's late write of what it read
+    catch_up.after_copy()
+    held = dynamodb.scan(TableName="slots")["Items"]
+    assert held == [slotted(item("new"))]
