@@ -92,11 +92,17 @@ def test_a_split_shard_is_read_to_its_end_and_its_children_from_their_start():
     assert tracks(resumed.poll()) == ["t6"]
 
 
-def test_an_expired_iterator_is_reopened_after_the_last_record_read():
+def one_shard() -> tuple:
+    """A stream of one shard and a reader started at its tip, as before a copy."""
     streams = Streams()
     streams.shard("only")
     reader = StreamReader(streams, ARN)
     reader.start(at_latest=True)
+    return streams, reader
+
+
+def test_an_expired_iterator_is_reopened_after_the_last_record_read():
+    streams, reader = one_shard()
     streams.shards["only"]["records"] += [record(1, "t1"), record(2, "t2")]
     assert tracks(reader.poll()) == ["t1", "t2"]
     streams.shards["only"]["records"] += [record(3, "t3")]
@@ -107,10 +113,7 @@ def test_an_expired_iterator_is_reopened_after_the_last_record_read():
 
 def test_an_iterator_that_expires_before_any_record_was_read_reads_from_the_shard_start():
     """No position yet: TRIM_HORIZON (a replay is idempotent; LATEST would skip writes)."""
-    streams = Streams()
-    streams.shard("only")
-    reader = StreamReader(streams, ARN)
-    reader.start(at_latest=True)
+    streams, reader = one_shard()
     streams.shards["only"]["records"] += [record(1, "t1")]
     streams.expire.add(reader.iterators["only"])
     reader.poll()
