@@ -295,22 +295,27 @@ def shown_key(key: dict, source_key: Optional[dict] = None) -> dict:
 
 
 EXPRESSION_LIMIT = 4000    # DynamoDB's limit on an expression string is 4 KB
+VALUES_BUDGET = 64 * 1024  # the compared values, beside an item of up to 400 KB in the same request
 
 
 def unchanged_condition(key: dict, found: Optional[dict]) -> dict:
     """A ConditionExpression that holds only while the target item is still `found` (absent:
-    None): every attribute equal, as many as fit in an expression (the key's always; an item
-    with more attributes than fit is guarded by those that do)."""
+    None): every attribute equal, as many as fit in an expression and in VALUES_BUDGET (the
+    key's always, then the small attributes first: an app's write changes a timestamp or a
+    version far more often than a blob)."""
     names: dict = {}
     values: dict = {}
     if found is None:
         names["#k0"] = next(iter(key))
         return {"ConditionExpression": "attribute_not_exists(#k0)", "ExpressionAttributeNames": names}
     terms: list = []
-    ordered = list(key) + sorted(name for name in found if name not in key)
+    size = {name: len(json.dumps(value, default=str)) for name, value in found.items()}
+    ordered = list(key) + sorted((name for name in found if name not in key), key=lambda name: (size[name], name))
+    spent = 0
     for n, name in enumerate(ordered):
         term = f"#a{n} = :a{n}"
-        if len(" AND ".join(terms + [term])) > EXPRESSION_LIMIT:
+        spent += size[name]
+        if len(" AND ".join(terms + [term])) > EXPRESSION_LIMIT or (terms and spent > VALUES_BUDGET):
             break
         terms.append(term)
         names[f"#a{n}"], values[f":a{n}"] = name, found[name]

@@ -9,7 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from checker.stream import EXPRESSION_LIMIT, CatchUp, unchanged_condition
+from checker.stream import EXPRESSION_LIMIT, VALUES_BUDGET, CatchUp, unchanged_condition
 
 from .conftest import REGION
 
@@ -134,3 +134,14 @@ def test_an_old_version_the_copy_wrote_at_a_moved_key_is_deleted_after_the_copy(
     catch_up.after_copy()
     held = dynamodb.scan(TableName="slots")["Items"]
     assert held == [slotted(item("new"))]
+
+
+def test_the_condition_leaves_out_a_large_value_and_still_guards_the_rest(dynamodb):
+    big = dict(item("v1"), blob={"B": b"x" * 300_000}, version={"N": "7"})
+    condition = unchanged_condition(KEY, big)
+    guarded = set(condition["ExpressionAttributeNames"].values())
+    assert "blob" not in guarded and {"userId", "trackId", "v", "version"} <= guarded
+    assert sum(len(str(v)) for v in condition["ExpressionAttributeValues"].values()) < VALUES_BUDGET
+    dynamodb.put_item(TableName="songs_v2", Item=big)
+    dynamodb.put_item(TableName="songs_v2", Item=item("ours"), **condition)
+    assert target(dynamodb) == item("ours")
