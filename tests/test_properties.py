@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from checker.local.http import LocalServer, send
 
-settings.register_profile("ci", max_examples=40, derandomize=True, deadline=None, database=None,
+settings.register_profile("ci", max_examples=25, derandomize=True, deadline=None, database=None,
                           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 settings.register_profile("dev", max_examples=400, deadline=None,
                           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
