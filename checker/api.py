@@ -525,10 +525,9 @@ def export(out_dir, tables=(), force: bool = False, checklist=None, env: Optiona
     import json
 
     from .checklist import load_checklist
-    from .errors import pages
     from .export import checklist_snippet, spec_from_table, strip_affixes
     from .ledger import is_ledger
-    from .live import describe_tables, in_parallel, read_tags
+    from .live import describe_tables, in_parallel, read_tags, table_names
 
     environment = None
     if env:
@@ -542,7 +541,7 @@ def export(out_dir, tables=(), force: bool = False, checklist=None, env: Optiona
     if tables:
         names = list(tables)
     else:
-        names = [n for page in pages(client, "ListTables", "dynamodb") for n in page.get("TableNames", [])
+        names = [n for n in table_names(client)
                  if strip_affixes(n, prefix, suffix) and not is_ledger(n, prefix, suffix)]   # checker's own: not the app's
     if not names:
         raise CheckerError(f"no table to export (prefix {prefix!r}, suffix {suffix!r}); name them with --table")

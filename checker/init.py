@@ -84,17 +84,16 @@ def init_from_function(directory: Path, function_name: str, env: str, aws: AwsOp
     from .api import export
     from .checks.iam import role_name, role_policies
     from .context import CheckContext
-    from .errors import pages
     from .export import strip_affixes
     from .ledger import is_ledger
+    from .live import table_names
     ctx = CheckContext(aws=aws, tables=[], checklist=Checklist("(init)", sections=frozenset()),
                        function_name=function_name, base_url=None, since_ms=0)
     config = ctx.function
     if config is None:
         raise CheckerError(f"--function {function_name}: no such function in {aws.region or 'the default region'}")
     variables = (config.get("Environment") or {}).get("Variables") or {}
-    live_tables = {n for page in pages(ctx.client("dynamodb"), "ListTables", "dynamodb")
-                   for n in page.get("TableNames", [])}
+    live_tables = set(table_names(ctx.client("dynamodb")))
     documents = role_policies(ctx, role_name(config["Role"]))
     grants, notes = dynamodb_grants(documents)
     named = {value for value in variables.values() if value in live_tables}

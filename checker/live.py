@@ -101,21 +101,27 @@ def describe_tables(client, names: list) -> dict:
 def read_tables(client, expected: Iterable[ExpectedTable], list_first: bool = False) -> dict[str, LiveTable]:
     """What DynamoDB has for each table; `list_first` (apply only): see the module's docstring."""
     tables = list(expected)
+
+    def read(some: list, absent: frozenset = frozenset()) -> dict:
+        return {live.name: live for live in in_parallel(
+            lambda table: LiveTable(table.name, None) if table.name in absent else read_table(client, table), some)}
     if not list_first or len(tables) <= MAX_PARALLEL:
-        return {live.name: live for live in in_parallel(lambda table: read_table(client, table), tables)}
+        return read(tables)
     wave, rest = tables[:MAX_PARALLEL], tables[MAX_PARALLEL:]
-    found = {live.name: live for live in in_parallel(lambda table: read_table(client, table), wave)}
+    found = read(wave)
     listed = listed_tables(client) if sum(not live.exists for live in found.values()) * 2 >= len(wave) else None
-    absent = {t.name for t in rest if listed is not None and t.name not in listed}
-    found |= {live.name: live for live in in_parallel(
-        lambda table: LiveTable(table.name, None) if table.name in absent else read_table(client, table), rest)}
-    return found
+    return found | read(rest, frozenset(t.name for t in rest if listed is not None and t.name not in listed))
+
+
+def table_names(client) -> list:
+    """Every table name in the account and region (ListTables, 100 a call)."""
+    return [name for page in pages(client, "ListTables", "dynamodb") for name in page.get("TableNames", [])]
 
 
 def listed_tables(client) -> Optional[set]:
-    """Every table name in the account and region, or None when listing is refused (a role
-    without dynamodb:ListTables: DescribeTable each, as without the shortcut)."""
+    """table_names, or None when listing is refused (a role without dynamodb:ListTables:
+    DescribeTable each, as without the shortcut)."""
     try:
-        return {name for page in pages(client, "ListTables", "dynamodb") for name in page.get("TableNames", [])}
+        return set(table_names(client))
     except AwsError:
         return None
