@@ -51,6 +51,11 @@ def digest(value) -> bytes:
     return hashlib.sha256(json.dumps(canonical(value), sort_keys=True, separators=(",", ":")).encode()).digest()
 
 
+def key_name(key: dict) -> str:
+    """A plain key as one string, equal for equal keys (differing_keys' `origins` are keyed so)."""
+    return json.dumps(canonical(key), sort_keys=True)
+
+
 def key_of(item: dict, key_names: tuple) -> dict:
     return {name: item[name] for name in key_names if name in item}
 
@@ -108,7 +113,7 @@ def differing_keys(source: Scan, target: Scan, key_names: tuple, buckets: list, 
                    limit: int = 20, origins: Optional[dict] = None, source_key_names: tuple = ()) -> list:
     """Up to `limit` keys (as plain values) whose items differ, are missing or are extra, read
     again from the differing `buckets` only. `origins` (with the source's `source_key_names`),
-    for a transform that makes a new key: filled with {key_json(key): the source key it came from}."""
+    for a transform that makes a new key: filled with {key_name(key): the source key it came from}."""
     wanted = set(buckets)
 
     def digests(scan: Scan, mapping: Transform) -> dict:
@@ -122,7 +127,7 @@ def differing_keys(source: Scan, target: Scan, key_names: tuple, buckets: list, 
                     continue
                 key = key_of(expected, key_names)   # type: ignore[arg-type]
                 if digest(key)[0] in wanted:
-                    name = json.dumps(canonical(key), sort_keys=True)
+                    name = key_name(key)
                     with lock:
                         found[name] = (key, digest(expected))
                         if mapping is not None and origins is not None:

@@ -301,9 +301,9 @@ class TableMigrationRun:
         app may write it again between the two reads). Under a new key schema the source items
         behind it are replayed: the one the target's item came from (when it carries the
         source's key) and the one that mapped to it when verification read the source."""
-        from .checksum import canonical
+        from .checksum import key_name
         moved = set(self.key_names) != set(self.source_key_names)
-        sources = [key] if not moved else self.sources_of(key, origins.get(json.dumps(canonical(key), sort_keys=True)))
+        sources = [key] if not moved else self.sources_of(key, origins.get(key_name(key)))
         if not sources:
             # no source item maps to it and the target's item names none: right if nothing is there
             # (an item the catch-up has moved away since); else not proven
