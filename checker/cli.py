@@ -202,6 +202,12 @@ def aws_options(command=None, formats=("text", "json"), many_envs=False, own_tim
         else:
             timeout = kwargs.pop("timeout")
         target = Target(env=env_names[0] if len(env_names) == 1 else None, timeout=timeout, **given)
+        group = click.get_current_context().find_object(Target)
+        if group is not None:   # a subcommand of a group given options (`checker migrate --env prod status`)
+            try:
+                target = target.under(group)
+            except ValueError as exc:
+                raise click.UsageError(str(exc)) from None
         if many_envs:
             kwargs["envs"] = env_names if len(env_names) > 1 else ()
         return command(*args, target=target, **kwargs)
@@ -875,6 +881,7 @@ def migrate(ctx, output_format, offline, no_switch, dry_run, allow_deletes, allo
       checker migrate rollback table:NEW --env dev
     """
     if ctx.invoked_subcommand is not None:
+        ctx.obj = target   # the subcommand acts where these options point (Target.under)
         return
     project = load_project(target, sections_of(MIGRATE_SECTIONS))
     pending = project.pending_migrations()

@@ -19,6 +19,11 @@ DEFAULT_RETRY_MODE = None      # None: botocore's own (AWS_RETRY_MODE, the profi
 DEFAULT_MAX_ATTEMPTS = None
 
 
+FLAGS = {"specs_dir": "--specs", "checklist_path": "--checklist", "env": "--env", "region": "--region",
+         "profile": "--profile", "endpoint_url": "--endpoint-url", "table_prefix": "--table-prefix",
+         "table_suffix": "--table-suffix", "retry_mode": "--retry-mode", "max_attempts": "--max-attempts"}
+
+
 @dataclass(frozen=True)
 class Target:
     """The options of one command as given (None: not given). What they resolve to (the
@@ -40,6 +45,19 @@ class Target:
 
     def with_env(self, env: Optional[str]) -> Target:
         return dataclasses.replace(self, env=env)
+
+    def under(self, group: Target) -> Target:
+        """These options given after a subcommand, over those its group was given (`checker
+        migrate --env prod status`): one target, whichever side an option was written on. The
+        same option given on both sides with different values is a ValueError naming it."""
+        merged = {}
+        for item in dataclasses.fields(self):
+            own, given = getattr(self, item.name), getattr(group, item.name)
+            if item.compare and own is not None and given is not None and own != given:
+                flag = FLAGS.get(item.name, item.name)
+                raise ValueError(f"{flag} is given twice, {given} and {own}: give it once")
+            merged[item.name] = own if own is not None else given
+        return Target(**merged)
 
     def to_cli(self, env: Optional[str] = None) -> str:
         """The options that make another checker command act here (`env`: the environment

@@ -117,3 +117,53 @@ def test_wait_of_several_environments_in_json_is_one_document(cli, two_accounts)
     assert report["environments"]["dev"]["ready"] is True
     assert report["environments"]["prod"]["ready"] is False  # the cache tables were never created
     assert result.exit_code == 1 and "not ready in: prod" in result.stderr
+
+
+def verified_in_prod_only(second_account) -> None:
+    """prod's ledger says table:liked_songs_v2 is verified; dev has no ledger at all."""
+    from checker.ledger import Ledger, ledger_name
+    ledger = Ledger(boto3.client("dynamodb", endpoint_url=second_account, region_name=REGION),
+                    ledger_name("", "-prod"))
+    ledger.ensure()
+    ledger.put("table:liked_songs_v2", status="verified")
+
+
+def declare_v2(project) -> None:
+    spec = load_spec("liked_songs")
+    spec["TableName"] = "liked_songs_v2"
+    (project / "table_specs" / "liked_songs_v2.json").write_text(json.dumps(spec))
+    document = yaml.safe_load((project / "checklist.yaml").read_text())
+    document.setdefault("tables", {})["liked_songs_v2"] = {"migrate_from": "liked_songs"}
+    (project / "checklist.yaml").write_text(yaml.safe_dump(document))
+
+
+@pytest.mark.parametrize("where", ["group", "subcommand"])
+def test_migrate_status_and_rollback_act_on_the_environment_named(cli, project, two_accounts, where):
+    """`checker migrate --env prod status` read dev (the group's options were dropped)."""
+    declare_v2(project)
+    verified_in_prod_only(two_accounts[1])
+
+    def migrate(subcommand: str, *rest: str):
+        env = ("--env", "prod")
+        return cli("migrate", *env, subcommand, *rest) if where == "group" else cli("migrate", subcommand, *rest, *env)
+    status = migrate("status", "--format", "json")
+    report = json.loads(status.stdout)
+    assert {m["id"]: m["status"] for m in report["migrations"]}["table:liked_songs_v2"] == "verified", status.output
+    rolled = migrate("rollback", "table:liked_songs_v2", "--yes")
+    assert rolled.exit_code == 1 and "(ledger: verified)" in rolled.stderr, rolled.output
+    # dev has no ledger: nothing there was read as prod's or written
+    dev = boto3.client("dynamodb", endpoint_url=two_accounts[0], region_name=REGION)
+    assert "checker_migrations" not in dev.list_tables()["TableNames"]
+
+
+def test_migrate_options_given_twice_must_agree(cli, project, two_accounts):
+    result = cli("migrate", "--env", "prod", "status", "--env", "dev")
+    assert result.exit_code == 1 and "--env" in result.stderr and "prod" in result.stderr, result.output
+
+
+def test_migrate_env_is_heard_without_a_default_env(cli, project, two_accounts):
+    document = yaml.safe_load((project / "checklist.yaml").read_text())
+    document.pop("default_env", None)
+    (project / "checklist.yaml").write_text(yaml.safe_dump(document))
+    result = cli("migrate", "--env", "prod", "status")
+    assert "pass --env" not in result.stderr and result.exit_code in (0, 2), result.output
