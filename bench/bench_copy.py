@@ -24,8 +24,8 @@ from bench_deploy import dynalite_command, free_port
 from bench_sync import started
 from results import record
 
-from checker.copy import copy_items
-from checker.ledger import Ledger
+from checker.migrate.copy import copy_items
+from checker.migrate.ledger import Ledger
 
 KEY = {"AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
        "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}], "BillingMode": "PAY_PER_REQUEST"}

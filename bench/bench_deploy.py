@@ -37,7 +37,7 @@ import boto3
 import botocore.config
 from moto.server import ThreadedMotoServer
 
-from checker.api import Project
+from checker.api import Project, Target
 from checker.local.dynamo_proxy import DynamoProxy
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -74,7 +74,7 @@ def specs_dir(count: int) -> Path:
 def apply_with_checker(moto_url: str, proxy: DynamoProxy, specs: Path) -> float:
     reset(moto_url)
     started = time.perf_counter()
-    Project.load(specs, checklist=False, endpoint_url=proxy.url).apply(timeout=120)
+    Project.load(Target(specs_dir=specs, endpoint_url=proxy.url), use_checklist=False).apply(timeout=120)
     return time.perf_counter() - started
 
 
@@ -106,7 +106,7 @@ def physical_limit(url: str, specs: Path, threads: int = 16) -> float:
 
 
 def check_with_checker(proxy: DynamoProxy, specs: Path) -> float:
-    project = Project.load(specs, checklist=False, endpoint_url=proxy.url)
+    project = Project.load(Target(specs_dir=specs, endpoint_url=proxy.url), use_checklist=False)
     started = time.perf_counter()
     project.check(kinds=("tables",))
     return time.perf_counter() - started
@@ -137,7 +137,7 @@ def export_limit(proxy: DynamoProxy, names: list, threads: int = 16) -> float:
 
 
 def plan_with_checker(proxy: DynamoProxy, specs: Path) -> float:
-    project = Project.load(specs, checklist=False, endpoint_url=proxy.url)
+    project = Project.load(Target(specs_dir=specs, endpoint_url=proxy.url), use_checklist=False)
     started = time.perf_counter()
     project.plan()
     return time.perf_counter() - started
@@ -296,7 +296,7 @@ def main(runs: int) -> None:
             with DynamoProxy(moto_url) as proxy:
                 specs = specs_dir(count)
                 reset(moto_url)
-                Project.load(specs, checklist=False, endpoint_url=proxy.url).apply(timeout=600)
+                Project.load(Target(specs_dir=specs, endpoint_url=proxy.url), use_checklist=False).apply(timeout=600)
                 proxy.latency = 0.020
                 ours, plan = interleaved(runs, lambda specs=specs: check_with_checker(proxy, specs),
                                          lambda specs=specs: plan_with_checker(proxy, specs))

@@ -18,14 +18,18 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-from .diff import Change, ExpectedTable, diff_table
+from .diff import diff_table
 from .errors import AwsError, Interrupted, call
 from .live import in_parallel, read_table
+from .model import MIGRATIONS, Action, Change, ExpectedTable, TableState
 from .policy import hold_reason
-from .results import DEFAULT_CONCURRENCY, MIGRATIONS, Action, ApplyResult, ChangeOutcome, Outcome
-from .wait import ProgressCallback, TableState, Watch, next_delay
+from .results import DEFAULT_CONCURRENCY, ApplyResult, ChangeOutcome, Outcome
+from .wait import ProgressCallback, Watch, next_delay
+
+if TYPE_CHECKING:
+    from .environment import Environment
 
 ALLOWED_OPERATIONS = {"CreateTable", "UpdateTable", "UpdateTimeToLive", "UpdateContinuousBackups", "TagResource"}
 BACKOFF_START = 2.0
@@ -342,3 +346,28 @@ def diff_table_or_create(client, table: ExpectedTable, description: Optional[dic
     if not live.exists:
         return [Change(table.name, Action.CREATE_TABLE, "table does not exist after apply", True)]
     return diff_table(table, live)
+
+
+def apply_plan(environment: Environment, changes: list, timeout: float = 1800,
+               concurrency: Optional[int] = DEFAULT_CONCURRENCY, allow_capacity_changes: bool = False,
+               on_change: Optional[ProgressCallback] = None, log: Callable[[str], None] = lambda line: None) -> tuple:
+    """Make a plan's automatic changes, wait for every table and GSI of the environment, then
+    re-read what changed: (ApplyResult, WaitResult). Every table that exists is waited for and
+    every change re-read, whatever else failed: a failed change must not hide that another,
+    reported made, is not in effect."""
+    from .model import table_state
+    from .wait import WaitResult, wait_until_active
+    client = environment.dynamodb()
+    result = apply_changes(client, changes, timeout=timeout, concurrency=concurrency, on_change=on_change,
+                           log=log, allow_capacity_changes=allow_capacity_changes)
+    never_created = {o.change.table for o in result.failed if o.change.action == Action.CREATE_TABLE} | {
+        c.table for c in changes if c.action == Action.MIGRATE_TABLE}   # checker migrate creates those
+    # what apply's loop last saw ready after its changes needs no second look; the rest is waited for
+    names = environment.names
+    unseen = [n for n in names if n not in never_created and n not in result.seen]
+    waited = wait_until_active(client, unseen, timeout, on_change)
+    states = {s.name: s for s in waited.states} | {n: table_state(n, d) for n, d in result.seen.items()}
+    waited = WaitResult([states[n] for n in names if n in states], waited.seconds)
+    if waited.ready:
+        result = verify_applied(client, environment.tables, result)
+    return result, waited

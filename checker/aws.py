@@ -13,7 +13,7 @@ import botocore.exceptions
 
 from .deadline import Deadline
 from .errors import CheckerError, describe_aws_error
-from .secrets import clip
+from .text import clip
 
 POOL_CONNECTIONS = 50
 

@@ -20,8 +20,8 @@ import jsonschema
 
 from .errors import CheckerError
 from .inputs import InputError, parse_yaml, read_text
-from .secrets import clip
 from .specs import Problem, SpecError, json_path, load_schema, schema_problems
+from .text import clip
 
 ENVIRONMENT_NAME = re.compile(r"[A-Za-z0-9_-]+")
 AFFIX = re.compile(r"[A-Za-z0-9_.-]*")
@@ -31,7 +31,7 @@ REFERENCE_START = re.compile(r"\$\{")
 
 
 @dataclass(frozen=True)
-class Environment:
+class EnvironmentSettings:
     name: str
     region: Optional[str] = None
     table_prefix: str = ""
@@ -127,7 +127,7 @@ class Checklist:
     def has(self, section: str) -> bool:
         return section in self.sections
 
-    def environment(self, name: str) -> Environment:
+    def environment(self, name: str) -> EnvironmentSettings:
         if name not in self.environments:
             known = ", ".join(sorted(self.environments)) or "none"
             raise CheckerError(f"{self.file}: $.environments: no environment {name!r} (known: {known})")
@@ -440,7 +440,7 @@ def build_checklist(document: dict, file: str) -> Checklist:
     logs = document.get("logs")
     return Checklist(
         file=file,
-        environments={name: Environment(name=name, **values) for name, values in document["environments"].items()},
+        environments={name: EnvironmentSettings(name=name, **values) for name, values in document["environments"].items()},
         tables={name: TableWishes(**(values or {})) for name, values in (document.get("tables") or {}).items()},
         function_name=lambda_section.get("function_name"),
         required_env=tuple(lambda_section.get("required_env") or ()),

@@ -189,7 +189,7 @@ def aws_options(command=None, formats=("text", "json"), many_envs=False, own_tim
             if env_names:
                 raise click.UsageError("--all-envs and --env: give one or the other")
             try:
-                env_names = tuple(environment_names(given["checklist_path"]))
+                env_names = tuple(environment_names(Target(checklist_path=given["checklist_path"])))
             except CheckerError as exc:
                 raise click.UsageError(str(exc)) from None
         if len(env_names) > 1 and not many_envs:
@@ -236,7 +236,7 @@ def aws_options(command=None, formats=("text", "json"), many_envs=False, own_tim
 
 
 def load_project(target: Target, sections) -> Project:
-    project = Project.for_target(target, sections)
+    project = Project.load(target, sections)
     OUTPUT.secrets.update(project.secrets().secrets)
     return project
 
@@ -667,8 +667,10 @@ def export_command(specs_dir, tables, force, checklist_path, env_name, region, p
     against the same account says "In sync". Existing files are kept unless --force.
     """
     OUTPUT.add_url(endpoint_url or "")
-    result = export_tables(specs_dir, tables, force, checklist_path, env_name, region, profile, endpoint_url,
-                           table_prefix, table_suffix, retry_mode, max_attempts, timeout)
+    target = Target(checklist_path=checklist_path, env=env_name, region=region, profile=profile,
+                    endpoint_url=endpoint_url, table_prefix=table_prefix, table_suffix=table_suffix,
+                    retry_mode=retry_mode, max_attempts=max_attempts, timeout=timeout)
+    result = export_tables(specs_dir, target, tables, force)
     for path in result.files:
         stderr(f"wrote {path}")
     echo(result.snippet)
@@ -705,8 +707,9 @@ def init_command(function_name, env_name, directory, force, region, profile, end
     Then: `checker check --env dev` (add --endpoint-url when you gave one here).
     """
     OUTPUT.add_url(endpoint_url or "")
-    written = init_project(directory, function_name, env_name, force, region, profile, endpoint_url, table_prefix,
-                           table_suffix, retry_mode, max_attempts, timeout)
+    target = Target(region=region, profile=profile, endpoint_url=endpoint_url, table_prefix=table_prefix,
+                    table_suffix=table_suffix, retry_mode=retry_mode, max_attempts=max_attempts, timeout=timeout)
+    written = init_project(directory, target, function_name, env_name, force)
     for path in written.files:
         stderr(f"wrote {path}")
     for note in written.notes:
@@ -759,7 +762,7 @@ def local(port, app_name, app_dir, entry_point, tracks, deploy, env_name, specs_
                            "run it in the project's folder, or pass --specs DIR and --checklist FILE")
     settings = local_settings(given, app_name, app_dir, entry_point)
     # a bad project fails before anything starts; the stack serves the environment's own region
-    project = Project.for_target(given, sections_of(KIND_NAMES)) if deploy else None
+    project = Project.load(given, sections_of(KIND_NAMES)) if deploy else None
     region = (project.region if project else None) or "us-east-1"
     try:
         from .local.stack import LocalStack
@@ -770,9 +773,9 @@ def local(port, app_name, app_dir, entry_point, tracks, deploy, env_name, specs_
     with stack:
         target = dataclasses.replace(given, endpoint_url=stack.endpoint)
         if deploy:
-            project = Project.for_target(target, sections_of(KIND_NAMES))
+            project = Project.load(target, sections_of(KIND_NAMES))
             project.apply(timeout=60)
-            stack.deploy(project)
+            stack.deploy(project.environment)
         else:
             stack.serve(stack.app_settings())
         print_local_stack(stack, target, bool(deploy and stack.function_name))

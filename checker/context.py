@@ -4,12 +4,15 @@ from __future__ import annotations
 import dataclasses
 import functools
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from .aws import AwsOptions
 from .checklist import Checklist
 from .errors import CheckerError, call, expect
 from .secrets import Redactor
+
+if TYPE_CHECKING:
+    from .environment import Environment
 
 
 @dataclass
@@ -24,9 +27,18 @@ class CheckContext:
     logs_settle: float = 0.0           # seconds to let CloudWatch ingest before counting
     smoke: bool = False                # a smoke test: its endpoint calls must leave logs behind
     endpoints_called: bool = False     # set once an endpoint check has sent a request
-    project: Optional[object] = None   # the api.Project checked (the migrations check reads its files)
+    environment: Optional[Environment] = None   # where the checks look (the migrations check reads its files)
     _clients: dict = field(default_factory=dict)
     _facts: dict = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, environment: Environment, function_name: Optional[str] = None, base_url: Optional[str] = None,
+           since_ms: int = 0, **options) -> CheckContext:
+        """The checks' view of an Environment: its function and base URL unless others are given."""
+        return cls(aws=environment.aws, tables=environment.tables,
+                   checklist=environment.checklist or Checklist("(no checklist)"),
+                   function_name=function_name or environment.function_name,
+                   base_url=base_url or environment.base_url, since_ms=since_ms, environment=environment, **options)
 
     def client(self, service: str, single_attempt: bool = False):
         """One client per service (and one without retries, for calls whose failure has a fallback)."""
@@ -38,6 +50,8 @@ class CheckContext:
 
     def table_name(self, spec_name: str) -> str:
         """The environment's name (prefix/suffix applied) of a spec's TableName."""
+        if self.environment is not None:
+            return self.environment.table_name(spec_name)
         return next((t.name for t in self.tables if t.spec_name == spec_name), spec_name)
 
     def fact(self, name: str, compute):

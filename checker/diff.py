@@ -15,78 +15,9 @@ becomes a NOT_COMPARED entry, so the plan names it instead of skipping it quietl
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
 from typing import Optional
 
-from .results import NOT_READY, Action, Gate
-from .specs import TableSpec
-
-
-@dataclass(frozen=True)
-class ExpectedTable:
-    """A spec already named for its environment, plus what the checklist wishes beyond CreateTable."""
-
-    spec: TableSpec
-    ttl_attribute: Optional[str] = None
-    point_in_time_recovery: bool = False
-    spec_name: str = ""   # the TableName in the spec file, before the environment's prefix/suffix
-    migrate_from: Optional[str] = None   # the live table `checker migrate` copies into this one (environment's name)
-    transform: Optional[str] = None      # module:function for that copy
-    catch_up: Optional[str] = None       # "stream": online, the app writing throughout
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-
-@dataclass(frozen=True)
-class LiveTable:
-    """What DynamoDB said. `description` is DescribeTable's `Table`, None when the table is absent;
-    `ttl` / `pitr` are read only when the checklist asks for them, `tags` (ListTagsOfResource, as
-    {key: value}) only when the spec states Tags."""
-
-    name: str
-    description: Optional[dict]
-    ttl: Optional[dict] = None
-    pitr: Optional[dict] = None
-    tags: Optional[dict] = None
-    unreadable: dict = field(default_factory=dict)  # "TTL" / "PITR" -> why this endpoint could not say
-
-    @property
-    def exists(self) -> bool:
-        return self.description is not None
-
-
-CAPACITY_GATE = Gate.CAPACITY       # billing-mode switches and capacity decreases: opt-in
-NOT_COMPARED = Action.NOT_COMPARED  # a stated field the diff cannot compare: named, never a change
-
-
-@dataclass(frozen=True)
-class Change:
-    table: str
-    action: Action
-    detail: str
-    automatic: bool
-    operation: Optional[str] = None
-    params: dict = field(default_factory=dict, compare=False)
-    gate: Gate = Gate.NONE  # CAPACITY_GATE: automatic only when capacity changes are allowed
-    target: str = ""        # what within the table it is about (an index, a field), for verification
-
-    @property
-    def pending(self) -> bool:
-        """A real difference (automatic or manual), as opposed to a note: a field not compared, a
-        table still building, an index the spec no longer has (a changed GSI is a new name in the
-        spec: the old one retires, dropped by a person when nothing reads it)."""
-        return self.action not in (NOT_COMPARED, NOT_READY, Action.RETIRING_INDEX)
-
-    @property
-    def key(self) -> tuple:
-        """What a re-read after apply matches the change by."""
-        return self.table, self.action, self.target
-
-    def to_dict(self) -> dict:
-        return {"table": self.table, "action": self.action, "detail": self.detail, "automatic": self.automatic,
-                "gate": self.gate or None}
+from .model import CAPACITY_GATE, NOT_COMPARED, NOT_READY, Action, Change, ExpectedTable, Gate, LiveTable, table_state
 
 
 def diff_tables(expected: list[ExpectedTable], live: dict[str, LiveTable]) -> list[Change]:
@@ -188,7 +119,6 @@ def diff_table(table: ExpectedTable, current: LiveTable) -> list[Change]:
 def _not_ready(name: str, live: dict) -> list[Change]:
     """Tables and indexes still building: in sync with the spec, but the app cannot use them yet
     (a Query on a backfilling index fails)."""
-    from .wait import table_state
     state = table_state(name, live)
     if state.ready:
         return []

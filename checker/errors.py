@@ -114,7 +114,7 @@ def translate(exc: Exception, operation: Optional[str], service: str) -> AwsErro
     """The AwsError for a botocore exception (chain it: `raise translate(...) from exc`)."""
     code = error_code(exc)
     aws_message = exc.response.get("Error", {}).get("Message", "") if code else ""  # type: ignore[attr-defined]
-    from .results import escape_controls  # AWS's words (or an emulator's) may hold line breaks
+    from .text import escape_controls
     return AwsError(escape_controls(describe_aws_error(exc, operation, service)), code, aws_message)
 
 

@@ -8,16 +8,16 @@ against the same account says "In sync" for the exported files.
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from typing import Optional
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
 
+from .errors import CheckerError, call
 
-def strip_affixes(name: str, prefix: str, suffix: str) -> Optional[str]:
-    """The spec name of a live table name, or None when the name lacks the prefix or suffix."""
-    if prefix and not name.startswith(prefix) or suffix and not name.endswith(suffix):
-        return None
-    stripped = name[len(prefix):len(name) - len(suffix) if suffix else None]
-    return stripped or None
+if TYPE_CHECKING:
+    from .environment import Environment
 
 
 def _throughput(value: Optional[dict]) -> dict:
@@ -92,3 +92,98 @@ def checklist_snippet(wishes: dict, unread: Sequence[str] = ()) -> str:
         lines.append(f"  {name}:")
         lines += [f"    {key}: {'true' if value is True else value}" for key, value in wish.items()]
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Export:
+    files: list          # the spec files written
+    snippet: str         # the checklist `tables:` section for the TTL and PITR found
+
+
+def export_tables(environment: Environment, out_dir, tables=(), force: bool = False) -> Export:
+    """Write a spec file per live table (those named, else every table with the environment's
+    prefix/suffix), the prefix/suffix removed; never overwrite a file without `force`."""
+    from .live import describe_tables, in_parallel, read_tags, table_names
+    from .migrate.ledger import is_ledger
+
+    client = environment.dynamodb()
+    prefix, suffix = environment.table_prefix, environment.table_suffix
+    if tables:
+        names = list(tables)
+    else:
+        names = [n for n in table_names(client)
+                 if environment.spec_name(n) and not is_ledger(n, prefix, suffix)]   # checker's own: not the app's
+    if not names:
+        raise CheckerError(f"no table to export (prefix {prefix!r}, suffix {suffix!r}); name them with --table")
+    out = Path(out_dir)
+    descriptions = describe_tables(client, names)
+    planned = []
+    for name in names:
+        if descriptions[name] is None:
+            raise CheckerError(f"--table {name}: no such table")
+        spec_name = environment.spec_name(name) or name
+        target = out / f"{spec_name}.json"
+        if target.exists() and not force:
+            raise CheckerError(f"{target}: exists; pass --force to overwrite it")
+        planned.append((name, spec_name, target))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CheckerError(f"{out}: cannot create the directory: {exc.strerror}") from None
+    wishes: dict = {}
+    unread: list = []
+    specs = []
+    aws_managed = aws_managed_keys(environment, [descriptions[name] for name, _, _ in planned], unread)
+
+    def read_extras(entry: tuple) -> tuple:   # tags, TTL and PITR of one table; tables concurrently
+        name, spec_name, _ = entry
+        table = descriptions[name]
+        missed: list = []
+        return read_tags(client, table["TableArn"]), table_wishes(client, name, spec_name, missed), missed
+    for (name, spec_name, target), (tags, wish, missed) in zip(planned, in_parallel(read_extras, planned), strict=True):
+        # everything read before any file is written
+        specs.append((target, spec_from_table(descriptions[name], spec_name, tags, aws_managed)))
+        unread += missed
+        if wish:
+            wishes[spec_name] = wish
+    written = []
+    for target, spec in specs:
+        try:
+            target.write_text(json.dumps(spec, indent=2) + "\n")
+        except OSError as exc:
+            raise CheckerError(f"{target}: cannot write the spec: {exc.strerror}") from None
+        written.append(target)
+    return Export(written, checklist_snippet(wishes, unread))
+
+
+def table_wishes(client, name: str, spec_name: str, unread: list) -> dict:
+    """The checklist's `tables:` entry for a live table's TTL and PITR; what could not be read is
+    added to `unread`, never taken for "off"."""
+    from .live import read_pitr, read_ttl
+    unreadable: dict = {}
+    ttl = read_ttl(client, name, unreadable) or {}
+    pitr = read_pitr(client, name, unreadable) or {}
+    unread += [f"{spec_name}: {what} could not be read ({why})" for what, why in unreadable.items()]
+    wish: dict = {}
+    if ttl.get("TimeToLiveStatus") in ("ENABLED", "ENABLING"):
+        wish["ttl_attribute"] = ttl.get("AttributeName")
+    if pitr.get("PointInTimeRecoveryStatus") == "ENABLED":
+        wish["point_in_time_recovery"] = True
+    return wish
+
+
+def aws_managed_keys(environment: Environment, tables: list, unread: list) -> frozenset:
+    """The KMS key ARNs among the tables' that AWS manages (kms:DescribeKey says KeyManager AWS):
+    an export writes those as "SSEType KMS" without the account's ARN. A key that cannot be told
+    is kept, and said so."""
+    arns = sorted({str(arn) for t in tables if (arn := (t.get("SSEDescription") or {}).get("KMSMasterKeyArn"))})
+    managed = set()
+    for arn in arns:
+        try:
+            metadata = call(environment.client("kms"), "DescribeKey", "kms", KeyId=arn).get("KeyMetadata") or {}
+        except CheckerError as exc:
+            unread.append(f"KMS key {arn}: whether AWS manages it could not be read ({exc}); its ARN is kept")
+            continue
+        if metadata.get("KeyManager") == "AWS":
+            managed.add(arn)
+    return frozenset(managed)

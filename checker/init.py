@@ -9,17 +9,20 @@ become a comment to fix by hand. `checker check` on that environment then passes
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import yaml
 
-from .aws import AwsOptions
 from .checklist import Checklist
 from .errors import CheckerError
 from .iam_actions import ACTIONS
+
+if TYPE_CHECKING:
+    from .environment import Environment
 
 STARTER = """\
 # checker's checklist: what an environment of this app must have beyond its table specs.
@@ -79,36 +82,37 @@ def refuse_overwrite(paths: list, force: bool) -> None:
         raise CheckerError(f"{existing[0]}: exists; pass --force to overwrite it")
 
 
-def init_from_function(directory: Path, function_name: str, env: str, aws: AwsOptions, force: bool,
-                       prefix: str = "", suffix: str = "") -> Written:
-    from .api import export
+def init_from_function(directory: Path, function_name: str, env: str, environment: Environment,
+                       force: bool) -> Written:
+    """From the live function where `environment` points (its prefix/suffix removed from the
+    spec names); the export shares its session and its deadline."""
     from .checks.iam import role_name, role_policies
     from .context import CheckContext
-    from .export import strip_affixes
-    from .ledger import is_ledger
+    from .export import export_tables
     from .live import table_names
-    ctx = CheckContext(aws=aws, tables=[], checklist=Checklist("(init)", sections=frozenset()),
-                       function_name=function_name, base_url=None, since_ms=0)
+    from .migrate.ledger import is_ledger
+    ctx = CheckContext.of(dataclasses.replace(environment, checklist=Checklist("(init)", sections=frozenset())),
+                          function_name=function_name)
     config = ctx.function
+    prefix, suffix = environment.table_prefix, environment.table_suffix
     if config is None:
-        raise CheckerError(f"--function {function_name}: no such function in {aws.region or 'the default region'}")
+        raise CheckerError(f"--function {function_name}: no such function in "
+                           f"{environment.aws.region or 'the default region'}")
     variables = (config.get("Environment") or {}).get("Variables") or {}
     live_tables = set(table_names(ctx.client("dynamodb")))
     documents = role_policies(ctx, role_name(config["Role"]))
     grants, notes = dynamodb_grants(documents)
     named = {value for value in variables.values() if value in live_tables}
     tables = sorted(named | ({t for t, _ in grants} & live_tables))
-    tables = [t for t in tables if strip_affixes(t, prefix, suffix) and not is_ledger(t, prefix, suffix)]
+    tables = [t for t in tables if environment.spec_name(t) and not is_ledger(t, prefix, suffix)]
     if not tables:
         raise CheckerError(f"{function_name}: neither its variables nor its role name a live DynamoDB table; "
                            "run `checker init` without --function for a starter")
     checklist_file = directory / "checklist.yaml"
     specs_dir = directory / "table_specs"
-    spec_names = {t: strip_affixes(t, prefix, suffix) or t for t in tables}
+    spec_names = {t: environment.spec_name(t) or t for t in tables}
     refuse_overwrite([checklist_file, *(specs_dir / f"{n}.json" for n in spec_names.values())], force)
-    exported = export(specs_dir, tables, force=True, region=aws.region, profile=aws.profile,
-                      endpoint_url=aws.endpoint_url, table_prefix=prefix, table_suffix=suffix,
-                      retry_mode=aws.retry_mode, max_attempts=aws.max_attempts)
+    exported = export_tables(environment, specs_dir, tables, force=True)
     document = checklist_document(ctx, env, config, variables, spec_names, grants, prefix, suffix)
     wishes = (yaml.safe_load(exported.snippet) or {}).get("tables")  # TTL and PITR found, as a tables: section
     if wishes:

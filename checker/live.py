@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Optional
 
-from .diff import ExpectedTable, LiveTable
 from .errors import UNSUPPORTED, AwsError, call, expect, pages
+from .model import ExpectedTable, LiveTable
 
 MAX_PARALLEL = 32
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 from enum import Enum
 from typing import Optional
 
-from .results import CAPACITY_FLAG, MIGRATIONS, Action
+from .model import MIGRATIONS, Action
+from .results import CAPACITY_FLAG
 
 
 class Decision(str, Enum):

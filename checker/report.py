@@ -8,11 +8,12 @@ import re
 from typing import TYPE_CHECKING, Optional
 from xml.etree import ElementTree
 
+from .model import MIGRATIONS, NOT_READY, Action
 from .policy import Decision, counts
-from .results import CAPACITY_FLAG, MIGRATIONS, NOT_READY, Action, ApplyResult, Status, summarize
+from .results import CAPACITY_FLAG, ApplyResult, Status, summarize
 
 if TYPE_CHECKING:
-    from .diff import Change
+    from .model import Change
     from .wait import WaitResult
 
 SYMBOLS = {Action.CREATE_TABLE: "+", Action.CREATE_INDEX: "+"}

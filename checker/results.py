@@ -5,66 +5,16 @@ always used (`"pass"`, `"applied"`), while code compares members, not spelled-ou
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from enum import Enum
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from .diff import Change
+from .model import Change, Words
+from .text import escape_controls
 
 CAPACITY_FLAG = "--allow-capacity-changes"   # what unlocks held capacity changes, named in results
 DEFAULT_CONCURRENCY = None   # apply's in-flight operations: DynamoDB's own limit (apply.control_plane_limit)
 
 
-class _Words(str, Enum):
-    """An enum whose members are their words wherever they are printed or serialised."""
-
-    def __str__(self) -> str:
-        return self.value
-
-    def __format__(self, spec: str) -> str:
-        return format(self.value, spec)
-
-class Action(_Words):
-    """What a change of a plan is about; its word is what plan prints and JSON carries."""
-
-    CREATE_TABLE = "create-table"
-    CREATE_INDEX = "create-index"
-    REPLACE_TABLE = "replace-table"
-    REPLACE_INDEX = "replace-index"
-    RETIRING_INDEX = "retiring-index"   # live, not in the spec (renamed there): dropped by a person, never by checker
-    UPDATE_BILLING = "update-billing"
-    UPDATE_THROUGHPUT = "update-throughput"
-    UPDATE_INDEX_THROUGHPUT = "update-index-throughput"
-    UPDATE_ON_DEMAND_LIMITS = "update-on-demand-limits"
-    UPDATE_INDEX_ON_DEMAND_LIMITS = "update-index-on-demand-limits"
-    UPDATE_STREAM = "update-stream"
-    UPDATE_SSE = "update-sse"
-    UPDATE_TABLE_CLASS = "update-table-class"
-    ENABLE_DELETION_PROTECTION = "enable-deletion-protection"
-    DISABLE_DELETION_PROTECTION = "disable-deletion-protection"
-    TAG_TABLE = "tag-table"
-    UPDATE_TTL = "update-ttl"
-    ENABLE_TTL = "enable-ttl"
-    ENABLE_PITR = "enable-pitr"
-    MIGRATE_TABLE = "migrate-table"  # a new table filled from an old one: `checker migrate`, never apply
-    MIGRATE_DATA = "migrate-data"    # a data migration not yet applied: `checker migrate`
-    NOT_COMPARED = "not-compared"   # a stated field the diff cannot compare: named, never a change
-    NOT_READY = "not-ready"         # a table or index still building: in sync, not usable yet
-
-
-MIGRATIONS = (Action.MIGRATE_TABLE, Action.MIGRATE_DATA)
-
-
-class Gate(_Words):
-    """What must be said before apply makes an automatic change."""
-
-    NONE = ""
-    CAPACITY = "capacity"           # billing switches and capacity decreases: --allow-capacity-changes
-
-
-class Status(_Words):
+class Status(Words):
     """A check's outcome. Only PASS means "looked at, and right"; WARN passes the run but says
     what could not be vouched for; FAIL and ERROR fail it; SKIP is a section the checklist leaves out."""
 
@@ -78,18 +28,6 @@ class Status(_Words):
     def failing(self) -> bool:
         return self in (Status.FAIL, Status.ERROR)
 
-
-CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")   # a tab forges nothing: kept
-
-
-def escape_controls(text) -> str:
-    """Control characters (C0 but tab, DEL, C1, Unicode line separators) as visible escapes: \\n, \\x1b."""
-    text = str(text)
-    if not CONTROLS.search(text):
-        return text
-    named = {"\n": "\\n", "\r": "\\r"}
-    return CONTROLS.sub(lambda m: named.get(m.group(), f"\\x{ord(m.group()):02x}" if ord(m.group()) < 256
-                                            else f"\\u{ord(m.group()):04x}"), text)
 
 
 @dataclass(frozen=True)
@@ -130,7 +68,7 @@ def summarize(results: list) -> dict:
     return {"total": len(results), **counts, "ok": not any(r.status.failing for r in results)}
 
 
-class Outcome(_Words):
+class Outcome(Words):
     """What apply did with one change of the plan."""
 
     APPLIED = "applied"
@@ -194,4 +132,3 @@ class ApplyResult:
         return not self.failed and not self.manual and not self.held
 
 
-NOT_READY = Action.NOT_READY

@@ -31,7 +31,6 @@ _FIELD_VALUE = re.compile(
 _KEY_EQUALS = re.compile(r"(?P<name>(?<![A-Za-z0-9_.-])" + _FIELD + r"|(?<![A-Za-z0-9_])sig)=(?P<value>[^\s&;,\"']+)",
                          re.IGNORECASE)
 _CREDENTIAL = re.compile(r"\b(?P<scheme>Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{4,}", re.IGNORECASE)
-ECHO_LIMIT = 300    # characters of any echoed value (a 40 MB array is not an error message)
 
 
 class Redactor:
@@ -165,9 +164,3 @@ def masked_url(url: str) -> str:
         return urlunsplit((parts.scheme, userinfo + host, parts.path, query, parts.fragment))
     except ValueError:
         return "<a malformed URL>"
-
-
-def clip(value, limit: int = ECHO_LIMIT) -> str:
-    """A value as it may appear in a message: repr'd, and never longer than `limit`."""
-    text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"

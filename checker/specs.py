@@ -7,7 +7,6 @@ cannot express with a useful message. Every problem is collected, none stops the
 """
 from __future__ import annotations
 
-import copy
 import functools
 import json
 import re
@@ -21,7 +20,8 @@ import jsonschema
 
 from .errors import CheckerError
 from .inputs import InputError, parse_json, read_text
-from .secrets import clip
+from .model import TableSpec
+from .text import clip
 
 MAX_GSIS = 20
 MAX_LSIS = 5
@@ -50,30 +50,6 @@ class SpecError(CheckerError):
     def __init__(self, problems: list[Problem]):
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
-
-
-@dataclass(frozen=True)
-class TableSpec:
-    """A validated CreateTable request and the file it came from."""
-
-    file: str
-    request: dict
-
-    @property
-    def name(self) -> str:
-        return self.request["TableName"]
-
-    @property
-    def index_names(self) -> frozenset:
-        """Its global and local secondary indexes' names."""
-        return frozenset(i["IndexName"] for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes")
-                         for i in self.request.get(key, []))
-
-    def for_environment(self, prefix: str = "", suffix: str = "") -> TableSpec:
-        """The same spec with the environment's table name; index names are never renamed."""
-        request = copy.deepcopy(self.request)
-        request["TableName"] = f"{prefix}{self.name}{suffix}"
-        return TableSpec(self.file, request)
 
 
 def load_schema(name: str) -> dict:

@@ -81,3 +81,63 @@ class Target:
             return Path(self.checklist_path)
         default = Path(DEFAULT_CHECKLIST)
         return default if default.exists() else None
+
+
+def checklist_path(path) -> Optional[Path]:
+    """The checklist to use: the one named (which must exist), else checklist.yaml if present;
+    False: none."""
+    from .errors import CheckerError
+    if path is False:
+        return None
+    if path is None:
+        default = Path(DEFAULT_CHECKLIST)
+        return default if default.exists() else None
+    path = Path(path)
+    if not path.exists():
+        raise CheckerError(f"{path}: checklist not found")
+    return path
+
+
+def environment_names(target: Target) -> list:
+    """Every environment of the target's checklist, in its order (for --all-envs)."""
+    from .checklist import load_checklist
+    from .errors import CheckerError
+    path = checklist_path(target.checklist_path)
+    if path is None:
+        raise CheckerError(f"--all-envs needs a checklist ({DEFAULT_CHECKLIST} or --checklist FILE)")
+    return list(load_checklist(path, sections=("environments",)).environments)
+
+
+def checklist_header(path: Path) -> dict:
+    """What must be known before the checklist can be loaded in full: the specs directory it
+    names, its default_env and its environments' names (a malformed file fails here, whole)."""
+    from .checklist import read_checklist_document
+    from .specs import SpecError
+    document, problems = read_checklist_document(path)
+    if problems:
+        raise SpecError(problems)
+    if not isinstance(document, dict):
+        return {}
+    environments = document.get("environments")
+    return {"specs": document.get("specs") if isinstance(document.get("specs"), str) else None,
+            "default_env": document.get("default_env") if isinstance(document.get("default_env"), str) else None,
+            "environments": list(environments) if isinstance(environments, dict) else [],
+            "local": document.get("local") if isinstance(document.get("local"), dict) else {},
+            "require": entry.get("require") if isinstance(entry := document.get("entry_point"), dict) else None}
+
+
+def specs_directory(target: Target, checklist: Optional[Path], header: dict) -> Path:
+    """--specs when given; else the checklist's `specs:` (relative to the checklist); else
+    table_specs beside the checklist (or here, without one)."""
+    if target.specs_dir is not None:
+        return Path(target.specs_dir)
+    base = checklist.parent if checklist is not None else Path(".")
+    specs = header.get("specs")
+    if specs is None:
+        return base / DEFAULT_SPECS
+    from .checklist import specs_path_problem
+    from .errors import CheckerError
+    problem = specs_path_problem(specs)
+    if problem:
+        raise CheckerError(f"{checklist}: $.specs: {problem}")
+    return base / specs

@@ -10,61 +10,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 from .errors import CheckerError
 from .live import describe_tables
+from .model import HOPELESS, MISSING, TableState, table_state
 
 MIN_DELAY = 0.05
 MAX_DELAY = 10.0
 DELAY_FRACTION = 0.1
-MISSING = "MISSING"
-HOPELESS = {"DELETING", "ARCHIVING", "ARCHIVED", "INACCESSIBLE_ENCRYPTION_CREDENTIALS"}
-
-
-@dataclass(frozen=True)
-class TableState:
-    """One table's readiness: its status and those of its indexes that are not yet ACTIVE."""
-
-    name: str
-    status: str
-    pending_indexes: dict = field(default_factory=dict)
-
-    @property
-    def ready(self) -> bool:
-        return self.status == "ACTIVE" and not self.pending_indexes
-
-    def summary(self) -> str:
-        if self.status != "ACTIVE" or not self.pending_indexes:
-            return self.status
-        return "ACTIVE, " + ", ".join(f"index {n} {s}" for n, s in sorted(self.pending_indexes.items()))
-
-    def to_dict(self) -> dict:
-        return {"table": self.name, "status": self.status, "ready": self.ready,
-                "pending_indexes": dict(self.pending_indexes)}
-
-
-def table_state(name: str, description: Optional[dict]) -> TableState:
-    if description is None:
-        return TableState(name, MISSING)
-    pending = {i["IndexName"]: index_status(i)
-               for i in description.get("GlobalSecondaryIndexes", []) if i.get("IndexStatus") != "ACTIVE"}
-    return TableState(name, description.get("TableStatus", "UNKNOWN"), pending)
-
-
-def index_status(index: dict) -> str:
-    """An index's status, with its backfill's progress where DynamoDB gives it: a Query on a
-    backfilling index fails ("Cannot read from backfilling global secondary index")."""
-    status = str(index.get("IndexStatus", "UNKNOWN"))
-    if not index.get("Backfilling"):
-        return status
-    progress = [f"{int(index['ItemCount']):,} items" if isinstance(index.get("ItemCount"), int) else "",
-                f"{int(index['IndexSizeBytes']):,} bytes" if isinstance(index.get("IndexSizeBytes"), int) else ""]
-    shown = ", ".join(p for p in progress if p)
-    return f"{status} (backfilling{', ' + shown + ' so far' if shown else ''})"
-
-
 def next_delay(elapsed: float) -> float:
     return min(MAX_DELAY, max(MIN_DELAY, elapsed * DELAY_FRACTION))
 

@@ -8,12 +8,12 @@ import botocore.exceptions
 import pytest
 from moto import mock_aws
 
-from checker.api import Project
+from checker.api import Project, Target
 from checker.apply import apply_changes
-from checker.diff import ExpectedTable, diff_tables
+from checker.diff import diff_tables
 from checker.live import read_tables
 from checker.local.dynamo_proxy import DynamoProxy
-from checker.specs import TableSpec
+from checker.model import ExpectedTable, TableSpec
 
 from .conftest import REGION, load_spec
 
@@ -140,7 +140,7 @@ def test_manual_changes_are_never_attempted(dynamodb):
 
 
 def test_only_whitelisted_operations_run(dynamodb):
-    from checker.diff import Change
+    from checker.model import Change
     rogue = Change("user", "drop", "bad", True, "DeleteTable", {"TableName": "user"})
     dynamodb.create_table(**load_spec("user"))
     result = apply_changes(dynamodb, [rogue], timeout=5)
@@ -272,7 +272,7 @@ def test_tags_read_late_are_reread_until_they_show(endpoint, tmp_path):
     boto3.client("dynamodb", endpoint_url=endpoint, region_name=REGION).create_table(**load_spec("user"))
     with DynamoProxy(endpoint) as proxy:
         proxy.tag_lag_reads = 2
-        result, waited = Project.load(specs, checklist=False, endpoint_url=proxy.url).apply(timeout=30)
+        result, waited = Project.load(Target(specs_dir=specs, endpoint_url=proxy.url), use_checklist=False).apply(timeout=30)
         reads = proxy.operations().count("ListTagsOfResource")
     assert [(o.change.action, o.status) for o in result.outcomes] == [("tag-table", "applied")]
     assert reads >= 4  # the plan's, then two stale answers, then the one that shows them
@@ -285,7 +285,7 @@ def test_every_change_is_verified_even_when_another_failed(endpoint, tmp_path):
     boto3.client("dynamodb", endpoint_url=endpoint, region_name=REGION).create_table(**load_spec("user"))
     with DynamoProxy(endpoint) as proxy:
         proxy.fail("UpdateContinuousBackups", "ValidationException", "no")
-        project = Project.load(specs, checklist=False, endpoint_url=proxy.url)
+        project = Project.load(Target(specs_dir=specs, endpoint_url=proxy.url), use_checklist=False)
         project.tables[0] = ExpectedTable(project.tables[0].spec, point_in_time_recovery=True, spec_name="user")
         result, waited = project.apply(timeout=30)
     statuses = {o.change.action: o.status for o in result.outcomes}
@@ -363,7 +363,7 @@ def counting(client) -> list:
 
 
 def test_apply_of_a_new_environment_lists_the_tables_instead_of_describing_each(dynamodb, tmp_path):
-    project = Project.load(many_specs(tmp_path, 50), checklist=False)
+    project = Project.load(Target(specs_dir=many_specs(tmp_path, 50)), use_checklist=False)
     calls = counting(project.dynamodb())
     changes = project.plan(for_apply=True)
     assert calls.count("DescribeTable") == 32 and calls.count("ListTables") == 1   # a first wave, then the list
@@ -373,7 +373,7 @@ def test_apply_of_a_new_environment_lists_the_tables_instead_of_describing_each(
 
 
 def test_an_environment_that_exists_is_described_table_by_table_without_a_list(dynamodb, tmp_path):
-    project = Project.load(many_specs(tmp_path, 40), checklist=False)
+    project = Project.load(Target(specs_dir=many_specs(tmp_path, 40)), use_checklist=False)
     result, waited = project.apply(timeout=30)
     assert result.ok and waited.ready
     calls = counting(project.dynamodb())
@@ -381,7 +381,7 @@ def test_an_environment_that_exists_is_described_table_by_table_without_a_list(d
 
 
 def test_a_role_that_may_not_list_tables_describes_each(dynamodb, tmp_path):
-    project = Project.load(many_specs(tmp_path, 40), checklist=False)
+    project = Project.load(Target(specs_dir=many_specs(tmp_path, 40)), use_checklist=False)
     client = project.dynamodb()
     calls = counting(client)
 
@@ -394,7 +394,7 @@ def test_a_role_that_may_not_list_tables_describes_each(dynamodb, tmp_path):
 def test_a_table_the_list_does_not_show_yet_is_waited_for_and_re_read(dynamodb, tmp_path):
     """ListTables may lag a table someone just created: apply's CreateTable is refused as in use,
     waited on, and the table re-read against its spec, not reported created."""
-    project = Project.load(many_specs(tmp_path, 40), checklist=False)
+    project = Project.load(Target(specs_dir=many_specs(tmp_path, 40)), use_checklist=False)
     dynamodb.create_table(**dict(load_spec("user"), TableName="t39"))
     client = project.dynamodb()
 

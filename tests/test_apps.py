@@ -11,9 +11,8 @@ import pytest
 import yaml
 
 from checker.checklist import build_checklist
-from checker.diff import ExpectedTable
 from checker.local.deploy import allow_api_gateway, deploy_function, role_policy
-from checker.specs import TableSpec
+from checker.model import ExpectedTable, TableSpec
 
 from .conftest import ROOT, reset_moto
 

@@ -9,7 +9,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from checker.stream import EXPRESSION_LIMIT, VALUES_BUDGET, CatchUp, unchanged_condition
+from checker.migrate.stream import EXPRESSION_LIMIT, VALUES_BUDGET, CatchUp, unchanged_condition
 
 from .conftest import REGION
 

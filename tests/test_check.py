@@ -11,10 +11,9 @@ import pytest
 import yaml
 
 from checker.checklist import build_checklist
-from checker.diff import ExpectedTable
 from checker.local.app_server import AppServer
 from checker.local.deploy import allow_api_gateway, deploy_function, role_policy
-from checker.specs import TableSpec
+from checker.model import ExpectedTable, TableSpec
 
 from .conftest import REGION, ROOT, load_spec
 

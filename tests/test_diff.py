@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import copy
 
-from checker.diff import NOT_COMPARED, ExpectedTable, LiveTable, diff_table, diff_tables
-from checker.specs import TableSpec
+from checker.diff import diff_table, diff_tables
+from checker.model import NOT_COMPARED, ExpectedTable, LiveTable, TableSpec
 
 from .conftest import load_spec
 
@@ -311,7 +311,7 @@ def test_tags_named_by_the_spec_are_added_or_corrected_others_left_alone():
 
 
 def test_billing_switch_and_capacity_decreases_are_gated_increases_are_not():
-    from checker.diff import CAPACITY_GATE
+    from checker.model import CAPACITY_GATE
     on_demand_live = described("liked_songs", lambda t: t.update(BillingModeSummary={"BillingMode": "PAY_PER_REQUEST"}))
     (switch,) = diff_table(expected("liked_songs"), on_demand_live)
     assert (switch.action, switch.automatic, switch.gate) == ("update-billing", True, CAPACITY_GATE)

@@ -121,7 +121,7 @@ def test_wait_of_several_environments_in_json_is_one_document(cli, two_accounts)
 
 def verified_in_prod_only(second_account) -> None:
     """prod's ledger says table:liked_songs_v2 is verified; dev has no ledger at all."""
-    from checker.ledger import Ledger, ledger_name
+    from checker.migrate.ledger import Ledger, ledger_name
     ledger = Ledger(boto3.client("dynamodb", endpoint_url=second_account, region_name=REGION),
                     ledger_name("", "-prod"))
     ledger.ensure()

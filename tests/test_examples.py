@@ -45,8 +45,9 @@ def test_every_checker_command_of_the_workflow_works(project, endpoint, fake_spo
     assert run(by_verb["apply"], project, environ).returncode == 0
     assert run(by_verb["plan"], project, environ).returncode == 0
     # "deploy the app": the function and the app, bound to dev's tables, logging to its group
-    from checker.api import Project
-    loaded = Project.load(project / "table_specs", project / "checklist.yaml", env="dev", endpoint_url=endpoint)
+    from checker.api import Project, Target
+    loaded = Project.load(Target(specs_dir=project / "table_specs", checklist_path=project / "checklist.yaml",
+                                 env="dev", endpoint_url=endpoint))
     fake_spotify.add_user("dana", 5)
     settings = {"DEFAULT_USER_ID": "dana", "SPOTIFY_API_BASE_URL": fake_spotify.api_base,
                 "SPOTIFY_ACCOUNTS_BASE_URL": fake_spotify.url, "SPOTIFY_REFRESH_TOKEN": "refresh-dana",

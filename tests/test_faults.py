@@ -14,7 +14,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from checker.api import Project
+from checker.api import Project, Target
 from checker.local.dynamo_proxy import DynamoProxy
 
 from .conftest import REGION, load_spec
@@ -36,7 +36,7 @@ def proxy(endpoint):
 
 
 def project_at(project_dir, url, **options):
-    return Project.load(project_dir / "table_specs", checklist=False, endpoint_url=url, **options)
+    return Project.load(Target(specs_dir=project_dir / "table_specs", endpoint_url=url, **options), use_checklist=False)
 
 
 def test_every_create_table_is_sent_before_any_table_is_active(project, proxy):
@@ -346,8 +346,7 @@ def test_the_local_servers_take_a_burst_of_connections_as_aws_does():
 
 def test_the_default_concurrency_is_dynamodbs_own_limit():
     from checker.apply import CONTROL_PLANE_LIMIT, CONTROL_PLANE_LIMIT_WITH_INDEXES, control_plane_limit
-    from checker.diff import Change
-    from checker.results import Action
+    from checker.model import Action, Change
     plain = Change("a", Action.CREATE_TABLE, "", True, params={"TableName": "a"}, operation="CreateTable")
     indexed = Change("b", Action.CREATE_TABLE, "", True, params={"TableName": "b", "GlobalSecondaryIndexes": [{}]},
                      operation="CreateTable")

@@ -13,9 +13,8 @@ from checker.aws import AwsOptions
 from checker.checklist import Checklist, Permission
 from checker.checks.iam import check_iam
 from checker.context import CheckContext
-from checker.diff import ExpectedTable
 from checker.iam_policy import least_privilege_policy
-from checker.specs import TableSpec
+from checker.model import ExpectedTable, TableSpec
 
 from .conftest import REGION, load_spec
 

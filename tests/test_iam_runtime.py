@@ -14,8 +14,8 @@ import pytest
 from moto import mock_aws
 
 from checker.checklist import load_checklist
-from checker.diff import ExpectedTable
 from checker.iam_policy import evaluate, least_privilege_policy, table_arn
+from checker.model import ExpectedTable
 from checker.specs import load_specs
 from spotify_playlist.handler import handle
 

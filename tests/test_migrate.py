@@ -10,7 +10,7 @@ from decimal import Decimal
 import boto3
 import pytest
 
-from checker.checksum import Checksum, canonical
+from checker.migrate.checksum import Checksum, canonical
 
 from .conftest import REGION
 from .test_check import FUNCTION, ROLE, app, checklist, deploy, exact_policy  # noqa: F401 - fixtures
@@ -228,10 +228,12 @@ def test_a_deleting_transform_needs_allow_deletes_and_a_bad_file_is_one_line(cli
 
 
 def test_a_second_migrate_at_once_is_refused_by_the_ledger(cli, endpoint, project, live):
-    from checker.api import Project
+    from checker.environment import resolve
+    from checker.migrate.ledger import ledger_of
+    from checker.target import Target
     migration_file(project, "0001_noop.py", "TABLE = 'liked_songs'\ndef transform(item):\n    return None\n")
-    loaded = Project.load(project / "table_specs", project / "checklist.yaml", env="dev", endpoint_url=endpoint)
-    ledger = loaded.ledger()
+    ledger = ledger_of(resolve(Target(specs_dir=project / "table_specs", checklist_path=project / "checklist.yaml",
+                                      env="dev", endpoint_url=endpoint)))
     ledger.ensure()
     with ledger.lease("arn:aws:iam::123456789012:user/first"):
         second = cli("migrate", *live, "--yes")
@@ -265,7 +267,7 @@ def test_the_meter_keeps_a_copy_within_its_share_of_capacity():
     import threading
     import time as clock
 
-    from checker.copy import Meter, capacity_rate
+    from checker.migrate.copy import Meter, capacity_rate
     rate = capacity_rate({"BillingModeSummary": {"BillingMode": "PROVISIONED"},
                           "ProvisionedThroughput": {"WriteCapacityUnits": 400}}, "WriteCapacityUnits", 0.5)
     assert rate == 200 and capacity_rate({"BillingModeSummary": {"BillingMode": "PAY_PER_REQUEST"}},
@@ -292,7 +294,7 @@ def test_the_meter_keeps_a_copy_within_its_share_of_capacity():
 def test_a_scan_page_is_bounded_whatever_the_backend_returns(endpoint):
     """Memory stays one page a worker: the copy asks for at most `page_limit` items a page (dynalite
     would hand a whole segment over at once)."""
-    from checker.copy import Scan
+    from checker.migrate.copy import Scan
     fill(endpoint, count=95)
     sizes = []
     Scan(dynamodb(endpoint), "liked_songs", segments=1, page_limit=10).run(
@@ -303,7 +305,7 @@ def test_a_scan_page_is_bounded_whatever_the_backend_returns(endpoint):
 def test_reads_are_paid_for_before_the_next_read_never_after_the_last(endpoint):
     """A metered copy waits before reading more, not after it has read everything (a copy that
     had finished sat out its last page's read units)."""
-    from checker.copy import Meter, Scan
+    from checker.migrate.copy import Meter, Scan
     fill(endpoint, count=30)
 
     class Counted(Meter):
@@ -326,7 +328,7 @@ def test_a_transform_returning_what_dynamodb_cannot_store_is_one_line(cli, endpo
 
 
 def test_a_catch_up_the_app_outpaces_stops_and_says_so(monkeypatch):
-    import checker.stream as stream
+    import checker.migrate.stream as stream
 
     class Busy:   # every poll a full page of fresh records: never at the stream's tip
         polls = 0

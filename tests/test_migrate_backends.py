@@ -52,8 +52,8 @@ def variables(lam, name):
 
 def test_a_configuration_changed_under_the_switch_is_refused_and_kept(songs_app, monkeypatch):
     project, suffix, lam = songs_app
-    import checker.table_migration as table_migration
-    proven = table_migration.prove_role
+    import checker.migrate.switch as switch
+    proven = switch.prove_role
 
     def someone_deploys_meanwhile(*args, **kwargs):
         lacking = proven(*args, **kwargs)
@@ -61,7 +61,7 @@ def test_a_configuration_changed_under_the_switch_is_refused_and_kept(songs_app,
         lam.update_function_configuration(FunctionName=FUNCTION + suffix,
                                           Environment={"Variables": {**current, "DEPLOYED": "yes"}})
         return lacking
-    monkeypatch.setattr(table_migration, "prove_role", someone_deploys_meanwhile)
+    monkeypatch.setattr(switch, "prove_role", someone_deploys_meanwhile)
     refused = Cli(project)("migrate", "--offline", "--yes")
     assert refused.exit_code == 1 and "configuration changed while checker switched it" in refused.stderr, refused.output
     after = variables(lam, FUNCTION + suffix)

@@ -178,7 +178,7 @@ def test_via_s3_export_and_import_then_the_stream_while_the_app_writes(online_ap
 
 def test_a_stream_reader_resumes_after_its_last_sequence_number(endpoint):
     """Positions checkpointed per shard: a new reader (the next run) reads only what came after."""
-    from checker.stream import StreamReader
+    from checker.migrate.stream import StreamReader
     dynamodb = boto3.client("dynamodb", endpoint_url=endpoint, region_name=REGION)
     dynamodb.create_table(**dict(songs_spec("songs"), StreamSpecification={"StreamEnabled": True,
                                                                        "StreamViewType": "NEW_AND_OLD_IMAGES"}))

@@ -6,7 +6,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from checker.diff import CAPACITY_GATE, NOT_COMPARED, Change
+from checker.model import CAPACITY_GATE, NOT_COMPARED, Change
 from checker.report import FORMATTERS, formats_for, formatter
 from checker.results import ApplyResult, ChangeOutcome, CheckResult, Outcome, Status, summarize
 

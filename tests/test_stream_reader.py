@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from botocore.exceptions import ClientError
 
-from checker.stream import StreamReader
+from checker.migrate.stream import StreamReader
 
 ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/songs/stream/2026-12-02T00:00:00.000"
 

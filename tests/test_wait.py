@@ -9,7 +9,8 @@ import boto3
 import pytest
 
 from checker.local.dynamo_proxy import DynamoProxy
-from checker.wait import next_delay, table_state, wait_until_active
+from checker.model import table_state
+from checker.wait import next_delay, wait_until_active
 
 from .conftest import REGION, load_spec
 
@@ -122,7 +123,7 @@ def test_wait_for_a_table_nobody_creates_fails_after_the_grace(cli, endpoint, on
 
 
 def test_long_waits_beat_and_backfills_show_progress():
-    from checker.wait import table_state
+    from checker.model import table_state
     beats = []
 
     class Creating:

@@ -12,7 +12,7 @@ from ..context import CheckContext
 from ..errors import AwsError, CheckerError
 from ..kinds import KIND_NAMES, KINDS, SMOKE_KINDS, CheckKind, sections_of
 from ..results import CheckResult, Status
-from ..secrets import clip
+from ..text import clip
 
 __all__ = ["KINDS", "KIND_NAMES", "SMOKE_KINDS", "CheckKind", "sections_of", "run_checks"]
 Log = Callable[[str], None]

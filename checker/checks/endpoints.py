@@ -23,7 +23,8 @@ from ..checklist import Endpoint, url_problem
 from ..context import CheckContext
 from ..deadline import WATCHDOG
 from ..results import CheckResult, Status
-from ..secrets import SENSITIVE, Redactor, clip
+from ..secrets import SENSITIVE, Redactor
+from ..text import clip
 from .entry_point import discovered_base_url, entry_point_urls
 
 EXCERPT = 200

@@ -15,7 +15,8 @@ from ..checklist import LogCheck
 from ..context import CheckContext
 from ..errors import AwsError, expect, pages
 from ..results import CheckResult, Status
-from ..secrets import Redactor, clip
+from ..secrets import Redactor
+from ..text import clip
 
 DURATION = re.compile(r"(?:\d{1,9}(?:\.\d{1,6})?[smhdw])+")
 DURATION_PART = re.compile(r"(\d{1,9}(?:\.\d{1,6})?)([smhdw])")

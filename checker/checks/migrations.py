@@ -7,18 +7,17 @@ from ..results import CheckResult, Status
 
 
 def check_migrations(ctx: CheckContext, log=None) -> list:
-    from ..api import Project
     from ..migrate import DataMigration, load_data_migrations, pending
-    project = ctx.project if isinstance(ctx.project, Project) else None
-    if project is None:
-        return [CheckResult("migrations", "migrations", Status.SKIP, "no project to read migrations from")]
-    declared = any(t.migrate_from for t in project.tables) or load_data_migrations(project)
+    environment = ctx.environment
+    if environment is None:
+        return [CheckResult("migrations", "migrations", Status.SKIP, "no environment to read migrations from")]
+    declared = any(t.migrate_from for t in environment.tables) or load_data_migrations(environment)
     if not declared:
         return [CheckResult("migrations", "migrations", Status.SKIP,
                             "not in the checklist: no migrations declared (tables.*.migrate_from, "
                             "migrations/NNNN_name.py)")]
     results = []
-    for migration, entry in pending(project):
+    for migration, entry in pending(environment):
         state = f"ledger: {entry['status']}" if entry else "not started"
         what = (f"data migration on {migration.table}" if isinstance(migration, DataMigration)
                 else f"{migration.source} -> {migration.target.name}")

@@ -8,10 +8,10 @@ Check ids carry the spec's TableName, so that dev's and prod's rows line up side
 from __future__ import annotations
 
 from ..context import CheckContext
-from ..diff import ExpectedTable, diff_table
+from ..diff import diff_table
 from ..live import read_tables
-from ..results import CAPACITY_FLAG, Action, CheckResult, Status
-from ..wait import table_state
+from ..model import Action, ExpectedTable, table_state
+from ..results import CAPACITY_FLAG, CheckResult, Status
 
 
 def check_tables(ctx: CheckContext, log=None) -> list:

@@ -24,9 +24,11 @@ from typing import Optional
 
 import boto3
 
-from ..api import Project, sections_of
 from ..checks import KIND_NAMES
+from ..environment import resolve
 from ..errors import CheckerError
+from ..kinds import sections_of
+from ..target import Target
 from .stack import LocalStack, port_is_free
 
 
@@ -117,10 +119,10 @@ def main(argv: Optional[list] = None) -> int:
             story.run("plan: everything is missing", ["plan", *at, "--detailed-exitcode"], 2,
                       lambda out, err: out.strip().splitlines()[0] if out.strip() else last_line(out, err))
             story.run("apply creates it and waits for ACTIVE", ["apply", *at, "--yes"], 0, last_line)
-            project = Project.load(options.specs, options.checklist, env=options.env, endpoint_url=stack.endpoint,
-                                   sections=sections_of(KIND_NAMES))
-            stack.deploy(project)
-            story.say("the app is deployed", f"function {project.function_name}, its role and Function URL; the app "
+            environment = resolve(Target(specs_dir=options.specs, checklist_path=options.checklist, env=options.env,
+                                         endpoint_url=stack.endpoint), sections_of(KIND_NAMES))
+            stack.deploy(environment)
+            story.say("the app is deployed", f"function {environment.function_name}, its role and Function URL; the app "
                                              f"answers at {stack.app_base}, which check finds through the Function URL")
             story.run("check: the whole checklist passes", ["check", *at, "--format", "json"], 0, failing)
             dynamodb = boto3.client("dynamodb", endpoint_url=stack.endpoint, region_name=stack.region)

@@ -114,20 +114,20 @@ class LocalStack:
     def default_function_name(self) -> Optional[str]:
         return "spotify-playlist-local" if self.app_name == "spotify" else None
 
-    def deploy(self, project) -> None:
-        """The project's function (when the checklist names one), configured as the app is served:
+    def deploy(self, environment) -> None:
+        """The environment's function (when the checklist names one), configured as the app is served:
         the checklist's required variables (placeholder values), the app's settings and each bound
         table's name in this environment, its handler and runtime, its role granting the
         checklist's permissions, and its entry point allowed to invoke it."""
-        checklist = project.checklist or Checklist("(none)")
-        self.function_name = project.function_name or self.default_function_name()
+        checklist = environment.checklist or Checklist("(none)")
+        self.function_name = environment.function_name or self.default_function_name()
         variables = {name: f"local-{name.lower()}" for name in checklist.required_env}
         variables.update(self.app_settings())
-        variables.update(binding_variables(checklist.bindings, project.tables))
+        variables.update(binding_variables(checklist.bindings, environment.tables))
         if self.function_name is None:
             self.serve(variables)
             return
-        policy = role_policy(project.tables, list(checklist.permissions), self.region)
+        policy = role_policy(environment.tables, list(checklist.permissions), self.region)
         handler = checklist.handler or (self.app_name.replace(":", ".") if self.app_name not in ("spotify", "none")
                                         else "stub.handler")
         deploy_function(self.endpoint, self.region, self.function_name, policy, variables,

@@ -9,42 +9,19 @@ Buckets that differ are read again, only they, key by key (differing_keys).
 """
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Optional
 
+from ..items import canonical
 from .copy import Scan
 
 BUCKETS = 256
 MODULUS = 2 ** 128
 SKIP = object()     # what a transform's "leave it out" is here
-
-
-def canonical(value):
-    """A JSON-able form in which equal DynamoDB values are equal and unequal ones differ by type."""
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, (Decimal, int, float)):
-        number = Decimal(str(value)).normalize()
-        return {"N": "0" if number.is_zero() else format(number, "E")}
-    if isinstance(value, str):
-        return {"S": value}
-    if isinstance(value, (bytes, bytearray)) or type(value).__name__ == "Binary":
-        raw = bytes(value.value) if hasattr(value, "value") else bytes(value)
-        return {"B": base64.b64encode(raw).decode()}
-    if isinstance(value, (set, frozenset)):
-        members = [canonical(v) for v in value]
-        return {"SET": sorted(members, key=lambda m: json.dumps(m, sort_keys=True))}
-    if isinstance(value, (list, tuple)):
-        return {"L": [canonical(v) for v in value]}
-    if isinstance(value, dict):
-        return {"M": {k: canonical(v) for k, v in sorted(value.items())}}
-    raise TypeError(f"not a DynamoDB value: {type(value).__name__}")
 
 
 def digest(value) -> bytes:

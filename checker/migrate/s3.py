@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Optional
 
-from .errors import CheckerError, call, pages
+from ..errors import CheckerError, call, pages
 
 CREATION_FIELDS = ("AttributeDefinitions", "KeySchema", "BillingMode", "ProvisionedThroughput",
                    "OnDemandThroughput", "SSESpecification", "GlobalSecondaryIndexes")

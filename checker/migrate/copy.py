@@ -27,7 +27,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .errors import AwsError, CheckerError, call
+from ..errors import AwsError, CheckerError, call
 
 BATCH = 25                        # BatchWriteItem's limit
 THROTTLED = ("ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",

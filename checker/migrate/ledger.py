@@ -13,11 +13,14 @@ import json
 import time
 import uuid
 from contextlib import contextmanager
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
+from ..errors import AwsError, CheckerError, call, pages
+from ..specs import load_schema
 from .copy import DONE  # a segment's checkpoint once it has read its last page
-from .errors import AwsError, CheckerError, call, pages
-from .specs import load_schema
+
+if TYPE_CHECKING:
+    from ..environment import Environment
 
 LEDGER_SPEC_NAME = "checker_migrations"
 LOCK_ID = "lock"
@@ -85,7 +88,7 @@ class Ledger:
         except AwsError as exc:
             if exc.code != "ResourceInUseException":
                 raise
-        from .wait import wait_until_active
+        from ..wait import wait_until_active
         waited = wait_until_active(self.client, [self.name], timeout)
         if not waited.ready:
             raise CheckerError(f"the migration ledger {self.name} did not become ACTIVE within {timeout:g} s")
@@ -182,3 +185,19 @@ def checkpoints_of(entry: Optional[dict]) -> dict:
     for segment, value in ((entry or {}).get("checkpoints") or {}).items():
         found[int(segment)] = DONE if value == DONE else json.loads(value)
     return found
+
+
+def ledger_of(environment: Environment) -> Ledger:
+    """The migration ledger of an environment, named with its prefix/suffix."""
+    return Ledger(environment.dynamodb(), ledger_name(environment.table_prefix, environment.table_suffix))
+
+
+def caller_arn(environment: Environment) -> str:
+    try:
+        return str(call(environment.client("sts"), "GetCallerIdentity", "sts")["Arn"])
+    except CheckerError:
+        return "unknown (sts:GetCallerIdentity did not answer)"
+
+
+def now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

@@ -15,37 +15,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
-from .errors import AwsError, CheckerError, call
-from .migrate import MigrationResult, TableMigration, caller_arn, key_names_of, now_iso, plain_item, wire_item
-from .s3_copy import creation_parameters, export_and_import
-from .secrets import clip
+from ..apply import apply_plan
+from ..errors import AwsError, CheckerError, call
+from ..items import plain_item, wire_item
+from ..text import clip
+from .declared import MigrateOptions, MigrationResult, TableMigration, key_names_of
+from .ledger import caller_arn, now_iso
+from .s3 import creation_parameters, export_and_import
 from .stream import CatchUp, StreamLost, StreamReader, tail_until_small_lag
+from .switch import bound_variables, switch_binding
 
 if TYPE_CHECKING:
-    from .api import Project
+    from ..environment import Environment
 
-# What an app may do on a table: the switch proves each one allowed on the source is allowed on the target.
-DATA_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
-                "dynamodb:Query", "dynamodb:Scan", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem",
-                "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable")
-INDEX_ACTIONS = ("dynamodb:Query", "dynamodb:Scan")
-UPDATE_WAIT_SECONDS = 120
 STREAM_LOST = "stream-lost"   # a ledger status: the next run copies afresh
 RECHECK_LIMIT = 1000   # keys written during an online verification that are re-read one by one; more: not proven
-
-
-@dataclass(frozen=True)
-class Options:
-    switch: bool = True
-    allow_weaker: bool = False
-    segments: int = 4
-    share: float = 0.5
-    deadline: Optional[float] = None
-    page_limit: int = 500          # copy.PAGE_ITEMS
-    via: str = "scan"              # or "s3": ExportTableToPointInTime, then ImportTable
-    bucket: Optional[str] = None
-    prefix: str = "checker-migrations"
-    timeout: float = 1800          # for creating the target
 
 
 def weaker_protections(source: dict, source_extras: dict, target) -> list:
@@ -65,7 +49,7 @@ def weaker_protections(source: dict, source_extras: dict, target) -> list:
 
 
 def source_extras(client, name: str) -> dict:
-    from .live import read_pitr, read_ttl
+    from ..live import read_pitr, read_ttl
     unreadable: dict = {}
     ttl = read_ttl(client, name, unreadable) or {}
     pitr = read_pitr(client, name, unreadable) or {}
@@ -74,10 +58,11 @@ def source_extras(client, name: str) -> dict:
 
 
 class TableMigrationRun:
-    def __init__(self, project: Project, ledger, migration: TableMigration, options: Options,
-                 echo: Callable[[str], None] = lambda line: None):
-        self.project, self.ledger, self.migration, self.options, self.echo = project, ledger, migration, options, echo
-        self.client = project.dynamodb()
+    def __init__(self, environment: Environment, ledger, migration: TableMigration, options: MigrateOptions,
+                 deadline: Optional[float] = None, echo: Callable[[str], None] = lambda line: None):
+        self.environment, self.ledger, self.migration, self.options, self.echo = environment, ledger, migration, options, echo
+        self.deadline = deadline   # time.monotonic() after which copies and catch-ups stop at a checkpoint
+        self.client = environment.dynamodb()
         self.target = migration.target
         self.key_names = key_names_of(self.target)
         self.source_key_names: tuple = ()   # read from the live source when a catch-up needs them
@@ -103,7 +88,7 @@ class TableMigrationRun:
         if entry is None:
             self.ledger.put(self.migration.id, kind="table", status=RUNNING, source=self.migration.source,
                             target=self.target.name, transform=self.migration.transform_name or "",
-                            startedAt=now_iso(), caller=caller_arn(self.project), itemsRead=0, itemsWritten=0,
+                            startedAt=now_iso(), caller=caller_arn(self.environment), itemsRead=0, itemsWritten=0,
                             checkpoints={})
         try:
             online = self.online(source["Table"], entry, status)
@@ -112,7 +97,7 @@ class TableMigrationRun:
                 self.ledger.update(self.migration.id, status=COPIED, copiedAt=now_iso())
             if online is not None:
                 online.catch_up.after_copy()
-                tail_until_small_lag(online.reader, online.catch_up, self.options.deadline, online.save)
+                tail_until_small_lag(online.reader, online.catch_up, self.deadline, online.save)
                 self.echo(f"{self.migration.id}: caught up from the stream: {online.catch_up.replayed} change(s) "
                           f"replayed ({online.reader.polls} polls)")
             if status != VERIFIED:
@@ -131,9 +116,9 @@ class TableMigrationRun:
         """With `catch_up: stream`: the source's stream (turned on when off), read from now on; a
         copy that did not finish is caught up from the stream's start again (its replays then
         cover every key it may have written stale)."""
+        from ..wait import wait_until_active
         from .ledger import COPIED, VERIFIED
         from .stream import CatchUp, StreamReader, enable_stream, stream_problem
-        from .wait import wait_until_active
         if self.target.catch_up != "stream":
             return None
         self.source_key_names = tuple(k["AttributeName"] for k in source["KeySchema"])
@@ -148,12 +133,12 @@ class TableMigrationRun:
                 enable_stream(self.client, self.migration.source)
             except AwsError as exc:
                 raise CheckerError(f"{unavailable} ({exc})") from None
-            wait_until_active(self.client, [self.migration.source], self.options.timeout)
+            wait_until_active(self.client, [self.migration.source], self.options.create_timeout)
             source = call(self.client, "DescribeTable", "dynamodb", TableName=self.migration.source)["Table"]
         resumed = dict((entry or {}).get("streamPositions") or {}) if status in (COPIED, VERIFIED) else {}
         if not source.get("LatestStreamArn"):
             raise CheckerError(unavailable)
-        reader = StreamReader(self.project.aws.client("dynamodbstreams"), source["LatestStreamArn"], resumed)
+        reader = StreamReader(self.environment.aws.client("dynamodbstreams"), source["LatestStreamArn"], resumed)
         try:
             reader.start(at_latest=entry is None)
         except StreamLost:
@@ -180,32 +165,33 @@ class TableMigrationRun:
 
     def gate(self, source: dict) -> None:
         weaker = weaker_protections(source, source_extras(self.client, self.migration.source), self.target)
-        if weaker and not self.options.allow_weaker:
+        if weaker and not self.options.allow_weaker_target:
             raise CheckerError(f"{self.migration.id}: the target {self.target.name} would drop what the source "
                                f"{self.migration.source} has: {', '.join(weaker)}; add it to the target's spec or "
                                "checklist, or pass --allow-weaker-target")
         self.warnings += [f"the target drops {w} (--allow-weaker-target)" for w in weaker]
 
     def create_target(self) -> None:
-        from .diff import diff_tables
-        from .wait import wait_until_active
+        from ..diff import diff_tables
+        from ..wait import wait_until_active
         exists = call(self.client, "DescribeTable", "dynamodb", missing_ok=True, TableName=self.target.name)
         if exists is None:
             changes = diff_tables([_without_source(self.target)], {})
             self.echo(f"{self.migration.id}: creating {self.target.name}")
-            applied, waited = self.project.apply(changes, timeout=self.options.timeout)
+            applied, waited = apply_plan(self.environment, changes, timeout=self.options.create_timeout)
             if not applied.ok or waited is None or not waited.ready:
                 problems = "; ".join(f"{o.change.action}: {o.status} {o.message}" for o in applied.outcomes
                                      if not o.status.made) or "not ACTIVE in time"
                 raise CheckerError(f"{self.migration.id}: creating {self.target.name} did not succeed ({problems})")
             return
-        waited = wait_until_active(self.client, [self.target.name], self.options.timeout)
+        waited = wait_until_active(self.client, [self.target.name], self.options.create_timeout)
         if not waited.ready:
             raise CheckerError(f"{self.migration.id}: {self.target.name} (or one of its indexes) is not ACTIVE")
 
     def import_from_export(self, entry: Optional[dict]) -> None:
-        from .diff import LiveTable, diff_tables
-        from .wait import wait_until_active
+        from ..diff import diff_tables
+        from ..model import LiveTable
+        from ..wait import wait_until_active
         exists = call(self.client, "DescribeTable", "dynamodb", missing_ok=True, TableName=self.target.name)
         if exists is not None and not (entry or {}).get("importedAt"):
             raise CheckerError(f"{self.migration.id}: {self.target.name} exists; ImportTable creates its own table: "
@@ -214,10 +200,10 @@ class TableMigrationRun:
             if not self.options.bucket:
                 raise CheckerError("--via s3 needs --bucket NAME (the export's S3 bucket)")
             prefix = f"{self.options.prefix.rstrip('/')}/{self.target.name}-{int(time.time())}"
-            export_and_import(self.project.aws, self.client, self.migration.source, self.target.spec.request,
-                              self.options.bucket, prefix, self.options.deadline, self.echo)
+            export_and_import(self.environment.aws, self.client, self.migration.source, self.target.spec.request,
+                              self.options.bucket, prefix, self.deadline, self.echo)
             self.ledger.update(self.migration.id, importedAt=now_iso(), exportPrefix=prefix)
-        waited = wait_until_active(self.client, [self.target.name], self.options.timeout)
+        waited = wait_until_active(self.client, [self.target.name], self.options.create_timeout)
         if not waited.ready:
             raise CheckerError(f"{self.migration.id}: the imported {self.target.name} did not become ACTIVE")
         # what TableCreationParameters cannot carry (a stream, tags, deletion protection, the table class)
@@ -225,7 +211,7 @@ class TableMigrationRun:
         changes = [c for c in diff_tables([_without_source(self.target)], {self.target.name: LiveTable(
             self.target.name, described)}) if c.automatic]
         if changes:
-            applied, _ = self.project.apply(changes, timeout=self.options.timeout)
+            applied, _ = apply_plan(self.environment, changes, timeout=self.options.create_timeout)
             if not applied.ok:
                 raise CheckerError(f"{self.migration.id}: after the import, {self.target.name} could not be made "
                                    "as its spec says: " + "; ".join(f"{o.change.action}: {o.status}" for o in applied.outcomes))
@@ -241,9 +227,9 @@ class TableMigrationRun:
             self.ledger.checkpoint(self.migration.id, segment, key, read, written)
         copy_items(self.client, self.migration.source, self.target.name, checkpoints_of(entry), checkpoint,
                    transform=self.transformed if self.migration.transform is not None else None,
-                   read_rate=capacity_rate(source, "ReadCapacityUnits", self.options.share),
-                   write_rate=capacity_rate(target, "WriteCapacityUnits", self.options.share),
-                   segments=self.options.segments, deadline=self.options.deadline, page_limit=self.options.page_limit,
+                   read_rate=capacity_rate(source, "ReadCapacityUnits", self.options.capacity_share),
+                   write_rate=capacity_rate(target, "WriteCapacityUnits", self.options.capacity_share),
+                   segments=self.options.segments, deadline=self.deadline, page_limit=self.options.page_items,
                    counts=counts, expected=int(source.get("ItemCount") or 0) or None, echo=self.echo)
 
     def transformed(self, item: dict) -> Optional[dict]:
@@ -269,7 +255,7 @@ class TableMigrationRun:
         from .ledger import DIFFERS, VERIFIED
 
         def scan(name: str) -> Scan:
-            return Scan(self.client, name, self.options.segments, page_limit=self.options.page_limit)
+            return Scan(self.client, name, self.options.segments, page_limit=self.options.page_items)
         self.echo(f"{self.migration.id}: verifying every item of {self.migration.source} against {self.target.name}")
         mine = table_checksum(scan(self.migration.source), self.key_names, self.expected)
         theirs = table_checksum(scan(self.target.name), self.key_names)
@@ -282,7 +268,7 @@ class TableMigrationRun:
                                   self.expected, limit=limit, origins=origins, source_key_names=self.source_key_names)
             if online is not None and len(keys) < limit:
                 # the app wrote while both sides were read: replay, then look again, key by key
-                tail_until_small_lag(online.reader, online.catch_up, self.options.deadline, online.save)
+                tail_until_small_lag(online.reader, online.catch_up, self.deadline, online.save)
                 rechecked = len(keys)
                 keys = [k for k in keys if not self.caught_up(online, k, origins)]
         if buckets and keys:
@@ -353,7 +339,7 @@ class TableMigrationRun:
     # -- the switch -----------------------------------------------------------------------
     def switch(self, online: Optional[Online] = None) -> MigrationResult:
         from .ledger import SWITCHED
-        variables = bound_variables(self.project, self.target.spec_name)
+        variables = bound_variables(self.environment, self.target.spec_name)
         if not variables:   # nothing of checker's to switch: the migration ends at the verified copy
             self.warnings.append(f"no lambda.bindings variable names {self.target.spec_name}: nothing switched; point "
                                  f"the app at {self.target.name} with its deploy")
@@ -361,7 +347,7 @@ class TableMigrationRun:
             return self.result(self.ledger.get(self.migration.id), SWITCHED,
                                f"copied and verified into {self.target.name}; no binding to switch; "
                                f"{self.migration.source} is kept")
-        switched = switch_binding(self.project, variables, self.migration.source, self.target.name, self.target,
+        switched = switch_binding(self.environment, variables, self.migration.source, self.target.name, self.target,
                                   self.warnings, self.echo)
         if online is not None:
             self.drain_after_switch(online)
@@ -377,8 +363,8 @@ class TableMigrationRun:
         """Invocations already running keep the old variables for up to the function's Timeout:
         their writes to the source are replayed for that long, never over the switched app's."""
         from .stream import tail_for
-        config = call(self.project.aws.client("lambda"), "GetFunctionConfiguration", "lambda",
-                      FunctionName=self.project.function_name)
+        config = call(self.environment.aws.client("lambda"), "GetFunctionConfiguration", "lambda",
+                      FunctionName=self.environment.function_name)
         seconds = float(config.get("Timeout") or 3) + 1
         self.echo(f"{self.migration.id}: replaying the source's stream for {seconds:g} s more (the function's "
                   "Timeout: invocations that started before the switch)")
@@ -441,106 +427,9 @@ def _without_source(table):
     return dataclasses.replace(table, migrate_from=None)
 
 
-def bound_variables(project: Project, spec_name: str) -> list:
-    return [v for v, spec in (project.checklist.bindings if project.checklist else {}).items() if spec == spec_name]
-
-
-def check_context(project: Project):
-    from .checklist import Checklist
-    from .context import CheckContext
-    return CheckContext(aws=project.aws, tables=project.tables, checklist=project.checklist or Checklist("(none)"),
-                        function_name=project.function_name, base_url=None, since_ms=0)
-
-
-def prove_role(project: Project, config: dict, source_arn: str, target_arn: str, target_indexes: list) -> list:
-    """The actions the function's role has on the source (table and indexes) that it lacks on the
-    target: [(action, resource)]. A conditional answer counts as lacking: it was not proven."""
-    from .checks.iam import evaluate_role
-    ctx = check_context(project)
-    source_pairs = [(None, a, source_arn) for a in DATA_ACTIONS] + [(None, a, f"{source_arn}/index/*") for a in INDEX_ACTIONS]
-    allowed = evaluate_role(ctx, config["Role"], source_pairs, None).decisions
-    on_table = sorted({a for (a, r), d in allowed.items() if d.allowed and r == source_arn})
-    on_indexes = sorted({a for (a, r), d in allowed.items() if d.allowed and r != source_arn})
-    target_pairs = [(None, a, target_arn) for a in on_table] + [
-        (None, a, f"{target_arn}/index/{index}") for index in target_indexes for a in on_indexes]
-    if not target_pairs:
-        return []
-    decisions = evaluate_role(ctx, config["Role"], target_pairs, None).decisions
-    return [(a, r) for _, a, r in target_pairs if not decisions.get((a, r)) or not decisions[(a, r)].allowed]
-
-
-def switch_binding(project: Project, variables: list, old_name: str, new_name: str, new_table, warnings: list,
-                   echo: Callable[[str], None]) -> bool:
-    """Point `variables` of the function from `old_name` to `new_name`: False when they already
-    name it. Refuses (CheckerError) when a variable names something else, when the role is not
-    proven allowed on the new table, or when the configuration changed underneath."""
-    from .checks.iam import role_name
-    function = project.function_name
-    if not function:
-        raise CheckerError("no function to switch: set lambda.function_name or the environment's function_name")
-    lam = project.aws.client("lambda")
-    config = call(lam, "GetFunctionConfiguration", "lambda", FunctionName=function)
-    current = dict((config.get("Environment") or {}).get("Variables") or {})
-    if all(current.get(v) == new_name for v in variables):
-        return False
-    others = [v for v in variables if current.get(v) not in (old_name, new_name)]
-    if others:
-        found = ", ".join(f"{v}={current.get(v)!r}" if current.get(v) is not None else f"{v} unset" for v in others)
-        raise CheckerError(f"{function}: {found}; expected {old_name} (or {new_name}); not switched: someone changed "
-                           "the binding, look before running again")
-    source_arn = config["FunctionArn"].split(":function:")[0].replace(":lambda:", ":dynamodb:") + f":table/{old_name}"
-    target_arn = source_arn.rsplit("/", 1)[0] + f"/{new_name}"
-    lacking = prove_role(project, config, source_arn, target_arn, list(new_table.spec.index_names)
-                         if new_table is not None else [])
-    if lacking:
-        policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": sorted({a for a, _ in lacking}),
-                                                          "Resource": sorted({r for _, r in lacking})}]}
-        raise CheckerError(f"{function}: its role {role_name(config['Role'])} may not do on {new_name} what it does on "
-                           f"{old_name} ({', '.join(sorted({a for a, _ in lacking}))}); not switched. Fix: aws iam "
-                           f"put-role-policy --role-name {role_name(config['Role'])} --policy-name checker-{new_name} "
-                           f"--policy-document '{json.dumps(policy, separators=(',', ':'))}'")
-    updated = dict(current, **{v: new_name for v in variables})
-    params: dict = {"FunctionName": function, "Environment": {"Variables": updated}}
-    if config.get("RevisionId"):
-        params["RevisionId"] = config["RevisionId"]
-    else:
-        warnings.append(f"{function}: the endpoint gives no RevisionId: the switch could not be guarded against a "
-                        "concurrent change of the configuration")
-    try:
-        call(lam, "UpdateFunctionConfiguration", "lambda", **params)
-    except AwsError as exc:
-        if exc.code == "PreconditionFailedException":
-            raise CheckerError(f"{function}: its configuration changed while checker switched it (RevisionId "
-                               f"{config.get('RevisionId')} is no longer current); nothing switched: run again") from None
-        raise
-    echo(f"{function}: {', '.join(variables)} -> {new_name}; waiting for the update to finish")
-    wait_updated(lam, function, warnings)
-    return True
-
-
-def wait_updated(lam, function: str, warnings: list) -> None:
-    """Until LastUpdateStatus is Successful (Failed: an error); a backend that gives none: a warning."""
-    deadline = time.monotonic() + UPDATE_WAIT_SECONDS
-    delay = 0.2
-    while True:
-        config = call(lam, "GetFunctionConfiguration", "lambda", FunctionName=function)
-        status = config.get("LastUpdateStatus")
-        if status is None:
-            warnings.append(f"{function}: the endpoint reports no LastUpdateStatus: the update's end was not seen")
-            return
-        if status == "Successful":
-            return
-        if status == "Failed":
-            raise CheckerError(f"{function}: the configuration update failed: {config.get('LastUpdateStatusReason', '')}")
-        if time.monotonic() > deadline:
-            raise CheckerError(f"{function}: the configuration update is still {status} after {UPDATE_WAIT_SECONDS} s")
-        time.sleep(delay)
-        delay = min(delay * 2, 5.0)
-
-
 def keys_only_in(client, table: str, other: str, key_names: tuple, limit: int = 50) -> tuple:
     """(how many, up to `limit` of them) keys of `table` that `other` does not hold."""
-    from .errors import pages
+    from ..errors import pages
     names = {f"#k{n}": k for n, k in enumerate(key_names)}
     count, shown = 0, []   # type: tuple[int, list]
     for page in pages(client, "Scan", "dynamodb", TableName=table, ProjectionExpression=", ".join(names),
@@ -563,7 +452,7 @@ def keys_only_in(client, table: str, other: str, key_names: tuple, limit: int = 
     return count, shown
 
 
-def rollback(project: Project, ledger, migration: TableMigration, echo: Callable[[str], None] = lambda line: None
+def rollback(environment: Environment, ledger, migration: TableMigration, echo: Callable[[str], None] = lambda line: None
              ) -> MigrationResult:
     """Switch the binding back to the source (same guard), and list the keys written only to the
     target since the switch: the app's writes there, which the source does not have."""
@@ -574,9 +463,9 @@ def rollback(project: Project, ledger, migration: TableMigration, echo: Callable
                            "only a switched table migration rolls back")
     warnings: list = []
     variables = [v for v in str(entry.get("variables") or "").split(",") if v] or bound_variables(
-        project, migration.target.spec_name)
-    switch_binding(project, variables, migration.target.name, migration.source, None, warnings, echo)
-    count, keys = keys_only_in(project.dynamodb(), migration.target.name, migration.source,
+        environment, migration.target.spec_name)
+    switch_binding(environment, variables, migration.target.name, migration.source, None, warnings, echo)
+    count, keys = keys_only_in(environment.dynamodb(), migration.target.name, migration.source,
                                key_names_of(migration.target))
     ledger.update(migration.id, status=ROLLED_BACK, rolledBackAt=now_iso())
     detail = (f"{', '.join(variables)} -> {migration.source} again; {count} key(s) were written only to "

@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .errors import AwsError, CheckerError, call
+from ..errors import AwsError, CheckerError, call
 
 VIEWS_WITH_OLD = ("OLD_IMAGE", "NEW_AND_OLD_IMAGES")
 SMALL_LAG_SECONDS = 5.0
@@ -253,8 +253,7 @@ class CatchUp:
         key schema, an item moved to a new key), replayed after it, and absent from the target:
         never copied, or deleted (moved) since by the switched app. It is written (nothing lost)
         and listed as uncertain."""
-        from .checksum import canonical
-        from .migrate import plain_item
+        from ..items import canonical, plain_item
         states = [*befores, new]      # the first: the state before the batch's first change
 
         def same(a: Optional[dict], b: Optional[dict]) -> bool:

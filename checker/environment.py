@@ -1,0 +1,172 @@
+"""Where a command acts, resolved: one frozen value built once by `resolve(target)` and passed to
+everything below the facade (plan, apply, checks, migrations, export, init), never exploded
+again into loose parameters.
+
+It holds what the checklist's environment and the options given resolve to: the AWS options
+(with the command's deadline), the expected tables named for the environment, the checklist,
+the prefix/suffix, the function and the base URL. `table_name` is the one mapping from a spec's
+TableName to the live name, and `spec_name` its inverse; `client` makes one client per service
+from one boto3 session, so every floor shares the session and the deadline guard.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Optional
+
+from .target import DEFAULT_CHECKLIST, Target, checklist_header, checklist_path, specs_directory
+
+if TYPE_CHECKING:
+    from .aws import AwsOptions
+    from .checklist import Checklist, EnvironmentSettings
+
+
+@dataclass(frozen=True)
+class Environment:
+    aws: AwsOptions
+    tables: list = field(default_factory=list)      # ExpectedTable, named for this environment
+    checklist: Optional[Checklist] = None
+    settings: Optional[EnvironmentSettings] = None  # the checklist's environments.NAME, when one was chosen
+    target: Target = field(default_factory=Target)  # what was asked for: fix lines point where it did
+    table_prefix: str = ""
+    table_suffix: str = ""
+    _clients: dict = field(default_factory=dict, compare=False, repr=False)
+
+    # -- names -----------------------------------------------------------------------------
+    @property
+    def name(self) -> Optional[str]:
+        return self.settings.name if self.settings else None
+
+    def table_name(self, spec_name: str) -> str:
+        """A spec's TableName as it is named in this environment (the one place prefix and
+        suffix are applied)."""
+        return f"{self.table_prefix}{spec_name}{self.table_suffix}"
+
+    def spec_name(self, live_name: str) -> Optional[str]:
+        """The spec TableName of a live table of this environment, or None when the live name
+        lacks the prefix or suffix (another environment's, or not the app's)."""
+        prefix, suffix = self.table_prefix, self.table_suffix
+        if prefix and not live_name.startswith(prefix) or suffix and not live_name.endswith(suffix):
+            return None
+        stripped = live_name[len(prefix):len(live_name) - len(suffix) if suffix else None]
+        return stripped or None
+
+    @property
+    def names(self) -> list:
+        return [t.name for t in self.tables]
+
+    def expected(self, spec_name: str):
+        """The ExpectedTable of a spec's TableName, or None."""
+        return next((t for t in self.tables if t.spec_name == spec_name), None)
+
+    # -- the app -----------------------------------------------------------------------------
+    @property
+    def function_name(self) -> Optional[str]:
+        """The environment's function, else the checklist's default."""
+        return ((self.settings.function_name if self.settings else None)
+                or (self.checklist.function_name if self.checklist else None))
+
+    @property
+    def base_url(self) -> Optional[str]:
+        return self.settings.base_url if self.settings and self.settings.base_url else None
+
+    @property
+    def bindings(self) -> dict:
+        """{function variable: spec TableName} the checklist binds."""
+        return dict(self.checklist.bindings) if self.checklist else {}
+
+    # -- AWS ---------------------------------------------------------------------------------
+    def client(self, service: str):
+        """One client per service, all from one session (credentials resolved once, the
+        command's deadline guarding each)."""
+        if service not in self._clients:
+            self._clients[service] = self.aws.client(service)
+        return self._clients[service]
+
+    def dynamodb(self):
+        return self.client("dynamodb")
+
+    @property
+    def region(self) -> Optional[str]:
+        from .errors import CheckerError
+        try:
+            return self.aws.region or self.aws.session().region_name
+        except CheckerError:
+            return None
+
+    def account_id(self) -> Optional[str]:
+        """The account the credentials act in (sts:GetCallerIdentity), or None when it cannot be
+        told at once (an endpoint without STS, such as dynalite): for a prompt, never a failure."""
+        try:
+            sts = dataclasses.replace(self.aws, max_attempts=1, connect_timeout=2.0, read_timeout=5.0).client("sts")
+            return str(sts.get_caller_identity()["Account"])
+        except Exception:  # noqa: BLE001 - best effort by design
+            return None
+
+    def command(self, subcommand: str) -> str:
+        """A whole `checker` command line acting here, as a fix line shows it."""
+        return self.target.command(subcommand, self.name)
+
+
+def resolve(target: Target, sections: tuple = (), use_checklist: bool = True, tables: bool = True) -> Environment:
+    """The Environment a Target names: its checklist (which, when it defines environments, needs
+    --env or its default_env), the specs it names, the environment's AWS options under the
+    options given. Reads the checklist once. `sections` are the checklist sections whose ${VAR}s
+    must be set (a plan does not need the endpoints' API token); without `tables` (export, which
+    writes specs) no spec is read and only the checklist's environments."""
+    from .checklist import load_checklist
+    from .errors import CheckerError
+    from .specs import load_specs
+    from .text import clip
+    path = checklist_path(target.checklist_path) if use_checklist else None
+    header = checklist_header(path) if path else {}
+    env = target.env or header.get("default_env")
+    if path and env is None and header.get("environments"):
+        names = ", ".join(header["environments"])
+        raise CheckerError(f"{path} defines environments ({clip(names, 200)}): pass --env NAME, or set "
+                           "default_env in the checklist")
+    if env and path is None:
+        raise CheckerError(f"--env {env} needs a checklist ({DEFAULT_CHECKLIST} or --checklist FILE)")
+    specs = load_specs(specs_directory(target, path, header)) if tables else []
+    loaded = load_checklist(path, {s.name: s for s in specs} if tables else None,
+                            sections if tables else ("environments",), env) if path else None
+    environment = where(target, loaded.environment(env) if loaded is not None and env else None, loaded)
+    return dataclasses.replace(environment, tables=[expected_table(environment, spec) for spec in specs])
+
+
+def where(target: Target, settings=None, checklist=None) -> Environment:
+    """An Environment with no tables yet: each option given wins over the checklist
+    environment's (`settings`); the command's --timeout becomes its armed Deadline."""
+    from .aws import AwsOptions
+    from .deadline import Deadline
+
+    def chosen(option, field_name, default=None):
+        return option if option is not None else (getattr(settings, field_name) if settings else default)
+    aws = AwsOptions(region=chosen(target.region, "region"), profile=chosen(target.profile, "profile"),
+                     endpoint_url=chosen(target.endpoint_url, "endpoint_url"), role_arn=chosen(None, "role_arn"),
+                     retry_mode=target.retry_mode, max_attempts=target.max_attempts,
+                     deadline=Deadline(target.timeout).arm() if target.timeout is not None else None)
+    return Environment(aws, [], checklist, settings, target, table_prefix=chosen(target.table_prefix, "table_prefix", ""),
+                       table_suffix=chosen(target.table_suffix, "table_suffix", ""))
+
+
+def expected_table(environment: Environment, spec):
+    """A spec named for the environment, with what the checklist wishes for it."""
+    from .checklist import TABLE_NAME
+    from .errors import CheckerError
+    from .model import ExpectedTable
+    from .text import clip
+    name = environment.table_name(spec.name)
+    if not TABLE_NAME.fullmatch(name):
+        target = environment.target
+        given = "--table-prefix/--table-suffix" if target.table_prefix or target.table_suffix \
+            else f"environment {environment.name}"
+        raise CheckerError(f"{given}: makes table name {clip(name, 80)!r}, which DynamoDB rejects "
+                           "(3 to 255 characters of a-z A-Z 0-9 _ . -)")
+    wishes = environment.checklist.wishes(spec.name) if environment.checklist else None
+    source = wishes.migrate_from if wishes else None
+    return ExpectedTable(spec.for_environment(environment.table_prefix, environment.table_suffix),
+                         ttl_attribute=wishes.ttl_attribute if wishes else None,
+                         point_in_time_recovery=wishes.point_in_time_recovery if wishes else False,
+                         spec_name=spec.name, migrate_from=environment.table_name(source) if source else None,
+                         transform=wishes.transform if wishes else None, catch_up=wishes.catch_up if wishes else None)

@@ -1,0 +1,194 @@
+"""A data migration run: every item of one table through the migration's transform, each change
+one UpdateItem conditioned on the old values of exactly the attributes it touches (a whole-item
+condition is impossible: expressions are capped at 4 KB, items reach 400 KB); an item that
+changed meanwhile is read again and transformed again. Checkpointed in the ledger."""
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Optional
+
+from ..errors import AwsError, CheckerError, call
+from ..items import plain_item, same, to_dynamo, wire_item
+from ..text import clip
+from .declared import DELETE, DataMigration, MigrationResult, changed_file, key_names_of
+from .ledger import caller_arn, now_iso
+
+if TYPE_CHECKING:
+    from ..environment import Environment
+
+RETRIES = 5          # re-reads of an item that changed under a data migration's update
+SAMPLES = 5          # keys a dry run shows
+
+
+def update_request(table_name: str, key_names: tuple, old: dict, new: dict) -> Optional[dict]:
+    """The UpdateItem that turns `old` into `new`, conditioned on the old values of exactly the
+    attributes it touches; None when nothing changes. A changed key is an error: that is a table
+    migration."""
+    from boto3.dynamodb.types import TypeSerializer
+    serializer = TypeSerializer()
+    moved = [k for k in key_names if not same(old.get(k), new.get(k))]
+    if moved:
+        raise ValueError(f"changes the key attribute(s) {', '.join(moved)}: a data migration keeps keys "
+                         "(a new key schema is a table migration: migrate_from)")
+    sets = {k: v for k, v in new.items() if k not in key_names and (k not in old or not same(old[k], v))}
+    removes = [k for k in old if k not in new]
+    if not sets and not removes:
+        return None
+    names, values, conditions, clauses = {}, {}, [], []
+    for n, (name, value) in enumerate(sets.items()):
+        names[f"#s{n}"] = name
+        values[f":s{n}"] = serializer.serialize(to_dynamo(value))
+        clauses.append(f"#s{n} = :s{n}")
+        if name in old:
+            values[f":o{n}"] = serializer.serialize(to_dynamo(old[name]))
+            conditions.append(f"#s{n} = :o{n}")
+        else:
+            conditions.append(f"attribute_not_exists(#s{n})")
+    for n, name in enumerate(removes):
+        names[f"#r{n}"] = name
+        values[f":r{n}"] = serializer.serialize(to_dynamo(old[name]))
+        conditions.append(f"#r{n} = :r{n}")
+    expression = ("SET " + ", ".join(clauses) if clauses else "") + (
+        " REMOVE " + ", ".join(f"#r{n}" for n in range(len(removes))) if removes else "")
+    return {"TableName": table_name, "Key": wire_item({k: old[k] for k in key_names}),
+            "UpdateExpression": expression.strip(), "ConditionExpression": " AND ".join(conditions),
+            "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}
+
+
+def changed_names(key_names: tuple, old: dict, new: dict) -> list:
+    return sorted({k for k, v in new.items() if k not in key_names and (k not in old or not same(old[k], v))}
+                  | {k for k in old if k not in new})
+
+
+def shown_key(item: dict, key_names: tuple) -> dict:
+    return {k: str(item.get(k)) for k in key_names}
+
+
+@dataclass
+class DataRun:
+    """One data migration over one table: the per-item work every Scan page goes through."""
+
+    client: object
+    migration: DataMigration
+    table_name: str
+    key_names: tuple
+    allow_deletes: bool = False
+    dry_run: bool = False
+    would_change: int = 0
+    samples: list = field(default_factory=list)
+
+    def transformed(self, item: dict):
+        try:
+            return self.migration.transform(copy.deepcopy(item))
+        except Exception as exc:  # noqa: BLE001 - the user's transform: named, stopped, resumable
+            raise CheckerError(f"{self.migration.path.name}: transform raised {type(exc).__name__}: "
+                               f"{clip(str(exc), 200)} on the item with key {shown_key(item, self.key_names)}; "
+                               "stopped at the last checkpoint: fix it and run checker migrate again") from None
+
+    def page(self, segment: int, items: list) -> int:
+        written = 0
+        for wire in items:
+            written += self.item(plain_item(wire))
+        return written
+
+    def item(self, old: dict) -> int:
+        for _ in range(RETRIES):
+            new = self.transformed(old)
+            if new is None:
+                return 0
+            if new is DELETE:
+                return self.delete(old)
+            if not isinstance(new, dict):
+                raise CheckerError(f"{self.migration.path.name}: transform returned {type(new).__name__}; expected "
+                                   "a dict (the new item), None or checker.migrate.DELETE")
+            try:
+                request = update_request(self.table_name, self.key_names, old, new)
+            except ValueError as exc:
+                raise CheckerError(f"{self.migration.path.name}: transform {exc} "
+                                   f"(key {shown_key(old, self.key_names)})") from None
+            except TypeError as exc:   # a value DynamoDB cannot hold (a datetime, an object)
+                raise CheckerError(f"{self.migration.path.name}: transform returned a value DynamoDB cannot store "
+                                   f"({clip(str(exc), 160)}) for key {shown_key(old, self.key_names)}") from None
+            if request is None:
+                return 0
+            if self.dry_run:
+                return self.sample(old, changed_names(self.key_names, old, new))
+            try:
+                call(self.client, "UpdateItem", "dynamodb", **request)
+                return 1
+            except AwsError as exc:
+                if exc.code != "ConditionalCheckFailedException":
+                    raise
+            fresh = call(self.client, "GetItem", "dynamodb", TableName=self.table_name, ConsistentRead=True,
+                         Key=wire_item({k: old[k] for k in self.key_names})).get("Item")
+            if fresh is None:
+                return 0    # deleted meanwhile: nothing to migrate
+            old = plain_item(fresh)
+        raise CheckerError(f"{self.migration.path.name}: the item with key {shown_key(old, self.key_names)} kept "
+                           f"changing under the migration ({RETRIES} tries); run checker migrate again")
+
+    def delete(self, old: dict) -> int:
+        if not self.allow_deletes:
+            raise CheckerError(f"{self.migration.path.name}: transform returned DELETE for the item with key "
+                               f"{shown_key(old, self.key_names)}; deleting needs --allow-deletes")
+        if self.dry_run:
+            return self.sample(old, ["(the whole item: DELETE)"])
+        call(self.client, "DeleteItem", "dynamodb", TableName=self.table_name,
+             Key=wire_item({k: old[k] for k in self.key_names}))
+        return 1
+
+    def sample(self, old: dict, names: list) -> int:
+        self.would_change += 1
+        if len(self.samples) < SAMPLES:
+            self.samples.append({"key": shown_key(old, self.key_names), "attributes": names})
+        return 0
+
+
+def run_data_migration(environment: Environment, ledger, migration: DataMigration, dry_run: bool = False,
+                       allow_deletes: bool = False, deadline: Optional[float] = None,
+                       segments: int = 4, echo: Callable[[str], None] = lambda line: None,
+                       page_limit: int = 500) -> MigrationResult:
+    from .copy import Counts, Progress, Scan
+    from .ledger import APPLIED, FAILED, RUNNING, checkpoints_of
+    entry = ledger.get(migration.id) if ledger.exists() else None
+    if entry and entry.get("sha256") != migration.sha256:
+        raise changed_file(migration, entry)
+    if entry and entry.get("status") == APPLIED:
+        return MigrationResult(migration.id, "data", "already-applied", f"applied {entry.get('finishedAt')}; nothing to do",
+                               int(entry.get("itemsRead") or 0), 0)
+    table = next(t for t in environment.tables if t.spec_name == migration.table)
+    run = DataRun(environment.dynamodb(), migration, table.name, key_names_of(table), allow_deletes, dry_run)
+    counts = Counts()
+    scan = Scan(environment.dynamodb(), table.name, segments, {} if dry_run else checkpoints_of(entry),
+                deadline=deadline, page_limit=page_limit)
+    progress = Progress(f"{migration.id} on {table.name}", None, counts, echo)
+    if dry_run:
+        def counted(segment: int, items: list) -> int:
+            counts.add(len(items), 0)
+            return run.page(segment, items)
+        scan.run(counted, tick=progress)
+        return MigrationResult(migration.id, "data", "dry-run",
+                               f"{run.would_change} of {counts.read} item(s) in {table.name} would change; nothing written",
+                               counts.read, 0, run.samples)
+    if entry is None:
+        ledger.put(migration.id, kind="data", status=RUNNING, table=table.name, file=str(migration.path.name),
+                   sha256=migration.sha256, startedAt=now_iso(), caller=caller_arn(environment), itemsRead=0,
+                   itemsWritten=0, checkpoints={})
+    else:
+        ledger.update(migration.id, status=RUNNING)
+
+    def checkpoint(segment, key, read, written):
+        counts.add(read, written)
+        ledger.checkpoint(migration.id, segment, key, read, written)
+    try:
+        scan.run(run.page, checkpoint, tick=progress)
+    except CheckerError as exc:
+        ledger.update(migration.id, status=FAILED, error=clip(str(exc), 500))
+        raise
+    ledger.update(migration.id, status=APPLIED, finishedAt=now_iso())
+    done = ledger.get(migration.id) or {}
+    return MigrationResult(migration.id, "data", APPLIED,
+                           f"{int(done.get('itemsWritten') or 0)} of {int(done.get('itemsRead') or 0)} item(s) in "
+                           f"{table.name} changed", int(done.get("itemsRead") or 0), int(done.get("itemsWritten") or 0))

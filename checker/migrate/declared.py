@@ -1,0 +1,191 @@
+"""What the project declares: data migrations (migrations/NNNN_name.py beside the checklist) and
+table migrations (`tables: {NEW: {migrate_from: OLD}}`), loaded and checked, and what running
+one returns."""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
+
+from ..errors import CheckerError
+from ..text import clip
+
+if TYPE_CHECKING:
+    from ..environment import Environment
+    from ..model import ExpectedTable
+
+
+class _Delete:
+    def __repr__(self) -> str:
+        return "checker.migrate.DELETE"
+
+
+DELETE = _Delete()   # what a data migration's transform returns for "delete this item"
+MIGRATION_FILE = re.compile(r"(\d{4})_[A-Za-z0-9_]+\.py")
+RETRIES = 5          # re-reads of an item that changed under a data migration's update
+SAMPLES = 5          # keys a dry run shows
+
+
+@dataclass(frozen=True)
+class DataMigration:
+    id: str              # the file's stem: 0001_backfill_genre
+    path: Path
+    table: str           # a spec's TableName
+    transform: Callable
+    sha256: str
+
+
+@dataclass(frozen=True)
+class TableMigration:
+    target: ExpectedTable  # the new spec, named for the environment
+    source: str           # the live table it copies, named for the environment
+    transform: Optional[Callable] = None
+    transform_name: Optional[str] = None
+
+    @property
+    def id(self) -> str:
+        return f"table:{self.target.spec_name}"
+
+
+@dataclass
+class MigrationResult:
+    id: str
+    kind: str             # "data" | "table"
+    status: str           # the ledger's status, "pending", "dry-run", "already-applied", ...
+    detail: str
+    read: int = 0
+    written: int = 0
+    keys: list = field(default_factory=list)      # keys a dry run would change / that differ
+    warnings: list = field(default_factory=list)
+    switched: bool = False   # this run pointed the function at another table (the smoke checks follow)
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "kind": self.kind, "status": self.status, "detail": self.detail,
+                "read": self.read, "written": self.written, "keys": self.keys, "warnings": self.warnings,
+                "switched": self.switched}
+
+
+# -- loading ----------------------------------------------------------------------------------
+def migrations_directory(environment: Environment) -> Optional[Path]:
+    if environment.checklist is None:
+        return None
+    return Path(environment.checklist.file).parent / "migrations"
+
+
+def _import_file(path: Path):
+    spec = importlib.util.spec_from_file_location(f"checker_migration_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise CheckerError(f"{path}: cannot be imported as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # noqa: BLE001 - a user's module: any failure is one line naming it
+        raise CheckerError(f"{path}: importing it raised {type(exc).__name__}: {clip(str(exc), 200)}") from None
+    return module
+
+
+def load_data_migrations(environment: Environment) -> list:
+    """Every migrations/NNNN_name.py, in order; any malformed one is an error naming it."""
+    directory = migrations_directory(environment)
+    if directory is None or not directory.is_dir():
+        return []
+    specs = {t.spec_name: t for t in environment.tables}
+    found = []
+    numbers: dict = {}
+    for path in sorted(directory.glob("*.py")):
+        if path.name == "__init__.py":
+            continue
+        match = MIGRATION_FILE.fullmatch(path.name)
+        if not match:
+            raise CheckerError(f"{path}: a migration file is named NNNN_name.py (four digits, then letters, digits, _)")
+        number = match.group(1)
+        if number in numbers:
+            raise CheckerError(f"{path}: number {number} is taken by {numbers[number]}; numbers are strictly increasing")
+        numbers[number] = path.name
+        content = path.read_bytes()
+        module = _import_file(path)
+        table = getattr(module, "TABLE", None)
+        transform = getattr(module, "transform", None)
+        if not isinstance(table, str) or table not in specs:
+            raise CheckerError(f"{path}: TABLE must be a spec's TableName (one of {', '.join(sorted(specs))}); "
+                               f"found {clip(repr(table), 80)}")
+        if not callable(transform):
+            raise CheckerError(f"{path}: needs a function transform(item) returning the new item, None or "
+                               "checker.migrate.DELETE")
+        found.append(DataMigration(path.stem, path, table, transform, hashlib.sha256(content).hexdigest()))
+    return found
+
+
+def load_callable(reference: str, directories: list) -> Callable:
+    """`module:function`, the module's file found in the checklist's folder (or migrations/) and
+    loaded from there, never from sys.modules (two projects' `shape.py` are two modules), else an
+    installed module."""
+    module_name, _, function_name = reference.partition(":")
+    relative = Path(*module_name.split("."))
+    path = next((p for d in directories for p in (Path(d) / f"{relative}.py", Path(d) / relative / "__init__.py")
+                 if p.is_file()), None)
+    if path is not None:
+        module = _import_file(path)
+    else:
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as exc:  # noqa: BLE001 - a user's module
+            raise CheckerError(f"transform {reference}: importing {module_name} raised {type(exc).__name__}: "
+                               f"{clip(str(exc), 200)} (looked in {', '.join(str(d) for d in directories)} first)") from None
+    function = getattr(module, function_name, None)
+    if not callable(function):
+        raise CheckerError(f"transform {reference}: {module_name} has no function {function_name}")
+    return function
+
+
+def load_table_migrations(environment: Environment) -> list:
+    migrations = []
+    for table in environment.tables:
+        if not table.migrate_from:
+            continue
+        transform = None
+        if table.transform:
+            base = Path(environment.checklist.file).parent if environment.checklist else Path(".")
+            transform = load_callable(table.transform, [base, base / "migrations"])
+        migrations.append(TableMigration(table, table.migrate_from, transform, table.transform))
+    return migrations
+
+
+def has_data_migrations(environment: Environment) -> bool:
+    directory = migrations_directory(environment)
+    return directory is not None and directory.is_dir() and any(directory.glob("*.py"))
+
+
+def key_names_of(table) -> tuple:
+    return tuple(k["AttributeName"] for k in table.spec.request["KeySchema"])
+
+
+def changed_file(migration: DataMigration, entry: dict) -> CheckerError:
+    from .ledger import APPLIED
+    return CheckerError(f"{migration.path}: changed since it was {'applied' if entry.get('status') == APPLIED else 'started'} "
+                        f"(sha256 {str(entry.get('sha256'))[:12]}... then, {migration.sha256[:12]}... now); data "
+                        "migrations are forward-only: restore the file and write a new migration")
+
+
+@dataclass(frozen=True)
+class MigrateOptions:
+    """What `checker migrate` was told (see its --help)."""
+
+    offline: bool = False
+    switch: bool = True
+    dry_run: bool = False
+    allow_deletes: bool = False
+    allow_weaker_target: bool = False
+    segments: int = 4
+    capacity_share: float = 0.5
+    timeout: Optional[float] = None
+    page_items: int = 500
+    via: str = "scan"                 # "s3": DynamoDB's export to S3 and import from it
+    bucket: Optional[str] = None
+    prefix: str = "checker-migrations"
+    create_timeout: float = 1800      # seconds for a table migration's target to become ACTIVE

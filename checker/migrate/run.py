@@ -1,0 +1,137 @@
+"""Running the declared migrations of one environment: what is pending, the run under the
+ledger's lease (table migrations first, then data migrations in order), status and rollback."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Optional
+
+from ..errors import CheckerError
+from .data import run_data_migration
+from .declared import (
+    DataMigration,
+    MigrateOptions,
+    MigrationResult,
+    TableMigration,
+    changed_file,
+    load_data_migrations,
+    load_table_migrations,
+)
+from .ledger import caller_arn, ledger_of
+
+if TYPE_CHECKING:
+    from ..environment import Environment
+
+
+# -- what is pending --------------------------------------------------------------------------
+def pending(environment: Environment, live: Optional[dict] = None) -> list:
+    """[(migration, ledger entry or None)] of every migration not finished in this environment:
+    table migrations whose source exists and that are not switched, data migrations not applied."""
+    from ..live import describe_tables
+    from .ledger import APPLIED, SWITCHED
+    entries = ledger_of(environment).entries()
+    found = []
+    table_migrations = load_table_migrations(environment)
+    if live is None:
+        described = describe_tables(environment.dynamodb(), [m.source for m in table_migrations])
+    else:
+        described = {m.source: (live[m.source].description if m.source in live else None) for m in table_migrations}
+    for migration in table_migrations:
+        entry = entries.get(migration.id)
+        if described.get(migration.source) is not None and (entry or {}).get("status") != SWITCHED:
+            found.append((migration, entry))
+    for data in load_data_migrations(environment):
+        entry = entries.get(data.id)
+        if entry and entry.get("sha256") != data.sha256:
+            raise changed_file(data, entry)
+        if (entry or {}).get("status") != APPLIED:
+            found.append((data, entry))
+    return found
+
+
+def pending_changes(environment: Environment, live: dict) -> list:
+    """plan's entries for pending migrations (a missing target's is the diff's already)."""
+    from ..diff import migrate_table_change
+    from ..model import Action, Change
+    changes = []
+    for migration, entry in pending(environment, live):
+        state = f"ledger: {entry['status']}" if entry else "not started"
+        if isinstance(migration, TableMigration):
+            target = live.get(migration.target.name)
+            if target is not None and target.exists:
+                changes.append(migrate_table_change(migration.target, state))
+        else:
+            table = next(t.name for t in environment.tables if t.spec_name == migration.table)
+            changes.append(Change(table, Action.MIGRATE_DATA, f"data migration {migration.id} ({state}): "
+                                  "`checker migrate` applies it", False))
+    return changes
+
+
+# -- running them ------------------------------------------------------------------------------
+def describe_pending(todo: list) -> list:
+    """One phrase per pending migration, for a prompt."""
+    return [m.id if isinstance(m, DataMigration) else f"{m.source} -> {m.target.name}" for m, _ in todo]
+
+
+def run_pending(environment: Environment, todo: list, options: MigrateOptions,
+                echo: Callable[[str], None] = lambda line: None) -> list:
+    """Every migration of `todo` (from pending()): table migrations first, then data migrations
+    in order, under the ledger's lease; a dry run writes nothing, the ledger included."""
+    from .table import TableMigrationRun
+    tables = [m for m, _ in todo if isinstance(m, TableMigration)]
+    datas = [m for m, _ in todo if isinstance(m, DataMigration)]
+    offline_only = [m for m in tables if m.target.catch_up != "stream"]
+    if offline_only and not options.offline and not options.dry_run:
+        raise CheckerError(f"table migration(s) pending: {', '.join(f'{m.source} -> {m.target.name}' for m in offline_only)}; "
+                           "without `catch_up: stream` a copy is offline: stop the app's writes to the source, then "
+                           "pass --offline")
+    deadline = time.monotonic() + options.timeout if options.timeout else None
+    ledger = ledger_of(environment)
+    if options.dry_run:
+        return [MigrationResult(m.id, "table", "dry-run", f"would create {m.target.name} if missing, copy {m.source} "
+                                "into it, verify every item, then switch") for m in tables] + [
+            run_data_migration(environment, ledger, m, dry_run=True, allow_deletes=options.allow_deletes,
+                               segments=options.segments, echo=echo) for m in datas]
+    ledger.ensure()
+    results = []
+    with ledger.lease(caller_arn(environment)):
+        for migration in tables:
+            results.append(TableMigrationRun(environment, ledger, migration, options, deadline, echo=echo).run())
+        for data in datas:
+            results.append(run_data_migration(environment, ledger, data, allow_deletes=options.allow_deletes,
+                                              deadline=deadline, segments=options.segments, echo=echo,
+                                              page_limit=options.page_items))
+    return results
+
+
+def status(environment: Environment) -> list:
+    """Every declared migration and its ledger status (read-only; no ledger: all pending)."""
+    entries = ledger_of(environment).entries()
+    results = []
+    for migration in [*load_table_migrations(environment), *load_data_migrations(environment)]:
+        entry = entries.get(migration.id) or {}
+        if isinstance(migration, DataMigration):
+            kind, where = "data", migration.table
+        else:
+            kind, where = "table", f"{migration.source} -> {migration.target.name}"
+        counted = f", {int(entry.get('itemsRead') or 0):,} read, {int(entry.get('itemsWritten') or 0):,} written" if entry else ""
+        results.append(MigrationResult(migration.id, kind, str(entry.get("status") or "pending"), f"{where}{counted}"))
+    return results
+
+
+def rollback_table(environment: Environment, migration_id: str, echo: Callable[[str], None] = lambda line: None
+                   ) -> MigrationResult:
+    from .table import rollback
+    migration = find_table_migration(environment, migration_id)
+    ledger = ledger_of(environment)
+    with ledger.lease(caller_arn(environment)):
+        return rollback(environment, ledger, migration, echo=echo)
+
+
+def find_table_migration(environment: Environment, migration_id: str) -> TableMigration:
+    migrations = load_table_migrations(environment)
+    found = next((m for m in migrations if m.id == migration_id), None)
+    if found is None:
+        known = ", ".join(m.id for m in migrations) or "none"
+        raise CheckerError(f"{migration_id}: no table migration of that id in the checklist (known: {known})")
+    return found
