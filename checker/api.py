@@ -231,10 +231,12 @@ class Project:
         from .migrate import pending
         return pending(self.environment)
 
-    def migrate(self, pending: list, options=None, log: Log = _quiet) -> list:
-        """Run `pending` (from pending_migrations()): a list of MigrationResult."""
+    def migrate(self, pending: list, options=None, log: Log = _quiet, clock=None) -> list:
+        """Run `pending` (from pending_migrations()): a list of MigrationResult. `clock` (a
+        poll.Clock) is what the migration's waits, backoffs and --timeout run on."""
         from .migrate import MigrateOptions, run_pending
-        return run_pending(self.environment, pending, options or MigrateOptions(), echo=log)
+        from .poll import REAL
+        return run_pending(self.environment, pending, options or MigrateOptions(), echo=log, clock=clock or REAL)
 
     def migration_status(self) -> list:
         from .migrate import status

@@ -25,6 +25,7 @@ from .errors import AwsError, Interrupted, call
 from .live import in_parallel, read_table
 from .model import MIGRATIONS, Action, Change, ExpectedTable, TableState
 from .policy import hold_reason
+from .poll import Backoff, CallableClock, Deadline, poll
 from .results import DEFAULT_CONCURRENCY, ApplyResult, ChangeOutcome, Outcome
 from .wait import ProgressCallback, Watch, next_delay
 
@@ -32,8 +33,8 @@ if TYPE_CHECKING:
     from .environment import Environment
 
 ALLOWED_OPERATIONS = {"CreateTable", "UpdateTable", "UpdateTimeToLive", "UpdateContinuousBackups", "TagResource"}
-BACKOFF_START = 2.0
-BACKOFF_MAX = 30.0
+RETRY_BACKOFF = Backoff(2.0, 30.0)      # a refused change sent again: 2 s, 4 s, ... 30 s
+SETTLE_POLLS = Backoff(0.5, 5.0)        # re-reads of what AWS makes eventually consistent
 Log = Callable[[str], None]
 
 # LimitExceededException means several things; only some clear by waiting. Each known meaning by
@@ -82,7 +83,7 @@ class TableRun:
     current_status: Outcome = Outcome.APPLIED
     sent_at: float = 0.0
     not_before: float = 0.0           # backoff: the next send waits until then
-    delay: float = BACKOFF_START
+    refusals: int = 0                 # refused and retried since its last start (its backoff)
     tries: int = 0                    # sends of the first queued change
     first_try_at: float = 0.0
     state: Optional[TableState] = None  # as seen since the last send; None until the next look
@@ -176,7 +177,7 @@ class ControlLoop:
     def started(self, run: TableRun, change: Change, status: Outcome) -> None:
         run.queue.pop(0)
         run.current, run.current_status = change, status
-        run.sent_at, run.tries, run.delay = self.clock(), 0, BACKOFF_START
+        run.sent_at, run.tries, run.refusals = self.clock(), 0, 0
         run.state = None  # unknown until the next poll: the change may have started building
 
     def refused(self, run: TableRun, change: Change, exc: AwsError) -> None:
@@ -197,10 +198,11 @@ class ControlLoop:
             return run.fail(change, f"{change.table}: DynamoDB refused it with ResourceInUseException while the "
                                     f"table and its indexes are ACTIVE: {exc.aws_message}", now - run.first_try_at)
         reason = retry_reason(change, exc.code, exc.aws_message)
-        if reason and now + run.delay < self.deadline:
-            self.log(f"{change.table}: {reason}; retrying in {run.delay:g}s")
-            run.not_before = now + run.delay
-            run.delay = min(run.delay * 2, BACKOFF_MAX)
+        delay = RETRY_BACKOFF.delay(run.refusals, 0.0)
+        if reason and now + delay < self.deadline:
+            self.log(f"{change.table}: {reason}; retrying in {delay:g}s")
+            run.not_before = now + delay
+            run.refusals += 1
             return
         if reason:
             return run.fail(change, f"{change.table}: {reason} ({exc.code}); gave up after {run.tries} call(s) "
@@ -313,14 +315,19 @@ def verify_applied(client, tables: list, result: ApplyResult, settle: float = SE
         return dict(zip(names, in_parallel(lambda name: pending_changes(client, by_name[name], seen.get(name)), names),
                         strict=True))
     remaining = reread(list(by_name), result.seen)   # apply's last look at a table, ready, is a re-read already
-    deadline, delay = clock() + settle, 0.5
+    time_source = CallableClock(clock, sleep)
 
-    def settling(name: str) -> bool:
-        return any(key in made and key[2] in SETTLING_TARGETS for key in remaining[name])
-    while (lagging := [n for n in remaining if settling(n)]) and clock() < deadline:
-        sleep(min(delay, max(0.0, deadline - clock())))
-        delay = min(delay * 2, 5.0)
-        remaining.update(reread(lagging, {}))
+    def lagging() -> list:
+        return [name for name, changes in remaining.items()
+                if any(key in made and key[2] in SETTLING_TARGETS for key in changes)]
+    looks = [0]
+
+    def look_again() -> list:   # the first look is the re-read above; then only what still lags
+        if looks[0]:
+            remaining.update(reread(lagging(), {}))
+        looks[0] += 1
+        return lagging()
+    poll(look_again, lambda left: not left, SETTLE_POLLS, Deadline(settle, clock=time_source), clock=time_source)
     still = {key: change for changes in remaining.values() for key, change in changes.items()}
     outcomes = []
     for outcome in result.outcomes:

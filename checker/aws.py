@@ -11,8 +11,8 @@ import boto3
 import botocore.config
 import botocore.exceptions
 
-from .deadline import Deadline
 from .errors import CheckerError, describe_aws_error
+from .poll import Deadline
 from .text import clip
 
 POOL_CONNECTIONS = 50

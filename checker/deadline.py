@@ -1,4 +1,4 @@
-"""One deadline for a whole command (`--timeout`): every AWS call's connect and read timeouts are
+"""One deadline for a whole command (`--timeout`, a poll.Deadline armed): every AWS call's connect and read timeouts are
 bounded by what is left of it, and no call (a botocore retry included) is sent once it has
 passed. botocore's own retries and timeouts are per attempt and per read: without this, a
 `--timeout 5` could run for half a minute of retries.
@@ -21,7 +21,6 @@ import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Optional
 
 from .errors import AwsError
@@ -32,76 +31,48 @@ DEADLINE_EXCEEDED = "DeadlineExceeded"
 CALL_FAILED = "checker-call-failed"   # emitted on a client by errors.call and errors.pages
 
 
-@dataclass(frozen=True)
-class Deadline:
-    seconds: float
-    started: float = field(default_factory=time.monotonic)
-    # endpoint URL -> why it cannot be reached: found out once a run, then every later call to it
-    # fails at once with the same reason instead of waiting out its own timeouts again
-    unreachable: dict = field(default_factory=dict, compare=False, repr=False)
+def guard(deadline, client) -> None:
+    """No request of `client` (retries included) leaves after the deadline, and no retry
+    sleeps past it: botocore's retry handler is wrapped so that a backoff longer than what is
+    left ends the call at once."""
+    _cap_retry_backoff(deadline, client)
+    endpoint = client.meta.endpoint_url
 
-    def remaining(self) -> float:
-        return max(0.0, self.started + self.seconds - time.monotonic())
+    def before_send(request=None, **kwargs):
+        if endpoint in deadline.unreachable:
+            raise AwsError(deadline.unreachable[endpoint], "Unreachable")
+        operation = (request.headers.get("X-Amz-Target", b"") if request is not None else b"")
+        operation = operation.decode() if isinstance(operation, bytes) else str(operation)
+        deadline.check(operation.split(".")[-1] or "the next AWS request")
 
-    @property
-    def expired(self) -> bool:
-        return self.remaining() <= 0
+    def failed(error=None, **kwargs):
+        if deadline.expired and error is not None and error.code != DEADLINE_EXCEEDED:
+            return AwsError(f"--timeout: {deadline.seconds:g}s passed while waiting for {endpoint} to answer; "
+                            "nothing more is sent", DEADLINE_EXCEEDED)
+        if error is not None and error.unreachable:
+            deadline.unreachable.setdefault(endpoint, str(error))
+        return None
+    client.meta.events.register("before-send", before_send)
+    client.meta.events.register(CALL_FAILED, failed)
 
-    def bound(self, seconds: float) -> float:
-        """`seconds`, or what is left of the deadline when that is less (never below 0.1 s)."""
-        return max(0.1, min(seconds, self.remaining()))
 
-    def arm(self) -> Deadline:
-        """Make this the command's deadline for every connection (see Watchdog)."""
-        WATCHDOG.arm(self)
-        return self
+def _cap_retry_backoff(deadline, client) -> None:
+    name = client.meta.service_model.service_id.hyphenize()
+    event, unique_id = f"needs-retry.{name}", f"retry-config-{name}"
+    registered = getattr(getattr(client.meta.events, "_emitter", None), "_unique_id_handlers", {}).get(unique_id)
+    if not registered:
+        return  # botocore without this seam: the before-send check still bounds every request
+    retry = registered["handler"]
 
-    def check(self, what: str) -> None:
-        if self.expired:
-            raise AwsError(f"--timeout: {self.seconds:g}s passed before {what} could be sent; nothing more is "
-                           "sent (a longer --timeout, or look at why AWS is slow)", DEADLINE_EXCEEDED)
-
-    def guard(self, client) -> None:
-        """No request of `client` (retries included) leaves after the deadline, and no retry
-        sleeps past it: botocore's retry handler is wrapped so that a backoff longer than what is
-        left ends the call at once."""
-        self._cap_retry_backoff(client)
-        endpoint = client.meta.endpoint_url
-
-        def before_send(request=None, **kwargs):
-            if endpoint in self.unreachable:
-                raise AwsError(self.unreachable[endpoint], "Unreachable")
-            operation = (request.headers.get("X-Amz-Target", b"") if request is not None else b"")
-            operation = operation.decode() if isinstance(operation, bytes) else str(operation)
-            self.check(operation.split(".")[-1] or "the next AWS request")
-
-        def failed(error=None, **kwargs):
-            if self.expired and error is not None and error.code != DEADLINE_EXCEEDED:
-                return AwsError(f"--timeout: {self.seconds:g}s passed while waiting for {endpoint} to answer; "
-                                "nothing more is sent", DEADLINE_EXCEEDED)
-            if error is not None and error.unreachable:
-                self.unreachable.setdefault(endpoint, str(error))
-            return None
-        client.meta.events.register("before-send", before_send)
-        client.meta.events.register(CALL_FAILED, failed)
-
-    def _cap_retry_backoff(self, client) -> None:
-        name = client.meta.service_model.service_id.hyphenize()
-        event, unique_id = f"needs-retry.{name}", f"retry-config-{name}"
-        registered = getattr(getattr(client.meta.events, "_emitter", None), "_unique_id_handlers", {}).get(unique_id)
-        if not registered:
-            return  # botocore without this seam: the before-send check still bounds every request
-        retry = registered["handler"]
-
-        def capped(**kwargs):
-            delay = retry(**kwargs)
-            if delay is not None and delay >= self.remaining():
-                self.check("a retry")           # raises once the deadline has passed
-                raise AwsError(f"--timeout: {self.seconds:g}s would pass during botocore's next retry backoff "
-                               f"({delay:.1f}s); nothing more is sent", DEADLINE_EXCEEDED)
-            return delay
-        client.meta.events.unregister(event, unique_id=unique_id)
-        client.meta.events.register(event, capped, unique_id=unique_id)
+    def capped(**kwargs):
+        delay = retry(**kwargs)
+        if delay is not None and delay >= deadline.remaining():
+            deadline.check("a retry")           # raises once the deadline has passed
+            raise AwsError(f"--timeout: {deadline.seconds:g}s would pass during botocore's next retry backoff "
+                           f"({delay:.1f}s); nothing more is sent", DEADLINE_EXCEEDED)
+        return delay
+    client.meta.events.unregister(event, unique_id=unique_id)
+    client.meta.events.register(event, capped, unique_id=unique_id)
 
 
 class DeadlinePassed(TimeoutError):
@@ -136,11 +107,11 @@ class Watchdog:
             self.in_command = False
             self.command_deadline = None
 
-    def arm(self, deadline: Deadline) -> None:
+    def arm(self, deadline) -> None:
         """The command's deadline, for every socket any thread connects from now on."""
         if self.in_command:
             self._hook()
-            self.command_deadline = deadline.started + deadline.seconds
+            self.command_deadline = deadline.at
 
     @contextmanager
     def within(self, seconds: float) -> Iterator[float]:

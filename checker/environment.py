@@ -138,7 +138,7 @@ def where(target: Target, settings=None, checklist=None) -> Environment:
     """An Environment with no tables yet: each option given wins over the checklist
     environment's (`settings`); the command's --timeout becomes its armed Deadline."""
     from .aws import AwsOptions
-    from .deadline import Deadline
+    from .poll import Deadline
 
     def chosen(option, field_name, default=None):
         return option if option is not None else (getattr(settings, field_name) if settings else default)

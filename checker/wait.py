@@ -16,12 +16,16 @@ from typing import Optional
 from .errors import CheckerError
 from .live import describe_tables
 from .model import HOPELESS, MISSING, TableState, table_state
+from .poll import CallableClock, Deadline, Proportional, poll
 
 MIN_DELAY = 0.05
 MAX_DELAY = 10.0
 DELAY_FRACTION = 0.1
+PROPORTIONAL = Proportional(DELAY_FRACTION, MIN_DELAY, MAX_DELAY)
+
+
 def next_delay(elapsed: float) -> float:
-    return min(MAX_DELAY, max(MIN_DELAY, elapsed * DELAY_FRACTION))
+    return PROPORTIONAL.delay(0, elapsed)
 
 
 @dataclass(frozen=True)
@@ -103,26 +107,32 @@ def wait_until_active(client, names: Iterable[str], timeout: float,
     state changes.
     """
     names = list(dict.fromkeys(names))
+    time_source = CallableClock(clock, sleep)
     watch = Watch(client, on_change, clock)
-    next_beat = HEARTBEAT_SECONDS
-    while True:
+    beats = [HEARTBEAT_SECONDS]
+
+    def look() -> WaitResult:
         watch.look([n for n in names if not (n in watch.states and watch.states[n].ready)])
+        return WaitResult([watch.states[n] for n in names], clock() - watch.start)
+
+    def each(result: WaitResult, elapsed: float) -> None:
+        """A lost table or one nobody creates ends the wait at once; a long one beats."""
         for name in names:
             if (why := watch.lost(name)) == "deleted":
                 raise CheckerError(f"table {name} was deleted while being waited on")
             if why:
                 raise CheckerError(f"table {name} is {why}; it will not become ACTIVE")
-        elapsed = clock() - watch.start
-        if (missing := watch.never_seen(names)) and elapsed >= grace:
+        if (missing := watch.never_seen(names)) and result.seconds >= grace:
             raise CheckerError(f"table(s) {', '.join(missing)} do not exist and nobody created them within "
                                f"{grace:g}s: run `checker apply` (or pass a longer --grace)")
-        result = WaitResult([watch.states[n] for n in names], elapsed)
-        if result.ready or timeout - elapsed <= 0:
-            return result
-        if heartbeat and elapsed >= next_beat:
-            heartbeat(elapsed, result.not_ready())
-            next_beat += HEARTBEAT_SECONDS
-        sleep(min(next_delay(elapsed), timeout - elapsed))
+        if heartbeat and beats[0] <= result.seconds < timeout:
+            heartbeat(result.seconds, result.not_ready())
+            beats[0] += HEARTBEAT_SECONDS
+
+    deadline = Deadline(timeout, started=watch.start, clock=time_source)
+    waited = poll(look, lambda result: result.ready, PROPORTIONAL, deadline, each=each, clock=time_source)
+    assert waited.value is not None   # poll looks at least once
+    return waited.value
 
 
 def timeout_message(result: WaitResult, timeout: float) -> str:

@@ -103,8 +103,8 @@ def test_an_aws_endpoint_found_unreachable_is_not_waited_for_again(drip):
     """One read timeout a run: the next call to that endpoint (any client of the command) fails at
     once with the same reason, instead of waiting out its own read timeout."""
     from checker.aws import AwsOptions
-    from checker.deadline import Deadline
     from checker.errors import AwsError, call
+    from checker.poll import Deadline
     server = drip(answer=None)
     options = AwsOptions(region=REGION, endpoint_url=server.url, max_attempts=1, read_timeout=1,
                          deadline=Deadline(60))

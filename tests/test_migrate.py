@@ -327,7 +327,7 @@ def test_a_transform_returning_what_dynamodb_cannot_store_is_one_line(cli, endpo
     assert "a bug in checker" not in failed.stderr and "Traceback" not in failed.output
 
 
-def test_a_catch_up_the_app_outpaces_stops_and_says_so(monkeypatch):
+def test_a_catch_up_the_app_outpaces_stops_and_says_so():
     import checker.migrate.stream as stream
 
     class Busy:   # every poll a full page of fresh records: never at the stream's tip
@@ -339,7 +339,8 @@ def test_a_catch_up_the_app_outpaces_stops_and_says_so(monkeypatch):
     class Nothing:
         def apply(self, records):
             pass
-    monkeypatch.setattr(stream, "CATCH_UP_SECONDS", 0.3)
-    monkeypatch.setattr(stream.time, "sleep", lambda seconds: None)
+    from checker.poll import SimulatedClock
+    clock = SimulatedClock()
     with pytest.raises(stream.CheckerError, match="app writes faster than the changes are replayed"):
-        stream.tail_until_small_lag(Busy(), Nothing(), None, lambda: None)
+        stream.tail_until_small_lag(Busy(), Nothing(), None, lambda: None, clock=clock)
+    assert clock.time >= stream.CATCH_UP_SECONDS    # ten simulated minutes, none of them slept

@@ -21,13 +21,13 @@ from __future__ import annotations
 import json
 import math
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Optional
 
 from ..errors import AwsError, CheckerError, call
+from ..poll import REAL, Backoff, Clock, Deadline, poll
 
 BATCH = 25                        # BatchWriteItem's limit
 THROTTLED = ("ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
@@ -61,10 +61,11 @@ class Meter:
     """A token bucket of capacity units a second (None: unmetered), shared by every worker;
     `taken` counts what it let through, for the bench and the tests."""
 
-    def __init__(self, per_second: Optional[float]):
+    def __init__(self, per_second: Optional[float], clock: Clock = REAL):
         self.per_second = per_second
+        self.clock = clock
         self.tokens = per_second or 0.0
-        self.stamp = time.monotonic()
+        self.stamp = clock.now()
         self.taken = 0.0
         self.lock = threading.Lock()
 
@@ -74,7 +75,7 @@ class Meter:
             return
         while True:
             with self.lock:
-                now = time.monotonic()
+                now = self.clock.now()
                 self.tokens = min(self.per_second, self.tokens + (now - self.stamp) * self.per_second)
                 self.stamp = now
                 if self.tokens >= min(units, self.per_second):
@@ -82,10 +83,8 @@ class Meter:
                     self.taken += units
                     return
                 short = min(units, self.per_second) - self.tokens
-            if stop is not None and stop.wait(short / self.per_second):
+            if self.clock.wait(stop, short / self.per_second):
                 return
-            if stop is None:
-                time.sleep(short / self.per_second)
 
 
 def capacity_rate(description: dict, side: str, share: float) -> Optional[float]:
@@ -110,39 +109,51 @@ class Counts:
             self.written += written
 
 
-def backed_off(function: Callable, stop: threading.Event, deadline: Optional[float], what: str):
+class Throttled:
+    """What a throttled call gave: nothing yet."""
+
+
+THROTTLE_BACKOFF = Backoff(0.1, 5.0)
+UNPROCESSED_BACKOFF = Backoff(0.05, 5.0)
+
+
+def backed_off(function: Callable, stop: threading.Event, deadline: Optional[Deadline], what: str,
+               clock: Clock = REAL):
     """`function()`, throttling answered with backoff (after botocore's own retries) until the
-    deadline; anything else raises."""
-    delay = 0.1
-    while True:
+    deadline or the stop; anything else raises."""
+    def attempt():
         try:
             return function()
         except AwsError as exc:
             if exc.code not in THROTTLED:
                 raise
-        if stop.is_set() or (deadline is not None and time.monotonic() + delay > deadline):
-            raise Stopped(f"{what}: still throttled when the copy had to stop")
-        stop.wait(delay)
-        delay = min(delay * 2, 5.0)
+            return Throttled()
+    answered = poll(attempt, lambda value: not isinstance(value, Throttled), THROTTLE_BACKOFF, deadline,
+                    clock=clock, stop=stop)
+    if not answered.done:
+        raise Stopped(f"{what}: still throttled when the copy had to stop")
+    return answered.value
 
 
-def write_batches(client, table: str, requests: list, stop: threading.Event, deadline: Optional[float]) -> int:
+def write_batches(client, table: str, requests: list, stop: threading.Event, deadline: Optional[Deadline],
+                  clock: Clock = REAL) -> int:
     """BatchWriteItem of `requests` 25 at a time, UnprocessedItems re-sent with backoff."""
     written = 0
     for start in range(0, len(requests), BATCH):
-        pending = {table: requests[start:start + BATCH]}
-        delay = 0.05
-        while pending:
-            answer = backed_off(lambda p=pending: call(client, "BatchWriteItem", "dynamodb", RequestItems=p),
-                                stop, deadline, f"writing {table}")
+        pending = [{table: requests[start:start + BATCH]}]
+
+        def send(pending: list = pending) -> dict:
+            nonlocal written
+            batch = pending[0]
+            answer = backed_off(lambda: call(client, "BatchWriteItem", "dynamodb", RequestItems=batch),
+                                stop, deadline, f"writing {table}", clock)
             left = answer.get("UnprocessedItems") or {}
-            written += sum(len(v) for v in pending.values()) - sum(len(v) for v in left.values())
-            pending = left
-            if pending:
-                if deadline is not None and time.monotonic() + delay > deadline:
-                    raise Stopped(f"writing {table}: items still unprocessed when the copy had to stop")
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
+            written += sum(len(v) for v in batch.values()) - sum(len(v) for v in left.values())
+            pending[0] = left
+            return left
+        sent = poll(send, lambda left: not left, UNPROCESSED_BACKOFF, deadline, clock=clock)
+        if not sent.done:
+            raise Stopped(f"writing {table}: items still unprocessed when the copy had to stop")
     return written
 
 
@@ -159,7 +170,8 @@ class Scan:
     segments: int = DEFAULT_SEGMENTS
     start: dict = field(default_factory=dict)
     meter: Optional[Meter] = None          # the source's read capacity
-    deadline: Optional[float] = None       # time.monotonic() by which to stop at a page boundary
+    deadline: Optional[Deadline] = None    # when to stop, at a page boundary
+    clock: Clock = field(default=REAL, repr=False)
     consistent: bool = True
     page_limit: Optional[int] = PAGE_ITEMS   # items a page: memory stays one page a worker, whatever the backend
     filter: dict = field(default_factory=dict)   # extra Scan parameters (a projection)
@@ -200,7 +212,7 @@ class Scan:
                 return
             if owed and self.meter is not None:
                 self.meter.take(owed, stop)
-            if self.deadline is not None and time.monotonic() > self.deadline:
+            if self.deadline is not None and self.deadline.expired:
                 raise Stopped(f"the migration's --timeout passed; every segment of {self.table} is checkpointed")
             params = dict(TableName=self.table, Segment=segment, TotalSegments=self.segments,
                           ConsistentRead=self.consistent, **self.filter)
@@ -209,7 +221,7 @@ class Scan:
             if self.page_limit:
                 params["Limit"] = self.page_limit
             page = backed_off(lambda p=params: call(self.client, "Scan", "dynamodb", **p), stop, self.deadline,
-                              f"reading {self.table}")
+                              f"reading {self.table}", self.clock)
             items = page.get("Items", [])
             owed = read_units(items)
             written = handle(segment, items)
@@ -226,14 +238,15 @@ class Progress:
 
     QUIET_SECONDS = 10.0   # a line that says nothing new is repeated this often at most
 
-    def __init__(self, label: str, expected: Optional[int], counts: Counts, echo: Callable[[str], None]):
-        self.label, self.expected, self.counts, self.echo = label, expected, counts, echo
-        self.started = time.monotonic()
+    def __init__(self, label: str, expected: Optional[int], counts: Counts, echo: Callable[[str], None],
+                 clock: Clock = REAL):
+        self.label, self.expected, self.counts, self.echo, self.clock = label, expected, counts, echo, clock
+        self.started = clock.now()
         self.already = counts.read
         self.last: tuple = (-1, -1, 0.0)
 
     def __call__(self) -> None:
-        now = time.monotonic()
+        now = self.clock.now()
         if (self.counts.read, self.counts.written) == self.last[:2] and now - self.last[2] < self.QUIET_SECONDS:
             return
         self.last = (self.counts.read, self.counts.written, now)
@@ -248,13 +261,14 @@ class Progress:
 def copy_items(client, source: str, target: str, start: dict, checkpoint: Optional[Checkpoint] = None,
                transform: Optional[Callable[[dict], Optional[dict]]] = None, read_rate: Optional[float] = None,
                write_rate: Optional[float] = None, segments: int = DEFAULT_SEGMENTS,
-               deadline: Optional[float] = None, page_limit: int = PAGE_ITEMS, counts: Optional[Counts] = None,
-               expected: Optional[int] = None, echo: Callable[[str], None] = lambda line: None) -> Counts:
+               deadline: Optional[Deadline] = None, page_limit: int = PAGE_ITEMS, counts: Optional[Counts] = None,
+               expected: Optional[int] = None, echo: Callable[[str], None] = lambda line: None,
+               clock: Clock = REAL) -> Counts:
     """Every item of `source` put into `target` (through `transform`, wire item -> wire item or
     None to leave it out), from the segments' positions `start`, `checkpoint` after each page.
     `read_rate` / `write_rate`: capacity units a second (None: on-demand, capped in items/s)."""
-    reads = Meter(read_rate)
-    writes = Meter(write_rate or ON_DEMAND_ITEMS_PER_SECOND)
+    reads = Meter(read_rate, clock)
+    writes = Meter(write_rate or ON_DEMAND_ITEMS_PER_SECOND, clock)
     counts = counts if counts is not None else Counts()
     never = threading.Event()
 
@@ -267,7 +281,7 @@ def copy_items(client, source: str, target: str, start: dict, checkpoint: Option
                     continue
             requests.append({"PutRequest": {"Item": item}})
         writes.take(sum(write_units(r["PutRequest"]["Item"]) for r in requests) if write_rate else len(requests))
-        return write_batches(client, target, requests, never, deadline)
+        return write_batches(client, target, requests, never, deadline, clock)
 
     def counted(segment: int, key: Optional[dict], read: int, written: int) -> None:
         if checkpoint is not None:
@@ -275,7 +289,7 @@ def copy_items(client, source: str, target: str, start: dict, checkpoint: Option
         else:
             counts.add(read, written)
     label = f"copy {source} -> {target}"
-    Scan(client, source, segments, start, reads, deadline, page_limit=page_limit).run(
-        handle, counted, tick=Progress(label, expected, counts, echo))
+    Scan(client, source, segments, start, reads, deadline, page_limit=page_limit, clock=clock).run(
+        handle, counted, tick=Progress(label, expected, counts, echo, clock))
     echo(f"{label}: {counts.read:,} items read, {counts.written:,} written")
     return counts

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Optional
 
 from ..errors import AwsError, CheckerError, call
 from ..items import plain_item, same, to_dynamo, wire_item
+from ..poll import REAL, Clock, Deadline
 from ..text import clip
 from .declared import DELETE, DataMigration, MigrationResult, changed_file, key_names_of
 from .ledger import caller_arn, now_iso
@@ -147,9 +148,9 @@ class DataRun:
 
 
 def run_data_migration(environment: Environment, ledger, migration: DataMigration, dry_run: bool = False,
-                       allow_deletes: bool = False, deadline: Optional[float] = None,
+                       allow_deletes: bool = False, deadline: Optional[Deadline] = None,
                        segments: int = 4, echo: Callable[[str], None] = lambda line: None,
-                       page_limit: int = 500) -> MigrationResult:
+                       page_limit: int = 500, clock: Clock = REAL) -> MigrationResult:
     from .copy import Counts, Progress, Scan
     from .ledger import APPLIED, FAILED, RUNNING, checkpoints_of
     entry = ledger.get(migration.id) if ledger.exists() else None
@@ -162,8 +163,8 @@ def run_data_migration(environment: Environment, ledger, migration: DataMigratio
     run = DataRun(environment.dynamodb(), migration, table.name, key_names_of(table), allow_deletes, dry_run)
     counts = Counts()
     scan = Scan(environment.dynamodb(), table.name, segments, {} if dry_run else checkpoints_of(entry),
-                deadline=deadline, page_limit=page_limit)
-    progress = Progress(f"{migration.id} on {table.name}", None, counts, echo)
+                deadline=deadline, page_limit=page_limit, clock=clock)
+    progress = Progress(f"{migration.id} on {table.name}", None, counts, echo, clock)
     if dry_run:
         def counted(segment: int, items: list) -> int:
             counts.add(len(items), 0)

@@ -2,11 +2,11 @@
 ledger's lease (table migrations first, then data migrations in order), status and rollback."""
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Optional
 
 from ..errors import CheckerError
+from ..poll import REAL, Clock, within
 from .data import run_data_migration
 from .declared import (
     DataMigration,
@@ -74,7 +74,7 @@ def describe_pending(todo: list) -> list:
 
 
 def run_pending(environment: Environment, todo: list, options: MigrateOptions,
-                echo: Callable[[str], None] = lambda line: None) -> list:
+                echo: Callable[[str], None] = lambda line: None, clock: Clock = REAL) -> list:
     """Every migration of `todo` (from pending()): table migrations first, then data migrations
     in order, under the ledger's lease; a dry run writes nothing, the ledger included."""
     from .table import TableMigrationRun
@@ -85,7 +85,7 @@ def run_pending(environment: Environment, todo: list, options: MigrateOptions,
         raise CheckerError(f"table migration(s) pending: {', '.join(f'{m.source} -> {m.target.name}' for m in offline_only)}; "
                            "without `catch_up: stream` a copy is offline: stop the app's writes to the source, then "
                            "pass --offline")
-    deadline = time.monotonic() + options.timeout if options.timeout else None
+    deadline = within(options.timeout, clock) if options.timeout else None
     ledger = ledger_of(environment)
     if options.dry_run:
         return [MigrationResult(m.id, "table", "dry-run", f"would create {m.target.name} if missing, copy {m.source} "
@@ -96,11 +96,11 @@ def run_pending(environment: Environment, todo: list, options: MigrateOptions,
     results = []
     with ledger.lease(caller_arn(environment)):
         for migration in tables:
-            results.append(TableMigrationRun(environment, ledger, migration, options, deadline, echo=echo).run())
+            results.append(TableMigrationRun(environment, ledger, migration, options, deadline, echo=echo, clock=clock).run())
         for data in datas:
             results.append(run_data_migration(environment, ledger, data, allow_deletes=options.allow_deletes,
                                               deadline=deadline, segments=options.segments, echo=echo,
-                                              page_limit=options.page_items))
+                                              page_limit=options.page_items, clock=clock))
     return results
 
 

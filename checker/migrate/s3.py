@@ -10,12 +10,16 @@ own diff; an LSI cannot be imported at all: refused.
 """
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from ..errors import CheckerError, call, pages
+from ..poll import REAL, Backoff, Clock, Deadline, poll
 
+if TYPE_CHECKING:
+    from ..environment import Environment
+
+EXPORT_POLLS = Backoff(0.2, 15.0)
 CREATION_FIELDS = ("AttributeDefinitions", "KeySchema", "BillingMode", "ProvisionedThroughput",
                    "OnDemandThroughput", "SSESpecification", "GlobalSecondaryIndexes")
 
@@ -28,27 +32,30 @@ def creation_parameters(spec: dict) -> dict:
     return {"TableName": spec["TableName"], **{k: spec[k] for k in CREATION_FIELDS if k in spec}}
 
 
-def poll(describe: Callable[[], dict], status_field: str, what: str, deadline: Optional[float],
-         echo: Callable[[str], None]) -> dict:
-    delay, started = 0.2, time.monotonic()
-    while True:
-        description = describe()
-        status = description.get(status_field)
-        if status not in ("IN_PROGRESS", None):
-            return description
-        if deadline is not None and time.monotonic() > deadline:
-            raise CheckerError(f"{what} still IN_PROGRESS at the migration's --timeout; run again to go on waiting")
-        if time.monotonic() - started > 30:
-            echo(f"{what}: IN_PROGRESS for {time.monotonic() - started:.0f} s")
-        time.sleep(delay)
-        delay = min(delay * 2, 15.0)
+def wait_for(describe: Callable[[], dict], status_field: str, what: str, deadline: Optional[Deadline],
+             echo: Callable[[str], None], clock: Clock = REAL) -> dict:
+    """DescribeExport / DescribeImport until it is no longer IN_PROGRESS (a progress line every
+    30 s after the first 30), or the migration's --timeout."""
+    beats = [30.0]
+
+    def progress(description: dict, elapsed: float) -> None:
+        if elapsed > beats[0]:
+            echo(f"{what}: IN_PROGRESS for {elapsed:.0f} s")
+            beats[0] += 30.0
+    waited = poll(describe, lambda d: d.get(status_field) not in ("IN_PROGRESS", None), EXPORT_POLLS, deadline,
+                  each=progress, clock=clock)
+    if not waited.done or waited.value is None:
+        raise CheckerError(f"{what} still IN_PROGRESS at the migration's --timeout; run again to go on waiting")
+    return waited.value
 
 
-def export_and_import(aws, client, source: str, spec: dict, bucket: str, prefix: str,
-                      deadline: Optional[float] = None, echo: Callable[[str], None] = lambda line: None) -> dict:
+def export_and_import(environment: Environment, source: str, spec: dict, bucket: str, prefix: str,
+                      deadline: Optional[Deadline] = None, echo: Callable[[str], None] = lambda line: None,
+                      clock: Clock = REAL) -> dict:
     """Export `source` to s3://bucket/prefix and import it as the table `spec` describes: the
     import's description."""
     parameters = creation_parameters(spec)
+    client = environment.dynamodb()
     described = call(client, "DescribeTable", "dynamodb", TableName=source)["Table"]
     backups = call(client, "DescribeContinuousBackups", "dynamodb", TableName=source)["ContinuousBackupsDescription"]
     if (backups.get("PointInTimeRecoveryDescription") or {}).get("PointInTimeRecoveryStatus") != "ENABLED":
@@ -58,18 +65,18 @@ def export_and_import(aws, client, source: str, spec: dict, bucket: str, prefix:
     echo(f"exporting {source} to s3://{bucket}/{prefix}")
     started = call(client, "ExportTableToPointInTime", "dynamodb", TableArn=described["TableArn"], S3Bucket=bucket,
                    S3Prefix=prefix, ExportFormat="DYNAMODB_JSON")["ExportDescription"]
-    exported = poll(lambda: call(client, "DescribeExport", "dynamodb", ExportArn=started["ExportArn"])["ExportDescription"],
-                    "ExportStatus", f"export of {source}", deadline, echo)
+    exported = wait_for(lambda: call(client, "DescribeExport", "dynamodb", ExportArn=started["ExportArn"])["ExportDescription"],
+                    "ExportStatus", f"export of {source}", deadline, echo, clock)
     if exported.get("ExportStatus") != "COMPLETED":
         raise CheckerError(f"the export of {source} ended {exported.get('ExportStatus')}: "
                            f"{exported.get('FailureMessage') or exported.get('FailureCode') or 'no reason given'}")
-    data = data_prefix(aws.client("s3"), bucket, prefix)
+    data = data_prefix(environment.client("s3"), bucket, prefix)
     echo(f"importing s3://{bucket}/{data} into {spec['TableName']}")
     imported = call(client, "ImportTable", "dynamodb", S3BucketSource={"S3Bucket": bucket, "S3KeyPrefix": data},
                     InputFormat="DYNAMODB_JSON", InputCompressionType="GZIP",
                     TableCreationParameters=parameters)["ImportTableDescription"]
-    done = poll(lambda: call(client, "DescribeImport", "dynamodb", ImportArn=imported["ImportArn"])["ImportTableDescription"],
-                "ImportStatus", f"import into {spec['TableName']}", deadline, echo)
+    done = wait_for(lambda: call(client, "DescribeImport", "dynamodb", ImportArn=imported["ImportArn"])["ImportTableDescription"],
+                "ImportStatus", f"import into {spec['TableName']}", deadline, echo, clock)
     if done.get("ImportStatus") != "COMPLETED" or int(done.get("ErrorCount") or 0):
         why = done.get("FailureMessage") or "see its CloudWatch log"
         raise CheckerError(f"the import into {spec['TableName']} ended {done.get('ImportStatus')} with "

@@ -23,19 +23,21 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Optional
 
 from ..errors import AwsError, CheckerError, call
+from ..poll import REAL, Backoff, Clock, Deadline, poll
 
 VIEWS_WITH_OLD = ("OLD_IMAGE", "NEW_AND_OLD_IMAGES")
 SMALL_LAG_SECONDS = 5.0
 REPLAY_WORKERS = 8
 CATCH_UP_SECONDS = 600.0  # a catch-up that never reaches the tip (the app outpaces it) stops, said so
 RECORDS_A_CALL = 1000    # GetRecords' Limit: a poll that returns fewer has reached the shard's tip
+STREAM_POLLS = Backoff(0.2, 0.2)   # while catching up: a poll every 0.2 s
+DRAIN_POLLS = Backoff(0.5, 0.5)    # after the switch
 
 
 class StreamLost(CheckerError):
@@ -330,36 +332,38 @@ def created_at(record: dict) -> float:
     return value.timestamp() if hasattr(value, "timestamp") else float(value)
 
 
-def tail_until_small_lag(reader: StreamReader, catch_up: CatchUp, deadline: Optional[float],
-                         save: Callable[[], None], small: float = SMALL_LAG_SECONDS, quiet_polls: int = 2) -> None:
+def tail_until_small_lag(reader: StreamReader, catch_up: CatchUp, deadline: Optional[Deadline],
+                         save: Callable[[], None], small: float = SMALL_LAG_SECONDS, quiet_polls: int = 2,
+                         clock: Clock = REAL) -> None:
     """Poll and replay until the stream is nearly drained: `quiet_polls` polls in a row whose
     newest record is under `small` seconds old (or none at all)."""
-    quiet = 0
-    given_up = time.monotonic() + CATCH_UP_SECONDS
-    while quiet < quiet_polls:
-        if deadline is not None and time.monotonic() > deadline:
-            raise CheckerError("the migration's --timeout passed while catching up from the stream; run again to resume")
-        if time.monotonic() > given_up:
-            raise CheckerError(f"the catch-up has not reached the stream's tip in {CATCH_UP_SECONDS / 60:g} minutes: the "
-                               "app writes faster than the changes are replayed; nothing was switched; run again when "
-                               "it writes less (or migrate --offline)")
+    quiet = [0]
+
+    def replay() -> int:
         records = reader.poll()
         catch_up.apply(records)
         save()
         # at the shard's tip (not a full page) with records that are fresh, or none: the lag is small
         newest = max((created_at(r) for r in records), default=0.0)
-        fresh = newest == 0.0 or time.time() - newest < small
-        quiet = quiet + 1 if not records or (len(records) < RECORDS_A_CALL and fresh) else 0
-        if quiet < quiet_polls:
-            time.sleep(0.2)
+        fresh = newest == 0.0 or clock.wall() - newest < small
+        quiet[0] = quiet[0] + 1 if not records or (len(records) < RECORDS_A_CALL and fresh) else 0
+        return quiet[0]
+
+    def within_the_run(_quiet: int, _elapsed: float) -> None:
+        if deadline is not None and deadline.expired:
+            raise CheckerError("the migration's --timeout passed while catching up from the stream; run again to resume")
+    caught = poll(replay, lambda polls: polls >= quiet_polls, STREAM_POLLS, Deadline(CATCH_UP_SECONDS, clock=clock),
+                  each=within_the_run, clock=clock)
+    if not caught.done:
+        raise CheckerError(f"the catch-up has not reached the stream's tip in {CATCH_UP_SECONDS / 60:g} minutes: the "
+                           "app writes faster than the changes are replayed; nothing was switched; run again when "
+                           "it writes less (or migrate --offline)")
 
 
-def tail_for(reader: StreamReader, catch_up: CatchUp, seconds: float, save: Callable[[], None]) -> None:
+def tail_for(reader: StreamReader, catch_up: CatchUp, seconds: float, save: Callable[[], None],
+             clock: Clock = REAL) -> None:
     """Poll and replay for `seconds` (after the switch: the function's Timeout)."""
-    until = time.monotonic() + seconds
-    while True:
+    def replay() -> None:
         catch_up.apply(reader.poll())
         save()
-        if time.monotonic() >= until:
-            return
-        time.sleep(min(0.5, max(0.0, until - time.monotonic())))
+    poll(replay, lambda _: False, DRAIN_POLLS, Deadline(seconds, clock=clock), clock=clock)

@@ -4,12 +4,12 @@ its whole Environment guarded by its RevisionId, then wait for the update to fin
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
 from ..context import CheckContext
 from ..errors import AwsError, CheckerError, call
+from ..poll import REAL, Backoff, Clock, Deadline, Outcome, poll
 
 if TYPE_CHECKING:
     from ..environment import Environment
@@ -20,6 +20,7 @@ DATA_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "
                 "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable")
 INDEX_ACTIONS = ("dynamodb:Query", "dynamodb:Scan")
 UPDATE_WAIT_SECONDS = 120
+UPDATE_POLLS = Backoff(0.2, 5.0)
 
 
 def bound_variables(environment: Environment, spec_name: str) -> list:
@@ -93,21 +94,20 @@ def switch_binding(environment: Environment, variables: list, old_name: str, new
     return True
 
 
-def wait_updated(lam, function: str, warnings: list) -> None:
+def wait_updated(lam, function: str, warnings: list, clock: Clock = REAL) -> None:
     """Until LastUpdateStatus is Successful (Failed: an error); a backend that gives none: a warning."""
-    deadline = time.monotonic() + UPDATE_WAIT_SECONDS
-    delay = 0.2
-    while True:
-        config = call(lam, "GetFunctionConfiguration", "lambda", FunctionName=function)
-        status = config.get("LastUpdateStatus")
-        if status is None:
-            warnings.append(f"{function}: the endpoint reports no LastUpdateStatus: the update's end was not seen")
-            return
-        if status == "Successful":
-            return
-        if status == "Failed":
-            raise CheckerError(f"{function}: the configuration update failed: {config.get('LastUpdateStatusReason', '')}")
-        if time.monotonic() > deadline:
-            raise CheckerError(f"{function}: the configuration update is still {status} after {UPDATE_WAIT_SECONDS} s")
-        time.sleep(delay)
-        delay = min(delay * 2, 5.0)
+    def read() -> dict:
+        return call(lam, "GetFunctionConfiguration", "lambda", FunctionName=function)
+
+    def failed(config: dict) -> Optional[str]:
+        return str(config.get("LastUpdateStatusReason", "")) if config.get("LastUpdateStatus") == "Failed" else None
+    waited = poll(read, lambda config: config.get("LastUpdateStatus") in (None, "Successful"), UPDATE_POLLS,
+                  Deadline(UPDATE_WAIT_SECONDS, clock=clock), lost=failed, clock=clock)
+    config = waited.value or {}
+    if waited.outcome is Outcome.LOST:
+        raise CheckerError(f"{function}: the configuration update failed: {waited.why}")
+    if not waited.done:
+        raise CheckerError(f"{function}: the configuration update is still {config.get('LastUpdateStatus')} after "
+                           f"{UPDATE_WAIT_SECONDS} s")
+    if config.get("LastUpdateStatus") is None:
+        warnings.append(f"{function}: the endpoint reports no LastUpdateStatus: the update's end was not seen")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Optional
 from ..apply import apply_plan
 from ..errors import AwsError, CheckerError, call
 from ..items import plain_item, wire_item
+from ..poll import REAL, Clock, Deadline
 from ..text import clip
 from .declared import MigrateOptions, MigrationResult, TableMigration, key_names_of
 from .ledger import caller_arn, now_iso
@@ -59,9 +59,11 @@ def source_extras(client, name: str) -> dict:
 
 class TableMigrationRun:
     def __init__(self, environment: Environment, ledger, migration: TableMigration, options: MigrateOptions,
-                 deadline: Optional[float] = None, echo: Callable[[str], None] = lambda line: None):
+                 deadline: Optional[Deadline] = None, echo: Callable[[str], None] = lambda line: None,
+                 clock: Clock = REAL):
         self.environment, self.ledger, self.migration, self.options, self.echo = environment, ledger, migration, options, echo
-        self.deadline = deadline   # time.monotonic() after which copies and catch-ups stop at a checkpoint
+        self.deadline = deadline   # the migration's --timeout: copies and catch-ups stop at a checkpoint
+        self.clock = clock
         self.client = environment.dynamodb()
         self.target = migration.target
         self.key_names = key_names_of(self.target)
@@ -97,7 +99,7 @@ class TableMigrationRun:
                 self.ledger.update(self.migration.id, status=COPIED, copiedAt=now_iso())
             if online is not None:
                 online.catch_up.after_copy()
-                tail_until_small_lag(online.reader, online.catch_up, self.deadline, online.save)
+                tail_until_small_lag(online.reader, online.catch_up, self.deadline, online.save, clock=self.clock)
                 self.echo(f"{self.migration.id}: caught up from the stream: {online.catch_up.replayed} change(s) "
                           f"replayed ({online.reader.polls} polls)")
             if status != VERIFIED:
@@ -199,9 +201,9 @@ class TableMigrationRun:
         if exists is None:
             if not self.options.bucket:
                 raise CheckerError("--via s3 needs --bucket NAME (the export's S3 bucket)")
-            prefix = f"{self.options.prefix.rstrip('/')}/{self.target.name}-{int(time.time())}"
-            export_and_import(self.environment.aws, self.client, self.migration.source, self.target.spec.request,
-                              self.options.bucket, prefix, self.deadline, self.echo)
+            prefix = f"{self.options.prefix.rstrip('/')}/{self.target.name}-{int(self.clock.wall())}"
+            export_and_import(self.environment, self.migration.source, self.target.spec.request,
+                              self.options.bucket, prefix, self.deadline, self.echo, self.clock)
             self.ledger.update(self.migration.id, importedAt=now_iso(), exportPrefix=prefix)
         waited = wait_until_active(self.client, [self.target.name], self.options.create_timeout)
         if not waited.ready:
@@ -230,6 +232,7 @@ class TableMigrationRun:
                    read_rate=capacity_rate(source, "ReadCapacityUnits", self.options.capacity_share),
                    write_rate=capacity_rate(target, "WriteCapacityUnits", self.options.capacity_share),
                    segments=self.options.segments, deadline=self.deadline, page_limit=self.options.page_items,
+                   clock=self.clock,
                    counts=counts, expected=int(source.get("ItemCount") or 0) or None, echo=self.echo)
 
     def transformed(self, item: dict) -> Optional[dict]:
@@ -255,7 +258,7 @@ class TableMigrationRun:
         from .ledger import DIFFERS, VERIFIED
 
         def scan(name: str) -> Scan:
-            return Scan(self.client, name, self.options.segments, page_limit=self.options.page_items)
+            return Scan(self.client, name, self.options.segments, page_limit=self.options.page_items, clock=self.clock)
         self.echo(f"{self.migration.id}: verifying every item of {self.migration.source} against {self.target.name}")
         mine = table_checksum(scan(self.migration.source), self.key_names, self.expected)
         theirs = table_checksum(scan(self.target.name), self.key_names)
@@ -268,7 +271,7 @@ class TableMigrationRun:
                                   self.expected, limit=limit, origins=origins, source_key_names=self.source_key_names)
             if online is not None and len(keys) < limit:
                 # the app wrote while both sides were read: replay, then look again, key by key
-                tail_until_small_lag(online.reader, online.catch_up, self.deadline, online.save)
+                tail_until_small_lag(online.reader, online.catch_up, self.deadline, online.save, clock=self.clock)
                 rechecked = len(keys)
                 keys = [k for k in keys if not self.caught_up(online, k, origins)]
         if buckets and keys:
@@ -351,7 +354,7 @@ class TableMigrationRun:
                                   self.warnings, self.echo)
         if online is not None:
             self.drain_after_switch(online)
-        self.ledger.update(self.migration.id, status=SWITCHED, switchedAt=now_iso(), switchedAtMs=int(time.time() * 1000),
+        self.ledger.update(self.migration.id, status=SWITCHED, switchedAt=now_iso(), switchedAtMs=int(self.clock.wall() * 1000),
                            variables=",".join(variables))
         detail = (f"{self.migration.source} -> {self.target.name}: copied, verified, {', '.join(variables)} switched"
                   if switched else f"{', '.join(variables)} already named {self.target.name}")
@@ -369,8 +372,8 @@ class TableMigrationRun:
         self.echo(f"{self.migration.id}: replaying the source's stream for {seconds:g} s more (the function's "
                   "Timeout: invocations that started before the switch)")
         online.catch_up.switched = True
-        online.catch_up.switched_at = time.time()
-        tail_for(online.reader, online.catch_up, seconds, online.save)
+        online.catch_up.switched_at = self.clock.wall()
+        tail_for(online.reader, online.catch_up, seconds, online.save, clock=self.clock)
         conflicts, uncertain = online.catch_up.conflicts, online.catch_up.uncertain
         if conflicts:
             self.warnings.append(f"{len(conflicts)} key(s) written to the source by invocations that started before "
