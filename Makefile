@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 BACKENDS_VENV := .venv-backends
 DYNALITE := .backends/node_modules/.bin/dynalite
 
-.PHONY: test install clean bench lint demo backends
+.PHONY: test test-fast install clean bench lint demo backends
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ backends: $(BACKENDS_VENV)/.installed $(DYNALITE)
 
 test: install backends
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# for iteration: everything but the tests marked slow (servers, subprocesses, the other backends)
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 # The incident this project exists for, told on a local stack: no AWS account, one command.
 demo: $(VENV)/.installed-local

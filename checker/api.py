@@ -11,6 +11,7 @@ formatter. Everything here raises CheckerError (one line, no traceback) for what
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Optional
 # are imported by the methods that use them.
 from .errors import CheckerError, Interrupted, call
 from .kinds import KIND_NAMES, KINDS, SMOKE_KINDS, sections_of
-from .results import DEFAULT_CONCURRENCY, ApplyResult, CheckResult, Status, summarize
+from .results import DEFAULT_CONCURRENCY, ApplyResult, CheckResult, Status, gate_passes, summarize
 from .secrets import Redactor, masked_url
 from .target import DEFAULT_CHECKLIST, Target
 from .text import clip, escape_controls
@@ -36,7 +37,7 @@ __all__ = ["Project", "Validation", "validate", "choose_kinds", "CheckerError", 
            "summarize", "Interrupted", "KIND_NAMES", "SMOKE_KINDS", "KINDS", "DEFAULT_CHECKLIST", "timeout_message",
            "ApplyResult", "sections_of", "Redactor", "clip", "masked_url", "environment_names", "export",
            "Target", "for_each_environment", "init", "changes_to_apply", "escape_controls", "command_scope",
-           "MigrateOptions", "describe_pending"]
+           "MigrateOptions", "describe_pending", "gate_passes"]
 
 
 def MigrateOptions(**options):   # noqa: N802 - the dataclass, imported when used
@@ -264,6 +265,26 @@ class Project:
         context = CheckContext.of(self.environment, function_name=function_name, base_url=base_url,
                                   since_ms=since_ms, since_note=since_note(since), logs_settle=settle, smoke=smoke)
         return run_checks(context, kinds, log=log)
+
+    def render_fixes(self, results: list) -> list:
+        """A result's `checker_command` becomes a whole command line in its remediation, with the
+        options that point it where this project does."""
+        def render(result: CheckResult) -> CheckResult:
+            if not result.checker_command:
+                return result
+            command = self.command(result.checker_command)
+            text = f"{result.remediation}: {command}" if result.remediation else command
+            return dataclasses.replace(result, remediation=text)
+        return [render(r) for r in results]
+
+    def smoke_after_switch(self, base_url: Optional[str] = None, log: Log = _quiet) -> list:
+        """The smoke checks the checklist has, right after a migration switched the app: it must
+        work on the new table (the tables' readiness always; bindings, endpoints and logs when
+        the checklist has them)."""
+        by_name = {k.name: k for k in KINDS}
+        kinds = [k for k in ("tables", "bindings", "endpoints", "logs")
+                 if k == "tables" or (self.checklist and self.checklist.has(by_name[k].section))]
+        return self.render_fixes(self.check(kinds, base_url=base_url, smoke=True, log=log))
 
     # -- IAM ------------------------------------------------------------------------------
     def iam_policy(self, account_id: Optional[str] = None) -> dict:

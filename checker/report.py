@@ -148,6 +148,17 @@ class TextFormatter:
                                       for name, s in totals.items()))
         return "\n".join(lines)
 
+    def migrations(self, results: list) -> str:
+        """A line per migration (MigrationResult), then the keys and warnings it names."""
+        lines = [f"  {r.id:<32} {r.status:<16} {r.detail}" for r in results] or ["No migrations declared."]
+        for r in results:
+            lines += [f"      key {json.dumps(k) if not isinstance(k, str) else k}" for k in r.keys]
+            lines += [f"      warning: {w}" for w in r.warnings]
+        return "\n".join(lines)
+
+    def nothing_to_migrate(self) -> str:
+        return "Nothing to migrate: every migration is done."
+
     def policy(self, document: dict) -> str:
         lines = [f"Allow {', '.join(s['Action'])}\n  on {s['Resource']}" for s in document["Statement"]]
         lines.append(f"\n{len(document['Statement'])} statement(s). As a policy document: "
@@ -186,6 +197,12 @@ class JsonFormatter:
 
     def checks(self, results: list) -> str:
         return to_json({"results": [r.to_dict() for r in results], "summary": summarize(results)})
+
+    def migrations(self, results: list) -> str:
+        return to_json({"migrations": [r.to_dict() for r in results]})
+
+    def nothing_to_migrate(self) -> str:
+        return self.migrations([])
 
     def policy(self, document: dict) -> str:
         return to_json(document)  # the bare document: `> policy.json` is ready for put-role-policy

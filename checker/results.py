@@ -63,6 +63,12 @@ class CheckResult:
                 "details": list(self.details)}
 
 
+def gate_passes(results: list, strict: bool = False) -> bool:
+    """The gate's rule: no failure nor error; with `strict`, no warning either (a check that could
+    look only in part does not pass)."""
+    return summarize(results)["ok"] and not (strict and any(r.status is Status.WARN for r in results))
+
+
 def summarize(results: list) -> dict:
     counts = {status.value: sum(r.status is status for r in results) for status in Status}
     return {"total": len(results), **counts, "ok": not any(r.status.failing for r in results)}

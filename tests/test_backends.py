@@ -15,6 +15,8 @@ from spotify_playlist.handler import handle
 from .backends import start_backend
 from .conftest import REGION
 
+pytestmark = pytest.mark.slow   # servers, subprocesses or other backends: `make test-fast` leaves it out
+
 BACKENDS = ["moto", "dynalite", "ministack", "roto"]
 
 

@@ -10,7 +10,7 @@ import yaml
 
 from .conftest import ROOT
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]   # `make test-fast` leaves it out
 
 
 def test_the_demo_tells_the_incident_and_ends_well(project):

@@ -93,7 +93,7 @@ def test_apply_asks_on_a_terminal_and_refuses_without_one(cli, endpoint, monkeyp
     assert "stdin is not a terminal; pass --yes" in result.stderr
     assert dynamodb(endpoint).list_tables()["TableNames"] == []
 
-    monkeypatch.setattr("checker.cli.stdin_is_terminal", lambda: True)
+    monkeypatch.setattr("checker.cli.output.stdin_is_terminal", lambda: True)
     result = cli("apply", "--endpoint-url", endpoint, input="n\n")
     assert result.exit_code == 1 and "cancelled; nothing was changed" in result.stderr
     # the prompt names what it will change and where: the tables, the account, the region

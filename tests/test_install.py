@@ -9,6 +9,8 @@ import pytest
 
 from .conftest import REGION
 
+pytestmark = pytest.mark.slow   # servers, subprocesses or other backends: `make test-fast` leaves it out
+
 NOT_INSTALLED = ("moto", "flask", "werkzeug")                      # what the base install lacks
 NOT_IMPORTED = (*NOT_INSTALLED, "checker.local", "spotify_playlist")  # what its code path never imports
 RUN_BLOCKED = """

@@ -18,6 +18,8 @@ import yaml
 
 from .conftest import REGION, ROOT, Cli
 
+pytestmark = pytest.mark.slow   # servers, subprocesses or other backends: `make test-fast` leaves it out
+
 
 def start_local_stack(project, *options):
     checklist = yaml.safe_load((ROOT / "checklist.yaml").read_text())

@@ -10,6 +10,8 @@ from checker.errors import CheckerError
 from checker.local.apps import load_app, parse_app
 from checker.local.events import event_for, http_answer, strip_rest_prefix
 
+pytestmark = pytest.mark.slow   # servers, subprocesses or other backends: `make test-fast` leaves it out
+
 
 def test_a_function_url_and_an_http_api_send_payload_format_2():
     event = event_for("http_api", "POST", "/notes?tag=a&tag=b&x=", {"Content-Type": "application/json",

@@ -13,6 +13,8 @@ import yaml
 from .backends import songs_function, songs_spec, start_backend
 from .conftest import REGION, Cli
 
+pytestmark = pytest.mark.slow   # servers, subprocesses or other backends: `make test-fast` leaves it out
+
 FUNCTION = "songs-app"
 
 

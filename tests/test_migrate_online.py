@@ -15,6 +15,8 @@ import yaml
 from .backends import songs_function, songs_spec, start_backend
 from .conftest import REGION, Cli
 
+pytestmark = pytest.mark.slow   # servers, subprocesses or other backends: `make test-fast` leaves it out
+
 FUNCTION = "songs-online"
 KEYS = 150
 

@@ -18,6 +18,8 @@ from checker.local.dynamo_proxy import DynamoProxy
 
 from .conftest import REGION, Cli
 
+pytestmark = pytest.mark.slow   # servers, subprocesses or other backends: `make test-fast` leaves it out
+
 ITEMS = 600
 
 

@@ -23,7 +23,7 @@ TARGETS = [
 @pytest.mark.parametrize("command", ["plan", "apply", "wait", "check", "iam-policy"])
 def test_a_printed_command_parses_back_to_the_same_target(target, command, monkeypatch):
     seen = []
-    monkeypatch.setattr("checker.cli.load_project", lambda given, sections: seen.append(given) or (_ for _ in ()).throw(
+    monkeypatch.setattr("checker.cli.commands.load_project", lambda given, sections: seen.append(given) or (_ for _ in ()).throw(
         click.exceptions.Exit(0)))
     line = target.command(command)
     args = shlex.split(line)

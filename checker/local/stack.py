@@ -18,6 +18,7 @@ from typing import Optional
 
 from ..checklist import Checklist
 from ..errors import CheckerError
+from ..target import Target
 from .app_server import AppServer
 from .apps import load_app
 from .deploy import binding_variables, create_entry_point, deploy_function, role_policy
@@ -157,6 +158,23 @@ class LocalStack:
         elif api_id:
             self.front.http_api_ids.add(api_id)
 
+    def summary(self, target: Target, deployed: bool) -> str:
+        """What runs where, and the commands to point checker at it (no --base-url: check finds the
+        app through the entry point, as on AWS, when a function was deployed)."""
+        lines = [f"AWS (moto):   {self.endpoint}"]
+        if self.spotify is not None:
+            lines.append(f"fake Spotify: {self.spotify.url}")
+        if self.app_base:
+            lines.append(f"app:          {self.app_base}  ({self.app_name}, {self.entry_point.replace('_', ' ')} events)")
+        options = target.to_cli() + ("" if deployed or not self.app_base else f" --base-url {self.app_base}")
+        lines += ["", "In another shell:",
+                  f"  export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION={self.region}",
+                  f"  checker check {options}".rstrip()]
+        if self.app_base and self.app_name == "spotify":
+            lines.append(f"  curl '{self.app_base}?action=health'")
+        lines += ["", "Ctrl-C to stop."]
+        return "\n".join(lines)
+
 
 def port_is_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -189,3 +207,19 @@ def send_logging_to(path: str) -> logging.Handler:
     root.handlers = [handler]
     root.setLevel(logging.INFO)
     return handler
+
+
+def local_settings(target: Target, app_name, app_dir, entry_point) -> dict:
+    """--app, --app-dir and --entry-point, else the checklist's local: section, else the defaults."""
+    from ..target import checklist_header
+    checklist = target.checklist_file()
+    header = checklist_header(checklist) if checklist is not None else {}
+    wished = header.get("local") or {}
+    folder = app_dir
+    if folder is None and wished.get("app_dir") and checklist is not None:
+        folder = checklist.parent / wished["app_dir"]
+    if entry_point is None:
+        entry_point = wished.get("entry_point") or {"rest_api": "rest_api", "http_api": "http_api",
+                                                      "api_gateway": "rest_api"}.get(header.get("require") or "",
+                                                                                     "function_url")
+    return {"app": app_name or wished.get("app") or "none", "app_dir": folder, "entry_point": entry_point}

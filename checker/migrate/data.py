@@ -14,7 +14,7 @@ from ..items import plain_item, same, to_dynamo, wire_item
 from ..poll import REAL, Clock, Deadline
 from ..text import clip
 from .declared import DELETE, DataMigration, MigrationResult, changed_file, key_names_of
-from .ledger import caller_arn, now_iso
+from .ledger import MigrationStatus, caller_arn, now_iso
 
 if TYPE_CHECKING:
     from ..environment import Environment
@@ -157,7 +157,8 @@ def run_data_migration(environment: Environment, ledger, migration: DataMigratio
     if entry and entry.get("sha256") != migration.sha256:
         raise changed_file(migration, entry)
     if entry and entry.get("status") == APPLIED:
-        return MigrationResult(migration.id, "data", "already-applied", f"applied {entry.get('finishedAt')}; nothing to do",
+        return MigrationResult(migration.id, "data", MigrationStatus.ALREADY_APPLIED,
+                               f"applied {entry.get('finishedAt')}; nothing to do",
                                int(entry.get("itemsRead") or 0), 0)
     table = next(t for t in environment.tables if t.spec_name == migration.table)
     run = DataRun(environment.dynamodb(), migration, table.name, key_names_of(table), allow_deletes, dry_run)
@@ -170,7 +171,7 @@ def run_data_migration(environment: Environment, ledger, migration: DataMigratio
             counts.add(len(items), 0)
             return run.page(segment, items)
         scan.run(counted, tick=progress)
-        return MigrationResult(migration.id, "data", "dry-run",
+        return MigrationResult(migration.id, "data", MigrationStatus.DRY_RUN,
                                f"{run.would_change} of {counts.read} item(s) in {table.name} would change; nothing written",
                                counts.read, 0, run.samples)
     if entry is None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Optional
 
 from ..errors import CheckerError
 from ..text import clip
+from .ledger import MigrationStatus
 
 if TYPE_CHECKING:
     from ..environment import Environment
@@ -56,7 +57,7 @@ class TableMigration:
 class MigrationResult:
     id: str
     kind: str             # "data" | "table"
-    status: str           # the ledger's status, "pending", "dry-run", "already-applied", ...
+    status: MigrationStatus
     detail: str
     read: int = 0
     written: int = 0
@@ -65,7 +66,7 @@ class MigrationResult:
     switched: bool = False   # this run pointed the function at another table (the smoke checks follow)
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "kind": self.kind, "status": self.status, "detail": self.detail,
+        return {"id": self.id, "kind": self.kind, "status": str(self.status), "detail": self.detail,
                 "read": self.read, "written": self.written, "keys": self.keys, "warnings": self.warnings,
                 "switched": self.switched}
 

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Optional
 
 from ..errors import AwsError, CheckerError, call, pages
+from ..model import Words
 from ..specs import load_schema
 from .copy import DONE  # a segment's checkpoint once it has read its last page
 
@@ -27,8 +28,37 @@ LOCK_ID = "lock"
 LEASE_SECONDS = 15 * 60          # a migrate killed with SIGKILL frees the ledger after this
 
 # statuses of a ledger item
+class MigrationStatus(Words):
+    """Where a migration stands: the ledger's word for it (a str enum: it is stored and printed
+    as its word), or what a run that wrote no ledger item says."""
+
+    PENDING = "pending"                 # no ledger item yet
+    RUNNING = "running"
+    COPIED = "copied"
+    STREAM_LOST = "stream-lost"         # the stream lost records: the next run copies afresh
+    VERIFIED = "verified"
+    DIFFERS = "differs"
+    SWITCHED = "switched"
+    ROLLED_BACK = "rolled-back"
+    APPLIED = "applied"
+    FAILED = "failed"
+    DRY_RUN = "dry-run"                 # a dry run: nothing written
+    ALREADY_APPLIED = "already-applied"
+
+    @property
+    def done(self) -> bool:
+        """Nothing left to do: a table migration switched, a data migration applied."""
+        return self in (MigrationStatus.SWITCHED, MigrationStatus.APPLIED, MigrationStatus.ALREADY_APPLIED)
+
+    @classmethod
+    def of(cls, entry: Optional[dict]) -> MigrationStatus:
+        """The status a ledger item records (none: pending)."""
+        return cls(str((entry or {}).get("status") or cls.PENDING.value))
+
+
 RUNNING, COPIED, VERIFIED, SWITCHED, APPLIED, FAILED, DIFFERS, ROLLED_BACK = (
-    "running", "copied", "verified", "switched", "applied", "failed", "differs", "rolled-back")
+    MigrationStatus.RUNNING, MigrationStatus.COPIED, MigrationStatus.VERIFIED, MigrationStatus.SWITCHED,
+    MigrationStatus.APPLIED, MigrationStatus.FAILED, MigrationStatus.DIFFERS, MigrationStatus.ROLLED_BACK)
 
 
 def ledger_name(prefix: str, suffix: str) -> str:

@@ -17,7 +17,7 @@ from .declared import (
     load_data_migrations,
     load_table_migrations,
 )
-from .ledger import caller_arn, ledger_of
+from .ledger import MigrationStatus, caller_arn, ledger_of
 
 if TYPE_CHECKING:
     from ..environment import Environment
@@ -88,8 +88,8 @@ def run_pending(environment: Environment, todo: list, options: MigrateOptions,
     deadline = within(options.timeout, clock) if options.timeout else None
     ledger = ledger_of(environment)
     if options.dry_run:
-        return [MigrationResult(m.id, "table", "dry-run", f"would create {m.target.name} if missing, copy {m.source} "
-                                "into it, verify every item, then switch") for m in tables] + [
+        return [MigrationResult(m.id, "table", MigrationStatus.DRY_RUN, f"would create {m.target.name} if missing, "
+                                f"copy {m.source} into it, verify every item, then switch") for m in tables] + [
             run_data_migration(environment, ledger, m, dry_run=True, allow_deletes=options.allow_deletes,
                                segments=options.segments, echo=echo) for m in datas]
     ledger.ensure()
@@ -115,7 +115,7 @@ def status(environment: Environment) -> list:
         else:
             kind, where = "table", f"{migration.source} -> {migration.target.name}"
         counted = f", {int(entry.get('itemsRead') or 0):,} read, {int(entry.get('itemsWritten') or 0):,} written" if entry else ""
-        results.append(MigrationResult(migration.id, kind, str(entry.get("status") or "pending"), f"{where}{counted}"))
+        results.append(MigrationResult(migration.id, kind, MigrationStatus.of(entry), f"{where}{counted}"))
     return results
 
 

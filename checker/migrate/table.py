@@ -20,7 +20,7 @@ from ..items import plain_item, wire_item
 from ..poll import REAL, Clock, Deadline
 from ..text import clip
 from .declared import MigrateOptions, MigrationResult, TableMigration, key_names_of
-from .ledger import caller_arn, now_iso
+from .ledger import MigrationStatus, caller_arn, now_iso
 from .s3 import creation_parameters, export_and_import
 from .stream import CatchUp, StreamLost, StreamReader, tail_until_small_lag
 from .switch import bound_variables, switch_binding
@@ -28,7 +28,6 @@ from .switch import bound_variables, switch_binding
 if TYPE_CHECKING:
     from ..environment import Environment
 
-STREAM_LOST = "stream-lost"   # a ledger status: the next run copies afresh
 RECHECK_LIMIT = 1000   # keys written during an online verification that are re-read one by one; more: not proven
 
 
@@ -95,7 +94,7 @@ class TableMigrationRun:
         try:
             online = self.online(source["Table"], entry, status)
             if status not in (COPIED, VERIFIED):
-                self.copy_beside(online, entry if status != STREAM_LOST else None, source["Table"])
+                self.copy_beside(online, entry if status != MigrationStatus.STREAM_LOST else None, source["Table"])
                 self.ledger.update(self.migration.id, status=COPIED, copiedAt=now_iso())
             if online is not None:
                 online.catch_up.after_copy()
@@ -110,7 +109,7 @@ class TableMigrationRun:
             return self.switch(online)
         except StreamLost:
             # writes the target may lack: only a fresh copy (every checkpoint and stream position dropped) is sound
-            self.ledger.update(self.migration.id, status=STREAM_LOST, checkpoints={}, streamPositions={},
+            self.ledger.update(self.migration.id, status=MigrationStatus.STREAM_LOST, checkpoints={}, streamPositions={},
                                itemsRead=0, itemsWritten=0)
             raise
 
@@ -386,7 +385,8 @@ class TableMigrationRun:
         self.keys += [dict(key, why="the app's version kept") for key in conflicts]
         self.keys += [dict(key, why="created (or moved) before the switch, written after it") for key in uncertain]
 
-    def result(self, entry: Optional[dict], status: str, detail: str, switched: bool = False) -> MigrationResult:
+    def result(self, entry: Optional[dict], status: MigrationStatus, detail: str, switched: bool = False
+               ) -> MigrationResult:
         entry = entry or {}
         return MigrationResult(self.migration.id, "table", status, detail, int(entry.get("itemsRead") or 0),
                                int(entry.get("itemsWritten") or 0), keys=list(self.keys), warnings=list(self.warnings),
