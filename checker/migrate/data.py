@@ -37,7 +37,9 @@ def update_request(table_name: str, key_names: tuple, old: dict, new: dict) -> O
     removes = [k for k in old if k not in new]
     if not sets and not removes:
         return None
-    names, values, conditions, clauses = {}, {}, [], []
+    # the item must still exist: an UpdateItem creates the item it names, and one the app deleted
+    # after the Scan read it would come back as a {key, new attribute} ghost
+    names, values, conditions, clauses = {"#key": key_names[0]}, {}, ["attribute_exists(#key)"], []
     for n, (name, value) in enumerate(sets.items()):
         names[f"#s{n}"] = name
         values[f":s{n}"] = serializer.serialize(to_dynamo(value))
@@ -120,6 +122,11 @@ class DataRun:
                 call(self.client, "UpdateItem", "dynamodb", **request)
                 return 1
             except AwsError as exc:
+                if exc.code == "ValidationException" and "size" in exc.aws_message.lower():
+                    raise CheckerError(f"{self.migration.path.name}: the transform's item for key "
+                                       f"{shown_key(old, self.key_names)} is over DynamoDB's 400 KB item limit; "
+                                       "nothing was written for it: fix the transform and run checker migrate "
+                                       "again") from None
                 if exc.code != "ConditionalCheckFailedException":
                     raise
             fresh = call(self.client, "GetItem", "dynamodb", TableName=self.table_name, ConsistentRead=True,

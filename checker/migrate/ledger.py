@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Optional
 
 from ..errors import AwsError, CheckerError, call, pages
+from ..items import plain_item, plain_numbers, wire_item
 from ..model import Words
 from ..specs import load_schema
 from .copy import DONE  # a segment's checkpoint once it has read its last page
@@ -70,29 +71,14 @@ def is_ledger(name: str, prefix: str = "", suffix: str = "") -> bool:
     return name in (LEDGER_SPEC_NAME, ledger_name(prefix, suffix))
 
 
-def _wire(value):
-    """A plain ledger value in DynamoDB's wire form (the ledger holds strings, numbers, maps of strings)."""
-    if isinstance(value, bool):
-        return {"BOOL": value}
-    if isinstance(value, (int, float)):
-        return {"N": str(value)}
-    if isinstance(value, dict):
-        return {"M": {k: _wire(v) for k, v in value.items()}}
-    if value is None:
-        return {"NULL": True}
-    return {"S": str(value)}
+def _wire(fields: dict) -> dict:
+    """Ledger fields in DynamoDB's wire form (strings, numbers, maps of strings; a status is its word)."""
+    return wire_item({k: str(v) if isinstance(v, Words) else v for k, v in fields.items()})
 
 
-def _plain(value: dict):
-    kind, inner = next(iter(value.items()))
-    if kind == "N":
-        number = float(inner)
-        return int(number) if number.is_integer() else number
-    if kind == "M":
-        return {k: _plain(v) for k, v in inner.items()}
-    if kind in ("BOOL", "S"):
-        return inner
-    return None
+def _plain(item: dict) -> dict:
+    """A ledger item as plain values, numbers as int or float (a person and JSON read them)."""
+    return plain_numbers(plain_item(item))
 
 
 class Ledger:
@@ -131,7 +117,7 @@ class Ledger:
         found = {}
         for page in pages(self.client, "Scan", "dynamodb", TableName=self.name, ConsistentRead=True):
             for item in page.get("Items", []):
-                plain = {k: _plain(v) for k, v in item.items()}
+                plain = _plain(item)
                 if plain.get("id") != LOCK_ID:
                     found[plain["id"]] = plain
         return found
@@ -139,15 +125,15 @@ class Ledger:
     def get(self, migration_id: str) -> Optional[dict]:
         item = call(self.client, "GetItem", "dynamodb", TableName=self.name, Key={"id": {"S": migration_id}},
                     ConsistentRead=True).get("Item")
-        return {k: _plain(v) for k, v in item.items()} if item else None
+        return _plain(item) if item else None
 
     def put(self, migration_id: str, **fields) -> None:
-        item = {"id": {"S": migration_id}} | {k: _wire(v) for k, v in fields.items()}
+        item = {"id": {"S": migration_id}} | _wire(fields)
         call(self.client, "PutItem", "dynamodb", TableName=self.name, Item=item)
 
     def update(self, migration_id: str, **fields) -> None:
         names = {f"#f{n}": k for n, k in enumerate(fields)}
-        values = {f":v{n}": _wire(v) for n, v in enumerate(fields.values())}
+        values = {f":v{n}": value for n, value in enumerate(_wire(fields).values())}
         call(self.client, "UpdateItem", "dynamodb", TableName=self.name, Key={"id": {"S": migration_id}},
              UpdateExpression="SET " + ", ".join(f"#f{n} = :v{n}" for n in range(len(fields))),
              ExpressionAttributeNames=names, ExpressionAttributeValues=values)
