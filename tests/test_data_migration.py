@@ -60,3 +60,47 @@ def test_a_transform_result_over_400_kb_fails_naming_the_key(songs):
         return None if "blob" in item else {**item, "blob": "z" * 420_000}
     with pytest.raises(CheckerError, match=r"'pk': 'big'.*400 KB"):
         run_of(songs, grow).item({"pk": "big", "title": "x"})
+
+
+@pytest.fixture
+def ledger(monkeypatch):
+    """A ledger whose lease lasts 1 s and beats every 0.1 s (15 s and 60 s in a real run)."""
+    import checker.migrate.ledger as module
+    monkeypatch.setattr(module, "LEASE_SECONDS", 1.0)
+    monkeypatch.setattr(module, "HEARTBEAT_SECONDS", 0.1)
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name=REGION)
+        first = module.Ledger(client, "checker_migrations")
+        first.ensure()
+        yield module, client, first
+
+
+def test_a_running_migrate_keeps_its_lease_through_a_long_phase(ledger):
+    import time
+    module, client, first = ledger
+    with first.lease("arn:first"):
+        time.sleep(1.5)                 # longer than the lease: only the heartbeat kept it
+        with pytest.raises(CheckerError, match="another checker migrate is running.*arn:first"):
+            with module.Ledger(client, first.name).lease("arn:second"):
+                pass
+        first.require()                 # still ours
+
+
+def test_a_dead_runs_lease_is_taken_over_and_the_old_run_stops_before_its_next_write(ledger):
+    import time
+    module, client, first = ledger
+    with first.lease("arn:first"):
+        # as if this run had hung past its lease and another had taken the environment over
+        client.put_item(TableName=first.name, Item={"id": {"S": "lock"}, "owner": {"S": "someone-else"},
+                                                    "caller": {"S": "arn:second"}, "since": {"N": "0"},
+                                                    "expiresAt": {"N": str(int(time.time() + 60))}})
+        time.sleep(0.4)
+        with pytest.raises(CheckerError, match="lease .* was taken"):
+            first.update("table:x", status="copied")
+    assert client.get_item(TableName=first.name, Key={"id": {"S": "lock"}})["Item"]["owner"]["S"] == "someone-else"
+    assert "Item" not in client.get_item(TableName=first.name, Key={"id": {"S": "table:x"}})
+    expired = {"id": {"S": "lock"}, "owner": {"S": "killed"}, "since": {"N": "0"},
+               "expiresAt": {"N": str(int(time.time()) - 5)}}
+    client.put_item(TableName=first.name, Item=expired)         # a run killed with SIGKILL a minute ago
+    with module.Ledger(client, first.name).lease("arn:third") as third:
+        third.update("table:x", status="copied")

@@ -78,7 +78,7 @@ def test_sigkill_mid_copy_then_a_rerun_converges_and_a_third_writes_nothing(song
         assert 0 < len(target_keys(client)) < ITEMS       # stopped in the middle
         assert ledger_entry(client)["status"]["S"] == "running"
         rerun = Cli(project)("migrate", "--offline", "--yes", "--endpoint-url", endpoint)
-    # the lease of the killed run: taken over once it expires; here the test frees it as 15 minutes would
+    # the lease of the killed run: taken over once it expires; here the test frees it as the minute after its last heartbeat would
     if rerun.exit_code == 1 and "another checker migrate is running" in rerun.stderr:
         client.delete_item(TableName="checker_migrations", Key={"id": {"S": "lock"}})
         rerun = Cli(project)("migrate", "--offline", "--yes", "--endpoint-url", endpoint)

@@ -10,6 +10,7 @@ it out: it is checker's, not the app's.
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from contextlib import contextmanager
@@ -26,7 +27,8 @@ if TYPE_CHECKING:
 
 LEDGER_SPEC_NAME = "checker_migrations"
 LOCK_ID = "lock"
-LEASE_SECONDS = 15 * 60          # a migrate killed with SIGKILL frees the ledger after this
+LEASE_SECONDS = 60.0             # a migrate killed with SIGKILL frees the ledger this long after its last beat
+HEARTBEAT_SECONDS = 15.0         # how often a running migrate renews its lease
 
 # statuses of a ledger item
 class MigrationStatus(Words):
@@ -88,7 +90,9 @@ class Ledger:
         self.client = client
         self.name = name
         self.owner = f"{uuid.uuid4()}"
-        self.holding = False      # inside lease(): checkpoints renew it
+        self.holding = False      # inside lease(): a heartbeat renews it
+        self.lost = ""            # why the lease is no longer ours (its heartbeat found it taken)
+        self.renewed = 0.0        # time.monotonic() of the last renewal
 
     # -- the table ------------------------------------------------------------------------
     def exists(self) -> bool:
@@ -128,10 +132,12 @@ class Ledger:
         return _plain(item) if item else None
 
     def put(self, migration_id: str, **fields) -> None:
+        self.require()
         item = {"id": {"S": migration_id}} | _wire(fields)
         call(self.client, "PutItem", "dynamodb", TableName=self.name, Item=item)
 
     def update(self, migration_id: str, **fields) -> None:
+        self.require()
         names = {f"#f{n}": k for n, k in enumerate(fields)}
         values = {f":v{n}": value for n, value in enumerate(_wire(fields).values())}
         call(self.client, "UpdateItem", "dynamodb", TableName=self.name, Key={"id": {"S": migration_id}},
@@ -140,18 +146,21 @@ class Ledger:
 
     def checkpoint(self, migration_id: str, segment: int, last_key: Optional[dict], read: int, written: int) -> None:
         """Segment `segment` has read and written everything up to `last_key` (None: all of it)."""
+        self.require()
         call(self.client, "UpdateItem", "dynamodb", TableName=self.name, Key={"id": {"S": migration_id}},
              UpdateExpression="SET #cp.#segment = :key ADD itemsRead :read, itemsWritten :written",
              ExpressionAttributeNames={"#cp": "checkpoints", "#segment": str(segment)},
              ExpressionAttributeValues={":key": {"S": DONE if last_key is None else json.dumps(last_key)},
                                         ":read": {"N": str(read)}, ":written": {"N": str(written)}})
-        self.renew()
 
     # -- the lease ------------------------------------------------------------------------
     @contextmanager
     def lease(self, caller: str):
-        """One `migrate` at a time per environment: the lock item, held while the block runs
-        (renewed at each checkpoint), expiring LEASE_SECONDS after its last renewal."""
+        """One `migrate` at a time per environment: the lock item, held while the block runs. A
+        heartbeat thread renews it every HEARTBEAT_SECONDS whatever phase runs (a copy, a long
+        verification, the catch-up, the switch, the drain); it expires LEASE_SECONDS after the
+        last renewal, so a run killed with SIGKILL frees the environment within a minute, and a
+        run that finds its lease taken stops before its next write (`require`)."""
         now = time.time()
         try:
             call(self.client, "PutItem", "dynamodb", TableName=self.name,
@@ -164,13 +173,21 @@ class Ledger:
                 raise
             held = self.get(LOCK_ID) or {}
             since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(held.get("since") or 0)))
+            until = time.strftime("%H:%M:%SZ", time.gmtime(float(held.get("expiresAt") or 0)))
             raise CheckerError(f"another checker migrate is running on this environment (ledger {self.name}, "
-                               f"since {since}, by {held.get('caller', 'unknown')}); wait for it, or after "
-                               f"{LEASE_SECONDS // 60} minutes without progress its lease expires") from None
-        self.holding = True
+                               f"since {since}, by {held.get('caller', 'unknown')}); a running one renews its lease "
+                               f"every {HEARTBEAT_SECONDS:g} s: if it was killed, its lease expires at {until} "
+                               f"({LEASE_SECONDS:g} s after its last renewal) and the same command then goes on "
+                               "where it stopped") from None
+        self.holding, self.lost, self.renewed = True, "", time.monotonic()
+        stop = threading.Event()
+        heartbeat = threading.Thread(target=self._beat, args=(stop,), name="ledger-heartbeat", daemon=True)
+        heartbeat.start()
         try:
             yield self
         finally:
+            stop.set()
+            heartbeat.join()
             self.holding = False
             try:
                 call(self.client, "DeleteItem", "dynamodb", TableName=self.name, Key={"id": {"S": LOCK_ID}},
@@ -178,6 +195,19 @@ class Ledger:
                      ExpressionAttributeValues={":me": {"S": self.owner}})
             except CheckerError:
                 pass   # taken over after an expiry: not ours to free
+
+    def _beat(self, stop: threading.Event) -> None:
+        while not stop.wait(HEARTBEAT_SECONDS):
+            try:
+                self.renew()
+            except CheckerError as exc:
+                self.lost = str(exc)
+                return
+            except Exception:  # noqa: BLE001 - a renewal that could not be sent: the next beat tries again
+                if time.monotonic() - self.renewed > LEASE_SECONDS:
+                    self.lost = (f"the ledger's lease ({self.name}) could not be renewed for {LEASE_SECONDS:g} s: "
+                                 "another checker migrate may hold it now; stopping")
+                    return
 
     def renew(self) -> None:
         if not self.holding:
@@ -188,11 +218,17 @@ class Ledger:
                  ExpressionAttributeNames={"#owner": "owner"},
                  ExpressionAttributeValues={":until": {"N": str(int(time.time() + LEASE_SECONDS))},
                                             ":me": {"S": self.owner}})
+            self.renewed = time.monotonic()
         except AwsError as exc:
             if exc.code == "ConditionalCheckFailedException":
                 raise CheckerError(f"the ledger's lease ({self.name}) was taken by another checker migrate "
                                    "after it expired; stopping") from None
             raise
+
+    def require(self) -> None:
+        """Inside the lease: still ours (else a CheckerError: stop before writing anything more)."""
+        if self.holding and self.lost:
+            raise CheckerError(self.lost)
 
 
 def checkpoints_of(entry: Optional[dict]) -> dict:

@@ -349,6 +349,7 @@ class TableMigrationRun:
             return self.result(self.ledger.get(self.migration.id), SWITCHED,
                                f"copied and verified into {self.target.name}; no binding to switch; "
                                f"{self.migration.source} is kept")
+        self.ledger.require()   # a run whose lease was taken never switches
         switched = switch_binding(self.environment, variables, self.migration.source, self.target.name, self.target,
                                   self.warnings, self.echo)
         if online is not None:
@@ -467,6 +468,7 @@ def rollback(environment: Environment, ledger, migration: TableMigration, echo: 
     warnings: list = []
     variables = [v for v in str(entry.get("variables") or "").split(",") if v] or bound_variables(
         environment, migration.target.spec_name)
+    ledger.require()
     switch_binding(environment, variables, migration.target.name, migration.source, None, warnings, echo)
     count, keys = keys_only_in(environment.dynamodb(), migration.target.name, migration.source,
                                key_names_of(migration.target))
