@@ -78,6 +78,8 @@ class CheckContext:
     @functools.cached_property
     def function(self) -> Optional[dict]:
         """GetFunctionConfiguration, or None when the function does not exist."""
+        if self.environment is not None:
+            return self.environment.function(self.function_name)
         if not self.function_name:
             raise CheckerError("no Lambda function named: set lambda.function_name or the environment's "
                                "function_name in the checklist, or pass --function")

@@ -31,6 +31,7 @@ class Environment:
     table_prefix: str = ""
     table_suffix: str = ""
     _clients: dict = field(default_factory=dict, compare=False, repr=False)
+    _functions: dict = field(default_factory=dict, compare=False, repr=False)   # name -> configuration
 
     # -- names -----------------------------------------------------------------------------
     @property
@@ -74,6 +75,21 @@ class Environment:
     def bindings(self) -> dict:
         """{function variable: spec TableName} the checklist binds."""
         return dict(self.checklist.bindings) if self.checklist else {}
+
+    def function(self, name: Optional[str] = None) -> Optional[dict]:
+        """GetFunctionConfiguration of the function (`name`, else the environment's), read once a
+        run; None when it does not exist. What the checks read; the switch reads afresh (it needs
+        the current RevisionId)."""
+        from .errors import CheckerError, call, expect
+        name = name or self.function_name
+        if not name:
+            raise CheckerError("no Lambda function named: set lambda.function_name or the environment's "
+                               "function_name in the checklist, or pass --function")
+        if name not in self._functions:
+            self._functions[name] = expect(call(self.client("lambda"), "GetFunctionConfiguration", "lambda",
+                                                missing_ok=True, FunctionName=name), ("FunctionArn", "Role"),
+                                           "GetFunctionConfiguration", "lambda")
+        return self._functions[name]
 
     # -- AWS ---------------------------------------------------------------------------------
     def client(self, service: str):

@@ -18,7 +18,7 @@ def check_migrations(ctx: CheckContext, log=None) -> list:
                             "migrations/NNNN_name.py)")]
     results = []
     for migration, entry in pending(environment):
-        state = f"ledger: {entry['status']}" if entry else "not started"
+        state = f"ledger: {entry.status}" if entry else "not started"
         what = (f"data migration on {migration.table}" if isinstance(migration, DataMigration)
                 else f"{migration.source} -> {migration.target.name}")
         results.append(CheckResult(f"migrations:{migration.id}", "migrations", Status.FAIL,

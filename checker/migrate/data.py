@@ -161,12 +161,11 @@ def run_data_migration(environment: Environment, ledger, migration: DataMigratio
     from .copy import Counts, Progress, Scan
     from .ledger import APPLIED, FAILED, RUNNING, checkpoints_of
     entry = ledger.get(migration.id) if ledger.exists() else None
-    if entry and entry.get("sha256") != migration.sha256:
+    if entry and entry.sha256 != migration.sha256:
         raise changed_file(migration, entry)
-    if entry and entry.get("status") == APPLIED:
+    if entry and entry.status is APPLIED:
         return MigrationResult(migration.id, "data", MigrationStatus.ALREADY_APPLIED,
-                               f"applied {entry.get('finishedAt')}; nothing to do",
-                               int(entry.get("itemsRead") or 0), 0)
+                               f"applied {entry.finished_at}; nothing to do", entry.items_read, 0)
     table = next(t for t in environment.tables if t.spec_name == migration.table)
     run = DataRun(environment.dynamodb(), migration, table.name, key_names_of(table), allow_deletes, dry_run)
     counts = Counts()
@@ -197,7 +196,7 @@ def run_data_migration(environment: Environment, ledger, migration: DataMigratio
         ledger.update(migration.id, status=FAILED, error=clip(str(exc), 500))
         raise
     ledger.update(migration.id, status=APPLIED, finishedAt=now_iso())
-    done = ledger.get(migration.id) or {}
-    return MigrationResult(migration.id, "data", APPLIED,
-                           f"{int(done.get('itemsWritten') or 0)} of {int(done.get('itemsRead') or 0)} item(s) in "
-                           f"{table.name} changed", int(done.get("itemsRead") or 0), int(done.get("itemsWritten") or 0))
+    done = ledger.get(migration.id)
+    read, written = (done.items_read, done.items_written) if done else (0, 0)
+    return MigrationResult(migration.id, "data", APPLIED, f"{written} of {read} item(s) in {table.name} changed",
+                           read, written)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Optional
 
 from ..errors import CheckerError
 from ..text import clip
-from .ledger import MigrationStatus
+from .ledger import LedgerEntry, MigrationStatus
 
 if TYPE_CHECKING:
     from ..environment import Environment
@@ -166,10 +166,10 @@ def key_names_of(table) -> tuple:
     return tuple(k["AttributeName"] for k in table.spec.request["KeySchema"])
 
 
-def changed_file(migration: DataMigration, entry: dict) -> CheckerError:
-    from .ledger import APPLIED
-    return CheckerError(f"{migration.path}: changed since it was {'applied' if entry.get('status') == APPLIED else 'started'} "
-                        f"(sha256 {str(entry.get('sha256'))[:12]}... then, {migration.sha256[:12]}... now); data "
+def changed_file(migration: DataMigration, entry: LedgerEntry) -> CheckerError:
+    return CheckerError(f"{migration.path}: changed since it was "
+                        f"{'applied' if entry.status is MigrationStatus.APPLIED else 'started'} "
+                        f"(sha256 {entry.sha256[:12]}... then, {migration.sha256[:12]}... now); data "
                         "migrations are forward-only: restore the file and write a new migration")
 
 

@@ -14,12 +14,14 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Optional
 
 from ..errors import AwsError, CheckerError, call, pages
 from ..items import plain_item, plain_numbers, wire_item
 from ..model import Words
 from ..specs import load_schema
+from ..text import clip
 from .copy import DONE  # a segment's checkpoint once it has read its last page
 
 if TYPE_CHECKING:
@@ -54,9 +56,48 @@ class MigrationStatus(Words):
         return self in (MigrationStatus.SWITCHED, MigrationStatus.APPLIED, MigrationStatus.ALREADY_APPLIED)
 
     @classmethod
-    def of(cls, entry: Optional[dict]) -> MigrationStatus:
-        """The status a ledger item records (none: pending)."""
-        return cls(str((entry or {}).get("status") or cls.PENDING.value))
+    def of_word(cls, word) -> MigrationStatus:
+        """A stored word as a status; a word this checker does not know is an error naming it."""
+        try:
+            return cls(str(word or cls.PENDING.value))
+        except ValueError:
+            raise CheckerError(f"the migration ledger holds the status {clip(str(word), 40)!r}, which this "
+                               "checker does not know (a newer checker wrote it?)") from None
+
+    @classmethod
+    def of(cls, entry: Optional[LedgerEntry]) -> MigrationStatus:
+        """The status a ledger entry records (none: pending)."""
+        return entry.status if entry is not None else cls.PENDING
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One migration's ledger item, read: what a rerun goes on from."""
+
+    id: str
+    status: MigrationStatus
+    items_read: int = 0
+    items_written: int = 0
+    checkpoints: dict = field(default_factory=dict)        # {segment: ExclusiveStartKey or DONE}
+    stream_positions: dict = field(default_factory=dict)   # {shard id: sequence number}
+    sha256: str = ""                # a data migration's file, as it ran
+    variables: tuple = ()           # the function's variables a table migration switched
+    imported_at: str = ""           # --via s3: when the import finished
+    finished_at: str = ""
+    fields: dict = field(default_factory=dict, compare=False, repr=False)   # the item as stored
+
+    @classmethod
+    def of(cls, plain: dict) -> LedgerEntry:
+        checkpoints = {int(segment): DONE if value == DONE else json.loads(value)
+                       for segment, value in (plain.get("checkpoints") or {}).items()}
+        return cls(str(plain["id"]), MigrationStatus.of_word(plain.get("status")), int(plain.get("itemsRead") or 0),
+                   int(plain.get("itemsWritten") or 0), checkpoints, dict(plain.get("streamPositions") or {}),
+                   str(plain.get("sha256") or ""), tuple(v for v in str(plain.get("variables") or "").split(",") if v),
+                   str(plain.get("importedAt") or ""), str(plain.get("finishedAt") or ""), plain)
+
+    @property
+    def done(self) -> bool:
+        return self.status.done
 
 
 RUNNING, COPIED, VERIFIED, SWITCHED, APPLIED, FAILED, DIFFERS, ROLLED_BACK = (
@@ -115,7 +156,7 @@ class Ledger:
 
     # -- items ----------------------------------------------------------------------------
     def entries(self) -> dict:
-        """{migration id: its item as plain values}; {} before the ledger exists."""
+        """{migration id: its LedgerEntry}; {} before the ledger exists."""
         if not self.exists():
             return {}
         found = {}
@@ -123,11 +164,15 @@ class Ledger:
             for item in page.get("Items", []):
                 plain = _plain(item)
                 if plain.get("id") != LOCK_ID:
-                    found[plain["id"]] = plain
+                    found[plain["id"]] = LedgerEntry.of(plain)
         return found
 
-    def get(self, migration_id: str) -> Optional[dict]:
-        item = call(self.client, "GetItem", "dynamodb", TableName=self.name, Key={"id": {"S": migration_id}},
+    def get(self, migration_id: str) -> Optional[LedgerEntry]:
+        item = self._read(migration_id)
+        return LedgerEntry.of(item) if item else None
+
+    def _read(self, item_id: str) -> Optional[dict]:
+        item = call(self.client, "GetItem", "dynamodb", TableName=self.name, Key={"id": {"S": item_id}},
                     ConsistentRead=True).get("Item")
         return _plain(item) if item else None
 
@@ -171,7 +216,7 @@ class Ledger:
         except AwsError as exc:
             if exc.code != "ConditionalCheckFailedException":
                 raise
-            held = self.get(LOCK_ID) or {}
+            held = self._read(LOCK_ID) or {}
             since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(held.get("since") or 0)))
             until = time.strftime("%H:%M:%SZ", time.gmtime(float(held.get("expiresAt") or 0)))
             raise CheckerError(f"another checker migrate is running on this environment (ledger {self.name}, "
@@ -231,12 +276,9 @@ class Ledger:
             raise CheckerError(self.lost)
 
 
-def checkpoints_of(entry: Optional[dict]) -> dict:
+def checkpoints_of(entry: Optional[LedgerEntry]) -> dict:
     """{segment: ExclusiveStartKey or DONE} a resumed copy starts from."""
-    found = {}
-    for segment, value in ((entry or {}).get("checkpoints") or {}).items():
-        found[int(segment)] = DONE if value == DONE else json.loads(value)
-    return found
+    return dict(entry.checkpoints) if entry is not None else {}
 
 
 def ledger_of(environment: Environment) -> Ledger:

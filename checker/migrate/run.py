@@ -38,13 +38,13 @@ def pending(environment: Environment, live: Optional[dict] = None) -> list:
         described = {m.source: (live[m.source].description if m.source in live else None) for m in table_migrations}
     for migration in table_migrations:
         entry = entries.get(migration.id)
-        if described.get(migration.source) is not None and (entry or {}).get("status") != SWITCHED:
+        if described.get(migration.source) is not None and MigrationStatus.of(entry) is not SWITCHED:
             found.append((migration, entry))
     for data in load_data_migrations(environment):
         entry = entries.get(data.id)
-        if entry and entry.get("sha256") != data.sha256:
+        if entry and entry.sha256 != data.sha256:
             raise changed_file(data, entry)
-        if (entry or {}).get("status") != APPLIED:
+        if MigrationStatus.of(entry) is not APPLIED:
             found.append((data, entry))
     return found
 
@@ -55,7 +55,7 @@ def pending_changes(environment: Environment, live: dict) -> list:
     from ..model import Action, Change
     changes = []
     for migration, entry in pending(environment, live):
-        state = f"ledger: {entry['status']}" if entry else "not started"
+        state = f"ledger: {entry.status}" if entry else "not started"
         if isinstance(migration, TableMigration):
             target = live.get(migration.target.name)
             if target is not None and target.exists:
@@ -109,12 +109,12 @@ def status(environment: Environment) -> list:
     entries = ledger_of(environment).entries()
     results = []
     for migration in [*load_table_migrations(environment), *load_data_migrations(environment)]:
-        entry = entries.get(migration.id) or {}
+        entry = entries.get(migration.id)
         if isinstance(migration, DataMigration):
             kind, where = "data", migration.table
         else:
             kind, where = "table", f"{migration.source} -> {migration.target.name}"
-        counted = f", {int(entry.get('itemsRead') or 0):,} read, {int(entry.get('itemsWritten') or 0):,} written" if entry else ""
+        counted = f", {entry.items_read:,} read, {entry.items_written:,} written" if entry else ""
         results.append(MigrationResult(migration.id, kind, MigrationStatus.of(entry), f"{where}{counted}"))
     return results
 

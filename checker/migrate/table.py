@@ -20,7 +20,7 @@ from ..items import plain_item, wire_item
 from ..poll import REAL, Clock, Deadline
 from ..text import clip
 from .declared import MigrateOptions, MigrationResult, TableMigration, key_names_of
-from .ledger import MigrationStatus, caller_arn, now_iso
+from .ledger import LedgerEntry, MigrationStatus, caller_arn, now_iso
 from .s3 import creation_parameters, export_and_import
 from .stream import CatchUp, StreamLost, StreamReader, tail_until_small_lag
 from .switch import bound_variables, switch_binding
@@ -74,7 +74,7 @@ class TableMigrationRun:
     def run(self) -> MigrationResult:
         from .ledger import COPIED, RUNNING, SWITCHED, VERIFIED
         entry = self.ledger.get(self.migration.id)
-        status = (entry or {}).get("status")
+        status = entry.status if entry is not None else None
         if status == SWITCHED:
             return self.result(entry, SWITCHED, "switched already; nothing to do")
         source = call(self.client, "DescribeTable", "dynamodb", missing_ok=True, TableName=self.migration.source)
@@ -113,7 +113,8 @@ class TableMigrationRun:
                                itemsRead=0, itemsWritten=0)
             raise
 
-    def online(self, source: dict, entry: Optional[dict], status: Optional[str]) -> Optional[Online]:
+    def online(self, source: dict, entry: Optional[LedgerEntry], status: Optional[MigrationStatus]
+               ) -> Optional[Online]:
         """With `catch_up: stream`: the source's stream (turned on when off), read from now on; a
         copy that did not finish is caught up from the stream's start again (its replays then
         cover every key it may have written stale)."""
@@ -136,7 +137,7 @@ class TableMigrationRun:
                 raise CheckerError(f"{unavailable} ({exc})") from None
             wait_until_active(self.client, [self.migration.source], self.options.create_timeout)
             source = call(self.client, "DescribeTable", "dynamodb", TableName=self.migration.source)["Table"]
-        resumed = dict((entry or {}).get("streamPositions") or {}) if status in (COPIED, VERIFIED) else {}
+        resumed = dict(entry.stream_positions) if entry is not None and status in (COPIED, VERIFIED) else {}
         if not source.get("LatestStreamArn"):
             raise CheckerError(unavailable)
         reader = StreamReader(self.environment.aws.client("dynamodbstreams"), source["LatestStreamArn"], resumed)
@@ -150,7 +151,7 @@ class TableMigrationRun:
         return Online(reader, CatchUp(self.client, self.migration.source, self.target.name, self.key_names, transform),
                       lambda: self.ledger.update(self.migration.id, streamPositions=dict(reader.positions)))
 
-    def copy_beside(self, online: Optional[Online], entry: Optional[dict], source: dict) -> None:
+    def copy_beside(self, online: Optional[Online], entry: Optional[LedgerEntry], source: dict) -> None:
         if self.options.via == "s3":
             self.import_from_export(entry)   # the stream is replayed after the import, from before the export
             return
@@ -189,12 +190,12 @@ class TableMigrationRun:
         if not waited.ready:
             raise CheckerError(f"{self.migration.id}: {self.target.name} (or one of its indexes) is not ACTIVE")
 
-    def import_from_export(self, entry: Optional[dict]) -> None:
+    def import_from_export(self, entry: Optional[LedgerEntry]) -> None:
         from ..diff import diff_tables
         from ..model import LiveTable
         from ..wait import wait_until_active
         exists = call(self.client, "DescribeTable", "dynamodb", missing_ok=True, TableName=self.target.name)
-        if exists is not None and not (entry or {}).get("importedAt"):
+        if exists is not None and not (entry is not None and entry.imported_at):
             raise CheckerError(f"{self.migration.id}: {self.target.name} exists; ImportTable creates its own table: "
                                "migrate without --via s3 (the parallel Scan copies into an existing table)")
         if exists is None:
@@ -217,11 +218,11 @@ class TableMigrationRun:
                 raise CheckerError(f"{self.migration.id}: after the import, {self.target.name} could not be made "
                                    "as its spec says: " + "; ".join(f"{o.change.action}: {o.status}" for o in applied.outcomes))
 
-    def copy(self, entry: Optional[dict], source: dict) -> None:
+    def copy(self, entry: Optional[LedgerEntry], source: dict) -> None:
         from .copy import Counts, capacity_rate, copy_items
         from .ledger import checkpoints_of
         target = call(self.client, "DescribeTable", "dynamodb", TableName=self.target.name)["Table"]
-        counts = Counts(int((entry or {}).get("itemsRead") or 0), int((entry or {}).get("itemsWritten") or 0))
+        counts = Counts(entry.items_read, entry.items_written) if entry is not None else Counts()
 
         def checkpoint(segment, key, read, written):
             counts.add(read, written)
@@ -386,12 +387,11 @@ class TableMigrationRun:
         self.keys += [dict(key, why="the app's version kept") for key in conflicts]
         self.keys += [dict(key, why="created (or moved) before the switch, written after it") for key in uncertain]
 
-    def result(self, entry: Optional[dict], status: MigrationStatus, detail: str, switched: bool = False
+    def result(self, entry: Optional[LedgerEntry], status: MigrationStatus, detail: str, switched: bool = False
                ) -> MigrationResult:
-        entry = entry or {}
-        return MigrationResult(self.migration.id, "table", status, detail, int(entry.get("itemsRead") or 0),
-                               int(entry.get("itemsWritten") or 0), keys=list(self.keys), warnings=list(self.warnings),
-                               switched=switched)
+        read, written = (entry.items_read, entry.items_written) if entry is not None else (0, 0)
+        return MigrationResult(self.migration.id, "table", status, detail, read, written, keys=list(self.keys),
+                               warnings=list(self.warnings), switched=switched)
 
 
 @dataclass
@@ -462,11 +462,11 @@ def rollback(environment: Environment, ledger, migration: TableMigration, echo: 
     target since the switch: the app's writes there, which the source does not have."""
     from .ledger import ROLLED_BACK, SWITCHED
     entry = ledger.get(migration.id) if ledger.exists() else None
-    if entry is None or entry.get("status") != SWITCHED:
-        raise CheckerError(f"{migration.id}: nothing to roll back (ledger: {(entry or {}).get('status', 'no entry')}); "
+    if entry is None or entry.status is not SWITCHED:
+        raise CheckerError(f"{migration.id}: nothing to roll back (ledger: {entry.status if entry else 'no entry'}); "
                            "only a switched table migration rolls back")
     warnings: list = []
-    variables = [v for v in str(entry.get("variables") or "").split(",") if v] or bound_variables(
+    variables = list(entry.variables) or bound_variables(
         environment, migration.target.spec_name)
     ledger.require()
     switch_binding(environment, variables, migration.target.name, migration.source, None, warnings, echo)
