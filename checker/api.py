@@ -105,11 +105,6 @@ def environment_names(target: Target) -> list:
     return names(target)
 
 
-def checklist_header(path: Path) -> dict:
-    from .target import checklist_header as header
-    return header(path)
-
-
 def command_scope():
     """A context in which a command's --timeout bounds every connection of the process (see
     deadline.Watchdog); the CLI runs each command in one, so one run does not bound the next."""
