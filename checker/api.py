@@ -238,9 +238,10 @@ class Project:
         from .migrate import status
         return status(self.environment)
 
-    def rollback_migration(self, migration_id: str, log: Log = _quiet):
+    def rollback_migration(self, migration_id: str, log: Log = _quiet, options=None, clock=None):
         from .migrate import rollback_table
-        return rollback_table(self.environment, migration_id, echo=log)
+        from .poll import REAL
+        return rollback_table(self.environment, migration_id, echo=log, options=options, clock=clock or REAL)
 
     # -- checks ---------------------------------------------------------------------------
     def check(self, kinds=KIND_NAMES, function_name: Optional[str] = None, base_url: Optional[str] = None,

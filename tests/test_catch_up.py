@@ -145,3 +145,20 @@ def test_the_condition_leaves_out_a_large_value_and_still_guards_the_rest(dynamo
     dynamodb.put_item(TableName="songs_v2", Item=big)
     dynamodb.put_item(TableName="songs_v2", Item=item("ours"), **condition)
     assert target(dynamodb) == item("ours")
+
+
+def test_a_record_without_an_old_image_under_a_new_key_schema_builds_no_empty_key(dynamodb):
+    """Target keyed (userId, slot), the source item gone and its record without an old image (a
+    resumed run's TRIM_HORIZON, a KEYS_ONLY view): nothing names a target item, nothing is sent
+    (a DeleteItem with the source's partial key was a ValidationException that stopped every rerun)."""
+    dynamodb.create_table(TableName="slots", BillingMode="PAY_PER_REQUEST",
+                          AttributeDefinitions=[{"AttributeName": "userId", "AttributeType": "S"},
+                                                {"AttributeName": "slot", "AttributeType": "S"}],
+                          KeySchema=[{"AttributeName": "userId", "KeyType": "HASH"},
+                                     {"AttributeName": "slot", "KeyType": "RANGE"}])
+    dynamodb.put_item(TableName="slots", Item={"userId": {"S": "u"}, "slot": {"S": "A#t2"}})
+    catch_up = CatchUp(dynamodb, "songs", "slots", ("userId", "slot"),
+                       transform=lambda i: dict(i, slot={"S": f"{i['v']['S']}#{i['trackId']['S']}"}), copying=False)
+    catch_up.apply([record(None)])
+    assert catch_up.replayed == 1
+    assert dynamodb.scan(TableName="slots")["Items"] == [{"userId": {"S": "u"}, "slot": {"S": "A#t2"}}]

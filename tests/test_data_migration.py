@@ -62,6 +62,20 @@ def test_a_transform_result_over_400_kb_fails_naming_the_key(songs):
         run_of(songs, grow).item({"pk": "big", "title": "x"})
 
 
+def test_a_delete_spares_an_item_the_app_changed_since_it_was_read(songs):
+    """DELETE is conditioned on the item as read: the app revived it meanwhile, the transform sees
+    its new state and keeps it."""
+    from checker.migrate.declared import DELETE
+    songs.put_item(TableName="songs", Item={"pk": {"S": "c"}, "obsolete": {"BOOL": True}})
+    read = {"pk": "c", "obsolete": True}
+    songs.put_item(TableName="songs", Item={"pk": {"S": "c"}, "obsolete": {"BOOL": False}})   # the app, meanwhile
+    run = run_of(songs, lambda item: DELETE if item.get("obsolete") else None)
+    run.allow_deletes = True
+    assert run.item(read) == 0
+    assert songs.get_item(TableName="songs", Key={"pk": {"S": "c"}}, ConsistentRead=True)["Item"]["obsolete"] == {"BOOL": False}
+    assert run.item({"pk": "c", "obsolete": False}) == 0
+
+
 @pytest.fixture
 def ledger(monkeypatch):
     """A ledger whose lease lasts 1 s and beats every 0.1 s (15 s and 60 s in a real run)."""

@@ -38,6 +38,10 @@ def fill(endpoint, table="liked_songs", count=TRACKS):
             for n in range(start, min(count, start + 25))]})
 
 
+def as_text(item: dict) -> str:
+    return json.dumps(item, sort_keys=True)
+
+
 def items(endpoint, table):
     return [item for page in dynamodb(endpoint).get_paginator("scan").paginate(TableName=table, ConsistentRead=True)
             for item in page["Items"]]
@@ -143,14 +147,22 @@ def test_a_table_migration_adds_an_lsi_and_switches_the_app_only_when_proven(cli
 
     again = cli("migrate", *live, "--offline", "--yes")
     assert again.exit_code == 0 and "Nothing to migrate" in again.stdout
-    assert cli("check", *live, "--only", "migrations,bindings").exit_code == 0
+    followed = cli("check", *live, "--only", "migrations,bindings,iam")   # iam: the table the app uses now
+    assert followed.exit_code == 0 and "iam:liked_songs_v2" in followed.stdout, followed.output
     status = cli("migrate", "status", *live[:4])
-    assert status.exit_code == 0 and "switched" in status.stdout
+    assert status.exit_code == 0 and "switched" in status.stdout and "fenced" in status.stdout, status.stdout
 
-    back = cli("migrate", "rollback", "table:liked_songs_v2", *live[:4], "--yes")
+    # the switched app writes the new table: a rollback carries its writes back, deletes included
+    new_table = dynamodb(endpoint)
+    written = dict(copied[0], trackName={"S": "written after the switch"})
+    new_table.put_item(TableName="liked_songs_v2", Item=written)
+    new_table.delete_item(TableName="liked_songs_v2", Key={k: copied[1][k] for k in ("userId", "trackId")})
+    back = cli("migrate", "rollback", "table:liked_songs_v2", *live[:4], "--yes", "--fence-quiet", "0")
     assert back.exit_code == 0, back.output
     assert function_variables(endpoint)["LIKED_SONGS_TABLE"] == "liked_songs"
-    assert "0 key(s) were written only to liked_songs_v2" in back.stdout
+    assert sorted(map(as_text, items(endpoint, "liked_songs"))) == sorted(map(as_text, items(endpoint, "liked_songs_v2")))
+    assert written in items(endpoint, "liked_songs") and copied[1] not in items(endpoint, "liked_songs")
+    assert "liked_songs_v2 is kept, fenced" in back.stdout
 
 
 def test_a_copy_that_stopped_resumes_from_its_checkpoints_and_converges(cli, endpoint, project, checklist, live):
@@ -181,6 +193,45 @@ def test_a_copy_that_stopped_resumes_from_its_checkpoints_and_converges(cli, end
     assert all(i["shape"] == {"N": "2"} for i in copied)
 
 
+def test_a_verification_difference_is_copied_again_and_never_a_dead_end(cli, endpoint, project, checklist, live,
+                                                                       monkeypatch):
+    """Items that differ after the copy (the target written by someone between copy and
+    verification) are copied again from the source and compared again; a difference that keeps
+    coming back stops at `differs`, and the same command, run again, repairs and switches."""
+    from checker.migrate import table
+    add_v2(project, checklist)
+    grant_v2(endpoint, checklist)
+    client = dynamodb(endpoint)
+    source_items = items(endpoint, "liked_songs")
+    spoiled = {k: source_items[0][k] for k in ("userId", "trackId")}
+    verify = table.TableMigrationRun.verify
+    rounds = {"spoil": 1}
+
+    def spoiling(run, online=None):
+        original = run.caught_up
+
+        def spoil_then(catch_up, key, origins, attempts=3):
+            ok = original(catch_up, key, origins, attempts)
+            if rounds["spoil"]:
+                client.put_item(TableName="liked_songs_v2", Item={**spoiled, "trackName": {"S": "spoiled"}})
+            return ok and not rounds["spoil"]
+        run.caught_up = spoil_then
+        client.put_item(TableName="liked_songs_v2", Item={**spoiled, "trackName": {"S": "spoiled"}})
+        client.delete_item(TableName="liked_songs_v2", Key={k: source_items[1][k] for k in ("userId", "trackId")})
+        return verify(run, online)
+    monkeypatch.setattr(table.TableMigrationRun, "verify", spoiling)
+    stuck = cli("migrate", *live, "--offline", "--yes")
+    assert stuck.exit_code == 1 and "after 3 rounds of repair" in stuck.stderr, stuck.output
+    assert "verifies and repairs again" in stuck.stderr
+    assert function_variables(endpoint)["LIKED_SONGS_TABLE"] == "liked_songs"       # never switched
+    rounds["spoil"] = 0                  # the writer that spoiled it is gone: one spoiling before the verification
+    again = cli("migrate", *live, "--offline", "--yes")
+    assert again.exit_code == 0, again.output
+    assert "copied again and matched" in again.stderr
+    assert function_variables(endpoint)["LIKED_SONGS_TABLE"] == "liked_songs_v2"
+    assert sorted(map(as_text, items(endpoint, "liked_songs_v2"))) == sorted(map(as_text, source_items))
+
+
 def test_data_migrations_run_once_in_order_and_a_changed_file_is_refused(cli, endpoint, project, checklist, live):
     migrations = project / "migrations"
     migration_file(project, "0001_genre.py",
@@ -206,6 +257,63 @@ def test_data_migrations_run_once_in_order_and_a_changed_file_is_refused(cli, en
     (migrations / "0001_genre.py").write_text((migrations / "0001_genre.py").read_text() + "# edited\n")
     refused = cli("migrate", *live, "--yes")
     assert refused.exit_code == 1 and "forward-only" in refused.stderr
+
+
+def test_a_failed_data_migration_is_fixed_and_resumed_and_applied_only_when_nothing_is_left(
+        cli, endpoint, project, checklist, live, monkeypatch):
+    """The transform raises on one item: the fixed file goes on (every sha256 recorded); items the
+    old code writes in the old shape during the first pass are changed by a final pass, and only a
+    pass that finds nothing left makes it `applied`."""
+    path = migration_file(project, "0001_genre.py",
+        "TABLE = 'liked_songs'\n"
+        "def transform(item):\n"
+        "    if item['trackId'] == 't0005':\n"
+        "        raise ValueError('planted')\n"
+        "    return None if 'genre' in item else {**item, 'genre': 'unknown'}\n")
+    failed = cli("migrate", *live, "--yes")
+    assert failed.exit_code == 1 and "planted" in failed.stderr
+    path.write_text(path.read_text().replace("raise ValueError('planted')", "pass"))
+    client = dynamodb(endpoint)
+    old_shape = dict(items(endpoint, "liked_songs")[0], trackId={"S": "zz-written-meanwhile"})
+    old_shape.pop("genre", None)
+    from checker.migrate.copy import Scan
+    first_pass = Scan.run
+    passes = {"n": 0}
+
+    def the_old_code_writes_meanwhile(self, handle, *args, **kwargs):
+        passes["n"] += 1
+        result = first_pass(self, handle, *args, **kwargs)
+        if passes["n"] == 1:
+            client.put_item(TableName="liked_songs", Item=old_shape)
+        return result
+    monkeypatch.setattr(Scan, "run", the_old_code_writes_meanwhile)
+    fixed = cli("migrate", *live, "--yes")
+    assert fixed.exit_code == 0, fixed.output
+    assert "the file changed since the run that stopped" in fixed.stderr
+    assert "pass 2 changed 1 item(s)" in fixed.stderr
+    assert all(i.get("genre") == {"S": "unknown"} for i in items(endpoint, "liked_songs"))
+    entry = client.get_item(TableName="checker_migrations", Key={"id": {"S": "0001_genre"}})["Item"]
+    assert entry["status"] == {"S": "applied"} and len(entry["sha256s"]["S"].split(",")) == 2
+
+
+def test_a_backfill_the_old_code_keeps_undoing_is_not_called_applied(cli, endpoint, project, live, monkeypatch):
+    from checker.migrate.copy import Scan
+    migration_file(project, "0001_genre.py", "TABLE = 'liked_songs'\n"
+                   "def transform(item):\n    return None if 'genre' in item else {**item, 'genre': 'unknown'}\n")
+    client = dynamodb(endpoint)
+    old_shape = {k: v for k, v in items(endpoint, "liked_songs")[0].items() if k != "genre"}
+    every_pass = Scan.run
+
+    def the_old_code_writes_throughout(self, handle, *args, **kwargs):
+        result = every_pass(self, handle, *args, **kwargs)
+        client.put_item(TableName="liked_songs", Item=old_shape)
+        return result
+    monkeypatch.setattr(Scan, "run", the_old_code_writes_throughout)
+    stopped = cli("migrate", *live, "--yes")
+    assert stopped.exit_code == 1 and "still have the old shape" in stopped.stderr, stopped.output
+    assert "deploy the code that writes the new shape first" in stopped.stderr
+    status = cli("migrate", "status", *live[:4])
+    assert status.exit_code == 2 and "failed" in status.stdout
 
 
 def test_a_deleting_transform_needs_allow_deletes_and_a_bad_file_is_one_line(cli, endpoint, project, live):
@@ -344,3 +452,15 @@ def test_a_catch_up_the_app_outpaces_stops_and_says_so():
     with pytest.raises(stream.CheckerError, match="app writes faster than the changes are replayed"):
         stream.tail_until_small_lag(Busy(), Nothing(), None, lambda: None, clock=clock)
     assert clock.time >= stream.CATCH_UP_SECONDS    # ten simulated minutes, none of them slept
+
+
+def test_via_s3_with_a_transform_is_refused_before_anything_is_done(cli, endpoint, project, checklist, live):
+    """ImportTable copies the export as it is: a transform would be skipped, then fail verification."""
+    add_v2(project, checklist)
+    (project / "shape.py").write_text("def reshape(item):\n    return {**item, 'shape': 2}\n")
+    checklist["tables"]["liked_songs_v2"]["transform"] = "shape:reshape"
+    checklist.write()
+    refused = cli("migrate", *live, "--offline", "--yes", "--via", "s3", "--bucket", "exports")
+    assert refused.exit_code == 1 and "cannot run the transform shape:reshape" in refused.stderr, refused.output
+    assert "liked_songs_v2" not in dynamodb(endpoint).list_tables()["TableNames"]
+    assert function_variables(endpoint)["LIKED_SONGS_TABLE"] == "liked_songs"

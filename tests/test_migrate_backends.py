@@ -55,15 +55,15 @@ def variables(lam, name):
 def test_a_configuration_changed_under_the_switch_is_refused_and_kept(songs_app, monkeypatch):
     project, suffix, lam = songs_app
     import checker.migrate.switch as switch
-    proven = switch.prove_role
+    sent = switch.call
 
-    def someone_deploys_meanwhile(*args, **kwargs):
-        lacking = proven(*args, **kwargs)
-        current = variables(lam, FUNCTION + suffix)
-        lam.update_function_configuration(FunctionName=FUNCTION + suffix,
-                                          Environment={"Variables": {**current, "DEPLOYED": "yes"}})
-        return lacking
-    monkeypatch.setattr(switch, "prove_role", someone_deploys_meanwhile)
+    def someone_deploys_meanwhile(client, operation, *args, **kwargs):
+        if operation == "UpdateFunctionConfiguration":   # after checker read the configuration, before its update
+            current = variables(lam, FUNCTION + suffix)
+            lam.update_function_configuration(FunctionName=FUNCTION + suffix,
+                                              Environment={"Variables": {**current, "DEPLOYED": "yes"}})
+        return sent(client, operation, *args, **kwargs)
+    monkeypatch.setattr(switch, "call", someone_deploys_meanwhile)
     refused = Cli(project)("migrate", "--offline", "--yes")
     assert refused.exit_code == 1 and "configuration changed while checker switched it" in refused.stderr, refused.output
     after = variables(lam, FUNCTION + suffix)
@@ -81,3 +81,17 @@ def test_the_switch_waits_for_the_update_to_succeed_and_is_guarded(songs_app):
     dynamodb = boto3.client("dynamodb", endpoint_url=lam.meta.endpoint_url, region_name=REGION)
     assert dynamodb.scan(TableName=f"songs_v2{suffix}", Select="COUNT")["Count"] == 60
     assert dynamodb.scan(TableName=f"songs{suffix}", Select="COUNT")["Count"] == 60
+
+
+def test_the_switch_refuses_a_role_that_may_not_query_the_new_tables_index(songs_app):
+    """The role may Query both tables but no index: the new table's LSI is what the app will
+    Query after the switch (AccessDenied on AWS): refused, naming the index, the binding kept."""
+    project, suffix, lam = songs_app
+    iam = boto3.client("iam", endpoint_url=lam.meta.endpoint_url, region_name=REGION)
+    tables = [f"arn:aws:dynamodb:*:*:table/{name}{suffix}" for name in ("songs", "songs_v2")]
+    iam.put_role_policy(RoleName=f"role{suffix}", PolicyName="tables", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "dynamodb:*", "Resource": tables}]}))
+    refused = Cli(project)("migrate", "--offline", "--yes")
+    assert refused.exit_code == 1 and f"songs_v2{suffix}/index/by-added" in refused.stderr, refused.output
+    assert "dynamodb:Query" in refused.stderr and "put-role-policy" in refused.stderr
+    assert variables(lam, FUNCTION + suffix)["SONGS_TABLE"] == f"songs{suffix}"

@@ -121,6 +121,22 @@ def describe(action: str, resource: str, decision: Decision) -> str:
     return f"{action} on {resource} ({decision.reason}{where}{conditions})"
 
 
+def following_bindings(ctx: CheckContext, config: dict) -> list:
+    """The checklist's permissions, each on the table the app uses now: a permission on a table
+    migration's source moves to its target once the function's bound variables name the target
+    (the migration switched; the source is fenced, and checking it would check what the app no
+    longer uses)."""
+    import dataclasses
+    variables = (config.get("Environment") or {}).get("Variables") or {}
+    moved: dict = {}
+    for table in ctx.tables:
+        bound = [v for v, spec in ctx.checklist.bindings.items() if spec == table.spec_name]
+        if table.migrate_from and bound and all(variables.get(v) == table.name for v in bound):
+            moved[table.migrate_from] = table.spec_name
+    return [dataclasses.replace(p, table=moved[ctx.table_name(p.table)]) if ctx.table_name(p.table) in moved else p
+            for p in ctx.checklist.permissions]
+
+
 def check_iam(ctx: CheckContext, log=None) -> list:
     if ctx.function is None:
         return [function_missing(ctx, "iam")]
@@ -129,11 +145,12 @@ def check_iam(ctx: CheckContext, log=None) -> list:
     role = role_name(role_arn)
     arn_parts = config["FunctionArn"].split(":")
     region, account = arn_parts[3], arn_parts[4]
-    pairs = required_pairs(ctx.checklist.permissions, ctx.tables, region, account)
+    permissions = following_bindings(ctx, config)
+    pairs = required_pairs(permissions, ctx.tables, region, account)
     documents = role_policies(ctx, role) if ctx.checklist.warn_broad_grants else None
     evaluation = evaluate_role(ctx, role_arn, pairs, documents)
     results = []
-    for permission in ctx.checklist.permissions:
+    for permission in permissions:
         mine = [(a, r, evaluation.decisions.get((a, r), Decision(IMPLICIT_DENY))) for p, a, r in pairs
                 if p is permission]
         table = ctx.table_name(permission.table) + (

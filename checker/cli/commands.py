@@ -473,13 +473,17 @@ MIGRATE_SECTIONS = ("lambda", "iam", "endpoints", "logs", "entry_point")
               help="With --via s3: the key prefix of the export in the bucket.")
 @click.option("--timeout", type=Seconds(), default=None,
               help="Stop after this many seconds, every segment checkpointed (exit 1; run again to resume) [default: none].")
+@click.option("--fence-quiet", type=Seconds(), default=3.0, show_default=True,
+              help="The cut-over: seconds the fenced source's stream must stay quiet before the switch.")
+@click.option("--fence-settle", type=Seconds(), default=30.0, show_default=True,
+              help="The cut-over: writes still arriving this long after the fence mean it does not hold (refused).")
 @click.option("--base-url", default=None, metavar="URL",
               help="The app's base URL for the smoke checks after a switch [default: as `checker smoke` finds it].")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (for CI).")
 @click.pass_context
 @handle_errors
 def migrate(ctx, output_format, offline, no_switch, dry_run, allow_deletes, allow_weaker_target, segments,
-            capacity_share, page_items, via, bucket, prefix, timeout, base_url, yes, target):
+            capacity_share, page_items, via, bucket, prefix, timeout, fence_quiet, fence_settle, base_url, yes, target):
     """Run every pending migration of one environment: table migrations, then data migrations.
 
     A table migration (`tables: {NEW: {migrate_from: OLD}}` in the checklist) creates NEW from
@@ -510,7 +514,7 @@ def migrate(ctx, output_format, offline, no_switch, dry_run, allow_deletes, allo
     options = MigrateOptions(offline=offline, switch=not no_switch, dry_run=dry_run, allow_deletes=allow_deletes,
                              allow_weaker_target=allow_weaker_target, segments=segments,
                              capacity_share=capacity_share, timeout=timeout, page_items=page_items,
-                             via=via, bucket=bucket, prefix=prefix)
+                             via=via, bucket=bucket, prefix=prefix, fence_quiet=fence_quiet, fence_settle=fence_settle)
     results = project.migrate(pending, options, log=stderr)
     echo(formatter.migrations(results))
     if any(r.switched for r in results):
@@ -535,11 +539,16 @@ def migrate_status(output_format, target):
 @migrate.command("rollback")
 @click.argument("migration_id")
 @aws_options
+@click.option("--fence-quiet", type=Seconds(), default=3.0, show_default=True,
+              help="Seconds the fenced new table is left to settle before it is copied back.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (for CI).")
 @handle_errors
-def migrate_rollback(output_format, migration_id, yes, target):
-    """Switch a table migration's binding back to its source (guarded as the switch was) and list
-    the keys written only to the new table since the switch. Deletes nothing."""
+def migrate_rollback(output_format, migration_id, fence_quiet, yes, target):
+    """Switch a table migration's binding back to its source: the new table is fenced (the app's
+    writes refused), copied back into the source (what the app deleted there deleted from the
+    source), both verified item by item, then the binding is switched back. Tables are never deleted."""
     project = load_project(target, sections_of(MIGRATE_SECTIONS))
     confirm(yes, f"Switch the binding of {migration_id} back to its source?", "roll back")
-    echo(report.formatter(output_format).migrations([project.rollback_migration(migration_id, log=stderr)]))
+    options = MigrateOptions(fence_quiet=fence_quiet)
+    echo(report.formatter(output_format).migrations([project.rollback_migration(migration_id, log=stderr,
+                                                                                options=options)]))

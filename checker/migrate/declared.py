@@ -167,10 +167,9 @@ def key_names_of(table) -> tuple:
 
 
 def changed_file(migration: DataMigration, entry: LedgerEntry) -> CheckerError:
-    return CheckerError(f"{migration.path}: changed since it was "
-                        f"{'applied' if entry.status is MigrationStatus.APPLIED else 'started'} "
-                        f"(sha256 {entry.sha256[:12]}... then, {migration.sha256[:12]}... now); data "
-                        "migrations are forward-only: restore the file and write a new migration")
+    return CheckerError(f"{migration.path}: changed since it was applied (sha256 {entry.sha256[:12]}... then, "
+                        f"{migration.sha256[:12]}... now); an applied data migration is forward-only: restore "
+                        "the file and write a new migration")
 
 
 @dataclass(frozen=True)
@@ -190,3 +189,5 @@ class MigrateOptions:
     bucket: Optional[str] = None
     prefix: str = "checker-migrations"
     create_timeout: float = 1800      # seconds for a table migration's target to become ACTIVE
+    fence_quiet: float = 3.0          # the cut-over: seconds the fenced source's stream must stay quiet
+    fence_settle: float = 30.0        # ... and at most this long after the fence (more: it does not hold)

@@ -10,6 +10,8 @@ it out: it is checker's, not the app's.
 from __future__ import annotations
 
 import json
+import os
+import socket
 import threading
 import time
 import uuid
@@ -23,6 +25,7 @@ from ..model import Words
 from ..specs import load_schema
 from ..text import clip
 from .copy import DONE  # a segment's checkpoint once it has read its last page
+from .fence import Fence, fence_of_entry
 
 if TYPE_CHECKING:
     from ..environment import Environment
@@ -84,6 +87,7 @@ class LedgerEntry:
     variables: tuple = ()           # the function's variables a table migration switched
     imported_at: str = ""           # --via s3: when the import finished
     finished_at: str = ""
+    fence: Optional[Fence] = None   # a table the cut-over fenced, still fenced
     fields: dict = field(default_factory=dict, compare=False, repr=False)   # the item as stored
 
     @classmethod
@@ -93,7 +97,8 @@ class LedgerEntry:
         return cls(str(plain["id"]), MigrationStatus.of_word(plain.get("status")), int(plain.get("itemsRead") or 0),
                    int(plain.get("itemsWritten") or 0), checkpoints, dict(plain.get("streamPositions") or {}),
                    str(plain.get("sha256") or ""), tuple(v for v in str(plain.get("variables") or "").split(",") if v),
-                   str(plain.get("importedAt") or ""), str(plain.get("finishedAt") or ""), plain)
+                   str(plain.get("importedAt") or ""), str(plain.get("finishedAt") or ""),
+                   fence_of_entry(plain.get("fence")), plain)
 
     @property
     def done(self) -> bool:
@@ -207,23 +212,26 @@ class Ledger:
         last renewal, so a run killed with SIGKILL frees the environment within a minute, and a
         run that finds its lease taken stops before its next write (`require`)."""
         now = time.time()
+        item = {"id": {"S": LOCK_ID}, "owner": {"S": self.owner}, "caller": {"S": caller},
+                "host": {"S": socket.gethostname()}, "pid": {"N": str(os.getpid())},
+                "since": {"N": str(int(now))}, "expiresAt": {"N": str(int(now + LEASE_SECONDS))}}
         try:
-            call(self.client, "PutItem", "dynamodb", TableName=self.name,
-                 Item={"id": {"S": LOCK_ID}, "owner": {"S": self.owner}, "caller": {"S": caller},
-                       "since": {"N": str(int(now))}, "expiresAt": {"N": str(int(now + LEASE_SECONDS))}},
+            call(self.client, "PutItem", "dynamodb", TableName=self.name, Item=item,
                  ConditionExpression="attribute_not_exists(id) OR expiresAt < :now",
                  ExpressionAttributeValues={":now": {"N": str(int(now))}})
         except AwsError as exc:
             if exc.code != "ConditionalCheckFailedException":
                 raise
             held = self._read(LOCK_ID) or {}
-            since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(held.get("since") or 0)))
-            until = time.strftime("%H:%M:%SZ", time.gmtime(float(held.get("expiresAt") or 0)))
-            raise CheckerError(f"another checker migrate is running on this environment (ledger {self.name}, "
-                               f"since {since}, by {held.get('caller', 'unknown')}); a running one renews its lease "
-                               f"every {HEARTBEAT_SECONDS:g} s: if it was killed, its lease expires at {until} "
-                               f"({LEASE_SECONDS:g} s after its last renewal) and the same command then goes on "
-                               "where it stopped") from None
+            if not self._take_over_from_the_dead(held, item):
+                since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(held.get("since") or 0)))
+                until = time.strftime("%H:%M:%SZ", time.gmtime(float(held.get("expiresAt") or 0)))
+                raise CheckerError(f"another checker migrate is running on this environment (ledger {self.name}, "
+                                   f"since {since}, by {held.get('caller', 'unknown')} on {held.get('host', 'a host')}); "
+                                   f"a running one renews its lease every {HEARTBEAT_SECONDS:g} s: if it was killed, "
+                                   f"its lease expires at {until} ({LEASE_SECONDS:g} s after its last renewal; at once "
+                                   "when the same command runs on its host) and the same command then goes on where "
+                                   "it stopped") from None
         self.holding, self.lost, self.renewed = True, "", time.monotonic()
         stop = threading.Event()
         heartbeat = threading.Thread(target=self._beat, args=(stop,), name="ledger-heartbeat", daemon=True)
@@ -240,6 +248,28 @@ class Ledger:
                      ExpressionAttributeValues={":me": {"S": self.owner}})
             except CheckerError:
                 pass   # taken over after an expiry: not ours to free
+
+    def _take_over_from_the_dead(self, held: dict, item: dict) -> bool:
+        """A lease whose holder ran on this host as a process that no longer exists (SIGKILL, a
+        crash): taken over at once, conditioned on it still being that holder's."""
+        if held.get("host") != socket.gethostname() or not held.get("pid") or not held.get("owner"):
+            return False
+        try:
+            os.kill(int(held["pid"]), 0)
+            return False                    # alive (or not ours to signal): it holds the lease
+        except ProcessLookupError:
+            pass
+        except (PermissionError, ValueError, OverflowError):
+            return False
+        try:
+            call(self.client, "PutItem", "dynamodb", TableName=self.name, Item=item,
+                 ConditionExpression="#owner = :dead", ExpressionAttributeNames={"#owner": "owner"},
+                 ExpressionAttributeValues={":dead": {"S": str(held["owner"])}})
+        except AwsError as exc:
+            if exc.code == "ConditionalCheckFailedException":
+                return False                # another run took it first
+            raise
+        return True
 
     def _beat(self, stop: threading.Event) -> None:
         while not stop.wait(HEARTBEAT_SECONDS):

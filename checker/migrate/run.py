@@ -42,7 +42,7 @@ def pending(environment: Environment, live: Optional[dict] = None) -> list:
             found.append((migration, entry))
     for data in load_data_migrations(environment):
         entry = entries.get(data.id)
-        if entry and entry.sha256 != data.sha256:
+        if entry and entry.status is APPLIED and entry.sha256 != data.sha256:
             raise changed_file(data, entry)
         if MigrationStatus.of(entry) is not APPLIED:
             found.append((data, entry))
@@ -115,17 +115,18 @@ def status(environment: Environment) -> list:
         else:
             kind, where = "table", f"{migration.source} -> {migration.target.name}"
         counted = f", {entry.items_read:,} read, {entry.items_written:,} written" if entry else ""
-        results.append(MigrationResult(migration.id, kind, MigrationStatus.of(entry), f"{where}{counted}"))
+        fenced = f"; fenced: {entry.fence.describe()}" if entry is not None and entry.fence is not None else ""
+        results.append(MigrationResult(migration.id, kind, MigrationStatus.of(entry), f"{where}{counted}{fenced}"))
     return results
 
 
-def rollback_table(environment: Environment, migration_id: str, echo: Callable[[str], None] = lambda line: None
-                   ) -> MigrationResult:
+def rollback_table(environment: Environment, migration_id: str, echo: Callable[[str], None] = lambda line: None,
+                   options: Optional[MigrateOptions] = None, clock: Clock = REAL) -> MigrationResult:
     from .table import rollback
     migration = find_table_migration(environment, migration_id)
     ledger = ledger_of(environment)
     with ledger.lease(caller_arn(environment)):
-        return rollback(environment, ledger, migration, echo=echo)
+        return rollback(environment, ledger, migration, options, echo=echo, clock=clock)
 
 
 def find_table_migration(environment: Environment, migration_id: str) -> TableMigration:

@@ -163,6 +163,7 @@ class CatchUp:
     during_copy: dict = field(default_factory=dict)                # changed while copying: replayed again after
     conflicts: list = field(default_factory=list)   # after the switch: the app's version kept
     uncertain: list = field(default_factory=list)   # after the switch: written, but the app may have deleted it
+    touched: dict = field(default_factory=dict)     # every key a record named since the last clear: re-checked at the cut-over
     replayed: int = 0
     copying: bool = True
     switched: bool = False
@@ -186,6 +187,7 @@ class CatchUp:
             change = record["dynamodb"]
             name = key_json(change["Keys"])
             first = changed.setdefault(name, (change["Keys"], [], created_at(record)))
+            self.touched[name] = change["Keys"]
             first[1].append(change.get("OldImage"))
             if self.copying:
                 _, stale = self.during_copy.setdefault(name, (change["Keys"], {}))
@@ -232,7 +234,8 @@ class CatchUp:
             elif not old_keys and new_key is None and not any(befores):
                 # no old image (a record of a resumed run, a replay after the copy): the key maps to itself
                 key = {k: source_key[k] for k in self.target_keys if k in source_key}
-                call(self.client, "DeleteItem", "dynamodb", TableName=self.target, Key=key, **guard(key))
+                if len(key) == len(self.target_keys):   # a new key schema: the source's key names no target item
+                    call(self.client, "DeleteItem", "dynamodb", TableName=self.target, Key=key, **guard(key))
         except AwsError as exc:
             if exc.code != "ConditionalCheckFailedException":
                 raise

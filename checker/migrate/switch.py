@@ -28,15 +28,29 @@ def bound_variables(environment: Environment, spec_name: str) -> list:
     return [v for v, spec in environment.bindings.items() if spec == spec_name]
 
 
+def bound_to(environment: Environment, variables: list, table: str) -> bool:
+    """Every one of `variables` of the function names `table` now (a switch already made: a run
+    killed after it finds it so)."""
+    if not variables or not environment.function_name:
+        return False
+    config = call(environment.aws.client("lambda"), "GetFunctionConfiguration", "lambda",
+                  FunctionName=environment.function_name)
+    current = (config.get("Environment") or {}).get("Variables") or {}
+    return bool(variables) and all(current.get(v) == table for v in variables)
+
+
 def prove_role(environment: Environment, config: dict, source_arn: str, target_arn: str, target_indexes: list) -> list:
     """The actions the function's role has on the source (table and indexes) that it lacks on the
-    target: [(action, resource)]. A conditional answer counts as lacking: it was not proven."""
+    target (table and each of its indexes): [(action, resource)]. A conditional answer counts as
+    lacking: it was not proven."""
     from ..checks.iam import evaluate_role
     ctx = CheckContext.of(environment)
     source_pairs = [(None, a, source_arn) for a in DATA_ACTIONS] + [(None, a, f"{source_arn}/index/*") for a in INDEX_ACTIONS]
     allowed = evaluate_role(ctx, config["Role"], source_pairs, None).decisions
     on_table = sorted({a for (a, r), d in allowed.items() if d.allowed and r == source_arn})
-    on_indexes = sorted({a for (a, r), d in allowed.items() if d.allowed and r != source_arn})
+    # an index the target adds is what the app will Query: whatever index action the role has on the
+    # source (its table or its indexes), it needs on every index of the target
+    on_indexes = sorted({a for (a, r), d in allowed.items() if d.allowed and a in INDEX_ACTIONS})
     target_pairs = [(None, a, target_arn) for a in on_table] + [
         (None, a, f"{target_arn}/index/{index}") for index in target_indexes for a in on_indexes]
     if not target_pairs:
@@ -46,11 +60,11 @@ def prove_role(environment: Environment, config: dict, source_arn: str, target_a
 
 
 def switch_binding(environment: Environment, variables: list, old_name: str, new_name: str, new_table, warnings: list,
-                   echo: Callable[[str], None]) -> bool:
+                   echo: Callable[[str], None], proven: bool = False) -> bool:
     """Point `variables` of the function from `old_name` to `new_name`: False when they already
     name it. Refuses (CheckerError) when a variable names something else, when the role is not
-    proven allowed on the new table, or when the configuration changed underneath."""
-    from ..checks.iam import role_name
+    proven allowed on the new table (`proven`: by `require_role` before a fence changed what the
+    role may do), or when the configuration changed underneath."""
     function = environment.function_name
     if not function:
         raise CheckerError("no function to switch: set lambda.function_name or the environment's function_name")
@@ -64,17 +78,8 @@ def switch_binding(environment: Environment, variables: list, old_name: str, new
         found = ", ".join(f"{v}={current.get(v)!r}" if current.get(v) is not None else f"{v} unset" for v in others)
         raise CheckerError(f"{function}: {found}; expected {old_name} (or {new_name}); not switched: someone changed "
                            "the binding, look before running again")
-    source_arn = config["FunctionArn"].split(":function:")[0].replace(":lambda:", ":dynamodb:") + f":table/{old_name}"
-    target_arn = source_arn.rsplit("/", 1)[0] + f"/{new_name}"
-    lacking = prove_role(environment, config, source_arn, target_arn, list(new_table.spec.index_names)
-                         if new_table is not None else [])
-    if lacking:
-        policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": sorted({a for a, _ in lacking}),
-                                                          "Resource": sorted({r for _, r in lacking})}]}
-        raise CheckerError(f"{function}: its role {role_name(config['Role'])} may not do on {new_name} what it does on "
-                           f"{old_name} ({', '.join(sorted({a for a, _ in lacking}))}); not switched. Fix: aws iam "
-                           f"put-role-policy --role-name {role_name(config['Role'])} --policy-name checker-{new_name} "
-                           f"--policy-document '{json.dumps(policy, separators=(',', ':'))}'")
+    if not proven:
+        require_role(environment, config, old_name, new_name, new_table)
     updated = dict(current, **{v: new_name for v in variables})
     params: dict = {"FunctionName": function, "Environment": {"Variables": updated}}
     if config.get("RevisionId"):
@@ -92,6 +97,27 @@ def switch_binding(environment: Environment, variables: list, old_name: str, new
     echo(f"{function}: {', '.join(variables)} -> {new_name}; waiting for the update to finish")
     wait_updated(lam, function, warnings)
     return True
+
+
+def require_role(environment: Environment, config: Optional[dict], old_name: str, new_name: str, new_table) -> None:
+    """The function's role may do on `new_name` (and each index of `new_table`) what it may do on
+    `old_name`, else a CheckerError with the put-role-policy that fixes it. Proven before any
+    fence: a fence denies writes on the old table, and the role would then seem to need less."""
+    from ..checks.iam import role_name
+    function = environment.function_name
+    if config is None:
+        config = call(environment.aws.client("lambda"), "GetFunctionConfiguration", "lambda", FunctionName=function)
+    source_arn = config["FunctionArn"].split(":function:")[0].replace(":lambda:", ":dynamodb:") + f":table/{old_name}"
+    target_arn = source_arn.rsplit("/", 1)[0] + f"/{new_name}"
+    lacking = prove_role(environment, config, source_arn, target_arn, list(new_table.spec.index_names)
+                         if new_table is not None else [])
+    if lacking:
+        policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": sorted({a for a, _ in lacking}),
+                                                          "Resource": sorted({r for _, r in lacking})}]}
+        raise CheckerError(f"{function}: its role {role_name(config['Role'])} may not do on {new_name} what it does on "
+                           f"{old_name} ({', '.join(sorted({a for a, _ in lacking}))}); not switched. Fix: aws iam "
+                           f"put-role-policy --role-name {role_name(config['Role'])} --policy-name checker-{new_name} "
+                           f"--policy-document '{json.dumps(policy, separators=(',', ':'))}'")
 
 
 def wait_updated(lam, function: str, warnings: list, clock: Clock = REAL) -> None:

@@ -11,24 +11,27 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
 from ..apply import apply_plan
 from ..errors import AwsError, CheckerError, call
 from ..items import plain_item, wire_item
-from ..poll import REAL, Clock, Deadline
+from ..poll import REAL, Clock, Deadline, poll
 from ..text import clip
 from .declared import MigrateOptions, MigrationResult, TableMigration, key_names_of
+from .fence import Fence, fence_for, fence_record, lift_fence, put_fence
 from .ledger import LedgerEntry, MigrationStatus, caller_arn, now_iso
 from .s3 import creation_parameters, export_and_import
-from .stream import CatchUp, StreamLost, StreamReader, tail_until_small_lag
-from .switch import bound_variables, switch_binding
+from .stream import STREAM_POLLS, CatchUp, StreamLost, StreamReader, tail_until_small_lag
+from .switch import bound_to, bound_variables, require_role, switch_binding
 
 if TYPE_CHECKING:
     from ..environment import Environment
 
-RECHECK_LIMIT = 1000   # keys written during an online verification that are re-read one by one; more: not proven
+REPAIR_LIMIT = 10_000  # differing keys a verification round copies again one by one (more: the next round)
+VERIFY_ROUNDS = 3
 
 
 def weaker_protections(source: dict, source_extras: dict, target) -> list:
@@ -66,9 +69,10 @@ class TableMigrationRun:
         self.client = environment.dynamodb()
         self.target = migration.target
         self.key_names = key_names_of(self.target)
-        self.source_key_names: tuple = ()   # read from the live source when a catch-up needs them
+        self.source_key_names: tuple = ()   # the live source's, read when the run starts
         self.warnings: list = []
         self.keys: list = []          # keys the user must look at (after the switch: conflicts)
+        self.fence: Optional[Fence] = None   # the source's fence, once raised (by this run or a killed one)
 
     # -- the steps --------------------------------------------------------------------------
     def run(self) -> MigrationResult:
@@ -77,12 +81,17 @@ class TableMigrationRun:
         status = entry.status if entry is not None else None
         if status == SWITCHED:
             return self.result(entry, SWITCHED, "switched already; nothing to do")
+        self.fence = entry.fence if entry is not None else None      # a killed run's fence is still up
         source = call(self.client, "DescribeTable", "dynamodb", missing_ok=True, TableName=self.migration.source)
         if source is None:
             raise CheckerError(f"{self.migration.id}: the source table {self.migration.source} does not exist; "
                                "nothing to migrate (remove migrate_from and run checker apply)")
         self.gate(source["Table"])
         if self.options.via == "s3":
+            if self.migration.transform is not None:
+                raise CheckerError(f"{self.migration.id}: --via s3 imports the export as it is and cannot run the "
+                                   f"transform {self.migration.transform_name}; nothing was done: migrate without "
+                                   "--via s3 (the parallel Scan transforms every item)")
             creation_parameters(self.target.spec.request)    # an LSI target is refused before anything is done
         else:
             self.create_target()
@@ -91,9 +100,16 @@ class TableMigrationRun:
                             target=self.target.name, transform=self.migration.transform_name or "",
                             startedAt=now_iso(), caller=caller_arn(self.environment), itemsRead=0, itemsWritten=0,
                             checkpoints={})
+        self.source_key_names = tuple(k["AttributeName"] for k in source["Table"]["KeySchema"])
+        variables = bound_variables(self.environment, self.target.spec_name)
+        if self.fence is not None and bound_to(self.environment, variables, self.target.name):
+            return self.switched_already(entry, variables)
         try:
             online = self.online(source["Table"], entry, status)
-            if status not in (COPIED, VERIFIED):
+            if online is None and variables and self.options.switch:
+                # offline: the user's word that the app does not write, made true: its writes are refused
+                self.raise_fence()
+            if status not in (COPIED, VERIFIED, MigrationStatus.DIFFERS):   # a finished copy is not copied again
                 self.copy_beside(online, entry if status != MigrationStatus.STREAM_LOST else None, source["Table"])
                 self.ledger.update(self.migration.id, status=COPIED, copiedAt=now_iso())
             if online is not None:
@@ -101,16 +117,22 @@ class TableMigrationRun:
                 tail_until_small_lag(online.reader, online.catch_up, self.deadline, online.save, clock=self.clock)
                 self.echo(f"{self.migration.id}: caught up from the stream: {online.catch_up.replayed} change(s) "
                           f"replayed ({online.reader.polls} polls)")
-            if status != VERIFIED:
-                self.verify(online)
+            # a copy verified by an earlier run (--no-switch, or killed since) is verified again: the app
+            # wrote meanwhile, and the keys it wrote since that verification are known only to this run
+            self.verify(online)
             if not self.options.switch:
+                self.unfence_unless_switched(variables)
                 return self.result(self.ledger.get(self.migration.id), VERIFIED,
                                    f"copied and verified into {self.target.name}; the switch is pending (--no-switch)")
-            return self.switch(online)
+            return self.cut_over(online, variables)
         except StreamLost:
             # writes the target may lack: only a fresh copy (every checkpoint and stream position dropped) is sound
+            self.unfence_unless_switched(variables)
             self.ledger.update(self.migration.id, status=MigrationStatus.STREAM_LOST, checkpoints={}, streamPositions={},
                                itemsRead=0, itemsWritten=0)
+            raise
+        except BaseException:
+            self.unfence_unless_switched(variables)
             raise
 
     def online(self, source: dict, entry: Optional[LedgerEntry], status: Optional[MigrationStatus]
@@ -123,7 +145,6 @@ class TableMigrationRun:
         from .stream import CatchUp, StreamReader, enable_stream, stream_problem
         if self.target.catch_up != "stream":
             return None
-        self.source_key_names = tuple(k["AttributeName"] for k in source["KeySchema"])
         problem = stream_problem(source)
         if problem:
             raise CheckerError(f"{self.migration.id}: {self.migration.source}: {problem}")
@@ -137,7 +158,8 @@ class TableMigrationRun:
                 raise CheckerError(f"{unavailable} ({exc})") from None
             wait_until_active(self.client, [self.migration.source], self.options.create_timeout)
             source = call(self.client, "DescribeTable", "dynamodb", TableName=self.migration.source)["Table"]
-        resumed = dict(entry.stream_positions) if entry is not None and status in (COPIED, VERIFIED) else {}
+        resumed = (dict(entry.stream_positions) if entry is not None
+                   and status in (COPIED, VERIFIED, MigrationStatus.DIFFERS) else {})
         if not source.get("LatestStreamArn"):
             raise CheckerError(unavailable)
         reader = StreamReader(self.environment.aws.client("dynamodbstreams"), source["LatestStreamArn"], resumed)
@@ -242,7 +264,19 @@ class TableMigrationRun:
             raise CheckerError(f"{self.migration.id}: transform {self.migration.transform_name} raised "
                                f"{type(exc).__name__}: {clip(str(exc), 200)}; stopped at the last checkpoint: "
                                "fix it and run checker migrate again") from None
-        return wire_item(new) if new is not None else None
+        if new is None:
+            return None
+        shown = json.dumps({k: str(v) for k, v in plain_item({k: item[k] for k in self.source_key_names
+                                                              if k in item}).items()})
+        if not isinstance(new, dict):
+            raise CheckerError(f"{self.migration.id}: transform {self.migration.transform_name} returned a "
+                               f"{type(new).__name__} for the source item {shown}, not an item (a dict) or None")
+        missing = [k for k in self.key_names if k not in new or new[k] in (None, "")]
+        if missing:
+            raise CheckerError(f"{self.migration.id}: transform {self.migration.transform_name} returned an item "
+                               f"without the new key's {', '.join(missing)} for the source item {shown}: return None "
+                               "to leave an item out; nothing of it was written")
+        return wire_item(new)
 
     def expected(self, item: dict):
         """What verification expects in the target for a plain source item."""
@@ -253,39 +287,61 @@ class TableMigrationRun:
         return SKIP if new is None else plain_item(wire_item(new))
 
     def verify(self, online: Optional[Online] = None) -> None:
+        """Both sides read whole and checksummed by bucket. Where they differ, each differing key
+        is copied again from the source (a replay: its state now) and compared again; online, a
+        key still differing is one the app keeps writing: it is compared again under the fence,
+        where the app cannot write. A few rounds; what still differs stops the migration at
+        `differs`, and the same command re-verifies and repairs again."""
         from .checksum import differing_keys, table_checksum
         from .copy import Scan
         from .ledger import DIFFERS, VERIFIED
+        from .stream import key_json
 
         def scan(name: str) -> Scan:
             return Scan(self.client, name, self.options.segments, page_limit=self.options.page_items, clock=self.clock)
-        self.echo(f"{self.migration.id}: verifying every item of {self.migration.source} against {self.target.name}")
-        mine = table_checksum(scan(self.migration.source), self.key_names, self.expected)
-        theirs = table_checksum(scan(self.target.name), self.key_names)
-        buckets = mine.differing_buckets(theirs)
-        rechecked = 0
-        if buckets:
-            limit = RECHECK_LIMIT if online is not None else 20
+        repair = online.catch_up if online is not None else CatchUp(
+            self.client, self.migration.source, self.target.name, self.key_names,
+            self.transformed if self.migration.transform is not None else None, copying=False)
+        moved = set(self.key_names) != set(self.source_key_names)
+        if online is not None:
+            online.catch_up.touched.clear()   # from here on, every key the app writes is compared at the cut-over
+        repaired = deferred = 0
+        for _ in range(VERIFY_ROUNDS):
+            self.echo(f"{self.migration.id}: verifying every item of {self.migration.source} against {self.target.name}")
+            mine = table_checksum(scan(self.migration.source), self.key_names, self.expected)
+            theirs = table_checksum(scan(self.target.name), self.key_names)
+            buckets = mine.differing_buckets(theirs)
+            if not buckets:
+                break
             origins: dict = {}
             keys = differing_keys(scan(self.migration.source), scan(self.target.name), self.key_names, buckets,
-                                  self.expected, limit=limit, origins=origins, source_key_names=self.source_key_names)
-            if online is not None and len(keys) < limit:
-                # the app wrote while both sides were read: replay, then look again, key by key
+                                  self.expected, limit=REPAIR_LIMIT, origins=origins,
+                                  source_key_names=self.source_key_names)
+            if online is not None:
                 tail_until_small_lag(online.reader, online.catch_up, self.deadline, online.save, clock=self.clock)
-                rechecked = len(keys)
-                keys = [k for k in keys if not self.caught_up(online, k, origins)]
-        if buckets and keys:
-            shown = "; ".join(json.dumps({k: str(v) for k, v in key.items()}) for key in keys)
+            still = [k for k in keys if not self.caught_up(repair, k, origins)]
+            repaired += len(keys) - len(still)
+            if online is not None and not moved:
+                for key in still:                  # the app writes it still: compared under the fence
+                    online.catch_up.touched[key_json(wire_item(key))] = wire_item(key)
+                deferred += len(still)
+                still = []
+            if not still and len(keys) < REPAIR_LIMIT:
+                break
+        else:
+            shown = "; ".join(json.dumps({k: str(v) for k, v in key.items()}) for key in still)
             self.ledger.update(self.migration.id, status=DIFFERS, verifiedAt=now_iso())
             raise CheckerError(f"{self.migration.id}: {self.target.name} differs from {self.migration.source} "
-                               f"({mine.count} item(s) expected, {theirs.count} found); not switched. Differing keys: "
-                               f"{clip(shown, 600)}; run checker migrate again to copy again")
-        if rechecked:
-            self.echo(f"{self.migration.id}: {rechecked} key(s) the app wrote during verification re-checked one by one")
+                               f"({mine.count} item(s) expected, {theirs.count} found) after {VERIFY_ROUNDS} rounds "
+                               f"of repair; not switched. Differing keys: {clip(shown, 600)}; run checker migrate "
+                               "again: it verifies and repairs again")
+        if repaired or deferred:
+            self.echo(f"{self.migration.id}: {repaired} differing key(s) copied again and matched; {deferred} the "
+                      "app keeps writing, compared again under the fence")
         self.ledger.update(self.migration.id, status=VERIFIED, verifiedAt=now_iso(), checksum=mine.total,
                            itemCount=mine.count)
 
-    def caught_up(self, online: Online, key: dict, origins: dict, attempts: int = 3) -> bool:
+    def caught_up(self, catch_up: CatchUp, key: dict, origins: dict, attempts: int = 3) -> bool:
         """A key that differed while the app wrote: replayed and compared again, a few times (the
         app may write it again between the two reads). Under a new key schema the source items
         behind it are replayed: the one the target's item came from (when it carries the
@@ -299,7 +355,7 @@ class TableMigrationRun:
             return self.same_now(key, [])
         for _ in range(attempts):
             for source in sources:
-                online.catch_up.replay(wire_item(source), stale=[wire_item(key)] if moved else None)
+                catch_up.replay(wire_item(source), stale=[wire_item(key)] if moved else None)
             if self.same_now(key, sources):
                 return True
         return False
@@ -339,10 +395,48 @@ class TableMigrationRun:
                 expected_at_key = expected
         return at_key is None if expected_at_key is None else True
 
-    # -- the switch -----------------------------------------------------------------------
-    def switch(self, online: Optional[Online] = None) -> MigrationResult:
+    # -- the cut-over ---------------------------------------------------------------------
+    def raise_fence(self) -> Fence:
+        """Deny the app's writes to the source (recorded in the ledger before anything relies on it).
+        First the role is proven allowed on the target: a fence denies writes on the source, and
+        the role would then seem to need less there."""
+        if self.fence is None and self.environment.function_name:
+            if bound_to(self.environment, bound_variables(self.environment, self.target.spec_name), self.target.name):
+                raise CheckerError(f"{self.migration.id}: the function's binding already names {self.target.name}, "
+                                   "but checker did not switch it (no fence of its own in the ledger): the app writes "
+                                   f"{self.target.name} now; copying from {self.migration.source} would overwrite its "
+                                   "writes. Nothing done: point the binding back, or remove migrate_from")
+            require_role(self.environment, None, self.migration.source, self.target.name, self.target)
+        fence = fence_for(self.environment, self.migration.source, caller_arn(self.environment))
+        self.ledger.update(self.migration.id, fence=fence_record(fence), fencedAt=now_iso())
+        put_fence(self.environment, fence)
+        self.fence = fence
+        self.echo(f"{self.migration.id}: fenced: {fence.describe()}")
+        return fence
+
+    def unfence_unless_switched(self, variables: list) -> None:
+        """A run that stops before the switch gives the source back to the app; once the binding
+        names the target (a switch made, even by a run killed right after), the fence stays."""
+        fence = self.fence
+        if fence is None:
+            return
+        try:
+            if variables and bound_to(self.environment, variables, self.target.name):
+                return
+            lift_fence(self.environment, fence)
+            self.ledger.update(self.migration.id, fence={})
+            self.echo(f"{self.migration.id}: the fence is lifted: the app writes {self.migration.source} again")
+            self.fence = None
+        except (AwsError, CheckerError) as exc:
+            self.warnings.append(f"the fence could not be lifted ({exc}): the app's writes to {self.migration.source} "
+                                 f"are still denied; run checker migrate again, or `aws iam delete-role-policy "
+                                 f"--role-name {fence.role} --policy-name {fence.policy}`")
+            self.echo(f"{self.migration.id}: WARNING: {self.warnings[-1]}")
+
+    def cut_over(self, online: Optional[Online], variables: list) -> MigrationResult:
+        """Fence the source, wait for its stream to go quiet (the evidence the fence holds), verify
+        every key written since the verification, switch, and leave the source fenced."""
         from .ledger import SWITCHED
-        variables = bound_variables(self.environment, self.target.spec_name)
         if not variables:   # nothing of checker's to switch: the migration ends at the verified copy
             self.warnings.append(f"no lambda.bindings variable names {self.target.spec_name}: nothing switched; point "
                                  f"the app at {self.target.name} with its deploy")
@@ -350,42 +444,124 @@ class TableMigrationRun:
             return self.result(self.ledger.get(self.migration.id), SWITCHED,
                                f"copied and verified into {self.target.name}; no binding to switch; "
                                f"{self.migration.source} is kept")
-        self.ledger.require()   # a run whose lease was taken never switches
+        self.ledger.require()   # a run whose lease was taken never fences nor switches
+        started = self.clock.now()
+        fence = self.raise_fence()
+        if not bound_to(self.environment, variables, self.target.name):
+            if online is not None:
+                self.echo(f"{self.migration.id}: waiting for {self.migration.source}'s stream to stay quiet for "
+                          f"{self.options.fence_quiet:g} s (the evidence that the fence holds)")
+                self.settle(online, started)
+                self.verify_touched(online)
+            self.ledger.require()
         switched = switch_binding(self.environment, variables, self.migration.source, self.target.name, self.target,
-                                  self.warnings, self.echo)
+                                  self.warnings, self.echo, proven=bool(self.environment.function_name))
+        paused = self.clock.now() - started
         if online is not None:
-            self.drain_after_switch(online)
+            self.breaches(online)
         self.ledger.update(self.migration.id, status=SWITCHED, switchedAt=now_iso(), switchedAtMs=int(self.clock.wall() * 1000),
-                           variables=",".join(variables))
-        detail = (f"{self.migration.source} -> {self.target.name}: copied, verified, {', '.join(variables)} switched"
-                  if switched else f"{', '.join(variables)} already named {self.target.name}")
-        detail += (f"; {self.migration.source} is kept: after your retention period, "
+                           variables=",".join(variables), pauseSeconds=round(paused, 3))
+        self.echo(f"{self.migration.id}: the app's writes were refused for {paused:.1f} s (from the fence to the "
+                  "switch's end)")
+        detail = (f"{self.migration.source} -> {self.target.name}: copied, verified, {', '.join(variables)} switched; "
+                  f"writes paused {paused:.1f} s" if switched else f"{', '.join(variables)} already named {self.target.name}")
+        detail += (f"; {self.migration.source} is kept, fenced ({fence.describe()}): after your retention period, "
                    f"`aws dynamodb delete-table --table-name {self.migration.source}`")
         return self.result(self.ledger.get(self.migration.id), SWITCHED, detail, switched)
 
-    def drain_after_switch(self, online: Online) -> None:
-        """Invocations already running keep the old variables for up to the function's Timeout:
-        their writes to the source are replayed for that long, never over the switched app's."""
+    def switched_already(self, entry: Optional[LedgerEntry], variables: list) -> MigrationResult:
+        """The binding names the target though the ledger does not say switched, and the ledger
+        records checker's fence: a run killed between the switch and its ledger write (the switch
+        came after the fenced verification). Recorded; nothing copied (the app writes there now)."""
+        from .ledger import SWITCHED
+        self.ledger.update(self.migration.id, status=SWITCHED, switchedAt=now_iso(),
+                           switchedAtMs=int(self.clock.wall() * 1000), variables=",".join(variables))
+        return self.result(self.ledger.get(self.migration.id), SWITCHED,
+                           f"{', '.join(variables)} were switched to {self.target.name} by a run that stopped before "
+                           f"recording it; {self.migration.source} stays fenced ({self.fence.describe() if self.fence else ''})")
+
+    def settle(self, online: Online, started: float) -> None:
+        """Replay until the fenced source's stream has been quiet for `fence_quiet` seconds; still
+        written `fence_settle` seconds after the fence: it does not hold (another writer, or IAM
+        not consistent yet): refused (the caller lifts the fence)."""
+        quiet = self.options.fence_quiet
+        limit = max(self.options.fence_settle, quiet + 1.0)
+        last = [started]
+
+        def look() -> float:
+            records = online.reader.poll()
+            online.catch_up.apply(records)
+            online.save()
+            if records:
+                last[0] = self.clock.now()
+            return self.clock.now() - last[0]
+        waited = poll(look, lambda calm: calm >= quiet, STREAM_POLLS, Deadline(limit, clock=self.clock), clock=self.clock)
+        if not waited.done:
+            raise CheckerError(f"{self.migration.id}: writes to {self.migration.source} still arrived {limit:g} s after "
+                               f"the fence ({self.fence.describe() if self.fence else ''}): it does not hold (a writer "
+                               "other than the function's role, or a backend that does not enforce IAM); the fence is "
+                               "lifted, nothing was switched")
+
+    def verify_touched(self, online: Online) -> None:
+        """Every key a record named since the full verification began, compared source against
+        target (consistent reads), replayed once more where they differ; one still differing: refused."""
+        touched = list(online.catch_up.touched.values())
+        online.catch_up.touched.clear()
+        if not touched:
+            return
+
+        def holds(source_key: dict) -> bool:
+            if self.key_holds(source_key):
+                return True
+            online.catch_up.replay(source_key)
+            return self.key_holds(source_key)
+        with ThreadPoolExecutor(max_workers=8, thread_name_prefix="touched") as pool:
+            wrong = [key for key, ok in zip(touched, pool.map(holds, touched), strict=True) if not ok]
+        if wrong:
+            shown = "; ".join(json.dumps(plain_item(k), default=str) for k in wrong[:20])
+            raise CheckerError(f"{self.migration.id}: {len(wrong)} key(s) written during the migration differ between "
+                               f"{self.migration.source} and {self.target.name} under the fence: {clip(shown, 600)}; "
+                               "the fence is lifted, nothing was switched; run checker migrate again")
+        self.echo(f"{self.migration.id}: {len(touched)} key(s) written since the verification checked under the fence")
+
+    def key_holds(self, source_key: dict) -> bool:
+        """The target holds what the source's item (read now) maps to; a deleted (or dropped) item
+        is absent where it would be (under the same key schema; a moved one: its replay deleted it)."""
+        from ..items import canonical
+        from .checksum import SKIP
+        found = call(self.client, "GetItem", "dynamodb", TableName=self.migration.source, Key=source_key,
+                     ConsistentRead=True).get("Item")
+        expected = self.expected(plain_item(found)) if found is not None else SKIP
+        if not isinstance(expected, dict):
+            if set(self.key_names) != set(source_key):
+                return True
+            return call(self.client, "GetItem", "dynamodb", TableName=self.target.name, Key=source_key,
+                        ConsistentRead=True).get("Item") is None
+        where = {k: expected[k] for k in self.key_names if k in expected}
+        if len(where) != len(self.key_names):
+            return False
+        held = call(self.client, "GetItem", "dynamodb", TableName=self.target.name, Key=wire_item(where),
+                    ConsistentRead=True).get("Item")
+        return held is not None and canonical(plain_item(held)) == canonical(expected)
+
+    def breaches(self, online: Online) -> None:
+        """A last look at the source's stream after the switch: a write there passed the fence.
+        Replayed where the switched app has not written the key since, else listed."""
         from .stream import tail_for
-        config = call(self.environment.aws.client("lambda"), "GetFunctionConfiguration", "lambda",
-                      FunctionName=self.environment.function_name)
-        seconds = float(config.get("Timeout") or 3) + 1
-        self.echo(f"{self.migration.id}: replaying the source's stream for {seconds:g} s more (the function's "
-                  "Timeout: invocations that started before the switch)")
         online.catch_up.switched = True
         online.catch_up.switched_at = self.clock.wall()
-        tail_for(online.reader, online.catch_up, seconds, online.save, clock=self.clock)
+        before = online.catch_up.replayed
+        polls = online.reader.polls
+        tail_for(online.reader, online.catch_up, 1.0, online.save, clock=self.clock)
+        seen = online.catch_up.replayed - before + len(online.catch_up.conflicts) + len(online.catch_up.uncertain)
+        if not seen:
+            return
+        self.warnings.append(f"{seen} write(s) reached {self.migration.source} after the fence was seen to hold "
+                             f"({online.reader.polls - polls} polls): another writer than the function's role, or IAM "
+                             "was not yet consistent; replayed where the switched app had not written (listed otherwise)")
         conflicts, uncertain = online.catch_up.conflicts, online.catch_up.uncertain
-        if conflicts:
-            self.warnings.append(f"{len(conflicts)} key(s) written to the source by invocations that started before "
-                                 "the switch were also written by the switched app; the app's version was kept (the "
-                                 "keys are listed: look at each)")
-        if uncertain:
-            self.warnings.append(f"{len(uncertain)} key(s) created on the source just before the switch (or moved to "
-                                 f"a new key) were written to {self.target.name} after it; if the switched app deleted "
-                                 "or moved one meanwhile, delete it again (the keys are listed)")
-        self.keys += [dict(key, why="the app's version kept") for key in conflicts]
-        self.keys += [dict(key, why="created (or moved) before the switch, written after it") for key in uncertain]
+        self.keys += [dict(key, why="written to the source after the fence; the app's version kept") for key in conflicts]
+        self.keys += [dict(key, why="created on the source after the fence, written after the switch") for key in uncertain]
 
     def result(self, entry: Optional[LedgerEntry], status: MigrationStatus, detail: str, switched: bool = False
                ) -> MigrationResult:
@@ -431,8 +607,10 @@ def _without_source(table):
     return dataclasses.replace(table, migrate_from=None)
 
 
-def keys_only_in(client, table: str, other: str, key_names: tuple, limit: int = 50) -> tuple:
-    """(how many, up to `limit` of them) keys of `table` that `other` does not hold."""
+def keys_only_in(client, table: str, other: str, key_names: tuple, limit: int = 50,
+                 delete_from: Optional[str] = None) -> tuple:
+    """(how many, up to `limit` of them) keys of `table` that `other` does not hold; each
+    deleted from `delete_from` when given."""
     from ..errors import pages
     names = {f"#k{n}": k for n, k in enumerate(key_names)}
     count, shown = 0, []   # type: tuple[int, list]
@@ -451,28 +629,76 @@ def keys_only_in(client, table: str, other: str, key_names: tuple, limit: int = 
             for key in chunk:
                 if json.dumps(key, sort_keys=True) not in have:
                     count += 1
+                    if delete_from is not None:
+                        call(client, "DeleteItem", "dynamodb", TableName=delete_from, Key=key)
                     if len(shown) < limit:
                         shown.append({k: str(v) for k, v in plain_item(key).items()})
     return count, shown
 
 
-def rollback(environment: Environment, ledger, migration: TableMigration, echo: Callable[[str], None] = lambda line: None
-             ) -> MigrationResult:
-    """Switch the binding back to the source (same guard), and list the keys written only to the
-    target since the switch: the app's writes there, which the source does not have."""
+def rollback(environment: Environment, ledger, migration: TableMigration, options: Optional[MigrateOptions] = None,
+             echo: Callable[[str], None] = lambda line: None, clock: Clock = REAL) -> MigrationResult:
+    """The cut-over's mirror: fence the target (the app's writes there refused), make the source
+    what the target holds (every item copied back, keys the target no longer holds deleted),
+    verify both sides item by item, lift the source's fence, switch back; the target stays
+    fenced. Under a key change or a transform there is no automatic way back: refused, nothing done."""
+    from .checksum import table_checksum
+    from .copy import Scan, copy_items
     from .ledger import ROLLED_BACK, SWITCHED
+    options = options or MigrateOptions()
     entry = ledger.get(migration.id) if ledger.exists() else None
     if entry is None or entry.status is not SWITCHED:
         raise CheckerError(f"{migration.id}: nothing to roll back (ledger: {entry.status if entry else 'no entry'}); "
                            "only a switched table migration rolls back")
+    client = environment.dynamodb()
+    target_keys = key_names_of(migration.target)
+    source = call(client, "DescribeTable", "dynamodb", TableName=migration.source)["Table"]
+    source_keys = tuple(k["AttributeName"] for k in source["KeySchema"])
+    if set(source_keys) != set(target_keys) or migration.transform is not None:
+        count = int(call(client, "DescribeTable", "dynamodb", TableName=migration.target.name)["Table"].get("ItemCount") or 0)
+        raise CheckerError(f"{migration.id}: {migration.target.name} has another key schema than {migration.source} "
+                           f"(or a transform made it): its items (about {count}) cannot be copied back without a reverse "
+                           "transform, which checker does not have; nothing was switched back: the app stays on "
+                           f"{migration.target.name}")
     warnings: list = []
-    variables = list(entry.variables) or bound_variables(
-        environment, migration.target.spec_name)
+    variables = list(entry.variables) or bound_variables(environment, migration.target.spec_name)
     ledger.require()
-    switch_binding(environment, variables, migration.target.name, migration.source, None, warnings, echo)
-    count, keys = keys_only_in(environment.dynamodb(), migration.target.name, migration.source,
-                               key_names_of(migration.target))
-    ledger.update(migration.id, status=ROLLED_BACK, rolledBackAt=now_iso())
-    detail = (f"{', '.join(variables)} -> {migration.source} again; {count} key(s) were written only to "
-              f"{migration.target.name} since the switch")
-    return MigrationResult(migration.id, "table", ROLLED_BACK, detail, keys=keys, warnings=warnings, switched=True)
+    started = clock.now()
+    fence = fence_for(environment, migration.target.name, caller_arn(environment))
+    ledger.update(migration.id, rollbackFence=fence_record(fence))
+    put_fence(environment, fence)
+    echo(f"{migration.id}: fenced: {fence.describe()}; the app's writes wait for the switch back")
+    try:
+        clock.sleep(options.fence_quiet)     # IAM's settle; the verification below is the evidence
+        echo(f"{migration.id}: copying {migration.target.name} back into {migration.source}")
+        copy_items(client, migration.target.name, migration.source, {}, segments=options.segments,
+                   page_limit=options.page_items, clock=clock, echo=echo)
+        count, _ = keys_only_in(client, migration.source, migration.target.name, source_keys, limit=0,
+                                delete_from=migration.source)
+        echo(f"{migration.id}: {count} key(s) deleted from {migration.source} (the app deleted them since the switch)")
+
+        def scan(name: str) -> Scan:
+            return Scan(client, name, options.segments, page_limit=options.page_items, clock=clock)
+        mine = table_checksum(scan(migration.target.name), source_keys)
+        theirs = table_checksum(scan(migration.source), source_keys)
+        if mine.total != theirs.total:
+            raise CheckerError(f"{migration.id}: {migration.source} differs from {migration.target.name} after the copy "
+                               f"back ({mine.count} item(s) expected, {theirs.count} found): a writer the fence does not "
+                               "cover? nothing was switched back")
+        if entry.fence is not None:
+            lift_fence(environment, entry.fence)
+        ledger.require()
+        switch_binding(environment, variables, migration.target.name, migration.source, None, warnings, echo)
+    except BaseException:
+        if not bound_to(environment, variables, migration.source):
+            if entry.fence is not None:
+                put_fence(environment, entry.fence)     # the app stays on the target: the source stays fenced
+            lift_fence(environment, fence)
+            ledger.update(migration.id, rollbackFence={})
+        raise
+    paused = clock.now() - started
+    ledger.update(migration.id, status=ROLLED_BACK, rolledBackAt=now_iso(), fence=fence_record(fence),
+                  rollbackPauseSeconds=round(paused, 3))
+    detail = (f"{', '.join(variables)} -> {migration.source} again, holding every item of {migration.target.name} "
+              f"({mine.count}); writes paused {paused:.1f} s; {migration.target.name} is kept, fenced")
+    return MigrationResult(migration.id, "table", ROLLED_BACK, detail, warnings=warnings, switched=True)

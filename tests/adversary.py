@@ -1,0 +1,327 @@
+"""The adversary of a migration, as databases prove replication: a seeded app that writes through
+its binding while checker migrates, a model of every write it saw acknowledged, and an oracle
+that compares the table the app is bound to at the end, key by key, with that model.
+
+The app writes as a Lambda does: each invocation reads its variable from the function's
+configuration, then makes one to three writes with the credentials of the function's role
+(sts:AssumeRole, so a fence on that role denies it), a few milliseconds apart: an invocation
+that began before a switch still writes the old table. The mix: puts, updates (ADD and SET,
+ALL_NEW read back), deletes, conditional puts and updates, two-item transactions, and bursts on
+a few hot keys. Each writer thread owns its keys, so per key the order of acknowledgements is
+the order of the writes. A write refused (AccessDenied, a failed condition, a cancelled
+transaction) changes nothing; a write whose outcome is unknown (a dropped connection) makes its
+keys ambiguous: the oracle accepts either state there and counts them.
+
+The server is moto with IAM authorization at DynamoDB's table level (tests/moto_iam_server.py).
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+import yaml
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+ROOT = Path(__file__).resolve().parent.parent
+REGION = "us-east-1"
+CHECKER = os.path.join(os.path.dirname(sys.executable), "checker")
+REFUSED = ("ConditionalCheckFailedException", "TransactionCanceledException", "ResourceNotFoundException")
+
+
+@dataclass
+class Server:
+    url: str
+    admin: dict             # the access key checker and the test use (an IAM user allowed everything)
+    process: subprocess.Popen
+
+    def client(self, service: str, **credentials):
+        return boto3.client(service, endpoint_url=self.url, region_name=REGION,
+                            config=Config(retries={"max_attempts": 2, "mode": "standard"}),
+                            **(credentials or self.admin))
+
+    def environ(self) -> dict:
+        """The environment a checker subprocess runs in: the admin's key, nothing of the machine's."""
+        base = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        return {**base, "AWS_ACCESS_KEY_ID": self.admin["aws_access_key_id"],
+                "AWS_SECRET_ACCESS_KEY": self.admin["aws_secret_access_key"], "AWS_DEFAULT_REGION": REGION}
+
+
+def start_server(log: Path):
+    """A generator for a fixture: moto with IAM authorization on, and an admin's key. Its output
+    goes to `log` (a pipe nobody reads would stop the server once full)."""
+    with open(log, "wb") as output:
+        process = subprocess.Popen([sys.executable, "-m", "tests.moto_iam_server"], cwd=ROOT, stdout=output,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not log.read_text().split("\n", 1)[0].strip().isdigit():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the IAM moto server did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.05)
+        url = f"http://127.0.0.1:{int(log.read_text().split(chr(10), 1)[0])}"
+        iam = boto3.client("iam", endpoint_url=url, region_name=REGION, aws_access_key_id="setup",
+                           aws_secret_access_key="setup")
+        iam.create_user(UserName="checker")
+        iam.put_user_policy(UserName="checker", PolicyName="all", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+        key = iam.create_access_key(UserName="checker")["AccessKey"]
+        urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset-auth", data=b"0", method="POST",
+                                                      headers={"Content-Type": "application/octet-stream"})).read()
+        yield Server(url, {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]},
+                     process)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def songs_spec(name: str, lsi: bool = False) -> dict:
+    document = {"TableName": name, "BillingMode": "PAY_PER_REQUEST",
+                "AttributeDefinitions": [{"AttributeName": "userId", "AttributeType": "S"},
+                                         {"AttributeName": "trackId", "AttributeType": "S"}],
+                "KeySchema": [{"AttributeName": "userId", "KeyType": "HASH"}, {"AttributeName": "trackId", "KeyType": "RANGE"}]}
+    if lsi:
+        document["AttributeDefinitions"].append({"AttributeName": "addedAt", "AttributeType": "N"})
+        document["LocalSecondaryIndexes"] = [{"IndexName": "by-added", "Projection": {"ProjectionType": "ALL"},
+                                              "KeySchema": [{"AttributeName": "userId", "KeyType": "HASH"},
+                                                            {"AttributeName": "addedAt", "KeyType": "RANGE"}]}]
+    return document
+
+
+@dataclass
+class Model:
+    """The last acknowledged state of every key (None: deleted), and the keys whose last write's
+    outcome is unknown."""
+
+    state: dict = field(default_factory=dict)
+    ambiguous: set = field(default_factory=set)
+    acknowledged: int = 0
+    denied: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def set(self, key: str, item) -> None:
+        with self.lock:
+            self.state[key] = item
+            self.acknowledged += 1
+
+
+class App:
+    """The writers and the model: `start()`, then `stop()` when the test has seen enough."""
+
+    def __init__(self, server: Server, function: str, variable: str, seed: int, keys: int = 120, threads: int = 3,
+                 pause: float = 0.01):
+        self.server, self.function, self.variable = server, function, variable
+        self.seed, self.keys, self.threads, self.pause = seed, keys, threads, pause
+        self.model = Model()
+        self.stopping = threading.Event()
+        self.errors: list = []
+        self.workers: list = []
+        self.tables_written: dict = {}
+        self.lambda_client = server.client("lambda")
+        role = self.lambda_client.get_function_configuration(FunctionName=function)["Role"]
+        credentials = server.client("sts").assume_role(RoleArn=role, RoleSessionName="app")["Credentials"]
+        self.role_credentials = {"aws_access_key_id": credentials["AccessKeyId"],
+                                 "aws_secret_access_key": credentials["SecretAccessKey"],
+                                 "aws_session_token": credentials["SessionToken"]}
+
+    def key_names(self, worker: int) -> list:
+        if worker == 0:
+            return [f"hot{n}" for n in range(4)]            # bursts on a few hot keys
+        return [f"t{n:04d}" for n in range(self.keys) if n % (self.threads - 1) == worker - 1]
+
+    def seed_items(self, table: str) -> None:
+        """Every key of every worker present before the migration starts (in the model too)."""
+        client = self.server.client("dynamodb")
+        for worker in range(self.threads):
+            for key in self.key_names(worker):
+                item = self.item(key, 0, "seed")
+                client.put_item(TableName=table, Item=item)
+                self.model.state[key] = item
+
+    @staticmethod
+    def item(key: str, n: int, value: str) -> dict:
+        return {"userId": {"S": "u"}, "trackId": {"S": key}, "addedAt": {"N": str(n)}, "v": {"S": value}}
+
+    def start(self) -> None:
+        for worker in range(self.threads):
+            thread = threading.Thread(target=self.work, args=(worker,), name=f"app-{worker}", daemon=True)
+            thread.start()
+            self.workers.append(thread)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for thread in self.workers:
+            thread.join(timeout=30)
+        assert not any(t.is_alive() for t in self.workers), "a writer did not stop"
+
+    def table(self) -> str:
+        config = self.lambda_client.get_function_configuration(FunctionName=self.function)
+        return config["Environment"]["Variables"][self.variable]
+
+    def work(self, worker: int) -> None:
+        chance = random.Random(self.seed * 1000 + worker)
+        dynamodb = self.server.client("dynamodb", **self.role_credentials)
+        keys = self.key_names(worker)
+        n = 0
+        try:
+            while not self.stopping.is_set():
+                table = self.table()                              # an invocation reads its variable once
+                for _ in range(chance.randint(1, 3) if worker else chance.randint(5, 12)):
+                    n += 1
+                    self.write(dynamodb, table, chance, keys, worker * 1_000_000 + n)
+                    with self.model.lock:
+                        self.tables_written[table] = self.tables_written.get(table, 0) + 1
+                    if worker:
+                        time.sleep(chance.uniform(0, 0.01))       # the invocation's own work between writes
+                time.sleep(chance.uniform(0, self.pause * 2))
+        except Exception as exc:  # noqa: BLE001 - the test reports it
+            self.errors.append(repr(exc))
+
+    def write(self, dynamodb, table: str, chance: random.Random, keys: list, n: int) -> None:
+        key = chance.choice(keys)
+        wire_key = {"userId": {"S": "u"}, "trackId": {"S": key}}
+        roll = chance.random()
+        touched = [key]
+        try:
+            if roll < 0.35:
+                item = self.item(key, n, f"put{n}")
+                dynamodb.put_item(TableName=table, Item=item)
+                self.model.set(key, item)
+            elif roll < 0.55:
+                answer = dynamodb.update_item(TableName=table, Key=wire_key, ReturnValues="ALL_NEW",
+                                              UpdateExpression="SET v = :v, addedAt = :n ADD hits :one",
+                                              ExpressionAttributeValues={":v": {"S": f"upd{n}"}, ":n": {"N": str(n)},
+                                                                         ":one": {"N": "1"}})
+                self.model.set(key, answer["Attributes"])
+            elif roll < 0.70:
+                dynamodb.delete_item(TableName=table, Key=wire_key)
+                self.model.set(key, None)
+            elif roll < 0.80:
+                item = self.item(key, n, f"new{n}")
+                dynamodb.put_item(TableName=table, Item=item, ConditionExpression="attribute_not_exists(trackId)")
+                self.model.set(key, item)
+            elif roll < 0.90:
+                with self.model.lock:
+                    known = self.model.state.get(key)
+                if known is None:
+                    return
+                answer = dynamodb.update_item(TableName=table, Key=wire_key, ReturnValues="ALL_NEW",
+                                              UpdateExpression="SET v = :v", ConditionExpression="v = :was",
+                                              ExpressionAttributeValues={":v": {"S": f"cas{n}"}, ":was": known["v"]})
+                self.model.set(key, answer["Attributes"])
+            else:
+                other = chance.choice(keys)
+                if other == key:
+                    return
+                touched = [key, other]
+                item = self.item(key, n, f"txn{n}")
+                dynamodb.transact_write_items(TransactItems=[
+                    {"Put": {"TableName": table, "Item": item}},
+                    {"Delete": {"TableName": table, "Key": {"userId": {"S": "u"}, "trackId": {"S": other}}}}])
+                with self.model.lock:
+                    self.model.state[key], self.model.state[other] = item, None
+                    self.model.acknowledged += 1
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if status == 403 or "AccessDenied" in code or "AccessDenied" in str(exc):
+                with self.model.lock:
+                    self.model.denied += 1                        # refused, loudly: nothing written
+                return
+            if code in REFUSED:
+                return
+            with self.model.lock:
+                self.model.ambiguous.update(touched)
+        except Exception:  # noqa: BLE001 - a connection dropped: the write may or may not have landed
+            with self.model.lock:
+                self.model.ambiguous.update(touched)
+
+
+def oracle(server: Server, table: str, model: Model) -> dict:
+    """{lost, stale, extra: [keys]} of `table` against the model (ambiguous keys left out)."""
+    dynamodb = server.client("dynamodb")
+    found = {i["trackId"]["S"]: i for page in dynamodb.get_paginator("scan").paginate(
+        TableName=table, ConsistentRead=True) for i in page["Items"]}
+    verdict: dict = {"lost": [], "stale": [], "extra": []}
+    for key in sorted(set(found) | set(model.state)):
+        if key in model.ambiguous:
+            continue
+        expected, held = model.state.get(key), found.get(key)
+        if expected is not None and held is None:
+            verdict["lost"].append(key)
+        elif expected is None and held is not None:
+            verdict["extra"].append(key)
+        elif expected is not None and json.dumps(expected, sort_keys=True) != json.dumps(held, sort_keys=True):
+            verdict["stale"].append(key)
+    return verdict
+
+
+def scenario(server: Server, directory: Path, name: str, online: bool = True) -> tuple:
+    """A source table, the function bound to it with a role allowed on both tables, and a
+    checklist migrating it to a table with an LSI (a new table: a key change for DynamoDB).
+    Returns (checklist directory, suffix, function name)."""
+    import io
+    import zipfile
+    suffix = f"-{name}"
+    function = f"songs{suffix}"
+    (directory / "table_specs").mkdir(parents=True, exist_ok=True)
+    (directory / "table_specs" / "songs_v2.json").write_text(json.dumps(songs_spec("songs_v2", lsi=True)))
+    table = {"migrate_from": "songs"}
+    if online:
+        table["catch_up"] = "stream"
+    (directory / "checklist.yaml").write_text(yaml.safe_dump({
+        "version": 1, "default_env": "dev",
+        "environments": {"dev": {"region": REGION, "endpoint_url": server.url, "table_suffix": suffix,
+                                 "function_name": function}},
+        "tables": {"songs_v2": table}, "lambda": {"bindings": {"SONGS_TABLE": "songs_v2"}}}))
+    dynamodb = server.client("dynamodb")
+    dynamodb.create_table(**dict(songs_spec("songs"), TableName=f"songs{suffix}"))
+    iam = server.client("iam")
+    role = iam.create_role(RoleName=f"role{suffix}", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                                                "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
+    tables = [f"arn:aws:dynamodb:*:*:table/{t}{suffix}{index}" for t in ("songs", "songs_v2") for index in ("", "/index/*")]
+    iam.put_role_policy(RoleName=f"role{suffix}", PolicyName="tables", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "dynamodb:*", "Resource": tables}]}))
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return {}\n")
+    server.client("lambda").create_function(
+        FunctionName=function, Runtime="python3.12", Role=role, Handler="app.handler", Code={"ZipFile": code.getvalue()},
+        Timeout=3, Environment={"Variables": {"SONGS_TABLE": f"songs{suffix}"}})
+    return directory, suffix, function
+
+
+def checker(server: Server, directory: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """The real CLI in a process of its own, with the admin's key."""
+    return subprocess.run([CHECKER, *args], cwd=directory, env=server.environ(), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def checker_killed_at(server: Server, directory: Path, line: str, *args: str, delay: float = 0.0,
+                      timeout: float = 300) -> str:
+    """The CLI, SIGKILLed `delay` seconds after its stderr shows `line` (or at its end); its stderr."""
+    process = subprocess.Popen([CHECKER, *args], cwd=directory, env=server.environ(), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    seen: list = []
+    deadline = time.monotonic() + timeout
+    for text in process.stderr:   # type: ignore[union-attr]
+        seen.append(text)
+        if line in text:
+            time.sleep(delay)
+            break
+        if time.monotonic() > deadline:
+            break
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    return "".join(seen)

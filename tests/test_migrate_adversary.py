@@ -1,0 +1,109 @@
+"""The adversary against table migrations (tests/adversary.py): the app writes throughout, as its
+role, through its binding; at the end the table it is bound to must hold exactly the last
+acknowledged state of every key. Online and offline, forward and rollback, `--no-switch` then the
+switch, and SIGKILL at every phase boundary followed by a rerun of the same command.
+
+More seeds: ADVERSARY_SEEDS=20 make test (the suite runs one of each)."""
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from .adversary import App, checker, checker_killed_at, oracle, scenario, start_server
+
+pytestmark = pytest.mark.slow   # servers, subprocesses or other backends: `make test-fast` leaves it out
+
+SEEDS = range(1, 1 + int(os.environ.get("ADVERSARY_SEEDS", "1")))
+MIGRATE = ("migrate", "--yes", "--fence-quiet", "1", "--page-items", "40")
+CLEAN = {"lost": [], "stale": [], "extra": []}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    yield from start_server(tmp_path_factory.mktemp("adversary") / "moto.log")
+
+
+def under_load(server, tmp_path, seed: int, online: bool = True):
+    directory, suffix, function = scenario(server, tmp_path, f"{tmp_path.name[-10:].replace('_', '-')}", online)
+    app = App(server, function, "SONGS_TABLE", seed)
+    app.seed_items(f"songs{suffix}")
+    app.start()
+    time.sleep(0.3)
+    return directory, suffix, app
+
+
+def settle_and_judge(server, app, table: str) -> dict:
+    time.sleep(0.5)                      # the app goes on writing where it is bound now
+    app.stop()
+    assert not app.errors, app.errors
+    assert app.table() == table
+    return oracle(server, table, app.model)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_online_the_bound_table_holds_every_acknowledged_write(server, tmp_path, seed):
+    directory, suffix, app = under_load(server, tmp_path, seed)
+    done = checker(server, directory, *MIGRATE)
+    assert done.returncode == 0, done.stdout + done.stderr
+    verdict = settle_and_judge(server, app, f"songs_v2{suffix}")
+    assert verdict == CLEAN, (verdict, done.stderr[-3000:])
+    assert app.tables_written.get(f"songs{suffix}", 0) > 50        # it wrote the source during the migration
+    assert app.tables_written.get(f"songs_v2{suffix}", 0) > 5      # and the new table after the switch
+    assert "writes were refused for" in done.stderr and "fenced" in done.stdout
+    assert len(app.model.ambiguous) < 5
+
+
+def test_offline_the_apps_writes_are_refused_not_lost(server, tmp_path):
+    directory, suffix, app = under_load(server, tmp_path, 7, online=False)
+    done = checker(server, directory, *MIGRATE, "--offline")
+    assert done.returncode == 0, done.stdout + done.stderr
+    verdict = settle_and_judge(server, app, f"songs_v2{suffix}")
+    assert verdict == CLEAN, (verdict, done.stderr[-3000:])
+    assert app.model.denied > 0          # the fence refused its writes for the whole copy: it saw errors
+
+
+def test_a_rollback_while_the_app_writes_carries_every_write_back(server, tmp_path):
+    directory, suffix, app = under_load(server, tmp_path, 3)
+    forward = checker(server, directory, *MIGRATE)
+    assert forward.returncode == 0, forward.stdout + forward.stderr
+    time.sleep(0.5)                      # the app writes the new table, deletes included
+    back = checker(server, directory, "migrate", "rollback", "table:songs_v2", "--yes", "--fence-quiet", "1")
+    assert back.returncode == 0, back.stdout + back.stderr
+    verdict = settle_and_judge(server, app, f"songs{suffix}")
+    assert verdict == CLEAN, (verdict, back.stderr[-3000:])
+    assert app.tables_written.get(f"songs_v2{suffix}", 0) > 5
+
+
+def test_no_switch_then_the_switch_later_loses_nothing_of_the_gap(server, tmp_path):
+    directory, suffix, app = under_load(server, tmp_path, 5)
+    verified = checker(server, directory, *MIGRATE, "--no-switch")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert app.table() == f"songs{suffix}"
+    time.sleep(1.0)                      # the app goes on writing the source
+    switched = checker(server, directory, *MIGRATE)
+    assert switched.returncode == 0, switched.stdout + switched.stderr
+    verdict = settle_and_judge(server, app, f"songs_v2{suffix}")
+    assert verdict == CLEAN, (verdict, switched.stderr[-3000:])
+
+
+PHASES = ["turning on", "caught up from the stream", "verifying every item", "fenced:", "stay quiet",
+          "waiting for the update"]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_sigkill_at_every_phase_boundary_then_the_same_command_finishes(server, tmp_path, seed):
+    """One migration killed again and again: at each phase boundary in turn (a run resumed by the
+    last one's rerun), a random few milliseconds after the line that starts it; then the same
+    command, run once more, finishes; the oracle finds nothing wrong."""
+    import random
+    chance = random.Random(seed)
+    directory, suffix, app = under_load(server, tmp_path, 100 + seed)
+    for line in PHASES:
+        seen = checker_killed_at(server, directory, line, *MIGRATE, delay=chance.uniform(0, 0.05))
+        assert line in seen, (line, seen[-2000:])
+    rerun = checker(server, directory, *MIGRATE)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    verdict = settle_and_judge(server, app, f"songs_v2{suffix}")
+    assert verdict == CLEAN, (verdict, rerun.stderr[-3000:])
