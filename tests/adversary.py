@@ -33,6 +33,8 @@ import yaml
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from .backends import songs_function, songs_spec
+
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
 CHECKER = os.path.join(os.path.dirname(sys.executable), "checker")
@@ -83,19 +85,6 @@ def start_server(log: Path):
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
-
-
-def songs_spec(name: str, lsi: bool = False) -> dict:
-    document = {"TableName": name, "BillingMode": "PAY_PER_REQUEST",
-                "AttributeDefinitions": [{"AttributeName": "userId", "AttributeType": "S"},
-                                         {"AttributeName": "trackId", "AttributeType": "S"}],
-                "KeySchema": [{"AttributeName": "userId", "KeyType": "HASH"}, {"AttributeName": "trackId", "KeyType": "RANGE"}]}
-    if lsi:
-        document["AttributeDefinitions"].append({"AttributeName": "addedAt", "AttributeType": "N"})
-        document["LocalSecondaryIndexes"] = [{"IndexName": "by-added", "Projection": {"ProjectionType": "ALL"},
-                                              "KeySchema": [{"AttributeName": "userId", "KeyType": "HASH"},
-                                                            {"AttributeName": "addedAt", "KeyType": "RANGE"}]}]
-    return document
 
 
 @dataclass
@@ -267,11 +256,10 @@ def oracle(server: Server, table: str, model: Model) -> dict:
 
 
 def scenario(server: Server, directory: Path, name: str, online: bool = True) -> tuple:
-    """A source table, the function bound to it with a role allowed on both tables, and a
-    checklist migrating it to a table with an LSI (a new table: a key change for DynamoDB).
-    Returns (checklist directory, suffix, function name)."""
-    import io
-    import zipfile
+    """A source table, the function bound to it with a role allowed on both tables (Lambda and IAM
+    are not authorized by this server: any key creates them), and a checklist migrating it to a
+    table with an LSI (a new table: a key change for DynamoDB). Returns (checklist directory,
+    suffix, function name)."""
     suffix = f"-{name}"
     function = f"songs{suffix}"
     (directory / "table_specs").mkdir(parents=True, exist_ok=True)
@@ -286,19 +274,7 @@ def scenario(server: Server, directory: Path, name: str, online: bool = True) ->
         "tables": {"songs_v2": table}, "lambda": {"bindings": {"SONGS_TABLE": "songs_v2"}}}))
     dynamodb = server.client("dynamodb")
     dynamodb.create_table(**dict(songs_spec("songs"), TableName=f"songs{suffix}"))
-    iam = server.client("iam")
-    role = iam.create_role(RoleName=f"role{suffix}", AssumeRolePolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
-                                                "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
-    tables = [f"arn:aws:dynamodb:*:*:table/{t}{suffix}{index}" for t in ("songs", "songs_v2") for index in ("", "/index/*")]
-    iam.put_role_policy(RoleName=f"role{suffix}", PolicyName="tables", PolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "dynamodb:*", "Resource": tables}]}))
-    code = io.BytesIO()
-    with zipfile.ZipFile(code, "w") as archive:
-        archive.writestr("app.py", "def handler(event, context):\n    return {}\n")
-    server.client("lambda").create_function(
-        FunctionName=function, Runtime="python3.12", Role=role, Handler="app.handler", Code={"ZipFile": code.getvalue()},
-        Timeout=3, Environment={"Variables": {"SONGS_TABLE": f"songs{suffix}"}})
+    songs_function(server.url, suffix, function, {"SONGS_TABLE": f"songs{suffix}"})
     return directory, suffix, function
 
 

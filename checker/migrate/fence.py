@@ -98,17 +98,6 @@ def lift_fence(environment: Environment, fence: Fence) -> bool:
     return True
 
 
-def fence_is_up(environment: Environment, fence: Fence) -> bool:
-    iam = environment.aws.client("iam")
-    try:
-        call(iam, "GetRolePolicy", "iam", RoleName=fence.role, PolicyName=fence.policy)
-    except AwsError as exc:
-        if exc.code == "NoSuchEntity":
-            return False
-        raise
-    return True
-
-
 def fence_of_entry(value) -> Fence | None:
     """The fence a ledger entry records ({"role", "table", "tableArn"}), or None."""
     if not isinstance(value, dict) or not value.get("role") or not value.get("table"):
