@@ -108,8 +108,9 @@ class App:
     """The writers and the model: `start()`, then `stop()` when the test has seen enough."""
 
     def __init__(self, server: Server, function: str, variable: str, seed: int, keys: int = 120, threads: int = 3,
-                 pause: float = 0.01):
+                 pause: float = 0.01, moved_to: str = ""):
         self.server, self.function, self.variable = server, function, variable
+        self.moved_to = moved_to      # a target keyed by `slot` (moved()): writes there go to the item's slot
         self.seed, self.keys, self.threads, self.pause = seed, keys, threads, pause
         self.model = Model()
         self.stopping = threading.Event()
@@ -167,7 +168,8 @@ class App:
                 table = self.table()                              # an invocation reads its variable once
                 for _ in range(chance.randint(1, 3) if worker else chance.randint(5, 12)):
                     n += 1
-                    self.write(dynamodb, table, chance, keys, worker * 1_000_000 + n)
+                    write = self.write_moved if table == self.moved_to else self.write
+                    write(dynamodb, table, chance, keys, worker * 1_000_000 + n)
                     with self.model.lock:
                         self.tables_written[table] = self.tables_written.get(table, 0) + 1
                     if worker:
@@ -235,17 +237,68 @@ class App:
             with self.model.lock:
                 self.model.ambiguous.update(touched)
 
+    def write_moved(self, dynamodb, table: str, chance: random.Random, keys: list, n: int) -> None:
+        """A write to the moving-key target: an item lives at its slot, which every change of v
+        moves (a transaction: the new slot put, the old one deleted)."""
+        key = chance.choice(keys)
+        with self.model.lock:
+            if key in self.model.ambiguous:
+                return
+            known = self.model.state.get(key)
+        old_slot = {"userId": {"S": "u"}, "slot": moved(known)["slot"]} if known else None
+        roll = chance.random()
+        try:
+            if roll < 0.6:
+                item = moved(self.item(key, n, f"mv{n}"))
+                operations = [{"Put": {"TableName": table, "Item": item}}]
+                if old_slot is not None:
+                    operations.append({"Delete": {"TableName": table, "Key": old_slot}})
+                dynamodb.transact_write_items(TransactItems=operations)
+                self.model.set(key, item)
+            elif roll < 0.8:
+                if old_slot is not None:
+                    dynamodb.delete_item(TableName=table, Key=old_slot)
+                    self.model.set(key, None)
+            elif known is None:
+                item = moved(self.item(key, n, f"new{n}"))
+                dynamodb.put_item(TableName=table, Item=item, ConditionExpression="attribute_not_exists(slot)")
+                self.model.set(key, item)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code", "") in REFUSED:
+                return
+            with self.model.lock:
+                self.model.ambiguous.add(key)
+        except Exception:  # noqa: BLE001 - a connection dropped: the write may or may not have landed
+            with self.model.lock:
+                self.model.ambiguous.add(key)
 
-def oracle(server: Server, table: str, model: Model) -> dict:
-    """{lost, stale, extra: [keys]} of `table` against the model (ambiguous keys left out)."""
+
+def moved(item):
+    """The moving-key transform, on wire items: the item's slot is its v and its trackId (a
+    change of v moves it); idempotent: RESHAPE, the module checker imports, on plain values."""
+    if item is None:
+        return None
+    return {**item, "slot": {"S": f"{item['v']['S']}#{item['trackId']['S']}"}}
+
+
+def oracle(server: Server, table: str, model: Model, moving: bool = False) -> dict:
+    """{lost, stale, extra: [keys]} of `table` against the model (ambiguous keys left out); with
+    `moving`, the table is keyed by slot (moved()): each key's state is expected at its slot, and
+    a second item of a key (left at an old slot) is extra."""
     dynamodb = server.client("dynamodb")
-    found = {i["trackId"]["S"]: i for page in dynamodb.get_paginator("scan").paginate(
-        TableName=table, ConsistentRead=True) for i in page["Items"]}
+    found: dict = {}
     verdict: dict = {"lost": [], "stale": [], "extra": []}
+    for page in dynamodb.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
+        for item in page["Items"]:
+            if item["trackId"]["S"] in found:
+                verdict["extra"].append(item["trackId"]["S"])
+            found[item["trackId"]["S"]] = item
     for key in sorted(set(found) | set(model.state)):
         if key in model.ambiguous:
             continue
         expected, held = model.state.get(key), found.get(key)
+        if moving:
+            expected = moved(expected)
         if expected is not None and held is None:
             verdict["lost"].append(key)
         elif expected is None and held is not None:
@@ -255,16 +308,34 @@ def oracle(server: Server, table: str, model: Model) -> dict:
     return verdict
 
 
-def scenario(server: Server, directory: Path, name: str, online: bool = True) -> tuple:
+RESHAPE = """def to_v2(item):
+    return {**item, "slot": f"{item['v']}#{item['trackId']}"}
+"""
+
+
+def moving_spec(name: str) -> dict:
+    """The target of a moving-key migration: keyed by (userId, slot)."""
+    document = songs_spec(name)
+    document["AttributeDefinitions"][1] = {"AttributeName": "slot", "AttributeType": "S"}
+    document["KeySchema"][1] = {"AttributeName": "slot", "KeyType": "RANGE"}
+    return document
+
+
+def scenario(server: Server, directory: Path, name: str, online: bool = True, moving: bool = False) -> tuple:
     """A source table, the function bound to it with a role allowed on both tables (Lambda and IAM
     are not authorized by this server: any key creates them), and a checklist migrating it to a
-    table with an LSI (a new table: a key change for DynamoDB). Returns (checklist directory,
-    suffix, function name)."""
+    table with an LSI (a new table: a key change for DynamoDB), or with `moving` to one keyed by
+    slot through RESHAPE (every change of v moves the item). Returns (checklist directory, suffix,
+    function name)."""
     suffix = f"-{name}"
     function = f"songs{suffix}"
     (directory / "table_specs").mkdir(parents=True, exist_ok=True)
-    (directory / "table_specs" / "songs_v2.json").write_text(json.dumps(songs_spec("songs_v2", lsi=True)))
-    table = {"migrate_from": "songs"}
+    target = moving_spec("songs_v2") if moving else songs_spec("songs_v2", lsi=True)
+    (directory / "table_specs" / "songs_v2.json").write_text(json.dumps(target))
+    table: dict = {"migrate_from": "songs"}
+    if moving:
+        (directory / "reshape.py").write_text(RESHAPE)
+        table["transform"] = "reshape:to_v2"
     if online:
         table["catch_up"] = "stream"
     (directory / "checklist.yaml").write_text(yaml.safe_dump({

@@ -25,9 +25,10 @@ def server(tmp_path_factory):
     yield from start_server(tmp_path_factory.mktemp("adversary") / "moto.log")
 
 
-def under_load(server, tmp_path, seed: int, online: bool = True):
-    directory, suffix, function = scenario(server, tmp_path, f"{tmp_path.name[-10:].replace('_', '-')}", online)
-    app = App(server, function, "SONGS_TABLE", seed)
+def under_load(server, tmp_path, seed: int, online: bool = True, moving: bool = False):
+    name = f"{tmp_path.name[-10:].replace('_', '-')}"
+    directory, suffix, function = scenario(server, tmp_path, name, online, moving)
+    app = App(server, function, "SONGS_TABLE", seed, moved_to=f"songs_v2-{name}" if moving else "")
     app.seed_items(f"songs{suffix}")
     app.start()
     time.sleep(0.3)
@@ -39,7 +40,7 @@ def settle_and_judge(server, app, table: str) -> dict:
     app.stop()
     assert not app.errors, app.errors
     assert app.table() == table
-    return oracle(server, table, app.model)
+    return oracle(server, table, app.model, moving=table == app.moved_to)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -52,6 +53,20 @@ def test_online_the_bound_table_holds_every_acknowledged_write(server, tmp_path,
     assert app.tables_written.get(f"songs{suffix}", 0) > 50        # it wrote the source during the migration
     assert app.tables_written.get(f"songs_v2{suffix}", 0) > 5      # and the new table after the switch
     assert "writes were refused for" in done.stderr and "fenced" in done.stdout
+    assert len(app.model.ambiguous) < 5
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_online_with_a_transform_that_moves_every_changed_item_to_a_new_key(server, tmp_path, seed):
+    """The target is keyed by a slot the transform makes of v, which nearly every write changes:
+    each change must delete the item at its old slot and write it at the new one."""
+    directory, suffix, app = under_load(server, tmp_path, 40 + seed, moving=True)
+    done = checker(server, directory, *MIGRATE)
+    assert done.returncode == 0, done.stdout + done.stderr
+    verdict = settle_and_judge(server, app, f"songs_v2{suffix}")
+    assert verdict == CLEAN, (verdict, done.stderr[-3000:])
+    assert app.tables_written.get(f"songs{suffix}", 0) > 50
+    assert app.tables_written.get(f"songs_v2{suffix}", 0) > 5
     assert len(app.model.ambiguous) < 5
 
 
