@@ -321,11 +321,13 @@ def moving_spec(name: str) -> dict:
     return document
 
 
-def scenario(server: Server, directory: Path, name: str, online: bool = True, moving: bool = False) -> tuple:
+def scenario(server: Server, directory: Path, name: str, online: bool = True, moving: bool = False,
+             checker_url: str = "") -> tuple:
     """A source table, the function bound to it with a role allowed on both tables (Lambda and IAM
     are not authorized by this server: any key creates them), and a checklist migrating it to a
     table with an LSI (a new table: a key change for DynamoDB), or with `moving` to one keyed by
-    slot through RESHAPE (every change of v moves the item). Returns (checklist directory, suffix,
+    slot through RESHAPE (every change of v moves the item). `checker_url`: where checker reaches
+    AWS, when not at the server itself (a latency proxy). Returns (checklist directory, suffix,
     function name)."""
     suffix = f"-{name}"
     function = f"songs{suffix}"
@@ -340,7 +342,7 @@ def scenario(server: Server, directory: Path, name: str, online: bool = True, mo
         table["catch_up"] = "stream"
     (directory / "checklist.yaml").write_text(yaml.safe_dump({
         "version": 1, "default_env": "dev",
-        "environments": {"dev": {"region": REGION, "endpoint_url": server.url, "table_suffix": suffix,
+        "environments": {"dev": {"region": REGION, "endpoint_url": checker_url or server.url, "table_suffix": suffix,
                                  "function_name": function}},
         "tables": {"songs_v2": table}, "lambda": {"bindings": {"SONGS_TABLE": "songs_v2"}}}))
     dynamodb = server.client("dynamodb")

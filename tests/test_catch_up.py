@@ -162,3 +162,25 @@ def test_a_record_without_an_old_image_under_a_new_key_schema_builds_no_empty_ke
     catch_up.apply([record(None)])
     assert catch_up.replayed == 1
     assert dynamodb.scan(TableName="slots")["Items"] == [{"userId": {"S": "u"}, "slot": {"S": "A#t2"}}]
+
+
+def test_a_poll_reads_each_shard_to_its_tip_so_one_replay_covers_a_whole_backlog():
+    """Three full pages and a short one: one poll returns them all and says it reached the tip;
+    a shard still full after PAGES_A_POLL pages is not at its tip (the catch-up is not quiet)."""
+    from checker.migrate import stream
+
+    class Streams:
+        def __init__(self, pages):
+            self.pages, self.calls = pages, 0
+
+        def get_records(self, ShardIterator, Limit):
+            self.calls += 1
+            size = self.pages.pop(0) if self.pages else Limit
+            return {"Records": [{"dynamodb": {"SequenceNumber": f"{self.calls}-{n}"}} for n in range(size)],
+                    "NextShardIterator": f"it{self.calls}"}
+    full = stream.RECORDS_A_CALL
+    reader = stream.StreamReader(Streams([full, full, full, 7]), "arn", iterators={"s1": "it0"}, polls=1)
+    records = reader.poll()
+    assert len(records) == 3 * full + 7 and reader.at_tip and reader.positions["s1"] == "4-6"
+    endless = stream.StreamReader(Streams([]), "arn", iterators={"s1": "it0"}, polls=1)
+    assert len(endless.poll()) == stream.PAGES_A_POLL * full and not endless.at_tip

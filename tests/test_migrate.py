@@ -438,8 +438,9 @@ def test_a_transform_returning_what_dynamodb_cannot_store_is_one_line(cli, endpo
 def test_a_catch_up_the_app_outpaces_stops_and_says_so():
     import checker.migrate.stream as stream
 
-    class Busy:   # every poll a full page of fresh records: never at the stream's tip
+    class Busy:   # every poll full pages of fresh records: never at the stream's tip
         polls = 0
+        at_tip = False
 
         def poll(self):
             return [{"dynamodb": {"Keys": {}}}] * stream.RECORDS_A_CALL

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from .adversary import App, checker, checker_killed_at, oracle, scenario, start_server
+from .latency_proxy import start_latency_proxy
 
 pytestmark = pytest.mark.slow   # servers, subprocesses or other backends: `make test-fast` leaves it out
 
@@ -25,10 +26,12 @@ def server(tmp_path_factory):
     yield from start_server(tmp_path_factory.mktemp("adversary") / "moto.log")
 
 
-def under_load(server, tmp_path, seed: int, online: bool = True, moving: bool = False):
+def under_load(server, tmp_path, seed: int, online: bool = True, moving: bool = False, checker_url: str = "",
+               pause: float = 0.01):
     name = f"{tmp_path.name[-10:].replace('_', '-')}"
-    directory, suffix, function = scenario(server, tmp_path, name, online, moving)
-    app = App(server, function, "SONGS_TABLE", seed, moved_to=f"songs_v2-{name}" if moving else "")
+    directory, suffix, function = scenario(server, tmp_path, name, online, moving, checker_url)
+    app = App(server, function, "SONGS_TABLE", seed, pause=pause,
+              moved_to=f"songs_v2-{name}" if moving else "")
     app.seed_items(f"songs{suffix}")
     app.start()
     time.sleep(0.3)
@@ -68,6 +71,20 @@ def test_online_with_a_transform_that_moves_every_changed_item_to_a_new_key(serv
     assert app.tables_written.get(f"songs{suffix}", 0) > 50
     assert app.tables_written.get(f"songs_v2{suffix}", 0) > 5
     assert len(app.model.ambiguous) < 5
+
+
+def test_online_with_60_ms_between_checker_and_dynamodb(server, tmp_path):
+    """checker in a remote region (every call of its 60 ms later), the app beside its tables."""
+    url, stop = start_latency_proxy(server.url, 0.06)
+    try:
+        directory, suffix, app = under_load(server, tmp_path, 60, checker_url=url, pause=0.1)
+        done = checker(server, directory, "migrate", "--yes", "--fence-quiet", "1")
+    finally:
+        stop()
+    assert done.returncode == 0, done.stdout + done.stderr
+    verdict = settle_and_judge(server, app, f"songs_v2{suffix}")
+    assert verdict == CLEAN, (verdict, done.stderr[-3000:])
+    assert app.tables_written.get(f"songs{suffix}", 0) > 50
 
 
 def test_offline_the_apps_writes_are_refused_not_lost(server, tmp_path):

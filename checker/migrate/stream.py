@@ -36,6 +36,7 @@ SMALL_LAG_SECONDS = 5.0
 REPLAY_WORKERS = 8
 CATCH_UP_SECONDS = 600.0  # a catch-up that never reaches the tip (the app outpaces it) stops, said so
 RECORDS_A_CALL = 1000    # GetRecords' Limit: a poll that returns fewer has reached the shard's tip
+PAGES_A_POLL = 20        # a poll reads a shard to its tip, at most this many pages (memory: 20,000 records)
 STREAM_POLLS = Backoff(0.2, 0.2)   # while catching up: a poll every 0.2 s
 DRAIN_POLLS = Backoff(0.5, 0.5)    # after the switch
 
@@ -76,6 +77,7 @@ class StreamReader:
     positions: dict = field(default_factory=dict)
     iterators: dict = field(default_factory=dict)
     polls: int = 0
+    at_tip: bool = True             # the last poll read every shard to its tip
 
     def start(self, at_latest: bool) -> None:
         """Iterators for every shard not closed: LATEST when starting before a copy, else from the
@@ -120,34 +122,49 @@ class StreamReader:
         self.iterators[shard_id] = iterator
 
     def poll(self) -> list:
-        """The records every open shard has now, oldest first per shard; new shards (splits) joined."""
+        """The records every open shard has now, oldest first per shard; new shards (splits)
+        joined. Each shard is read to its tip (up to PAGES_A_POLL full pages): the replay that
+        follows reads each changed key once however many records name it, so a bigger batch is
+        what lets the catch-up outrun an app that writes the same keys again and again."""
         self.polls += 1
         if self.polls % 10 == 1:
             for shard in self.shards():
                 self._open(shard, at_latest=False)
-        records = []
-        for shard_id, iterator in list(self.iterators.items()):
-            try:
-                answer = call(self.streams, "GetRecords", "dynamodbstreams", ShardIterator=iterator,
-                              Limit=RECORDS_A_CALL)
-            except AwsError as exc:
-                if exc.code == "TrimmedDataAccessException":
-                    raise StreamLost(f"stream records of shard {shard_id} were trimmed before they were read: "
-                                     "writes made meanwhile may be missing; the migration must copy afresh") from None
-                if exc.code == "ExpiredIteratorException":   # 15 minutes without a read
-                    del self.iterators[shard_id]
-                    self._open({"ShardId": shard_id}, at_latest=False)
-                    continue
-                raise
-            for record in answer.get("Records", []):
-                records.append(record)
-                self.positions[shard_id] = record["dynamodb"]["SequenceNumber"]
-            following = answer.get("NextShardIterator")
-            if following:
-                self.iterators[shard_id] = following
+        records: list = []
+        self.at_tip = True
+        for shard_id in list(self.iterators):
+            for _ in range(PAGES_A_POLL):
+                page = self._page(shard_id)
+                records += page
+                if len(page) < RECORDS_A_CALL or shard_id not in self.iterators:
+                    break
             else:
+                self.at_tip = False
+        return records
+
+    def _page(self, shard_id: str) -> list:
+        """One GetRecords of a shard, its position and iterator moved on."""
+        try:
+            answer = call(self.streams, "GetRecords", "dynamodbstreams", ShardIterator=self.iterators[shard_id],
+                          Limit=RECORDS_A_CALL)
+        except AwsError as exc:
+            if exc.code == "TrimmedDataAccessException":
+                raise StreamLost(f"stream records of shard {shard_id} were trimmed before they were read: "
+                                 "writes made meanwhile may be missing; the migration must copy afresh") from None
+            if exc.code == "ExpiredIteratorException":   # 15 minutes without a read
                 del self.iterators[shard_id]
-                self.positions[shard_id] = "closed"
+                self._open({"ShardId": shard_id}, at_latest=False)
+                return []
+            raise
+        records = answer.get("Records", [])
+        for record in records:
+            self.positions[shard_id] = record["dynamodb"]["SequenceNumber"]
+        following = answer.get("NextShardIterator")
+        if following:
+            self.iterators[shard_id] = following
+        else:
+            del self.iterators[shard_id]
+            self.positions[shard_id] = "closed"
         return records
 
 
@@ -349,7 +366,7 @@ def tail_until_small_lag(reader: StreamReader, catch_up: CatchUp, deadline: Opti
         # at the shard's tip (not a full page) with records that are fresh, or none: the lag is small
         newest = max((created_at(r) for r in records), default=0.0)
         fresh = newest == 0.0 or clock.wall() - newest < small
-        quiet[0] = quiet[0] + 1 if not records or (len(records) < RECORDS_A_CALL and fresh) else 0
+        quiet[0] = quiet[0] + 1 if not records or (reader.at_tip and fresh) else 0
         return quiet[0]
 
     def within_the_run(_quiet: int, _elapsed: float) -> None:
