@@ -219,7 +219,8 @@ class Project:
         """Until every table and GSI is ACTIVE; a table nobody creates fails after `grace`."""
         from .wait import wait_until_active
         return wait_until_active(self.dynamodb(), self.environment.names, timeout, on_change, grace=grace,
-                                 heartbeat=heartbeat)
+                                 heartbeat=heartbeat,
+                                 indexes={t.name: t.spec.global_index_names for t in self.environment.tables})
 
     # -- migrations (checker/migrate/, docs/migrations.md) ----------------------------------
     def pending_migrations(self) -> list:

@@ -8,6 +8,7 @@ always used (`"create-table"`), while code compares members, not spelled-out str
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Optional
@@ -76,6 +77,11 @@ class TableSpec:
         """Its global and local secondary indexes' names."""
         return frozenset(i["IndexName"] for key in ("GlobalSecondaryIndexes", "LocalSecondaryIndexes")
                          for i in self.request.get(key, []))
+
+    @property
+    def global_index_names(self) -> frozenset:
+        """Its GSIs' names: what a table must have, each ACTIVE, to be ready."""
+        return frozenset(i["IndexName"] for i in self.request.get("GlobalSecondaryIndexes", []))
 
     def for_environment(self, prefix: str = "", suffix: str = "") -> TableSpec:
         """The same spec with the environment's table name; index names are never renamed."""
@@ -173,18 +179,27 @@ class TableState:
     def summary(self) -> str:
         if self.status != "ACTIVE" or not self.pending_indexes:
             return self.status
-        return "ACTIVE, " + ", ".join(f"index {n} {s}" for n, s in sorted(self.pending_indexes.items()))
+        return "ACTIVE, " + ", ".join(f"index {n} {'does not exist' if s == MISSING else s}"
+                                      for n, s in sorted(self.pending_indexes.items()))
+
+    @property
+    def missing_indexes(self) -> list:
+        """Indexes its spec declares that the live table does not have (`checker apply` adds them)."""
+        return sorted(n for n, s in self.pending_indexes.items() if s == MISSING)
 
     def to_dict(self) -> dict:
         return {"table": self.name, "status": self.status, "ready": self.ready,
                 "pending_indexes": dict(self.pending_indexes)}
 
 
-def table_state(name: str, description: Optional[dict]) -> TableState:
+def table_state(name: str, description: Optional[dict], expected_indexes: Iterable[str] = ()) -> TableState:
+    """`expected_indexes`: the GSIs its spec declares; one the live table lacks is pending as
+    MISSING (a table is not ready for an app that queries an index it does not have)."""
     if description is None:
         return TableState(name, MISSING)
-    pending = {i["IndexName"]: index_status(i)
-               for i in description.get("GlobalSecondaryIndexes", []) if i.get("IndexStatus") != "ACTIVE"}
+    live = description.get("GlobalSecondaryIndexes", [])
+    pending = {i["IndexName"]: index_status(i) for i in live if i.get("IndexStatus") != "ACTIVE"}
+    pending |= {index: MISSING for index in expected_indexes if index not in {i["IndexName"] for i in live}}
     return TableState(name, description.get("TableStatus", "UNKNOWN"), pending)
 
 

@@ -55,8 +55,9 @@ class Watch:
     ACTIVE), so both commands apply the same state rules."""
 
     def __init__(self, client, on_change: Optional[ProgressCallback] = None,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, indexes: Optional[dict] = None):
         self.client = client
+        self.indexes = indexes or {}     # {table: GSI names its spec declares}: one absent is not ready
         self.on_change = on_change
         self.clock = clock
         self.start = clock()
@@ -70,7 +71,7 @@ class Watch:
                 for name, description in describe_tables(self.client, list(names)).items()}
 
     def record(self, name: str, description: Optional[dict]) -> TableState:
-        state = table_state(name, description)
+        state = table_state(name, description, self.indexes.get(name, ()))
         previous = self.states.get(name)
         # Report transitions, and a first sighting only when it is not ready yet.
         if self.on_change and state != previous and (previous is not None or not state.ready):
@@ -97,18 +98,20 @@ def wait_until_active(client, names: Iterable[str], timeout: float,
                       on_change: Optional[ProgressCallback] = None,
                       clock: Callable[[], float] = time.monotonic,
                       sleep: Callable[[float], None] = time.sleep, grace: float = GRACE_SECONDS,
-                      heartbeat: Optional[Callable[[float, list], None]] = None) -> WaitResult:
+                      heartbeat: Optional[Callable[[float, list], None]] = None,
+                      indexes: Optional[dict] = None) -> WaitResult:
     """Poll until every named table and its GSIs are ACTIVE, or until `timeout` seconds pass.
 
     Returns the last states seen; the caller decides what a timeout means. A table that is being
     deleted or archived will never become ACTIVE, and one seen and then gone was deleted: both are
     an error at once. A table that does not exist and that nobody creates within `grace` seconds
     is an error too. `on_change(new_state, previous_state_or_None, elapsed)` is called whenever a
-    state changes.
+    state changes. `indexes` ({table: GSI names}): the GSIs the specs declare; one that does not
+    exist and that nobody creates within `grace` seconds is an error like a table's.
     """
     names = list(dict.fromkeys(names))
     time_source = CallableClock(clock, sleep)
-    watch = Watch(client, on_change, clock)
+    watch = Watch(client, on_change, clock, indexes)
     beats = [HEARTBEAT_SECONDS]
 
     def look() -> WaitResult:
@@ -124,6 +127,10 @@ def wait_until_active(client, names: Iterable[str], timeout: float,
                 raise CheckerError(f"table {name} is {why}; it will not become ACTIVE")
         if (missing := watch.never_seen(names)) and result.seconds >= grace:
             raise CheckerError(f"table(s) {', '.join(missing)} do not exist and nobody created them within "
+                               f"{grace:g}s: run `checker apply` (or pass a longer --grace)")
+        absent = [f"{s.name} ({', '.join(s.missing_indexes)})" for s in result.states if s.missing_indexes]
+        if absent and result.seconds >= grace:
+            raise CheckerError(f"index(es) of {'; '.join(absent)} do not exist and nobody created them within "
                                f"{grace:g}s: run `checker apply` (or pass a longer --grace)")
         if heartbeat and beats[0] <= result.seconds < timeout:
             heartbeat(result.seconds, result.not_ready())

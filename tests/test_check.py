@@ -524,6 +524,18 @@ def test_smoke_names_the_missing_table_behind_a_failing_endpoint(cli, endpoint, 
     assert health["remediation"].endswith(f"run: checker apply --env dev --endpoint-url {endpoint}")
 
 
+def test_smoke_fails_a_table_whose_spec_gsi_does_not_exist(cli, endpoint, checklist, app):
+    """The app's Query on an index that is not there fails: readiness includes every GSI of the spec."""
+    cli("apply", "--endpoint-url", endpoint, "--yes")
+    client(endpoint, "dynamodb").update_table(TableName="track", GlobalSecondaryIndexUpdates=[
+        {"Delete": {"IndexName": "status-id-index"}}])
+    result, report = cli.json("smoke", "--endpoint-url", endpoint, "--base-url", app.url)
+    assert result.exit_code == 1
+    track = by_id(report["results"])["table:track"]
+    assert track["status"] == "fail" and "lacks index(es) status-id-index of its spec" in track["summary"], track
+    assert "index status-id-index does not exist" in track["found"] and "checker apply" in track["remediation"]
+
+
 def test_a_checklist_of_environments_and_nothing_else_checks_only_the_tables(cli, project, endpoint):
     (project / "checklist.yaml").write_text("version: 1\nenvironments:\n  dev: {region: us-east-1}\n")
     for spec in (project / "table_specs").glob("*.json"):

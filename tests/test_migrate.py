@@ -426,6 +426,29 @@ def test_reads_are_paid_for_before_the_next_read_never_after_the_last(endpoint):
         assert getattr(meter, "asked", 0) == asked, (page_limit, getattr(meter, "asked", 0))
 
 
+@pytest.mark.parametrize("where", ["import", "transform"])
+def test_sys_exit_0_in_a_data_migration_is_a_failure_not_a_success(cli, endpoint, project, live, where):
+    """A gate never exits 0 with the work undone: SystemExit from the user's code is an error naming it."""
+    exit_at_import = "import sys\nsys.exit(0)\n" if where == "import" else "import sys\n"
+    body = "    sys.exit(0)\n" if where == "transform" else "    return item\n"
+    migration_file(project, "0001_leave.py", f"{exit_at_import}TABLE = 'liked_songs'\ndef transform(item):\n{body}")
+    failed = cli("migrate", *live, "--yes")
+    assert failed.exit_code == 1, failed.output
+    assert "0001_leave.py" in failed.stderr and "SystemExit" in failed.stderr, failed.stderr
+    assert "Traceback" not in failed.output
+
+
+def test_sys_exit_0_in_a_table_migrations_transform_is_a_failure(cli, endpoint, project, checklist, live):
+    add_v2(project, checklist)
+    grant_v2(endpoint, checklist)
+    (project / "shape.py").write_text("import sys\ndef reshape(item):\n    sys.exit(0)\n")
+    checklist["tables"]["liked_songs_v2"]["transform"] = "shape:reshape"
+    checklist.write()
+    failed = cli("migrate", *live, "--offline", "--yes")
+    assert failed.exit_code == 1 and "transform shape:reshape raised SystemExit" in failed.stderr, failed.output
+    assert function_variables(endpoint)["LIKED_SONGS_TABLE"] == "liked_songs"
+
+
 def test_a_transform_returning_what_dynamodb_cannot_store_is_one_line(cli, endpoint, project, live):
     migration_file(project, "0001_when.py",
         "import datetime\nTABLE = 'liked_songs'\n"

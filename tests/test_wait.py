@@ -122,6 +122,20 @@ def test_wait_for_a_table_nobody_creates_fails_after_the_grace(cli, endpoint, on
         in result.stderr
 
 
+def test_wait_for_a_gsi_nobody_creates_fails_after_the_grace(cli, endpoint, only_two_specs):
+    """An ACTIVE table without a GSI its spec declares is not ready (the app's Query fails)."""
+    spec = load_spec("liked_songs")
+    client = boto3.client("dynamodb", endpoint_url=endpoint, region_name=REGION)
+    client.create_table(**{k: v for k, v in spec.items() if k != "GlobalSecondaryIndexes"}
+                        | {"AttributeDefinitions": spec["AttributeDefinitions"][:2]})
+    client.create_table(**load_spec("user"))
+    result = cli("wait", "--endpoint-url", endpoint, "--specs", "only", "--grace", "0.3", "--timeout", "600")
+    assert result.exit_code == 1, result.output
+    assert "index(es) of liked_songs (userId-addedAt-index) do not exist and nobody created them within 0.3s" \
+        in result.stderr
+    assert "All 2 table(s)" not in result.stdout
+
+
 def test_long_waits_beat_and_backfills_show_progress():
     from checker.model import table_state
     beats = []

@@ -1,7 +1,7 @@
 """The `tables` check: each table exists, is ACTIVE with every GSI, and the plan's diff finds nothing.
 
 Every table is read at once through the same concurrent read `plan` uses. In a smoke test the
-check is readiness only (exists, ACTIVE, every GSI ACTIVE): tag drift must not fail a
+check is readiness only (exists, ACTIVE, every GSI of the spec present and ACTIVE): tag drift must not fail a
 post-deploy gate, but a missing table must be named before the endpoints fail on it.
 Check ids carry the spec's TableName, so that dev's and prod's rows line up side by side.
 """
@@ -25,11 +25,15 @@ def table_id(table: ExpectedTable) -> str:
 
 def table_result(ctx: CheckContext, table: ExpectedTable, live) -> CheckResult:
     check_id = table_id(table)
-    expected = ("ACTIVE, every GSI ACTIVE" if ctx.smoke else f"ACTIVE, every GSI ACTIVE, matching {table.spec.file}")
+    expected = "ACTIVE, every GSI of the spec present and ACTIVE" + ("" if ctx.smoke else f", matching {table.spec.file}")
     if not live.exists:
         return CheckResult(check_id, "tables", Status.FAIL, f"table {table.name} does not exist",
                            expected=expected, found="ResourceNotFoundException", checker_command="apply")
-    state = table_state(table.name, live.description)
+    state = table_state(table.name, live.description, table.spec.global_index_names if ctx.smoke else ())
+    if state.missing_indexes:       # smoke: the app's Query on it fails; check's diff says create-index
+        return CheckResult(check_id, "tables", Status.FAIL,
+                           f"table {table.name} lacks index(es) {', '.join(state.missing_indexes)} of its spec",
+                           expected=expected, found=state.summary(), checker_command="apply")
     if not state.ready:
         return CheckResult(check_id, "tables", Status.FAIL, f"table {table.name} is not ready",
                            expected=expected, found=state.summary(), checker_command="wait")

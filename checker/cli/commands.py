@@ -192,10 +192,10 @@ def confirm_and_apply(project: Project, yes: bool, timeout: float, concurrency: 
 @click.option("--timeout", type=Seconds(), default=600, show_default=True,
               help="Give up after this many seconds, naming what is still not ACTIVE.")
 @click.option("--grace", type=Seconds(), default=30, show_default=True,
-              help="A table that does not exist and is not being created fails after this many seconds.")
+              help="A table (or a GSI of its spec) that does not exist and is not being created fails after this many seconds.")
 @handle_errors
 def wait(output_format, timeout, grace, target, envs):
-    """Wait until every table and every one of its GSIs is ACTIVE.
+    """Wait until every table and every GSI its spec declares exist and are ACTIVE.
 
     Unlike botocore's table_exists waiter this also waits for GSIs, and it polls fast at first
     and backs off (delay about a tenth of the time waited, at most 10 s). Progress goes to
@@ -272,7 +272,7 @@ def check(output_format, request, target, envs):
 def smoke(output_format, request, target, envs):
     """Post-deploy smoke test: the tables are ready, the endpoints answer, and no new ERROR lines.
 
-    The tables are checked for readiness only (each exists, ACTIVE, every GSI ACTIVE; drift is
+    The tables are checked for readiness only (each exists, ACTIVE, every GSI of its spec present and ACTIVE; drift is
     `checker check`'s), first, so that an endpoint failing on a missing table names it and its
     fix. Then the endpoints and the logs, as `checker check --only endpoints,logs`, except that a
     function whose log group does not exist after the endpoint calls fails (it could not be

@@ -87,7 +87,7 @@ class DataRun:
     def transformed(self, item: dict):
         try:
             return self.migration.transform(copy.deepcopy(item))
-        except Exception as exc:  # noqa: BLE001 - the user's transform: named, stopped, resumable
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - the user's transform (sys.exit too): named, stopped
             raise CheckerError(f"{self.migration.path.name}: transform raised {type(exc).__name__}: "
                                f"{clip(str(exc), 200)} on the item with key {shown_key(item, self.key_names)}; "
                                "stopped at the last checkpoint: fix it and run checker migrate again") from None

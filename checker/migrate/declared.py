@@ -85,7 +85,7 @@ def _import_file(path: Path):
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:  # noqa: BLE001 - a user's module: any failure is one line naming it
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - a user's module: any failure (sys.exit too) is one line
         raise CheckerError(f"{path}: importing it raised {type(exc).__name__}: {clip(str(exc), 200)}") from None
     return module
 
@@ -135,7 +135,7 @@ def load_callable(reference: str, directories: list) -> Callable:
     else:
         try:
             module = importlib.import_module(module_name)
-        except Exception as exc:  # noqa: BLE001 - a user's module
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - a user's module (sys.exit too)
             raise CheckerError(f"transform {reference}: importing {module_name} raised {type(exc).__name__}: "
                                f"{clip(str(exc), 200)} (looked in {', '.join(str(d) for d in directories)} first)") from None
     function = getattr(module, function_name, None)

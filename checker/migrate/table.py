@@ -260,7 +260,7 @@ class TableMigrationRun:
     def transformed(self, item: dict) -> Optional[dict]:
         try:
             new = self.migration.transform(plain_item(item))   # type: ignore[misc]
-        except Exception as exc:  # noqa: BLE001 - the user's transform: named, stopped, resumable
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - the user's transform (sys.exit too): named, stopped
             raise CheckerError(f"{self.migration.id}: transform {self.migration.transform_name} raised "
                                f"{type(exc).__name__}: {clip(str(exc), 200)}; stopped at the last checkpoint: "
                                "fix it and run checker migrate again") from None
