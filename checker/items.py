@@ -59,6 +59,23 @@ def same(a, b) -> bool:
     return canonical(to_dynamo(a)) == canonical(to_dynamo(b))
 
 
+BYTES_TAG = "__bytes_base64__"
+
+
+def to_json(value, **options) -> str:
+    """JSON of wire values (a key, a checkpoint's ExclusiveStartKey) with binary values (B, BS:
+    bytes) tagged in base64; from_json reads it back to the same values."""
+    def tagged(member):
+        if isinstance(member, (bytes, bytearray)):
+            return {BYTES_TAG: base64.b64encode(bytes(member)).decode()}
+        raise TypeError(f"not a DynamoDB value: {type(member).__name__}")
+    return json.dumps(value, default=tagged, **options)
+
+
+def from_json(text: str):
+    return json.loads(text, object_hook=lambda d: base64.b64decode(d[BYTES_TAG]) if set(d) == {BYTES_TAG} else d)
+
+
 def plain_numbers(value):
     """A plain value with its Decimals as int (whole) or float: what JSON and a person read."""
     if isinstance(value, Decimal):

@@ -449,6 +449,46 @@ def test_sys_exit_0_in_a_table_migrations_transform_is_a_failure(cli, endpoint, 
     assert function_variables(endpoint)["LIKED_SONGS_TABLE"] == "liked_songs"
 
 
+BINARY = {"userId": {"S": "u-bin"}, "trackId": {"S": "t-bin"}, "trackName": {"S": "bin"},
+          "cover": {"B": b"\x00\xffpng"}, "thumbs": {"BS": [b"\x01", b"\x02\x03"]}}
+
+
+def test_a_table_migration_copies_and_verifies_binary_attributes(cli, endpoint, project, checklist, live):
+    add_v2(project, checklist)
+    grant_v2(endpoint, checklist)
+    dynamodb(endpoint).put_item(TableName="liked_songs", Item=BINARY)
+    done = cli("migrate", *live, "--offline", "--yes", "--page-items", "7")
+    assert done.exit_code == 0, done.output
+    copied = dynamodb(endpoint).get_item(TableName="liked_songs_v2", Key={k: BINARY[k] for k in ("userId", "trackId")})
+    assert copied["Item"]["cover"] == BINARY["cover"] and sorted(copied["Item"]["thumbs"]["BS"]) == [b"\x01", b"\x02\x03"]
+
+
+def test_a_data_migration_over_items_with_binary_attributes(cli, endpoint, project, live):
+    dynamodb(endpoint).put_item(TableName="liked_songs", Item=BINARY)
+    migration_file(project, "0001_mark.py", "TABLE = 'liked_songs'\n"
+                   "def transform(item):\n    return {**item, 'marked': True}\n")
+    done = cli("migrate", *live, "--yes", "--page-items", "7")
+    assert done.exit_code == 0, done.output
+    marked = dynamodb(endpoint).get_item(TableName="liked_songs", Key={k: BINARY[k] for k in ("userId", "trackId")})
+    assert marked["Item"]["marked"] == {"BOOL": True} and marked["Item"]["cover"] == BINARY["cover"]
+
+
+@pytest.mark.parametrize("body, said", [
+    ("return {**item, 'blob': 'x' * 500_000}", "over DynamoDB's 400 KB item limit"),
+    ("return {**item, 'when': __import__('datetime').datetime(2026, 1, 1)}", "a value DynamoDB cannot store")])
+def test_a_table_transform_whose_item_cannot_be_stored_stops_naming_the_key(cli, endpoint, project, checklist, live,
+                                                                          body, said):
+    add_v2(project, checklist)
+    grant_v2(endpoint, checklist)
+    (project / "grow.py").write_text(f"def grow(item):\n    {body}\n")
+    checklist["tables"]["liked_songs_v2"]["transform"] = "grow:grow"
+    checklist.write()
+    failed = cli("migrate", *live, "--offline", "--yes")
+    assert failed.exit_code == 1 and said in failed.stderr and '"userId"' in failed.stderr, failed.output
+    assert "a bug in checker" not in failed.stderr
+    assert function_variables(endpoint)["LIKED_SONGS_TABLE"] == "liked_songs"
+
+
 def test_a_transform_returning_what_dynamodb_cannot_store_is_one_line(cli, endpoint, project, live):
     migration_file(project, "0001_when.py",
         "import datetime\nTABLE = 'liked_songs'\n"

@@ -9,7 +9,6 @@ it out: it is checker's, not the app's.
 """
 from __future__ import annotations
 
-import json
 import os
 import socket
 import threading
@@ -20,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Optional
 
 from ..errors import AwsError, CheckerError, call, pages
-from ..items import plain_item, plain_numbers, wire_item
+from ..items import from_json, plain_item, plain_numbers, to_json, wire_item
 from ..model import Words
 from ..specs import load_schema
 from ..text import clip
@@ -92,7 +91,7 @@ class LedgerEntry:
 
     @classmethod
     def of(cls, plain: dict) -> LedgerEntry:
-        checkpoints = {int(segment): DONE if value == DONE else json.loads(value)
+        checkpoints = {int(segment): DONE if value == DONE else from_json(value)
                        for segment, value in (plain.get("checkpoints") or {}).items()}
         return cls(str(plain["id"]), MigrationStatus.of_word(plain.get("status")), int(plain.get("itemsRead") or 0),
                    int(plain.get("itemsWritten") or 0), checkpoints, dict(plain.get("streamPositions") or {}),
@@ -200,7 +199,7 @@ class Ledger:
         call(self.client, "UpdateItem", "dynamodb", TableName=self.name, Key={"id": {"S": migration_id}},
              UpdateExpression="SET #cp.#segment = :key ADD itemsRead :read, itemsWritten :written",
              ExpressionAttributeNames={"#cp": "checkpoints", "#segment": str(segment)},
-             ExpressionAttributeValues={":key": {"S": DONE if last_key is None else json.dumps(last_key)},
+             ExpressionAttributeValues={":key": {"S": DONE if last_key is None else to_json(last_key)},
                                         ":read": {"N": str(read)}, ":written": {"N": str(written)}})
 
     # -- the lease ------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from ..errors import AwsError, CheckerError, call
+from ..items import to_json
 from ..poll import REAL, Backoff, Clock, Deadline, poll
 
 VIEWS_WITH_OLD = ("OLD_IMAGE", "NEW_AND_OLD_IMAGES")
@@ -65,7 +66,7 @@ def enable_stream(client, table: str) -> None:
 
 
 def key_json(key: dict) -> str:
-    return json.dumps(key, sort_keys=True)
+    return to_json(key, sort_keys=True)
 
 
 @dataclass

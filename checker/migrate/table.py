@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 REPAIR_LIMIT = 10_000  # differing keys a verification round copies again one by one (more: the next round)
 VERIFY_ROUNDS = 3
+ITEM_LIMIT = 400 * 1024   # DynamoDB's item size limit: a transform that grows an item past it stops the run
 
 
 def weaker_protections(source: dict, source_extras: dict, target) -> list:
@@ -276,7 +277,17 @@ class TableMigrationRun:
             raise CheckerError(f"{self.migration.id}: transform {self.migration.transform_name} returned an item "
                                f"without the new key's {', '.join(missing)} for the source item {shown}: return None "
                                "to leave an item out; nothing of it was written")
-        return wire_item(new)
+        try:
+            wire = wire_item(new)
+        except (TypeError, ValueError, ArithmeticError) as exc:
+            raise CheckerError(f"{self.migration.id}: transform {self.migration.transform_name} returned a value "
+                               f"DynamoDB cannot store for the source item {shown}: {clip(str(exc), 200)}") from None
+        from .copy import item_bytes
+        if item_bytes(wire) > ITEM_LIMIT:
+            raise CheckerError(f"{self.migration.id}: transform {self.migration.transform_name} made the item of "
+                               f"{shown} {item_bytes(wire):,} bytes, over DynamoDB's 400 KB item limit; nothing "
+                               "was switched: fix the transform and run checker migrate again")
+        return wire
 
     def expected(self, item: dict):
         """What verification expects in the target for a plain source item."""
