@@ -222,7 +222,14 @@ class App:
                 with self.model.lock:
                     self.model.state[key], self.model.state[other] = item, None
                     self.model.acknowledged += 1
-        except ClientError as exc:
+        except Exception as exc:  # noqa: BLE001 - judged by failed()
+            self.failed(exc, touched)
+
+    def failed(self, exc: Exception, touched: list) -> None:
+        """A write that raised: one refused (denied by the fence, a failed condition, a cancelled
+        transaction) changed nothing; any other (a dropped connection) may or may not have landed,
+        and its keys are ambiguous."""
+        if isinstance(exc, ClientError):
             code = exc.response.get("Error", {}).get("Code", "")
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
             if status == 403 or "AccessDenied" in code or "AccessDenied" in str(exc):
@@ -231,11 +238,8 @@ class App:
                 return
             if code in REFUSED:
                 return
-            with self.model.lock:
-                self.model.ambiguous.update(touched)
-        except Exception:  # noqa: BLE001 - a connection dropped: the write may or may not have landed
-            with self.model.lock:
-                self.model.ambiguous.update(touched)
+        with self.model.lock:
+            self.model.ambiguous.update(touched)
 
     def write_moved(self, dynamodb, table: str, chance: random.Random, keys: list, n: int) -> None:
         """A write to the moving-key target: an item lives at its slot, which every change of v
@@ -263,14 +267,8 @@ class App:
                 item = moved(self.item(key, n, f"new{n}"))
                 dynamodb.put_item(TableName=table, Item=item, ConditionExpression="attribute_not_exists(slot)")
                 self.model.set(key, item)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code", "") in REFUSED:
-                return
-            with self.model.lock:
-                self.model.ambiguous.add(key)
-        except Exception:  # noqa: BLE001 - a connection dropped: the write may or may not have landed
-            with self.model.lock:
-                self.model.ambiguous.add(key)
+        except Exception as exc:  # noqa: BLE001 - judged by failed()
+            self.failed(exc, [key])
 
 
 def moved(item):
