@@ -177,7 +177,10 @@ class LocalStack:
 
 
 def port_is_free(port: int) -> bool:
+    """Whether the stack's servers can listen on `port`: probed as they bind (SO_REUSEADDR), so a
+    port whose last connections linger in TIME_WAIT after a stop is free, as it is for them."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
