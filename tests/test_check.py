@@ -282,6 +282,31 @@ def test_log_check_counts_only_events_since_the_moment(cli, endpoint, checklist)
     assert cli("check", *args, "--since", "10m").exit_code == 0
 
 
+def test_the_pattern_is_evaluated_by_checker_exclusions_included(cli, endpoint, checklist):
+    """moto's FilterLogEvents ignores a -"..." exclusion and answers nothing: checker applies the
+    whole pattern itself, so the incident's ERROR line counts and the benign one does not."""
+    deploy(endpoint, checklist)
+    now = int(time.time() * 1000)
+    put_log_events(endpoint, ('2026-11-25T10:00:00Z ERROR Invoke Error {"errorType":"ResourceNotFoundException"}', now - 5000),
+                   ("2026-11-25T10:00:01Z ERROR No tracks to be added", now - 4000),
+                   ("2026-11-25T10:00:02Z INFO all good", now - 3000))
+    checklist["logs"]["filter_pattern"] = 'ERROR -"No tracks to be added"'
+    checklist.write()
+    args = ["--endpoint-url", endpoint, "--env", "dev", "--only", "logs", "--since", "10m"]
+    result, report = cli.json("check", *args)
+    (logs,) = report["results"]
+    assert (result.exit_code, logs["status"]) == (1, "fail") and logs["found"].startswith("1 event(s)"), logs
+    assert "ResourceNotFoundException" in logs["details"][0]
+    checklist["logs"]["filter_pattern"] = "?Timeout ?ResourceNotFoundException"
+    checklist.write()
+    assert cli.json("check", *args)[1]["results"][0]["found"].startswith("1 event(s)")
+    checklist["logs"]["filter_pattern"] = '{ $.level = "ERROR" }'
+    checklist.write()
+    result, report = cli.json("check", *args)     # left to the server (moto's answer is its own), and said
+    assert "as the server evaluated it: a JSON filter pattern" in report["results"][0]["summary"]
+    assert report["results"][0]["status"] in ("warn", "fail")
+
+
 def test_bad_since_is_a_clear_error(cli, endpoint, checklist):
     result, report = cli.json("check", "--endpoint-url", endpoint, "--env", "dev", "--since", "yesterday")
     assert result.exit_code == 1
