@@ -340,6 +340,23 @@ def test_unreachable_aws_is_an_error_result_not_a_crash(cli, checklist):
     assert by_id(report["results"])["lambda"]["summary"].startswith("not checked: cannot reach the AWS endpoint")
 
 
+def test_base_url_overrides_an_endpoint_pinned_to_an_entry_point(cli, endpoint, checklist, app):
+    """A stand-in of the app (here the runtime on 127.0.0.1): --base-url wins over the entry point,
+    which this account does not even have."""
+    cli("apply", "--endpoint-url", endpoint, "--yes")
+    deploy(endpoint, checklist)
+    for each in checklist["endpoints"]:
+        each["entry_point"] = "function_url"
+    checklist.write()
+    args = ["--endpoint-url", endpoint, "--env", "dev", "--only", "endpoints"]
+    _, pinned = cli.json("check", *args)
+    assert by_id(pinned["results"])["endpoint:health"]["status"] in ("error", "fail")   # no function URL to ask
+    result, report = cli.json("check", *args, "--base-url", app.url)
+    health = by_id(report["results"])["endpoint:health"]
+    assert health["status"] == "pass", health
+    assert app.url.split("//")[1].split("/")[0] in json.dumps(health)           # the URL asked is shown
+
+
 def test_bad_checklist_is_an_error_result(cli, project, checklist):
     (project / "checklist.yaml").write_text("version: 1\nenvironments: {dev: {}}\nendpoints:\n  - name: x\n    retries: -1\n")
     result, report = cli.json("check", "--env", "dev")

@@ -191,6 +191,16 @@ def check_endpoint(endpoint: Endpoint, base_url: Optional[str], http: Optional[u
                        remediation=f"curl -i -X {endpoint.method} '{shown_url}' and read the function's logs")
 
 
+def rebased(entry_point_url: Optional[str], base_url: str) -> str:
+    """An entry point's URL moved under `base_url` (--base-url, or the environment's base_url):
+    its scheme and host replaced, its path (a REST API's stage) kept after the base's own path,
+    so one checklist checks a stand-in of the app (a local stack, a proxy, a staging domain)."""
+    if not entry_point_url:
+        return base_url
+    found, base = urlsplit(entry_point_url), urlsplit(base_url)
+    return urlunsplit((base.scheme, base.netloc, base.path.rstrip("/") + found.path, found.query, ""))
+
+
 def check_endpoints(ctx: CheckContext, log: Callable[[str], None] = lambda m: None) -> list:
     if not ctx.checklist.endpoints:
         return [CheckResult("endpoints", "endpoints", Status.SKIP, "no endpoints in the checklist")]
@@ -202,7 +212,9 @@ def check_endpoints(ctx: CheckContext, log: Callable[[str], None] = lambda m: No
     unresolved: set = set()
     for endpoint in ctx.checklist.endpoints:
         base, why = base_url, no_base_url
-        if endpoint.entry_point and not endpoint.url:
+        if endpoint.entry_point and not endpoint.url and ctx.base_url:
+            base = rebased(urls.get(endpoint.entry_point), ctx.base_url)   # a stand-in: the base URL wins
+        elif endpoint.entry_point and not endpoint.url:
             base = urls.get(endpoint.entry_point)
             why = "" if base else (f"no base URL: the function has no {endpoint.entry_point.replace('_', ' ')} "
                                    "entry point with a URL checker can tell (one stage)")
