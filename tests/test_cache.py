@@ -457,9 +457,10 @@ def test_a_full_sync_writes_while_it_reads_with_bounded_writers(dynamodb, fake_s
     cache.spotify.saved_tracks_page = page
     assert cache.sync("alice").added == 2000
     assert events.count("write") == 80 and cache.store.count_songs("alice") == 2000
-    # the last page is asked for once 31 pages are written but for at most 2 x 3 waiting batches
-    # (8 pages are read ahead, and the page in hand is not written yet); written after, it would be 0
-    assert events[:events.index("page 1950")].count("write") >= 80 - 2 * 3 - 9 * 2
+    # writes interleave with the reading: written after the last page, this would be 0. (With the
+    # threads scheduled promptly it is about 56 = 80 - 2 x 3 waiting batches - 9 pages read ahead x 2;
+    # a busy machine delays the writers' threads, so the bound asks for a quarter of them)
+    assert events[:events.index("page 1950")].count("write") >= 20
     assert 1 < client.most_at_once <= 3
 
 

@@ -27,10 +27,10 @@ def server(tmp_path_factory):
 
 
 def under_load(server, tmp_path, seed: int, online: bool = True, moving: bool = False, checker_url: str = "",
-               pause: float = 0.01):
+               pause: float = 0.01, keys: int = 120):
     name = f"{tmp_path.name[-10:].replace('_', '-')}"
     directory, suffix, function = scenario(server, tmp_path, name, online, moving, checker_url)
-    app = App(server, function, "SONGS_TABLE", seed, pause=pause,
+    app = App(server, function, "SONGS_TABLE", seed, pause=pause, keys=keys,
               moved_to=f"songs_v2-{name}" if moving else "")
     app.seed_items(f"songs{suffix}")
     app.start()
@@ -77,7 +77,7 @@ def test_online_with_60_ms_between_checker_and_dynamodb(server, tmp_path):
     """checker in a remote region (every call of its 60 ms later), the app beside its tables."""
     url, stop = start_latency_proxy(server.url, 0.06)
     try:
-        directory, suffix, app = under_load(server, tmp_path, 60, checker_url=url, pause=0.1)
+        directory, suffix, app = under_load(server, tmp_path, 60, checker_url=url, pause=0.1, keys=40)
         done = checker(server, directory, "migrate", "--yes", "--fence-quiet", "1")
     finally:
         stop()

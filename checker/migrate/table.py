@@ -8,6 +8,7 @@ the role is shown to be allowed on the target whatever it is allowed on the sour
 """
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections.abc import Callable
@@ -330,7 +331,9 @@ class TableMigrationRun:
                                   source_key_names=self.source_key_names)
             if online is not None:
                 tail_until_small_lag(online.reader, online.catch_up, self.deadline, online.save, clock=self.clock)
-            still = [k for k in keys if not self.caught_up(repair, k, origins)]
+            with ThreadPoolExecutor(max_workers=8, thread_name_prefix="repair") as pool:   # round trips overlap
+                held = list(pool.map(functools.partial(self.caught_up, repair, origins=origins), keys))
+            still = [key for key, ok in zip(keys, held, strict=True) if not ok]
             repaired += len(keys) - len(still)
             if online is not None and not moved:
                 for key in still:                  # the app writes it still: compared under the fence
