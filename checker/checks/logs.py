@@ -132,8 +132,9 @@ def count_matching_events(client, log_group: str, pattern: str, since_ms: int, s
     count, sample_lines = 0, []  # type: tuple[int, list[str]]
     redactor = redactor or Redactor()
     try:
-        parsed: Optional[TextPattern] = parse(pattern)
-        server_pattern, unevaluated = parse(pattern).server_pattern(), ""
+        text_pattern = parse(pattern)
+        parsed: Optional[TextPattern] = text_pattern
+        server_pattern, unevaluated = text_pattern.server_pattern(), ""
     except UnsupportedPattern as exc:
         parsed, server_pattern, unevaluated = None, pattern, str(exc)
     params = {"logGroupName": log_group, "startTime": since_ms, "endTime": int(time.time() * 1000)}
