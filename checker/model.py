@@ -199,7 +199,8 @@ def table_state(name: str, description: Optional[dict], expected_indexes: Iterab
         return TableState(name, MISSING)
     live = description.get("GlobalSecondaryIndexes", [])
     pending = {i["IndexName"]: index_status(i) for i in live if i.get("IndexStatus") != "ACTIVE"}
-    pending |= {index: MISSING for index in expected_indexes if index not in {i["IndexName"] for i in live}}
+    present = {i["IndexName"] for i in live}
+    pending |= {index: MISSING for index in expected_indexes if index not in present}
     return TableState(name, description.get("TableStatus", "UNKNOWN"), pending)
 
 

@@ -131,12 +131,12 @@ def count_matching_events(client, log_group: str, pattern: str, since_ms: int, s
     pattern checker cannot evaluate (JSON, space-delimited) is left to the server, and said."""
     count, sample_lines = 0, []  # type: tuple[int, list[str]]
     redactor = redactor or Redactor()
+    parsed: Optional[TextPattern] = None
     try:
-        text_pattern = parse(pattern)
-        parsed: Optional[TextPattern] = text_pattern
-        server_pattern, unevaluated = text_pattern.server_pattern(), ""
+        parsed = parse(pattern)
+        server_pattern, unevaluated = parsed.server_pattern(), ""
     except UnsupportedPattern as exc:
-        parsed, server_pattern, unevaluated = None, pattern, str(exc)
+        server_pattern, unevaluated = pattern, str(exc)
     params = {"logGroupName": log_group, "startTime": since_ms, "endTime": int(time.time() * 1000)}
     if server_pattern:
         params["filterPattern"] = server_pattern
@@ -172,16 +172,15 @@ def check_logs(ctx: CheckContext) -> list:
             return [missing_log_group(ctx, check_id, log_group, expected)]
         raise
     found = f"{count} event(s) in {log_group}"
+    summary = f"{found} matching {settings.filter_pattern!r} since {iso(ctx.since_ms)}" + (
+        f", as the server evaluated it: {unevaluated}" if unevaluated else "")
     status = Status.PASS if count <= settings.threshold else Status.FAIL
     if status == Status.PASS and unevaluated:
-        return [CheckResult(check_id, "logs", Status.WARN,
-                            f"{found} matching {settings.filter_pattern!r} since {iso(ctx.since_ms)}, as the server "
-                            f"evaluated it: {unevaluated}", expected=expected, found=found,
+        return [CheckResult(check_id, "logs", Status.WARN, summary, expected=expected, found=found,
                             remediation="use a text pattern (terms, \"phrases\", -exclusions, ?alternatives), which "
                                         "checker evaluates itself, or confirm the count by hand")]
     return [CheckResult(
-        check_id, "logs", status, f"{found} matching {settings.filter_pattern!r} since {iso(ctx.since_ms)}"
-        + (f", as the server evaluated it: {unevaluated}" if unevaluated else ""),
+        check_id, "logs", status, summary,
         expected=expected, found=found, details=tuple(samples) if status == Status.FAIL else (),
         remediation="" if status == Status.PASS else
         f"aws logs filter-log-events --log-group-name {log_group} --start-time {ctx.since_ms} "

@@ -36,6 +36,13 @@ VERIFY_ROUNDS = 3
 ITEM_LIMIT = 400 * 1024   # DynamoDB's item size limit: a transform that grows an item past it stops the run
 
 
+def failing(holds: Callable[[dict], bool], keys: list) -> list:
+    """The keys `holds` says no to, 8 looked at a time: each look is a few round trips, which
+    overlap (a checker far from its tables spends its time waiting on them)."""
+    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="keys") as pool:
+        return [key for key, ok in zip(keys, pool.map(holds, keys), strict=True) if not ok]
+
+
 def weaker_protections(source: dict, source_extras: dict, target) -> list:
     """What the live source has that the target's spec and wishes would drop."""
     spec = target.spec.request
@@ -284,9 +291,10 @@ class TableMigrationRun:
             raise CheckerError(f"{self.migration.id}: transform {self.migration.transform_name} returned a value "
                                f"DynamoDB cannot store for the source item {shown}: {clip(str(exc), 200)}") from None
         from .copy import item_bytes
-        if item_bytes(wire) > ITEM_LIMIT:
+        size = item_bytes(wire)
+        if size > ITEM_LIMIT:
             raise CheckerError(f"{self.migration.id}: transform {self.migration.transform_name} made the item of "
-                               f"{shown} {item_bytes(wire):,} bytes, over DynamoDB's 400 KB item limit; nothing "
+                               f"{shown} {size:,} bytes, over DynamoDB's 400 KB item limit; nothing "
                                "was switched: fix the transform and run checker migrate again")
         return wire
 
@@ -331,9 +339,7 @@ class TableMigrationRun:
                                   source_key_names=self.source_key_names)
             if online is not None:
                 tail_until_small_lag(online.reader, online.catch_up, self.deadline, online.save, clock=self.clock)
-            with ThreadPoolExecutor(max_workers=8, thread_name_prefix="repair") as pool:   # round trips overlap
-                held = list(pool.map(functools.partial(self.caught_up, repair, origins=origins), keys))
-            still = [key for key, ok in zip(keys, held, strict=True) if not ok]
+            still = failing(functools.partial(self.caught_up, repair, origins=origins), keys)
             repaired += len(keys) - len(still)
             if online is not None and not moved:
                 for key in still:                  # the app writes it still: compared under the fence
@@ -529,8 +535,7 @@ class TableMigrationRun:
                 return True
             online.catch_up.replay(source_key)
             return self.key_holds(source_key)
-        with ThreadPoolExecutor(max_workers=8, thread_name_prefix="touched") as pool:
-            wrong = [key for key, ok in zip(touched, pool.map(holds, touched), strict=True) if not ok]
+        wrong = failing(holds, touched)
         if wrong:
             shown = "; ".join(json.dumps(plain_item(k), default=str) for k in wrong[:20])
             raise CheckerError(f"{self.migration.id}: {len(wrong)} key(s) written during the migration differ between "
