@@ -49,6 +49,7 @@ class TableWishes:
     point_in_time_recovery: bool = False
     migrate_from: Optional[str] = None   # the table `checker migrate` copies into this one (spec-style name)
     transform: Optional[str] = None      # module:function mapping its items to this table's shape
+    reverse: Optional[str] = None        # module:function mapping them back (rollback after a transform)
     catch_up: Optional[str] = None       # "stream": online, the writes during the copy replayed from the stream
 
 
@@ -242,7 +243,7 @@ def _migration_problems(tables: dict, file: str) -> list[Problem]:
     problems = []
     for name, source in sources.items():
         if source is None:
-            for key in ("transform", "catch_up"):
+            for key in ("transform", "reverse", "catch_up"):
                 if (tables[name] or {}).get(key):
                     problems.append(Problem(file, f"$.tables.{name}.{key}", f"{key} needs migrate_from"))
             continue

@@ -185,4 +185,5 @@ def expected_table(environment: Environment, spec):
                          ttl_attribute=wishes.ttl_attribute if wishes else None,
                          point_in_time_recovery=wishes.point_in_time_recovery if wishes else False,
                          spec_name=spec.name, migrate_from=environment.table_name(source) if source else None,
-                         transform=wishes.transform if wishes else None, catch_up=wishes.catch_up if wishes else None)
+                         transform=wishes.transform if wishes else None, reverse=wishes.reverse if wishes else None,
+                         catch_up=wishes.catch_up if wishes else None)

@@ -100,6 +100,7 @@ class ExpectedTable:
     spec_name: str = ""   # the TableName in the spec file, before the environment's prefix/suffix
     migrate_from: Optional[str] = None   # the live table `checker migrate` copies into this one (environment's name)
     transform: Optional[str] = None      # module:function for that copy
+    reverse: Optional[str] = None        # module:function mapping its items back (rollback)
     catch_up: Optional[str] = None       # "stream": online, the app writing throughout
 
     @property

@@ -252,9 +252,9 @@ class App:
         old_slot = {"userId": {"S": "u"}, "slot": moved(known)["slot"]} if known else None
         roll = chance.random()
         try:
-            if roll < 0.6:
-                item = moved(self.item(key, n, f"mv{n}"))
-                operations = [{"Put": {"TableName": table, "Item": item}}]
+            if roll < 0.6:      # the model holds items as the source would (without slot): moved() judges here
+                item = self.item(key, n, f"mv{n}")
+                operations = [{"Put": {"TableName": table, "Item": moved(item)}}]
                 if old_slot is not None:
                     operations.append({"Delete": {"TableName": table, "Key": old_slot}})
                 dynamodb.transact_write_items(TransactItems=operations)
@@ -264,8 +264,8 @@ class App:
                     dynamodb.delete_item(TableName=table, Key=old_slot)
                     self.model.set(key, None)
             elif known is None:
-                item = moved(self.item(key, n, f"new{n}"))
-                dynamodb.put_item(TableName=table, Item=item, ConditionExpression="attribute_not_exists(slot)")
+                item = self.item(key, n, f"new{n}")
+                dynamodb.put_item(TableName=table, Item=moved(item), ConditionExpression="attribute_not_exists(slot)")
                 self.model.set(key, item)
         except Exception as exc:  # noqa: BLE001 - judged by failed()
             self.failed(exc, [key])
@@ -308,6 +308,10 @@ def oracle(server: Server, table: str, model: Model, moving: bool = False) -> di
 
 RESHAPE = """def to_v2(item):
     return {**item, "slot": f"{item['v']}#{item['trackId']}"}
+
+
+def to_v1(item):
+    return {k: v for k, v in item.items() if k != "slot"}
 """
 
 
@@ -336,6 +340,7 @@ def scenario(server: Server, directory: Path, name: str, online: bool = True, mo
     if moving:
         (directory / "reshape.py").write_text(RESHAPE)
         table["transform"] = "reshape:to_v2"
+        table["reverse"] = "reshape:to_v1"
     if online:
         table["catch_up"] = "stream"
     (directory / "checklist.yaml").write_text(yaml.safe_dump({

@@ -165,6 +165,44 @@ def test_a_table_migration_adds_an_lsi_and_switches_the_app_only_when_proven(cli
     assert "liked_songs_v2 is kept, fenced" in back.stdout
 
 
+def test_a_rollback_after_a_transform_needs_its_reverse_and_then_carries_every_write_back(cli, endpoint, project,
+                                                                                          checklist, live):
+    """A transform made the new table: without a reverse the rollback refuses, switching
+    nothing, and lists every key the app wrote since the switch; with `reverse:` it copies the
+    new table back through it, deletes what the app deleted, and switches back."""
+    add_v2(project, checklist)
+    grant_v2(endpoint, checklist)
+    (project / "shape.py").write_text("def reshape(item):\n    return {**item, 'shape': 2}\n"
+                                      "def unshape(item):\n    return {k: v for k, v in item.items() if k != 'shape'}\n")
+    checklist["tables"]["liked_songs_v2"]["transform"] = "shape:reshape"
+    checklist.write()
+    assert cli("migrate", *live, "--offline", "--yes").exit_code == 0
+    client = dynamodb(endpoint)
+    client.put_item(TableName="liked_songs_v2", Item={"userId": {"S": USER}, "trackId": {"S": "new"},
+                                                      "trackName": {"S": "after"}, "shape": {"N": "2"}})
+    client.update_item(TableName="liked_songs_v2", Key={"userId": {"S": USER}, "trackId": {"S": "t0003"}},
+                       UpdateExpression="SET trackName = :n", ExpressionAttributeValues={":n": {"S": "renamed"}})
+    client.delete_item(TableName="liked_songs_v2", Key={"userId": {"S": USER}, "trackId": {"S": "t0007"}})
+
+    refused = cli("migrate", "rollback", "table:liked_songs_v2", *live[:4], "--yes", "--fence-quiet", "0")
+    assert refused.exit_code == 1 and "gives no reverse" in refused.stderr, refused.output
+    listed = [line for line in refused.stderr.splitlines() if "written since the switch" in line]
+    assert sorted(listed) == sorted(f'table:liked_songs_v2: written since the switch: {{"userId": "{USER}", '
+                                    f'"trackId": "{track}"}}' for track in ("new", "t0003", "t0007")), refused.stderr
+    assert "3 of its keys" in refused.stderr
+    assert function_variables(endpoint)["LIKED_SONGS_TABLE"] == "liked_songs_v2"    # nothing done
+    assert "Traceback" not in refused.output
+
+    checklist["tables"]["liked_songs_v2"]["reverse"] = "shape:unshape"
+    checklist.write()
+    back = cli("migrate", "rollback", "table:liked_songs_v2", *live[:4], "--yes", "--fence-quiet", "0")
+    assert back.exit_code == 0, back.output
+    assert function_variables(endpoint)["LIKED_SONGS_TABLE"] == "liked_songs"
+    expected = [{k: v for k, v in item.items() if k != "shape"} for item in items(endpoint, "liked_songs_v2")]
+    assert sorted(map(as_text, items(endpoint, "liked_songs"))) == sorted(map(as_text, expected))
+    assert len(expected) == TRACKS and "1 key(s) deleted from liked_songs" in back.stderr
+
+
 def test_a_copy_that_stopped_resumes_from_its_checkpoints_and_converges(cli, endpoint, project, checklist, live):
     """A transform that fails half-way (as Ctrl-C or an expired credential would stop it): the
     rerun goes on from the segments' checkpoints; the result is every item once, equal checksums."""

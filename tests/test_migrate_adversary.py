@@ -111,6 +111,20 @@ def test_a_rollback_while_the_app_writes_carries_every_write_back(server, tmp_pa
     assert app.tables_written.get(f"songs_v2{suffix}", 0) > 5
 
 
+def test_a_rollback_after_a_moving_key_migration_maps_every_write_back(server, tmp_path):
+    """Back from a table keyed by slot through the checklist's reverse, while the app writes (at
+    its slots, moving items, before the rollback; at its keys after)."""
+    directory, suffix, app = under_load(server, tmp_path, 9, moving=True)
+    forward = checker(server, directory, *MIGRATE)
+    assert forward.returncode == 0, forward.stdout + forward.stderr
+    time.sleep(0.5)
+    back = checker(server, directory, "migrate", "rollback", "table:songs_v2", "--yes", "--fence-quiet", "1")
+    assert back.returncode == 0, back.stdout + back.stderr
+    verdict = settle_and_judge(server, app, f"songs{suffix}")
+    assert verdict == CLEAN, (verdict, back.stderr[-3000:])
+    assert app.tables_written.get(f"songs_v2{suffix}", 0) > 5
+
+
 def test_no_switch_then_the_switch_later_loses_nothing_of_the_gap(server, tmp_path):
     directory, suffix, app = under_load(server, tmp_path, 5)
     verified = checker(server, directory, *MIGRATE, "--no-switch")

@@ -87,10 +87,12 @@ def table_checksum(scan: Scan, key_names: tuple, transform: Transform = None) ->
 
 
 def differing_keys(source: Scan, target: Scan, key_names: tuple, buckets: list, transform: Transform = None,
-                   limit: int = 20, origins: Optional[dict] = None, source_key_names: tuple = ()) -> list:
-    """Up to `limit` keys (as plain values) whose items differ, are missing or are extra, read
-    again from the differing `buckets` only. `origins` (with the source's `source_key_names`),
-    for a transform that makes a new key: filled with {key_name(key): the source key it came from}."""
+                   limit: Optional[int] = 20, origins: Optional[dict] = None, source_key_names: tuple = (),
+                   extra: Optional[list] = None) -> list:
+    """Up to `limit` (None: all) keys (as plain values) whose items differ, are missing or are
+    extra, read again from the differing `buckets` only. `origins` (with the source's
+    `source_key_names`), for a transform that makes a new key: filled with {key_name(key): the
+    source key it came from}. `extra`: filled with those of them only the target holds."""
     wanted = set(buckets)
 
     def digests(scan: Scan, mapping: Transform) -> dict:
@@ -115,4 +117,6 @@ def differing_keys(source: Scan, target: Scan, key_names: tuple, buckets: list, 
     mine, theirs = digests(source, transform), digests(target, None)
     keys = [mine[k][0] if k in mine else theirs[k][0] for k in sorted(set(mine) | set(theirs))
             if (mine.get(k) or (None, None))[1] != (theirs.get(k) or (None, None))[1]]
+    if extra is not None:
+        extra += [theirs[k][0] for k in sorted(set(theirs) - set(mine))][:limit]
     return keys[:limit]

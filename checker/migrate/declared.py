@@ -47,6 +47,8 @@ class TableMigration:
     source: str           # the live table it copies, named for the environment
     transform: Optional[Callable] = None
     transform_name: Optional[str] = None
+    reverse: Optional[Callable] = None       # target item -> source item: what rollback copies back with
+    reverse_name: Optional[str] = None
 
     @property
     def id(self) -> str:
@@ -149,11 +151,10 @@ def load_table_migrations(environment: Environment) -> list:
     for table in environment.tables:
         if not table.migrate_from:
             continue
-        transform = None
-        if table.transform:
-            base = Path(environment.checklist.file).parent if environment.checklist else Path(".")
-            transform = load_callable(table.transform, [base, base / "migrations"])
-        migrations.append(TableMigration(table, table.migrate_from, transform, table.transform))
+        base = Path(environment.checklist.file).parent if environment.checklist else Path(".")
+        transform = load_callable(table.transform, [base, base / "migrations"]) if table.transform else None
+        reverse = load_callable(table.reverse, [base, base / "migrations"]) if table.reverse else None
+        migrations.append(TableMigration(table, table.migrate_from, transform, table.transform, reverse, table.reverse))
     return migrations
 
 

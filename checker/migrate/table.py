@@ -68,6 +68,59 @@ def source_extras(client, name: str) -> dict:
             "pitr": pitr.get("PointInTimeRecoveryStatus") == "ENABLED"}
 
 
+@dataclass(frozen=True)
+class ItemMapping:
+    """A user's function from one table's items to the other's (`transform` forward, `reverse`
+    back in a rollback), its result checked item by item: a dict with the other table's key,
+    storable, under 400 KB; None leaves the item out. No function: the item itself."""
+    migration_id: str
+    function: Optional[Callable]
+    name: str
+    role: str                # "transform" or "reverse", as the checklist names it
+    key_names: tuple         # the key its results must have
+    from_key_names: tuple    # the key of the items it is given (named in errors)
+
+    def wire(self, item: dict) -> Optional[dict]:
+        """A wire item -> the other table's wire item, or None to leave it out."""
+        if self.function is None:
+            return item
+        label = f"{self.migration_id}: {self.role} {self.name}"
+        try:
+            new = self.function(plain_item(item))
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - the user's function (sys.exit too): named, stopped
+            raise CheckerError(f"{label} raised {type(exc).__name__}: {clip(str(exc), 200)}; stopped at the last "
+                               "checkpoint: fix it and run checker migrate again") from None
+        if new is None:
+            return None
+        shown = json.dumps({k: str(v) for k, v in plain_item({k: item[k] for k in self.from_key_names
+                                                              if k in item}).items()})
+        if not isinstance(new, dict):
+            raise CheckerError(f"{label} returned a {type(new).__name__} for the item {shown}, not an item (a dict) or None")
+        missing = [k for k in self.key_names if k not in new or new[k] in (None, "")]
+        if missing:
+            raise CheckerError(f"{label} returned an item without the key's {', '.join(missing)} for the item "
+                               f"{shown}: return None to leave an item out; nothing of it was written")
+        try:
+            wire = wire_item(new)
+        except (TypeError, ValueError, ArithmeticError) as exc:
+            raise CheckerError(f"{label} returned a value DynamoDB cannot store for the item {shown}: "
+                               f"{clip(str(exc), 200)}") from None
+        from .copy import item_bytes
+        size = item_bytes(wire)
+        if size > ITEM_LIMIT:
+            raise CheckerError(f"{label} made the item of {shown} {size:,} bytes, over DynamoDB's 400 KB item limit; "
+                               f"nothing was switched: fix the {self.role} and run the command again")
+        return wire
+
+    def plain(self, item: dict):
+        """A plain item -> what the other table should hold for it (plain), or checksum's SKIP."""
+        from .checksum import SKIP
+        if self.function is None:
+            return item
+        new = self.function(dict(item))
+        return SKIP if new is None else plain_item(wire_item(new))
+
+
 class TableMigrationRun:
     def __init__(self, environment: Environment, ledger, migration: TableMigration, options: MigrateOptions,
                  deadline: Optional[Deadline] = None, echo: Callable[[str], None] = lambda line: None,
@@ -267,44 +320,15 @@ class TableMigrationRun:
                    counts=counts, expected=int(source.get("ItemCount") or 0) or None, echo=self.echo)
 
     def transformed(self, item: dict) -> Optional[dict]:
-        try:
-            new = self.migration.transform(plain_item(item))   # type: ignore[misc]
-        except (Exception, SystemExit) as exc:  # noqa: BLE001 - the user's transform (sys.exit too): named, stopped
-            raise CheckerError(f"{self.migration.id}: transform {self.migration.transform_name} raised "
-                               f"{type(exc).__name__}: {clip(str(exc), 200)}; stopped at the last checkpoint: "
-                               "fix it and run checker migrate again") from None
-        if new is None:
-            return None
-        shown = json.dumps({k: str(v) for k, v in plain_item({k: item[k] for k in self.source_key_names
-                                                              if k in item}).items()})
-        if not isinstance(new, dict):
-            raise CheckerError(f"{self.migration.id}: transform {self.migration.transform_name} returned a "
-                               f"{type(new).__name__} for the source item {shown}, not an item (a dict) or None")
-        missing = [k for k in self.key_names if k not in new or new[k] in (None, "")]
-        if missing:
-            raise CheckerError(f"{self.migration.id}: transform {self.migration.transform_name} returned an item "
-                               f"without the new key's {', '.join(missing)} for the source item {shown}: return None "
-                               "to leave an item out; nothing of it was written")
-        try:
-            wire = wire_item(new)
-        except (TypeError, ValueError, ArithmeticError) as exc:
-            raise CheckerError(f"{self.migration.id}: transform {self.migration.transform_name} returned a value "
-                               f"DynamoDB cannot store for the source item {shown}: {clip(str(exc), 200)}") from None
-        from .copy import item_bytes
-        size = item_bytes(wire)
-        if size > ITEM_LIMIT:
-            raise CheckerError(f"{self.migration.id}: transform {self.migration.transform_name} made the item of "
-                               f"{shown} {size:,} bytes, over DynamoDB's 400 KB item limit; nothing "
-                               "was switched: fix the transform and run checker migrate again")
-        return wire
+        return self.forward().wire(item)
 
     def expected(self, item: dict):
         """What verification expects in the target for a plain source item."""
-        from .checksum import SKIP
-        if self.migration.transform is None:
-            return item
-        new = self.migration.transform(dict(item))
-        return SKIP if new is None else plain_item(wire_item(new))
+        return self.forward().plain(item)
+
+    def forward(self) -> ItemMapping:
+        return ItemMapping(self.migration.id, self.migration.transform, self.migration.transform_name or "",
+                           "transform", self.key_names, self.source_key_names)
 
     def verify(self, online: Optional[Online] = None) -> None:
         """Both sides read whole and checksummed by bucket. Where they differ, each differing key
@@ -626,42 +650,48 @@ def _without_source(table):
     return dataclasses.replace(table, migrate_from=None)
 
 
-def keys_only_in(client, table: str, other: str, key_names: tuple, limit: int = 50,
-                 delete_from: Optional[str] = None) -> tuple:
-    """(how many, up to `limit` of them) keys of `table` that `other` does not hold; each
-    deleted from `delete_from` when given."""
-    from ..errors import pages
-    names = {f"#k{n}": k for n, k in enumerate(key_names)}
-    count, shown = 0, []   # type: tuple[int, list]
-    for page in pages(client, "Scan", "dynamodb", TableName=table, ProjectionExpression=", ".join(names),
-                      ExpressionAttributeNames=names):
-        keys = page.get("Items", [])
-        for start in range(0, len(keys), 100):
-            chunk = keys[start:start + 100]
-            found: list = []
-            request = {other: {"Keys": chunk, "ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}}
-            while request:
-                answer = call(client, "BatchGetItem", "dynamodb", RequestItems=request)
-                found += answer.get("Responses", {}).get(other, [])
-                request = answer.get("UnprocessedKeys") or {}
-            have = {json.dumps(k, sort_keys=True) for k in found}
-            for key in chunk:
-                if json.dumps(key, sort_keys=True) not in have:
-                    count += 1
-                    if delete_from is not None:
-                        call(client, "DeleteItem", "dynamodb", TableName=delete_from, Key=key)
-                    if len(shown) < limit:
-                        shown.append({k: str(v) for k, v in plain_item(key).items()})
-    return count, shown
+def keys_differing(scan: Callable, source: str, target: str, key_names: tuple, mapping: Callable,
+                   extra: Optional[list] = None) -> tuple:
+    """(every key (plain, of `key_names`) at which `target` does not hold what `source`'s items
+    map to, how many items they map to); `extra`: filled with the keys only `target` holds. Two
+    checksummed scans, then only the buckets that differ read again key by key."""
+    from .checksum import differing_keys, table_checksum
+    mine = table_checksum(scan(source), key_names, mapping)
+    buckets = mine.differing_buckets(table_checksum(scan(target), key_names))
+    if not buckets:
+        return [], mine.count
+    return differing_keys(scan(source), scan(target), key_names, buckets, mapping, limit=None, extra=extra), mine.count
+
+
+def copied_back(client, scan: Callable, migration: TableMigration, source_keys: tuple, back: ItemMapping,
+                echo: Callable[[str], None]) -> int:
+    """After the copy back (the target fenced): delete from the source the keys the target no
+    longer maps to (the app deleted or moved them since the switch), then prove the source holds
+    exactly what the target maps back to. Returns the item count."""
+    extra: list = []
+    differing, count = keys_differing(scan, migration.target.name, migration.source, source_keys, back.plain, extra)
+    if len(differing) != len(extra):
+        raise CheckerError(f"{migration.id}: {len(differing) - len(extra)} item(s) of {migration.source} differ from "
+                           f"what {migration.target.name} maps back to after the copy back (a writer the fence does "
+                           "not cover, or a reverse that is not the transform's inverse?); nothing was switched back")
+    for key in extra:
+        call(client, "DeleteItem", "dynamodb", TableName=migration.source, Key=wire_item(key))
+    echo(f"{migration.id}: {len(extra)} key(s) deleted from {migration.source} (the app deleted or moved them "
+         "since the switch)")
+    if extra and keys_differing(scan, migration.target.name, migration.source, source_keys, back.plain)[0]:
+        raise CheckerError(f"{migration.id}: {migration.source} differs from {migration.target.name} after the copy "
+                           "back: a writer the fence does not cover? nothing was switched back")
+    return count
 
 
 def rollback(environment: Environment, ledger, migration: TableMigration, options: Optional[MigrateOptions] = None,
              echo: Callable[[str], None] = lambda line: None, clock: Clock = REAL) -> MigrationResult:
     """The cut-over's mirror: fence the target (the app's writes there refused), make the source
-    what the target holds (every item copied back, keys the target no longer holds deleted),
-    verify both sides item by item, lift the source's fence, switch back; the target stays
-    fenced. Under a key change or a transform there is no automatic way back: refused, nothing done."""
-    from .checksum import table_checksum
+    what the target holds (every item copied back, through the checklist's `reverse` when a
+    transform or a key change made the target; keys the target no longer holds deleted), verify
+    both sides item by item, lift the source's fence, switch back; the target stays fenced.
+    Reshaped without a `reverse`: refused before anything is done, every key of the target the
+    app wrote since the switch listed (what going back by hand must carry)."""
     from .copy import Scan, copy_items
     from .ledger import ROLLED_BACK, SWITCHED
     options = options or MigrateOptions()
@@ -673,12 +703,24 @@ def rollback(environment: Environment, ledger, migration: TableMigration, option
     target_keys = key_names_of(migration.target)
     source = call(client, "DescribeTable", "dynamodb", TableName=migration.source)["Table"]
     source_keys = tuple(k["AttributeName"] for k in source["KeySchema"])
-    if set(source_keys) != set(target_keys) or migration.transform is not None:
-        count = int(call(client, "DescribeTable", "dynamodb", TableName=migration.target.name)["Table"].get("ItemCount") or 0)
+
+    def scan(name: str) -> Scan:
+        return Scan(client, name, options.segments, page_limit=options.page_items, clock=clock)
+    reshaped = set(source_keys) != set(target_keys) or migration.transform is not None
+    if reshaped and migration.reverse is None:
+        forward = ItemMapping(migration.id, migration.transform, migration.transform_name or "", "transform",
+                              target_keys, source_keys)
+        written, _ = keys_differing(scan, migration.source, migration.target.name, target_keys, forward.plain)
+        for key in written:
+            echo(f"{migration.id}: written since the switch: {json.dumps({k: str(v) for k, v in key.items()})}")
         raise CheckerError(f"{migration.id}: {migration.target.name} has another key schema than {migration.source} "
-                           f"(or a transform made it): its items (about {count}) cannot be copied back without a reverse "
-                           "transform, which checker does not have; nothing was switched back: the app stays on "
-                           f"{migration.target.name}")
+                           f"(or a transform made it) and the checklist gives no reverse (tables: "
+                           f"{migration.target.spec_name}: reverse: module:function, mapping its items back): "
+                           f"nothing was switched back, the app stays on {migration.target.name}. {len(written)} of its "
+                           "keys were written, moved or deleted by the app since the switch"
+                           + (" (listed above, one a line): going back by hand must carry them" if written else ""))
+    back = ItemMapping(migration.id, migration.reverse if reshaped else None, migration.reverse_name or "", "reverse",
+                       source_keys, target_keys)
     warnings: list = []
     variables = list(entry.variables) or bound_variables(environment, migration.target.spec_name)
     ledger.require()
@@ -690,20 +732,9 @@ def rollback(environment: Environment, ledger, migration: TableMigration, option
     try:
         clock.sleep(options.fence_quiet)     # IAM's settle; the verification below is the evidence
         echo(f"{migration.id}: copying {migration.target.name} back into {migration.source}")
-        copy_items(client, migration.target.name, migration.source, {}, segments=options.segments,
-                   page_limit=options.page_items, clock=clock, echo=echo)
-        count, _ = keys_only_in(client, migration.source, migration.target.name, source_keys, limit=0,
-                                delete_from=migration.source)
-        echo(f"{migration.id}: {count} key(s) deleted from {migration.source} (the app deleted them since the switch)")
-
-        def scan(name: str) -> Scan:
-            return Scan(client, name, options.segments, page_limit=options.page_items, clock=clock)
-        mine = table_checksum(scan(migration.target.name), source_keys)
-        theirs = table_checksum(scan(migration.source), source_keys)
-        if mine.total != theirs.total:
-            raise CheckerError(f"{migration.id}: {migration.source} differs from {migration.target.name} after the copy "
-                               f"back ({mine.count} item(s) expected, {theirs.count} found): a writer the fence does not "
-                               "cover? nothing was switched back")
+        copy_items(client, migration.target.name, migration.source, {}, transform=back.wire if reshaped else None,
+                   segments=options.segments, page_limit=options.page_items, clock=clock, echo=echo)
+        expected = copied_back(client, scan, migration, source_keys, back, echo)
         if entry.fence is not None:
             lift_fence(environment, entry.fence)
         ledger.require()
@@ -719,5 +750,5 @@ def rollback(environment: Environment, ledger, migration: TableMigration, option
     ledger.update(migration.id, status=ROLLED_BACK, rolledBackAt=now_iso(), fence=fence_record(fence),
                   rollbackPauseSeconds=round(paused, 3))
     detail = (f"{', '.join(variables)} -> {migration.source} again, holding every item of {migration.target.name} "
-              f"({mine.count}); writes paused {paused:.1f} s; {migration.target.name} is kept, fenced")
+              f"({expected}); writes paused {paused:.1f} s; {migration.target.name} is kept, fenced")
     return MigrationResult(migration.id, "table", ROLLED_BACK, detail, warnings=warnings, switched=True)
