@@ -114,6 +114,10 @@ class App:
         self.seed, self.keys, self.threads, self.pause = seed, keys, threads, pause
         self.model = Model()
         self.stopping = threading.Event()
+        self.running = threading.Event()       # cleared by pause_writes(): the writers wait between invocations
+        self.running.set()
+        self.idle = threading.Condition()
+        self.busy = 0                          # writers inside an invocation
         self.errors: list = []
         self.workers: list = []
         self.tables_written: dict = {}
@@ -154,6 +158,16 @@ class App:
             thread.join(timeout=30)
         assert not any(t.is_alive() for t in self.workers), "a writer did not stop"
 
+    def pause_writes(self) -> None:
+        """Every writer between two invocations (its writes acknowledged or failed), until resume_writes():
+        the oracle may judge a table the app is still bound to."""
+        self.running.clear()
+        with self.idle:
+            assert self.idle.wait_for(lambda: self.busy == 0, timeout=30), "a writer did not pause"
+
+    def resume_writes(self) -> None:
+        self.running.set()
+
     def table(self) -> str:
         config = self.lambda_client.get_function_configuration(FunctionName=self.function)
         return config["Environment"]["Variables"][self.variable]
@@ -165,15 +179,24 @@ class App:
         n = 0
         try:
             while not self.stopping.is_set():
-                table = self.table()                              # an invocation reads its variable once
-                for _ in range(chance.randint(1, 3) if worker else chance.randint(5, 12)):
-                    n += 1
-                    write = self.write_moved if table == self.moved_to else self.write
-                    write(dynamodb, table, chance, keys, worker * 1_000_000 + n)
-                    with self.model.lock:
-                        self.tables_written[table] = self.tables_written.get(table, 0) + 1
-                    if worker:
-                        time.sleep(chance.uniform(0, 0.01))       # the invocation's own work between writes
+                if not self.running.wait(timeout=0.1):
+                    continue
+                with self.idle:
+                    self.busy += 1
+                try:
+                    table = self.table()                          # an invocation reads its variable once
+                    for _ in range(chance.randint(1, 3) if worker else chance.randint(5, 12)):
+                        n += 1
+                        write = self.write_moved if table == self.moved_to else self.write
+                        write(dynamodb, table, chance, keys, worker * 1_000_000 + n)
+                        with self.model.lock:
+                            self.tables_written[table] = self.tables_written.get(table, 0) + 1
+                        if worker:
+                            time.sleep(chance.uniform(0, 0.01))   # the invocation's own work between writes
+                finally:
+                    with self.idle:
+                        self.busy -= 1
+                        self.idle.notify_all()
                 time.sleep(chance.uniform(0, self.pause * 2))
         except Exception as exc:  # noqa: BLE001 - the test reports it
             self.errors.append(repr(exc))

@@ -144,6 +144,38 @@ def test_ctrl_c_stops_at_a_checkpoint_and_the_rerun_goes_on(songs, endpoint):
     assert sorted(target_keys(client)) == [f"k{n:04d}" for n in range(ITEMS)]
 
 
+@pytest.mark.parametrize("stop", ["timeout", "sigterm"])
+def test_a_transform_that_never_returns_is_stopped_within_seconds_and_the_rerun_goes_on(songs, endpoint, stop):
+    """A transform in an endless loop at its 50th item never reaches a checkpoint: --timeout and
+    SIGTERM each stop the run within a few seconds anyway (one line, its exit code, the lease
+    freed), and once the transform is fixed the same command finishes."""
+    project, client = songs
+    (project / "shape.py").write_text("def to_v2(item):\n    while item['pk'] == 'k0050':\n        pass\n"
+                                      "    return {**item, 'sk': 'v2'}\n")
+    command = [os.path.join(os.path.dirname(sys.executable), "checker"), "migrate", "--offline", "--yes",
+               "--endpoint-url", endpoint, "--page-items", "20", "--segments", "2"]
+    started = time.monotonic()
+    if stop == "timeout":
+        process = subprocess.Popen([*command, "--timeout", "2"], cwd=project, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+    else:
+        process = subprocess.Popen(command, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        while time.monotonic() - started < 60 and int((ledger_entry(client).get("itemsRead") or {}).get("N", "0")) < 40:
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+    _, stderr = process.communicate(timeout=60)
+    took = time.monotonic() - started
+    assert process.returncode == (1 if stop == "timeout" else 130), stderr
+    assert took < 30, took            # the bound: its timeout (2 s) or the signal, plus 5 s of grace and the start
+    assert "did not stop within 5 s" in stderr and "run the same command again" in stderr, stderr
+    assert "Traceback" not in stderr
+    (project / "shape.py").write_text("def to_v2(item):\n    return {**item, 'sk': 'v2'}\n")
+    rerun = Cli(project)("migrate", "--offline", "--yes", "--endpoint-url", endpoint)   # no lease left behind
+    assert rerun.exit_code == 0, rerun.output
+    assert sorted(target_keys(client)) == [f"k{n:04d}" for n in range(ITEMS)]
+
+
 def test_the_timeout_stops_at_a_checkpoint_and_the_rerun_goes_on(songs, endpoint):
     """--timeout stops every worker after its page, frees the ledger's lease, and leaves a run
     that the same command resumes. On a simulated clock that moves 10 ms at each reading, the

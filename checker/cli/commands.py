@@ -514,7 +514,8 @@ def migrate(ctx, output_format, offline, no_switch, dry_run, allow_deletes, allo
     options = MigrateOptions(offline=offline, switch=not no_switch, dry_run=dry_run, allow_deletes=allow_deletes,
                              allow_weaker_target=allow_weaker_target, segments=segments,
                              capacity_share=capacity_share, timeout=timeout, page_items=page_items,
-                             via=via, bucket=bucket, prefix=prefix, fence_quiet=fence_quiet, fence_settle=fence_settle)
+                             via=via, bucket=bucket, prefix=prefix, fence_quiet=fence_quiet, fence_settle=fence_settle,
+                             stop_hard=True)
     results = project.migrate(pending, options, log=stderr)
     echo(formatter.migrations(results))
     if any(r.switched for r in results):
@@ -545,10 +546,12 @@ def migrate_status(output_format, target):
 @handle_errors
 def migrate_rollback(output_format, migration_id, fence_quiet, yes, target):
     """Switch a table migration's binding back to its source: the new table is fenced (the app's
-    writes refused), copied back into the source (what the app deleted there deleted from the
-    source), both verified item by item, then the binding is switched back. Tables are never deleted."""
+    writes refused), copied back into the source (through the checklist's `reverse:` after a
+    transform or a key change; without one, refused, listing the keys written since the switch),
+    what the app deleted there deleted from the source, both verified item by item, then the
+    binding is switched back. Tables are never deleted."""
     project = load_project(target, sections_of(MIGRATE_SECTIONS))
     confirm(yes, f"Switch the binding of {migration_id} back to its source?", "roll back")
-    options = MigrateOptions(fence_quiet=fence_quiet)
+    options = MigrateOptions(fence_quiet=fence_quiet, stop_hard=True)
     echo(report.formatter(output_format).migrations([project.rollback_migration(migration_id, log=stderr,
                                                                                 options=options)]))

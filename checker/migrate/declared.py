@@ -192,3 +192,5 @@ class MigrateOptions:
     create_timeout: float = 1800      # seconds for a table migration's target to become ACTIVE
     fence_quiet: float = 3.0          # the cut-over: seconds the fenced source's stream must stay quiet
     fence_settle: float = 30.0        # ... and at most this long after the fence (more: it does not hold)
+    stop_hard: bool = False           # the CLI's: a run still going GRACE_SECONDS after its timeout or an
+                                      # interrupt (a transform that never returns) ends the process (hard_stop.py)

@@ -240,13 +240,17 @@ class Ledger:
         finally:
             stop.set()
             heartbeat.join()
-            self.holding = False
-            try:
-                call(self.client, "DeleteItem", "dynamodb", TableName=self.name, Key={"id": {"S": LOCK_ID}},
-                     ConditionExpression="#owner = :me", ExpressionAttributeNames={"#owner": "owner"},
-                     ExpressionAttributeValues={":me": {"S": self.owner}})
-            except CheckerError:
-                pass   # taken over after an expiry: not ours to free
+            self.release()
+
+    def release(self) -> None:
+        """Free the lease if it is still ours (also what a run stopped hard does on its way out)."""
+        self.holding = False
+        try:
+            call(self.client, "DeleteItem", "dynamodb", TableName=self.name, Key={"id": {"S": LOCK_ID}},
+                 ConditionExpression="#owner = :me", ExpressionAttributeNames={"#owner": "owner"},
+                 ExpressionAttributeValues={":me": {"S": self.owner}})
+        except CheckerError:
+            pass   # taken over after an expiry: not ours to free
 
     def _take_over_from_the_dead(self, held: dict, item: dict) -> bool:
         """A lease whose holder ran on this host as a process that no longer exists (SIGKILL, a

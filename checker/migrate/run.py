@@ -17,6 +17,7 @@ from .declared import (
     load_data_migrations,
     load_table_migrations,
 )
+from .hard_stop import HardStop
 from .ledger import MigrationStatus, caller_arn, ledger_of
 
 if TYPE_CHECKING:
@@ -94,7 +95,7 @@ def run_pending(environment: Environment, todo: list, options: MigrateOptions,
                                segments=options.segments, echo=echo) for m in datas]
     ledger.ensure()
     results = []
-    with ledger.lease(caller_arn(environment)):
+    with ledger.lease(caller_arn(environment)), hard_stop(options, deadline, ledger, echo):
         for migration in tables:
             results.append(TableMigrationRun(environment, ledger, migration, options, deadline, echo=echo, clock=clock).run())
         for data in datas:
@@ -102,6 +103,15 @@ def run_pending(environment: Environment, todo: list, options: MigrateOptions,
                                               deadline=deadline, segments=options.segments, echo=echo,
                                               page_limit=options.page_items, clock=clock))
     return results
+
+
+def hard_stop(options: Optional[MigrateOptions], deadline, ledger, echo: Callable[[str], None]):
+    """The CLI's last resort against user code that never returns (hard_stop.py); in a library
+    caller's process, nothing."""
+    import contextlib
+    if options is None or not options.stop_hard:
+        return contextlib.nullcontext()
+    return HardStop(deadline, ledger.release, echo)
 
 
 def status(environment: Environment) -> list:
@@ -125,7 +135,7 @@ def rollback_table(environment: Environment, migration_id: str, echo: Callable[[
     from .table import rollback
     migration = find_table_migration(environment, migration_id)
     ledger = ledger_of(environment)
-    with ledger.lease(caller_arn(environment)):
+    with ledger.lease(caller_arn(environment)), hard_stop(options, None, ledger, echo):   # a reverse may never return
         return rollback(environment, ledger, migration, options, echo=echo, clock=clock)
 
 
