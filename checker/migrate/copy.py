@@ -176,6 +176,26 @@ def write_batches(client, table: str, requests: list, stop: threading.Event, dea
     return written
 
 
+def read_batches(client, table: str, keys: list, stop: threading.Event, deadline: Optional[Deadline],
+                 clock: Clock = REAL) -> list:
+    """Consistent BatchGetItem of `keys` 100 at a time, UnprocessedKeys asked again with
+    backoff: the items found (a key without one: absent)."""
+    found: list = []
+    for start in range(0, len(keys), 100):
+        pending = [{table: {"Keys": keys[start:start + 100], "ConsistentRead": True}}]
+
+        def ask(pending: list = pending) -> dict:
+            answer = backed_off(lambda: call(client, "BatchGetItem", "dynamodb", RequestItems=pending[0]),
+                                stop, deadline, f"reading {table}", clock)
+            found.extend(answer.get("Responses", {}).get(table, []))
+            pending[0] = answer.get("UnprocessedKeys") or {}
+            return pending[0]
+        asked = poll(ask, lambda left: not left, UNPROCESSED_BACKOFF, deadline, clock=clock)
+        if not asked.done:
+            raise Stopped(f"reading {table}: keys still unprocessed when the copy had to stop")
+    return found
+
+
 PageHandler = Callable[[int, list], int]          # (segment, wire items) -> items written
 Checkpoint = Callable[[int, Optional[dict], int, int], None]   # (segment, last key or None, read, written)
 

@@ -217,6 +217,14 @@ class CatchUp:
         self.replay_all([(key, old_images, created) for key, old_images, created in changed.values()])
 
     def replay_all(self, work: list) -> None:
+        """Jobs (source key, old images, created[, stale target keys]) replayed. Before the switch,
+        in batches: the keys' states read 100 at a time (BatchGetItem, consistent), the writes
+        sent 25 at a time, REPLAY_WORKERS batches at once: a replay costs a few round trips per
+        hundred keys, not two per key, so the catch-up outruns the app. After the switch (each
+        write guarded by what the target held) or when two jobs would write one target key (a
+        transform that maps two items to one key: their order matters), one key at a time."""
+        if not self.switched and len(work) > 1 and self.replay_batched(work):
+            return
         if len(work) <= 1:
             for job in work:
                 self.replay(*job)
@@ -224,17 +232,64 @@ class CatchUp:
         with ThreadPoolExecutor(max_workers=min(REPLAY_WORKERS, len(work)), thread_name_prefix="replay") as pool:
             list(pool.map(lambda job: self.replay(*job), work))
 
-    def replay(self, source_key: dict, old_images: Optional[list] = None, created: float = 0.0,
-               stale: Optional[list] = None) -> None:
-        """The key's state now onto the target; `stale`: target keys an older version of the item
-        may have been written at (a transform that makes a changed attribute into the key)."""
-        current = call(self.client, "GetItem", "dynamodb", TableName=self.source, Key=source_key,
-                       ConsistentRead=True).get("Item")
+    def replay_batched(self, work: list) -> bool:
+        """False (nothing written) when two of the jobs write one target key."""
+        from .copy import read_batches, write_batches
+        never = threading.Event()
+        chunks = [[job[0] for job in work[start:start + 100]] for start in range(0, len(work), 100)]
+        source_key_names = tuple(work[0][0])
+        with ThreadPoolExecutor(max_workers=min(REPLAY_WORKERS, len(chunks)), thread_name_prefix="replay") as pool:
+            found = [item for items in pool.map(lambda keys: read_batches(self.client, self.source, keys, never, None),
+                                                chunks) for item in items]
+        current = {key_json({k: item[k] for k in source_key_names}): item for item in found}
+        requests, names = [], set()
+        for job in work:
+            source_key, old_images, stale = job[0], job[1], (job[3] if len(job) > 3 else None)
+            deletes, put = self.writes_for(source_key, current.get(key_json(source_key)), old_images, stale)
+            for key in [*deletes, *([self.target_key(put)] if put is not None else [])]:
+                if key_json(key) in names:
+                    return False
+                names.add(key_json(key))
+            requests += [{"DeleteRequest": {"Key": key}} for key in deletes]
+            if put is not None:
+                requests.append({"PutRequest": {"Item": put}})
+        batches = [requests[start:start + 25] for start in range(0, len(requests), 25)]
+        if batches:
+            with ThreadPoolExecutor(max_workers=min(REPLAY_WORKERS, len(batches)), thread_name_prefix="replay") as pool:
+                list(pool.map(lambda batch: write_batches(self.client, self.target, batch, never, None), batches))
+        with self.lock:
+            self.replayed += len(work)
+        return True
+
+    def writes_for(self, source_key: dict, current: Optional[dict], old_images: Optional[list],
+                   stale: Optional[list]) -> tuple:
+        """(target keys to delete, the target item to put or None) that make the target hold
+        what the source holds now at `source_key` (`current`, a wire item or None): the new
+        state at its key; nothing at the keys its old images (and `stale`) mapped to."""
         new = self.mapped(current)
         befores = [self.mapped(image) for image in old_images or []]
+        new_key = self.target_key(new)
+        deletes = {key_json(k): k for k in [*(self.target_key(b) for b in befores), *(stale or [])]
+                   if k is not None and k != new_key}
+        if new is None and not deletes and new_key is None and not any(befores):
+            # no old image (a record of a resumed run, a replay after the copy): the key maps to itself
+            key = {k: source_key[k] for k in self.target_keys if k in source_key}
+            if len(key) == len(self.target_keys):   # a new key schema: the source's key names no target item
+                deletes[key_json(key)] = key
+        return list(deletes.values()), new
+
+    def replay(self, source_key: dict, old_images: Optional[list] = None, created: float = 0.0,
+               stale: Optional[list] = None) -> None:
+        """The key's state now onto the target, one key; `stale`: target keys an older version
+        of the item may have been written at (a transform that makes a changed attribute into
+        the key). After the switch each write is guarded (still_ours)."""
+        current = call(self.client, "GetItem", "dynamodb", TableName=self.source, Key=source_key,
+                       ConsistentRead=True).get("Item")
+        deletes, new = self.writes_for(source_key, current, old_images, stale)
         guards: dict = {}       # after the switch: {target key: the condition that it is as we read it}
         if self.switched:
-            looked = self.still_ours(befores, new, created, source_key)
+            looked = self.still_ours([self.mapped(image) for image in old_images or []], self.mapped(current),
+                                     created, source_key)
             if looked is None:
                 return
             guards = looked
@@ -242,24 +297,17 @@ class CatchUp:
         def guard(key: Optional[dict]) -> dict:
             return guards.get(key_json(key), {}) if key is not None else {}
         new_key = self.target_key(new)
-        old_keys = {key_json(k): k for k in [*(self.target_key(b) for b in befores), *(stale or [])]
-                    if k is not None and k != new_key}
         try:
-            for old_key in old_keys.values():   # a REMOVE, or a change of what the transform makes into the key
+            for old_key in deletes:   # a REMOVE, or a change of what the transform makes into the key
                 call(self.client, "DeleteItem", "dynamodb", TableName=self.target, Key=old_key, **guard(old_key))
             if new is not None:
                 call(self.client, "PutItem", "dynamodb", TableName=self.target, Item=new, **guard(new_key))
-            elif not old_keys and new_key is None and not any(befores):
-                # no old image (a record of a resumed run, a replay after the copy): the key maps to itself
-                key = {k: source_key[k] for k in self.target_keys if k in source_key}
-                if len(key) == len(self.target_keys):   # a new key schema: the source's key names no target item
-                    call(self.client, "DeleteItem", "dynamodb", TableName=self.target, Key=key, **guard(key))
         except AwsError as exc:
             if exc.code != "ConditionalCheckFailedException":
                 raise
             # the switched app wrote the key between our read of the target and this write: its version stays
             with self.lock:
-                self.conflicts.append(shown_key(new_key or next(iter(old_keys.values()), source_key), source_key))
+                self.conflicts.append(shown_key(new_key or next(iter(deletes), source_key), source_key))
             return
         with self.lock:
             self.replayed += 1
