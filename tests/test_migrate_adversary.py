@@ -101,10 +101,11 @@ def test_online_with_a_transform_that_moves_every_changed_item_to_a_new_key(serv
 @pytest.mark.skipif(len(SEEDS) < 2, reason="~25 s of round trips: runs with ADVERSARY_SEEDS=2 or more (the suite's "
                                            "time budget)")
 def test_online_with_60_ms_between_checker_and_dynamodb(server, tmp_path):
-    """checker in a remote region (every call of its 60 ms later), the app beside its tables."""
+    """checker in a remote region (every call of its 60 ms later), the app beside its tables at its
+    fastest (it never caught up when the replay cost two round trips a key)."""
     url, stop = start_latency_proxy(server.url, 0.06)
     try:
-        directory, suffix, app = under_load(server, tmp_path, 60, checker_url=url, pause=0.1, keys=40)
+        directory, suffix, app = under_load(server, tmp_path, 60, checker_url=url)   # the fastest app
         done = checker(server, directory, "migrate", "--yes", "--fence-quiet", "1")
     finally:
         stop()

@@ -548,18 +548,16 @@ class TableMigrationRun:
 
     def verify_touched(self, online: Online) -> None:
         """Every key a record named since the full verification began, compared source against
-        target (consistent reads), replayed once more where they differ; one still differing: refused."""
+        target (consistent reads, 100 keys a request: this runs while the app's writes wait),
+        replayed once more where they differ; one still differing: refused."""
         touched = list(online.catch_up.touched.values())
         online.catch_up.touched.clear()
         if not touched:
             return
-
-        def holds(source_key: dict) -> bool:
-            if self.key_holds(source_key):
-                return True
-            online.catch_up.replay(source_key)
-            return self.key_holds(source_key)
-        wrong = failing(holds, touched)
+        wrong = self.not_holding(touched)
+        if wrong:
+            online.catch_up.replay_all([(key, [], 0.0) for key in wrong])
+            wrong = self.not_holding(wrong)
         if wrong:
             shown = "; ".join(json.dumps(plain_item(k), default=str) for k in wrong[:20])
             raise CheckerError(f"{self.migration.id}: {len(wrong)} key(s) written during the migration differ between "
@@ -567,25 +565,45 @@ class TableMigrationRun:
                                "the fence is lifted, nothing was switched; run checker migrate again")
         self.echo(f"{self.migration.id}: {len(touched)} key(s) written since the verification checked under the fence")
 
-    def key_holds(self, source_key: dict) -> bool:
-        """The target holds what the source's item (read now) maps to; a deleted (or dropped) item
-        is absent where it would be (under the same key schema; a moved one: its replay deleted it)."""
+    def not_holding(self, source_keys: list) -> list:
+        """The source keys (wire) at which the target does not hold what the source's item, read
+        now, maps to; a deleted (or dropped) item must be absent where it was (under the same key
+        schema; a moved one: its replay deleted it)."""
         from ..items import canonical
-        from .checksum import SKIP
-        found = call(self.client, "GetItem", "dynamodb", TableName=self.migration.source, Key=source_key,
-                     ConsistentRead=True).get("Item")
-        expected = self.expected(plain_item(found)) if found is not None else SKIP
-        if not isinstance(expected, dict):
-            if set(self.key_names) != set(source_key):
-                return True
-            return call(self.client, "GetItem", "dynamodb", TableName=self.target.name, Key=source_key,
-                        ConsistentRead=True).get("Item") is None
-        where = {k: expected[k] for k in self.key_names if k in expected}
-        if len(where) != len(self.key_names):
-            return False
-        held = call(self.client, "GetItem", "dynamodb", TableName=self.target.name, Key=wire_item(where),
-                    ConsistentRead=True).get("Item")
-        return held is not None and canonical(plain_item(held)) == canonical(expected)
+        from .checksum import key_name
+        from .copy import read_batches
+        never = threading.Event()
+        names = tuple(source_keys[0])
+
+        def name(key: dict) -> str:       # numbers as DynamoDB normalises them: 1.50 and 1.5 are one key
+            return key_name(plain_item(key))
+
+        def by_key(items: list, key_names: tuple) -> dict:
+            return {name({k: item[k] for k in key_names}): item for item in items}
+        sources = by_key(read_batches(self.client, self.migration.source, source_keys, never, None), names)
+        wrong: list = []
+        wanted: list = []     # (source key, target key (wire), the expected plain item or None)
+        for key in source_keys:
+            found = sources.get(name(key))
+            expected = self.expected(plain_item(found)) if found is not None else None
+            if not isinstance(expected, dict):      # deleted, or left out by the transform
+                if set(self.key_names) == set(key):
+                    wanted.append((key, key, None))
+                continue
+            where = {k: expected[k] for k in self.key_names if k in expected}
+            if len(where) != len(self.key_names):
+                wrong.append(key)
+                continue
+            wanted.append((key, wire_item(where), expected))
+        target_keys = list({name(where): where for _, where, _ in wanted}.values())
+        held = by_key(read_batches(self.client, self.target.name, target_keys, never, None) if target_keys else [],
+                      self.key_names)
+        for key, where, expected in wanted:
+            item = held.get(name(where))
+            if not (item is None if expected is None else
+                    item is not None and canonical(plain_item(item)) == canonical(expected)):
+                wrong.append(key)
+        return wrong
 
     def breaches(self, online: Online) -> None:
         """A last look at the source's stream after the switch: a write there passed the fence.
