@@ -39,8 +39,13 @@ $(DYNALITE):
 
 backends: $(BACKENDS_VENV)/.installed $(DYNALITE)
 
+# two workers (pytest-xdist), a test file to each at a time (its module's servers start once):
+# most tests wait on servers and subprocesses, so the machine's two cores overlap them
+# (`make test PYTEST_WORKERS=0` runs them one by one)
+PYTEST_WORKERS ?= 2
+
 test: install backends
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # for iteration: everything but the tests marked slow (servers, subprocesses, the other backends)
 test-fast: install
