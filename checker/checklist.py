@@ -233,7 +233,23 @@ def _semantic_problems(document: dict, file: str, specs: Optional[dict]) -> list
     for name, environment in (document.get("environments") or {}).items():
         problems += _environment_problems(name, environment, file, specs)
     problems += _endpoint_problems(document, file)
+    problems += _log_pattern_problems(document, file)
     return problems
+
+
+def _log_pattern_problems(document: dict, file: str) -> list[Problem]:
+    """A pattern checker cannot evaluate itself would leave the count to a server that may not
+    evaluate it either (moto answers nothing): refused here, never a silent zero."""
+    from .log_pattern import UnsupportedPattern, parse
+    pattern = (document.get("logs") or {}).get("filter_pattern") if isinstance(document.get("logs"), dict) else None
+    if not isinstance(pattern, str):
+        return []
+    try:
+        parse(pattern)
+    except UnsupportedPattern as exc:
+        return [Problem(file, "$.logs.filter_pattern", f"{exc} (checker evaluates words, phrases, - and ?, and "
+                        "JSON patterns { $.field = value })")]
+    return []
 
 
 def _migration_problems(tables: dict, file: str) -> list[Problem]:

@@ -6,6 +6,7 @@ always used (`"pass"`, `"applied"`), while code compares members, not spelled-ou
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Optional
 
 from .model import Change, Words
 from .text import escape_controls
@@ -48,6 +49,7 @@ class CheckResult:
     details: tuple = ()
     checker_command: str = ""
     seconds: float = field(default=0.0, compare=False)   # how long it took (JUnit's time=)
+    answered: Optional[int] = field(default=None, compare=False)   # an endpoint's HTTP status (None: no answer)
 
     def __post_init__(self):
         # Text from elsewhere (an endpoint's answer, an AWS message) may hold line breaks and

@@ -300,11 +300,16 @@ def test_the_pattern_is_evaluated_by_checker_exclusions_included(cli, endpoint, 
     checklist["logs"]["filter_pattern"] = "?Timeout ?ResourceNotFoundException"
     checklist.write()
     assert cli.json("check", *args)[1]["results"][0]["found"].startswith("1 event(s)")
-    checklist["logs"]["filter_pattern"] = '{ $.level = "ERROR" }'
+    put_log_events(endpoint, ('{"level": "ERROR", "errorType": "ResourceNotFoundException"}', now - 2000),
+                   ('{"level": "INFO"}', now - 1000))
+    checklist["logs"]["filter_pattern"] = '{ $.level = "ERROR" && $.errorType = "Resource*" }'
     checklist.write()
-    result, report = cli.json("check", *args)     # left to the server (moto's answer is its own), and said
-    assert "as the server evaluated it: a JSON filter pattern" in report["results"][0]["summary"]
-    assert report["results"][0]["status"] in ("warn", "fail")
+    result, report = cli.json("check", *args)     # a JSON pattern: evaluated by checker too
+    assert report["results"][0]["found"].startswith("1 event(s)"), report
+    checklist["logs"]["filter_pattern"] = "[ip, user, status = 5*]"
+    checklist.write()
+    refused = cli("validate")                      # one checker cannot evaluate: refused, never a silent zero
+    assert refused.exit_code == 1 and "$.logs.filter_pattern" in refused.output and "space-delimited" in refused.output
 
 
 def test_bad_since_is_a_clear_error(cli, endpoint, checklist):

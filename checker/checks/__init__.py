@@ -5,6 +5,7 @@ then reported as errors with the same reason instead of each waiting out botocor
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 from collections.abc import Callable
 
@@ -42,7 +43,7 @@ def run_checks(ctx: CheckContext, kinds, log: Log = lambda m: None) -> list:
         elapsed = time.monotonic() - started
         results += timed(found, elapsed)
         log(f"{kind.name}: checked in {elapsed:.1f}s")
-    return blame_tables(results)
+    return blame_tables(results, frozenset(ctx.checklist.bindings.values()))
 
 
 def unexpected(check_id: str, kind: str, exc: Exception) -> CheckResult:
@@ -61,20 +62,43 @@ def timed(results: list, elapsed: float) -> list:
     return [r if r.seconds else dataclasses.replace(r, seconds=share) for r in results]
 
 
-def blame_tables(results: list) -> list:
-    """A failing endpoint, when a table is missing or not ready, names that table and its fix:
-    DynamoDB's own error (and an app without a health action) would not say which."""
-    broken = [r for r in results if r.kind == "tables" and r.status is Status.FAIL and r.checker_command]
+DYNAMODB_ERRORS = ("ResourceNotFoundException", "Requested resource not found", "Cannot do operations on a non-existent table")
+
+
+def blame_tables(results: list, bound: frozenset = frozenset()) -> list:
+    """A failing endpoint names a missing or not-ready table, and its fix, only with evidence:
+    its answer names the table or DynamoDB's error for it (the real app's 502 body says
+    ResourceNotFoundException), or it is a 5xx from the function and the table is one the
+    function is bound to (`bound`: spec names; none declared: any broken one). A name that does
+    not resolve, no answer, or a 4xx (a route that does not exist) name their own cause."""
+    broken = {r.id.partition(":")[2]: r for r in results
+              if r.kind == "tables" and r.status is Status.FAIL and r.checker_command}
     if not broken:
         return results
-    why = "; ".join(r.summary for r in broken)
-    command = broken[0].checker_command
+
+    def names(answer: str, table: CheckResult) -> bool:
+        """The answer names the table's live name (its summary's "table NAME ..."), whole: track is
+        not named by "tracks", liked_songs not by liked_songs_metadata."""
+        live = table.summary.split(" ", 2)[1] if table.summary.startswith("table ") else ""
+        return bool(live) and re.search(rf"(?<![\w.-]){re.escape(live)}(?![\w.-])", answer) is not None
+
+    def suspects(result: CheckResult) -> list:
+        answer = f"{result.summary} {result.found}"
+        named = [r for r in broken.values() if names(answer, r)]
+        if named:
+            return named
+        if any(error in answer for error in DYNAMODB_ERRORS):
+            return list(broken.values())
+        if result.answered is not None and result.answered >= 500:
+            return [r for name, r in broken.items() if not bound or name in bound]
+        return []
 
     def blamed(result: CheckResult) -> CheckResult:
-        if result.kind != "endpoints" or not result.status.failing:
+        if result.kind != "endpoints" or not result.status.failing or not (tables := suspects(result)):
             return result
+        why = "; ".join(r.summary for r in tables)
         return dataclasses.replace(result, details=result.details + (f"probably because {why}",),
-                                   remediation=f"{why}: run", checker_command=command)
+                                   remediation=f"{why}: run", checker_command=tables[0].checker_command)
     return [blamed(r) for r in results]
 
 

@@ -99,8 +99,8 @@ def does_not_resolve(exc: Exception) -> bool:
 
 
 def attempt(http: urllib3.PoolManager, endpoint: Endpoint, url: str, headers: dict, redactor: Redactor) -> tuple:
-    """One request: (ok, found) where found says what came back, secrets masked. Raises
-    Unresolvable when the host name does not resolve."""
+    """One request: (ok, found, the HTTP status or None) where found says what came back, secrets
+    masked. Raises Unresolvable when the host name does not resolve."""
     body = endpoint.body
     if body is not None and not isinstance(body, str):
         body = json.dumps(body)
@@ -120,27 +120,30 @@ def attempt(http: urllib3.PoolManager, endpoint: Endpoint, url: str, headers: di
         else:
             failure = None
         if time.monotonic() >= deadline - 0.05:  # cut off by the watchdog, with or without an exception
-            return False, f"no whole answer within its timeout of {endpoint.timeout:g}s"
+            return False, f"no whole answer within its timeout of {endpoint.timeout:g}s", None
         if failure:
-            return False, failure
+            return False, failure, None
     text = data[:MAX_BODY].decode("utf-8", "replace")
     excerpt = redactor.excerpt(text, EXCERPT)
     if response.status != endpoint.expect_status:
-        return False, f"HTTP {response.status}: {excerpt}"
+        return False, f"HTTP {response.status}: {excerpt}", response.status
     if endpoint.schema is None:
-        return True, f"HTTP {response.status}"
+        return True, f"HTTP {response.status}", response.status
     if nesting(text) > MAX_NESTING:
-        return False, f"HTTP {response.status}, body nested deeper than {MAX_NESTING} levels: not checked against the schema"
+        return (False, f"HTTP {response.status}, body nested deeper than {MAX_NESTING} levels: not checked against "
+                "the schema", response.status)
     try:
         document = json.loads(text)
     except ValueError:
-        return False, f"HTTP {response.status}, body is not JSON: {excerpt}"
+        return False, f"HTTP {response.status}, body is not JSON: {excerpt}", response.status
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(endpoint.schema).iter_errors(document))
     if error is not None:
         if any(SENSITIVE.search(str(part)) for part in error.absolute_path):
-            return False, f"HTTP {response.status}, body at {error.json_path}: does not match the schema (value not shown)"
-        return False, redactor.remote(f"HTTP {response.status}, body at {error.json_path}: {clip(error.message)}")
-    return True, f"HTTP {response.status}, body matches the schema"
+            return (False, f"HTTP {response.status}, body at {error.json_path}: does not match the schema (value not "
+                    "shown)", response.status)
+        shown = redactor.remote(f"HTTP {response.status}, body at {error.json_path}: {clip(error.message)}")
+        return False, shown, response.status
+    return True, f"HTTP {response.status}, body matches the schema", response.status
 
 
 def check_endpoint(endpoint: Endpoint, base_url: Optional[str], http: Optional[urllib3.PoolManager] = None,
@@ -171,7 +174,7 @@ def check_endpoint(endpoint: Endpoint, base_url: Optional[str], http: Optional[u
             if host_name in unresolved:
                 raise Unresolvable(host_name)
             # a pool per attempt: its sockets are watched with this attempt's deadline
-            ok, found = attempt(http or urllib3.PoolManager(), endpoint, url, headers, redactor)
+            ok, found, status = attempt(http or urllib3.PoolManager(), endpoint, url, headers, redactor)
         except Unresolvable as exc:
             unresolved.add(str(exc))
             host = redactor(clip(str(exc), 120))
@@ -188,7 +191,8 @@ def check_endpoint(endpoint: Endpoint, base_url: Optional[str], http: Optional[u
             sleep(endpoint.retry_delay)
     return CheckResult(check_id, "endpoints", Status.FAIL, f"{endpoint.method} {shown_url}: {found}",
                        expected=expected, found=f"{found} (after {attempts} attempt(s))",
-                       remediation=f"curl -i -X {endpoint.method} '{shown_url}' and read the function's logs")
+                       remediation=f"curl -i -X {endpoint.method} '{shown_url}' and read the function's logs",
+                       answered=status)
 
 
 def rebased(entry_point_url: Optional[str], base_url: str) -> str:

@@ -14,7 +14,7 @@ from typing import Optional
 from ..checklist import LogCheck
 from ..context import CheckContext
 from ..errors import AwsError, expect, pages
-from ..log_pattern import TextPattern, UnsupportedPattern, parse
+from ..log_pattern import JsonPattern, TextPattern, UnsupportedPattern, parse
 from ..results import CheckResult, Status
 from ..secrets import Redactor
 from ..text import clip
@@ -128,10 +128,11 @@ def count_matching_events(client, log_group: str, pattern: str, since_ms: int, s
     """(count, first `samples` messages, why checker could not evaluate the pattern or "") of
     events matching `pattern` since `since_ms`. checker applies the pattern to every event it
     reads (checker/log_pattern.py); the server gets only the plain words each match contains. A
-    pattern checker cannot evaluate (JSON, space-delimited) is left to the server, and said."""
+    pattern checker cannot evaluate (space-delimited; validate refuses it) is left to the server,
+    and said."""
     count, sample_lines = 0, []  # type: tuple[int, list[str]]
     redactor = redactor or Redactor()
-    parsed: Optional[TextPattern] = None
+    parsed: Optional[TextPattern | JsonPattern] = None
     try:
         parsed = parse(pattern)
         server_pattern, unevaluated = parsed.server_pattern(), ""
