@@ -139,3 +139,98 @@ def test_a_configuration_update_reaches_the_next_invocation_on_the_local_stack(e
         boto3.client("lambda", endpoint_url=endpoint, region_name="us-east-1").update_function_configuration(
             FunctionName="follows", Environment={"Variables": {"SONGS_TABLE": "songs_v2"}})
         assert urllib.request.urlopen(server.url).read() == b"songs_v2"
+
+
+class StandIn:
+    """A stand-in of the real TS app behind its gateways, on 127.0.0.1: `?action=liked-songs-stats`
+    under /dev/spotify-playlist-dev (the REST API) and /liked-songs-stats (the Function URL)
+    answer the stats while both cache tables exist; without them it logs what the real app logs
+    (`ERROR Invoke Error {"errorType":"ResourceNotFoundException",...}`) and answers API
+    Gateway's 502. Every call also logs the benign `ERROR No tracks to be added`."""
+
+    def __init__(self, endpoint: str, region: str = "us-east-1"):
+        import http.server
+        import threading
+        self.dynamodb = boto3.client("dynamodb", endpoint_url=endpoint, region_name=region)
+        self.logs = boto3.client("logs", endpoint_url=endpoint, region_name=region)
+        self.group, self.stream, self.asked = "/aws/lambda/spotify-playlist-dev", "2026/12/07/[$LATEST]stand-in", []
+        self.incidents = 0          # the incident's ERROR lines it logged
+        if not self.logs.describe_log_groups(logGroupNamePrefix=self.group)["logGroups"]:
+            self.logs.create_log_group(logGroupName=self.group)
+        self.logs.create_log_stream(logGroupName=self.group, logStreamName=self.stream)
+        stand_in = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                stand_in.asked.append(self.path)
+                status, body = stand_in.answer(self.path)
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def log(self, message: str) -> None:
+        import time
+        self.logs.put_log_events(logGroupName=self.group, logStreamName=self.stream,
+                                 logEvents=[{"timestamp": int(time.time() * 1000), "message": message}])
+
+    def answer(self, path: str) -> tuple:
+        self.log("2026-12-07T02:00:00.000Z\tb1e\tERROR\tNo tracks to be added")
+        if path not in ("/dev/spotify-playlist-dev?action=liked-songs-stats", "/liked-songs-stats"):
+            return 404, {"message": "Missing Authentication Token"}
+        tables = self.dynamodb.list_tables()["TableNames"]
+        if "liked_songs" not in tables or "liked_songs_metadata" not in tables:
+            self.incidents += 1
+            self.log('2026-12-07T02:00:00.100Z\tb1e\tERROR\tInvoke Error \t{"errorType":"ResourceNotFoundException",'
+                     '"errorMessage":"Requested resource not found"}')
+            return 502, {"message": "Internal server error"}
+        return 200, {"metadata": {"count": 0}, "sampleTracks": [], "cacheAge": 0}
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_the_shipped_example_checks_a_stand_in_through_the_incident(cli, endpoint, ts_app):
+    """examples/spotify-playlist-ts, unchanged, pointed at a stand-in with --base-url: healthy,
+    smoke passes; the incident (both cache tables gone), smoke fails naming the two tables, the
+    logs check counts the incident's line (not the benign one), and no other cause is named."""
+    app, _, _ = ts_app
+    options = ["--checklist", str(app / "checklist.yaml"), "--endpoint-url", endpoint]
+    assert cli("apply", *options, "--yes").exit_code == 0
+    stand_in = StandIn(endpoint)
+    try:
+        args = ["smoke", *options, "--base-url", stand_in.url, "--since", "5m"]
+        result, report = cli.json(*args)
+        assert result.exit_code == 0, [r for r in report["results"] if r["status"] != "pass"]
+        assert sorted(set(stand_in.asked)) == ["/dev/spotify-playlist-dev?action=liked-songs-stats", "/liked-songs-stats"]
+        found = {r["id"]: r for r in report["results"]}
+        assert f"GET {stand_in.url}/dev/spotify-playlist-dev?action=liked-songs-stats" in \
+            found["endpoint:liked-songs-stats"]["summary"]       # the output says which URL was asked
+
+        dynamodb = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1")
+        for table in ("liked_songs", "liked_songs_metadata"):      # the incident: what checker never does
+            dynamodb.delete_table(TableName=table)
+        result, report = cli.json(*args)
+    finally:
+        stand_in.close()
+    assert result.exit_code == 1
+    found = {r["id"]: r for r in report["results"]}
+    assert {k for k, r in found.items() if r["status"] == "fail"} == {
+        "table:liked_songs", "table:liked_songs_metadata", "endpoint:liked-songs-stats", "endpoint:liked-songs-stats-url",
+        'logs:ERROR -"No tracks to be added"'}, {k: r["status"] for k, r in found.items()}
+    for name in ("liked-songs-stats", "liked-songs-stats-url"):
+        causes = [d for d in found[f"endpoint:{name}"]["details"] if d.startswith("probably because")]
+        assert causes == ["probably because table liked_songs does not exist; table liked_songs_metadata does not "
+                          "exist"], found[f"endpoint:{name}"]
+    logs = found['logs:ERROR -"No tracks to be added"']
+    assert stand_in.incidents and logs["found"].startswith(f"{stand_in.incidents} event(s)"), logs   # each, none else
+    assert "ResourceNotFoundException" in " ".join(logs["details"]) and "No tracks" not in " ".join(logs["details"])

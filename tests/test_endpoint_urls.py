@@ -59,3 +59,19 @@ def test_a_host_that_does_not_resolve_is_one_line_at_once_and_never_retried():
     second = check_endpoint(Endpoint("b", path="/stats"), "http://nosuch.invalid/", http=NoRequests(),
                             unresolved=unresolved)
     assert "does not resolve" in second.summary
+
+
+@pytest.mark.parametrize("entry_point, base, rebased_to", [
+    ("https://abc.execute-api.us-east-1.amazonaws.com/dev/spotify-playlist-dev", "http://127.0.0.1:8080",
+     "http://127.0.0.1:8080/dev/spotify-playlist-dev"),                   # a REST API: stage and resource kept
+    ("http://127.0.0.1:5000/restapis/abc/dev/_user_request_/spotify-playlist-dev", "http://127.0.0.1:8080",
+     "http://127.0.0.1:8080/dev/spotify-playlist-dev"),                   # an emulator's form: as on AWS
+    ("https://x.lambda-url.us-east-1.on.aws/", "https://staging.example/app", "https://staging.example/app/"),
+    (None, "http://127.0.0.1:8080/base", "http://127.0.0.1:8080/base"),  # no entry point found: the base URL
+    ("https://abc.execute-api.us-east-1.amazonaws.com/dev/spotify-playlist-dev",
+     "https://abc.execute-api.us-east-1.amazonaws.com/dev/spotify-playlist-dev",
+     "https://abc.execute-api.us-east-1.amazonaws.com/dev/spotify-playlist-dev"),   # the stage given twice: once
+])
+def test_a_base_url_overrides_an_entry_point_keeping_its_path(entry_point, base, rebased_to):
+    from checker.checks.endpoints import rebased
+    assert rebased(entry_point, base) == rebased_to

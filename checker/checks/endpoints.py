@@ -27,6 +27,7 @@ from ..secrets import SENSITIVE, Redactor
 from ..text import clip
 from .entry_point import discovered_base_url, entry_point_urls
 
+EMULATED_REST_PATH = re.compile(r"^/restapis/[^/]+/([^/]+)/_user_request_")   # LocalStack's form of /{stage}
 EXCERPT = 200
 MAX_BODY = 1_000_000   # bytes of a response read; a larger body is judged on its first megabyte
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -202,7 +203,11 @@ def rebased(entry_point_url: Optional[str], base_url: str) -> str:
     if not entry_point_url:
         return base_url
     found, base = urlsplit(entry_point_url), urlsplit(base_url)
-    return urlunsplit((base.scheme, base.netloc, base.path.rstrip("/") + found.path, found.query, ""))
+    path = EMULATED_REST_PATH.sub(r"/\1", found.path)   # an emulator's invoke URL: the stage and resource, as on AWS
+    joined = base.path.rstrip("/")
+    if not (path.rstrip("/") and joined.endswith(path.rstrip("/"))):    # a base URL that already holds the stage
+        joined += path
+    return urlunsplit((base.scheme, base.netloc, joined, found.query, ""))
 
 
 def check_endpoints(ctx: CheckContext, log: Callable[[str], None] = lambda m: None) -> list:
