@@ -297,6 +297,40 @@ def test_data_migrations_run_once_in_order_and_a_changed_file_is_refused(cli, en
     assert refused.exit_code == 1 and "forward-only" in refused.stderr
 
 
+def test_plan_status_and_check_read_migration_files_without_running_them(cli, endpoint, project, checklist, live):
+    """A file that would loop at import, or leave a mark: plan, status and check read its TABLE
+    and sha256 without executing it; migrate runs it, and its sys.exit at import is one line, exit
+    1. A FIFO among the files is refused by name, never read (it would block)."""
+    import os
+    marker = project / "ran"
+    path = migration_file(project, "0001_loop.py",
+        "import os, sys\n"
+        f"open({str(marker)!r}, 'w').close()\n"
+        "if not os.environ.get('LET_IT_EXIT'):\n"
+        "    while True:\n"
+        "        pass\n"
+        "sys.exit(0)\n"
+        "TABLE = 'liked_songs'\n"
+        "def transform(item):\n"
+        "    return None\n")
+    assert cli("plan", *live[:4], "--detailed-exitcode", "--timeout", "30").exit_code == 2
+    assert cli("migrate", "status", *live[:4]).exit_code == 2
+    assert cli("check", *live, "--only", "migrations").exit_code == 1
+    assert not marker.exists()                          # never executed
+    os.environ["LET_IT_EXIT"] = "1"
+    try:
+        ran = cli("migrate", *live, "--yes")
+    finally:
+        del os.environ["LET_IT_EXIT"]
+    assert ran.exit_code == 1 and "importing it raised SystemExit" in ran.stderr, ran.output
+    assert marker.exists() and "Traceback" not in ran.output
+
+    path.unlink()
+    os.mkfifo(project / "migrations" / "0002_fifo.py")
+    blocked = cli("plan", *live[:4], "--timeout", "30")
+    assert blocked.exit_code == 1 and "0002_fifo.py: not a regular file" in blocked.stderr, blocked.output
+
+
 def test_a_failed_data_migration_is_fixed_and_resumed_and_applied_only_when_nothing_is_left(
         cli, endpoint, project, checklist, live, monkeypatch):
     """The transform raises on one item: the fixed file goes on (every sha256 recorded); items the

@@ -85,8 +85,10 @@ class DataRun:
     samples: list = field(default_factory=list)
 
     def transformed(self, item: dict):
+        transform = self.migration.transform
+        assert transform is not None, "a data migration runs imported()"
         try:
-            return self.migration.transform(copy.deepcopy(item))
+            return transform(copy.deepcopy(item))
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - the user's transform (sys.exit too): named, stopped
             raise CheckerError(f"{self.migration.path.name}: transform raised {type(exc).__name__}: "
                                f"{clip(str(exc), 200)} on the item with key {shown_key(item, self.key_names)}; "

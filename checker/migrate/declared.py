@@ -3,6 +3,7 @@ table migrations (`tables: {NEW: {migrate_from: OLD}}`), loaded and checked, and
 one returns."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib
 import importlib.util
@@ -37,7 +38,7 @@ class DataMigration:
     id: str              # the file's stem: 0001_backfill_genre
     path: Path
     table: str           # a spec's TableName
-    transform: Callable
+    transform: Optional[Callable]   # None until imported(): plan, status and check never execute the file
     sha256: str
 
 
@@ -45,7 +46,7 @@ class DataMigration:
 class TableMigration:
     target: ExpectedTable  # the new spec, named for the environment
     source: str           # the live table it copies, named for the environment
-    transform: Optional[Callable] = None
+    transform: Optional[Callable] = None     # None until with_functions(): plan and status never import it
     transform_name: Optional[str] = None
     reverse: Optional[Callable] = None       # target item -> source item: what rollback copies back with
     reverse_name: Optional[str] = None
@@ -93,7 +94,11 @@ def _import_file(path: Path):
 
 
 def load_data_migrations(environment: Environment) -> list:
-    """Every migrations/NNNN_name.py, in order; any malformed one is an error naming it."""
+    """Every migrations/NNNN_name.py, in order, read without being executed (its id, sha256 and
+    TABLE, a string literal; a module-level transform): `plan`, `status` and `check` must not run
+    a file that loops at import or exits. Only regular files are read (a FIFO would block). Any
+    malformed one is an error naming it. `imported()` executes one, when `migrate` runs it."""
+    import ast
     directory = migrations_directory(environment)
     if directory is None or not directory.is_dir():
         return []
@@ -110,18 +115,49 @@ def load_data_migrations(environment: Environment) -> list:
         if number in numbers:
             raise CheckerError(f"{path}: number {number} is taken by {numbers[number]}; numbers are strictly increasing")
         numbers[number] = path.name
+        if not path.is_file():
+            raise CheckerError(f"{path}: not a regular file (a FIFO, a device, a dangling link?): migrations are files")
         content = path.read_bytes()
-        module = _import_file(path)
-        table = getattr(module, "TABLE", None)
-        transform = getattr(module, "transform", None)
+        try:
+            tree = ast.parse(content, filename=str(path))
+        except (SyntaxError, ValueError) as exc:
+            raise CheckerError(f"{path}: not valid Python: {clip(str(exc), 200)}") from None
+        table = next((node.value.value for node in tree.body if isinstance(node, ast.Assign)
+                      and any(isinstance(t, ast.Name) and t.id == "TABLE" for t in node.targets)
+                      and isinstance(node.value, ast.Constant)), None)
         if not isinstance(table, str) or table not in specs:
-            raise CheckerError(f"{path}: TABLE must be a spec's TableName (one of {', '.join(sorted(specs))}); "
-                               f"found {clip(repr(table), 80)}")
-        if not callable(transform):
+            raise CheckerError(f"{path}: TABLE must be a string naming a spec's TableName (one of "
+                               f"{', '.join(sorted(specs))}), written as a literal: checker reads it without running "
+                               f"the file; found {clip(repr(table), 80)}")
+        defined = {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))} | {
+            t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets if isinstance(t, ast.Name)}
+        if "transform" not in defined:
             raise CheckerError(f"{path}: needs a function transform(item) returning the new item, None or "
                                "checker.migrate.DELETE")
-        found.append(DataMigration(path.stem, path, table, transform, hashlib.sha256(content).hexdigest()))
+        found.append(DataMigration(path.stem, path, table, None, hashlib.sha256(content).hexdigest()))
     return found
+
+
+def imported(migration: DataMigration) -> DataMigration:
+    """The migration with its transform, its file executed now (as it was read: a file changed
+    since is refused, its ledger entry would not say what ran)."""
+    if hashlib.sha256(migration.path.read_bytes()).hexdigest() != migration.sha256:
+        raise CheckerError(f"{migration.path}: changed while checker read it; run checker migrate again")
+    module = _import_file(migration.path)
+    transform = getattr(module, "transform", None)
+    if getattr(module, "TABLE", None) != migration.table or not callable(transform):
+        raise CheckerError(f"{migration.path}: when run, TABLE is not {migration.table!r} or transform is not a "
+                           "function: TABLE a literal, transform(item) a function")
+    return dataclasses.replace(migration, transform=transform)
+
+
+def with_functions(environment: Environment, migration: TableMigration) -> TableMigration:
+    """The table migration with its transform and reverse imported (only `migrate` runs them)."""
+    base = Path(environment.checklist.file).parent if environment.checklist else Path(".")
+    directories = [base, base / "migrations"]
+    return dataclasses.replace(
+        migration, transform=load_callable(migration.transform_name, directories) if migration.transform_name else None,
+        reverse=load_callable(migration.reverse_name, directories) if migration.reverse_name else None)
 
 
 def load_callable(reference: str, directories: list) -> Callable:
@@ -147,14 +183,12 @@ def load_callable(reference: str, directories: list) -> Callable:
 
 
 def load_table_migrations(environment: Environment) -> list:
+    """Every `migrate_from` of the checklist, its transform and reverse named, not imported."""
     migrations = []
     for table in environment.tables:
         if not table.migrate_from:
             continue
-        base = Path(environment.checklist.file).parent if environment.checklist else Path(".")
-        transform = load_callable(table.transform, [base, base / "migrations"]) if table.transform else None
-        reverse = load_callable(table.reverse, [base, base / "migrations"]) if table.reverse else None
-        migrations.append(TableMigration(table, table.migrate_from, transform, table.transform, reverse, table.reverse))
+        migrations.append(TableMigration(table, table.migrate_from, None, table.transform, None, table.reverse))
     return migrations
 
 

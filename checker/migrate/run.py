@@ -14,8 +14,10 @@ from .declared import (
     MigrationResult,
     TableMigration,
     changed_file,
+    imported,
     load_data_migrations,
     load_table_migrations,
+    with_functions,
 )
 from .hard_stop import HardStop
 from .ledger import MigrationStatus, caller_arn, ledger_of
@@ -79,8 +81,9 @@ def run_pending(environment: Environment, todo: list, options: MigrateOptions,
     """Every migration of `todo` (from pending()): table migrations first, then data migrations
     in order, under the ledger's lease; a dry run writes nothing, the ledger included."""
     from .table import TableMigrationRun
-    tables = [m for m, _ in todo if isinstance(m, TableMigration)]
-    datas = [m for m, _ in todo if isinstance(m, DataMigration)]
+    # the user's code is executed here, and only here: plan, status and check read the files
+    tables = [with_functions(environment, m) for m, _ in todo if isinstance(m, TableMigration)]
+    datas = [imported(m) for m, _ in todo if isinstance(m, DataMigration)]
     offline_only = [m for m in tables if m.target.catch_up != "stream"]
     if offline_only and not options.offline and not options.dry_run:
         raise CheckerError(f"table migration(s) pending: {', '.join(f'{m.source} -> {m.target.name}' for m in offline_only)}; "
@@ -133,7 +136,7 @@ def status(environment: Environment) -> list:
 def rollback_table(environment: Environment, migration_id: str, echo: Callable[[str], None] = lambda line: None,
                    options: Optional[MigrateOptions] = None, clock: Clock = REAL) -> MigrationResult:
     from .table import rollback
-    migration = find_table_migration(environment, migration_id)
+    migration = with_functions(environment, find_table_migration(environment, migration_id))
     ledger = ledger_of(environment)
     with ledger.lease(caller_arn(environment)), hard_stop(options, None, ledger, echo):   # a reverse may never return
         return rollback(environment, ledger, migration, options, echo=echo, clock=clock)
