@@ -471,6 +471,19 @@ def test_the_meter_keeps_a_copy_within_its_share_of_capacity():
     assert meter.taken >= rate * 0.5            # and it does let work through
 
 
+def test_a_wait_for_capacity_ends_at_the_migrations_deadline():
+    """A 1-unit table's page owes minutes of capacity: the next wait ends at --timeout (the
+    caller stops at its checkpoint), not when the debt is paid."""
+    from checker.migrate.copy import Meter
+    from checker.poll import Deadline, SimulatedClock
+    clock = SimulatedClock()
+    meter = Meter(0.5, clock)
+    meter.take(250)                                  # a big page: 500 s of debt at half a unit a second
+    deadline = Deadline(15, clock=clock)
+    meter.take(250, deadline=deadline)
+    assert 15 <= clock.now() <= 16 and meter.taken == 250, (clock.now(), meter.taken)
+
+
 def test_a_scan_page_is_bounded_whatever_the_backend_returns(endpoint):
     """Memory stays one page a worker: the copy asks for at most `page_limit` items a page (dynalite
     would hand a whole segment over at once)."""

@@ -88,11 +88,15 @@ class Meter:
         self.taken = 0.0
         self.lock = threading.Lock()
 
-    def take(self, units: float, stop: Optional[threading.Event] = None) -> None:
+    def take(self, units: float, stop: Optional[threading.Event] = None, deadline: Optional[Deadline] = None) -> None:
+        """Wait until `units` may be spent; returns early (nothing taken) at the stop or the
+        deadline: a big page on a 1-unit table owes minutes, and the caller stops at its checkpoint."""
         if not self.per_second:
             self.taken += units
             return
         while True:
+            if deadline is not None and deadline.expired:
+                return
             with self.lock:
                 now = self.clock.now()
                 self.tokens = min(self.per_second, self.tokens + (now - self.stamp) * self.per_second)
@@ -102,7 +106,10 @@ class Meter:
                     self.taken += units
                     return
                 short = min(units, self.per_second) - self.tokens
-            if self.clock.wait(stop, short / self.per_second):
+            pause = short / self.per_second
+            if deadline is not None:
+                pause = min(pause, max(deadline.remaining(), 0.01))
+            if self.clock.wait(stop, pause):
                 return
 
 
@@ -250,7 +257,7 @@ class Scan:
             if stop.is_set():
                 return
             if owed and self.meter is not None:
-                self.meter.take(owed, stop)
+                self.meter.take(owed, stop, self.deadline)
             if self.deadline is not None and self.deadline.expired:
                 raise Stopped(f"the migration's --timeout passed; every segment of {self.table} is checkpointed")
             params = dict(TableName=self.table, Segment=segment, TotalSegments=self.segments,
@@ -319,7 +326,8 @@ def copy_items(client, source: str, target: str, start: dict, checkpoint: Option
                 if item is None:
                     continue
             requests.append({"PutRequest": {"Item": item}})
-        writes.take(sum(write_units(r["PutRequest"]["Item"]) for r in requests) if write_rate else len(requests))
+        writes.take(sum(write_units(r["PutRequest"]["Item"]) for r in requests) if write_rate else len(requests),
+                    deadline=deadline)
         return write_batches(client, target, requests, never, deadline, clock)
 
     def counted(segment: int, key: Optional[dict], read: int, written: int) -> None:
