@@ -198,3 +198,26 @@ def test_the_timeout_stops_at_a_checkpoint_and_the_rerun_goes_on(songs, endpoint
     rerun = Cli(project)("migrate", "--offline", "--yes", "--endpoint-url", endpoint)   # no lease left behind
     assert rerun.exit_code == 0, rerun.output
     assert sorted(target_keys(client)) == [f"k{n:04d}" for n in range(ITEMS)]
+
+
+def test_a_ledger_edited_by_hand_is_one_line_and_a_malformed_lock_is_taken_over(songs, endpoint):
+    project, client = songs
+    cli = Cli(project)
+    assert cli("migrate", "--offline", "--yes", "--endpoint-url", endpoint).exit_code == 0
+    key = {"id": {"S": "table:songs_v2"}}
+    client.update_item(TableName="checker_migrations", Key=key, UpdateExpression="SET itemsRead = :s",
+                       ExpressionAttributeValues={":s": {"S": "lots"}})
+    status = cli("migrate", "status", "--endpoint-url", endpoint)
+    assert status.exit_code == 1 and "the item 'table:songs_v2' is malformed" in status.stderr, status.output
+    assert "aws dynamodb get-item --table-name checker_migrations" in status.stderr and "Traceback" not in status.output
+    client.update_item(TableName="checker_migrations", Key=key, UpdateExpression="SET itemsRead = :n",
+                       ExpressionAttributeValues={":n": {"N": "0"}})
+
+    client.put_item(TableName="checker_migrations", Item={"id": {"S": "lock"}, "owner": {"S": "someone"},
+                                                          "since": {"S": "yesterday"}, "expiresAt": {"S": "tomorrow"}})
+    (project / "migrations").mkdir()
+    (project / "migrations" / "0001_mark.py").write_text(
+        "TABLE = 'songs_v2'\ndef transform(item):\n    return None if 'm' in item else {**item, 'm': 1}\n")
+    ran = cli("migrate", "--yes", "--endpoint-url", endpoint)    # a lock that can never expire: taken over
+    assert ran.exit_code == 0, ran.output
+    assert "Traceback" not in ran.output

@@ -16,6 +16,7 @@ import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import TYPE_CHECKING, Optional
 
 from ..errors import AwsError, CheckerError, call, pages
@@ -168,12 +169,25 @@ class Ledger:
             for item in page.get("Items", []):
                 plain = _plain(item)
                 if plain.get("id") != LOCK_ID:
-                    found[plain["id"]] = LedgerEntry.of(plain)
+                    found[str(plain.get("id"))] = self.entry(plain)
         return found
 
     def get(self, migration_id: str) -> Optional[LedgerEntry]:
         item = self._read(migration_id)
-        return LedgerEntry.of(item) if item else None
+        return self.entry(item) if item else None
+
+    def entry(self, plain: dict) -> LedgerEntry:
+        """The item read as an entry; one edited by hand into something else (a checkpoint that
+        is not JSON, `itemsRead: 'lots'`) is one line naming it and how to recover."""
+        try:
+            return LedgerEntry.of(plain)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            item_id = clip(str(plain.get("id")), 80)
+            raise CheckerError(f"ledger {self.name}: the item {item_id!r} is malformed ({clip(str(exc), 120)}); "
+                               "it was edited by hand? Restore it from `aws dynamodb get-item --table-name "
+                               f"{self.name} --key '{{\"id\": {{\"S\": \"{item_id}\"}}}}'` and fix the attribute, or "
+                               "remove checkpoints/itemsRead/itemsWritten (the copy then starts again from the "
+                               "beginning, which is safe)") from None
 
     def _read(self, item_id: str) -> Optional[dict]:
         item = call(self.client, "GetItem", "dynamodb", TableName=self.name, Key={"id": {"S": item_id}},
@@ -216,15 +230,16 @@ class Ledger:
                 "since": {"N": str(int(now))}, "expiresAt": {"N": str(int(now + LEASE_SECONDS))}}
         try:
             call(self.client, "PutItem", "dynamodb", TableName=self.name, Item=item,
-                 ConditionExpression="attribute_not_exists(id) OR expiresAt < :now",
-                 ExpressionAttributeValues={":now": {"N": str(int(now))}})
+                 # the type test first: a hand-edited string expiry is not compared (moto fails on it)
+                 ConditionExpression="attribute_not_exists(id) OR (attribute_type(expiresAt, :number) AND expiresAt < :now)",
+                 ExpressionAttributeValues={":now": {"N": str(int(now))}, ":number": {"S": "N"}})
         except AwsError as exc:
             if exc.code != "ConditionalCheckFailedException":
                 raise
             held = self._read(LOCK_ID) or {}
-            if not self._take_over_from_the_dead(held, item):
-                since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(held.get("since") or 0)))
-                until = time.strftime("%H:%M:%SZ", time.gmtime(float(held.get("expiresAt") or 0)))
+            if not (self._take_over_from_the_dead(held, item) or self._take_over_malformed(held, item)):
+                since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(_seconds(held.get("since"))))
+                until = time.strftime("%H:%M:%SZ", time.gmtime(_seconds(held.get("expiresAt"))))
                 raise CheckerError(f"another checker migrate is running on this environment (ledger {self.name}, "
                                    f"since {since}, by {held.get('caller', 'unknown')} on {held.get('host', 'a host')}); "
                                    f"a running one renews its lease every {HEARTBEAT_SECONDS:g} s: if it was killed, "
@@ -251,6 +266,24 @@ class Ledger:
                  ExpressionAttributeValues={":me": {"S": self.owner}})
         except CheckerError:
             pass   # taken over after an expiry: not ours to free
+
+    def _take_over_malformed(self, held: dict, item: dict) -> bool:
+        """A lock item whose expiry is not a number (edited by hand) would never expire: taken
+        over, conditioned on it still being that item (its owner, or none)."""
+        if isinstance(held.get("expiresAt"), (int, float, Decimal)) and not isinstance(held.get("expiresAt"), bool):
+            return False
+        owner = held.get("owner")
+        condition: dict = ({"ConditionExpression": "#owner = :was", "ExpressionAttributeNames": {"#owner": "owner"},
+                      "ExpressionAttributeValues": {":was": {"S": str(owner)}}} if isinstance(owner, str)
+                     else {"ConditionExpression": "attribute_not_exists(#owner)",
+                           "ExpressionAttributeNames": {"#owner": "owner"}})
+        try:
+            call(self.client, "PutItem", "dynamodb", TableName=self.name, Item=item, **condition)
+        except AwsError as exc:
+            if exc.code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def _take_over_from_the_dead(self, held: dict, item: dict) -> bool:
         """A lease whose holder ran on this host as a process that no longer exists (SIGKILL, a
@@ -307,6 +340,14 @@ class Ledger:
         """Inside the lease: still ours (else a CheckerError: stop before writing anything more)."""
         if self.holding and self.lost:
             raise CheckerError(self.lost)
+
+
+def _seconds(value) -> float:
+    """A stored epoch, or 0 for what is not one (shown, never trusted)."""
+    try:
+        return float(value or 0)
+    except (TypeError, ValueError, OverflowError):
+        return 0.0
 
 
 def checkpoints_of(entry: Optional[LedgerEntry]) -> dict:
