@@ -23,6 +23,11 @@ def read_plan(environment: Environment, for_apply: bool = False) -> list:
     live = read_tables(client, tables, list_first=for_apply)
     sources = sorted({t.migrate_from for t in tables if t.migrate_from and t.migrate_from not in live})
     live |= {name: LiveTable(name, found) for name, found in describe_tables(client, sources).items()}
+    from .errors import CheckerError
+    from .migrate.run import unknown_source_message, unknown_sources
+    described = {name: table.description if table.exists else None for name, table in live.items()}
+    if unknown := unknown_sources(environment, described):
+        raise CheckerError(unknown_source_message(unknown[0]))
     changes = diff_tables(tables, live)
     if any(t.migrate_from for t in tables) or has_data_migrations(environment):
         changes += pending_changes(environment, live)

@@ -203,6 +203,18 @@ def test_a_rollback_after_a_transform_needs_its_reverse_and_then_carries_every_w
     assert len(expected) == TRACKS and "1 key(s) deleted from liked_songs" in back.stderr
 
 
+def test_a_migrate_from_that_names_no_table_is_an_error_never_an_empty_target(cli, endpoint, project, checklist, live):
+    add_v2(project, checklist)
+    checklist["tables"]["liked_songs_v2"]["migrate_from"] = "liked_song"        # a typo
+    checklist.write()
+    for command in (("plan",), ("apply", "--yes")):
+        refused = cli(*command, *live[:4])
+        assert refused.exit_code == 1 and "migrate_from: liked_song is no live table" in refused.stderr, refused.output
+    assert "liked_songs_v2" not in dynamodb(endpoint).list_tables()["TableNames"]   # nothing created
+    checked = cli("check", *live, "--only", "migrations")
+    assert checked.exit_code == 1 and "liked_song is no live table" in checked.stdout, checked.output
+
+
 def test_a_copy_that_stopped_resumes_from_its_checkpoints_and_converges(cli, endpoint, project, checklist, live):
     """A transform that fails half-way (as Ctrl-C or an expired credential would stop it): the
     rerun goes on from the segments' checkpoints; the result is every item once, equal checksums."""

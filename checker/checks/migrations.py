@@ -16,8 +16,15 @@ def check_migrations(ctx: CheckContext, log=None) -> list:
         return [CheckResult("migrations", "migrations", Status.SKIP,
                             "not in the checklist: no migrations declared (tables.*.migrate_from, "
                             "migrations/NNNN_name.py)")]
-    results = []
-    for migration, entry in pending(environment):
+    from ..live import describe_tables
+    from ..migrate.declared import load_table_migrations
+    from ..migrate.run import unknown_source_message, unknown_sources
+    from ..model import LiveTable
+    sources = [m.source for m in load_table_migrations(environment)]
+    described = describe_tables(environment.dynamodb(), sources) if sources else {}
+    results = [CheckResult(f"migrations:{m.id}", "migrations", Status.FAIL, unknown_source_message(m))
+               for m in unknown_sources(environment, described)]
+    for migration, entry in pending(environment, {name: LiveTable(name, found) for name, found in described.items()}):
         state = f"ledger: {entry.status}" if entry else "not started"
         what = (f"data migration on {migration.table}" if isinstance(migration, DataMigration)
                 else f"{migration.source} -> {migration.target.name}")

@@ -52,6 +52,21 @@ def pending(environment: Environment, live: Optional[dict] = None) -> list:
     return found
 
 
+def unknown_sources(environment: Environment, described: dict) -> list:
+    """Table migrations whose `migrate_from` names no live table and no spec of the checklist's
+    (`described`: {live name: description or None}): a typo, never a new environment (where the
+    source's spec creates it), and never a reason to create the target empty."""
+    specs = {t.name for t in environment.tables}
+    return [m for m in load_table_migrations(environment)
+            if described.get(m.source) is None and m.source not in specs]
+
+
+def unknown_source_message(migration: TableMigration) -> str:
+    return (f"tables.{migration.target.spec_name}.migrate_from: {migration.source} is no live table in this "
+            "environment and no spec of the checklist's: a typo? Name the table the app uses now (the prefix and "
+            "suffix are added); nothing is created until it does")
+
+
 def pending_changes(environment: Environment, live: dict) -> list:
     """plan's entries for pending migrations (a missing target's is the diff's already)."""
     from ..diff import migrate_table_change
