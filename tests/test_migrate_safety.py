@@ -221,3 +221,12 @@ def test_a_ledger_edited_by_hand_is_one_line_and_a_malformed_lock_is_taken_over(
     ran = cli("migrate", "--yes", "--endpoint-url", endpoint)    # a lock that can never expire: taken over
     assert ran.exit_code == 0, ran.output
     assert "Traceback" not in ran.output
+
+
+def test_an_existing_target_unlike_its_spec_is_refused_before_anything_is_written(songs, endpoint):
+    project, client = songs
+    client.create_table(**spec("songs_v2"))             # a leftover keyed by pk only: the spec says pk + sk
+    client.put_item(TableName="songs_v2", Item={"pk": {"S": "theirs"}})
+    refused = Cli(project)("migrate", "--offline", "--yes", "--endpoint-url", endpoint)
+    assert refused.exit_code == 1 and "songs_v2 exists, but not as its spec says" in refused.stderr, refused.output
+    assert target_keys(client) == ["theirs"] and "Traceback" not in refused.output

@@ -270,6 +270,14 @@ class TableMigrationRun:
                                      if not o.status.made) or "not ACTIVE in time"
                 raise CheckerError(f"{self.migration.id}: creating {self.target.name} did not succeed ({problems})")
             return
+        from ..diff import diff_table
+        from ..model import Action, LiveTable
+        replaced = [c for c in diff_table(_without_source(self.target), LiveTable(self.target.name, exists["Table"]))
+                    if c.action is Action.REPLACE_TABLE]
+        if replaced:       # diffed before anything is written into it
+            raise CheckerError(f"{self.migration.id}: {self.target.name} exists, but not as its spec says "
+                               f"({clip('; '.join(c.detail for c in replaced), 300)}): nothing was written into it; "
+                               "rename the spec's table, or delete that table yourself if it is a leftover")
         waited = wait_until_active(self.client, [self.target.name], self.options.create_timeout)
         if not waited.ready:
             raise CheckerError(f"{self.migration.id}: {self.target.name} (or one of its indexes) is not ACTIVE")
