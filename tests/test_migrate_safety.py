@@ -195,8 +195,11 @@ def test_the_timeout_stops_at_a_checkpoint_and_the_rerun_goes_on(songs, endpoint
     assert "--timeout passed" in str(stopped.value) and "checkpointed" in str(stopped.value)
     assert 0 < len(target_keys(client)) < ITEMS
     assert ledger_entry(client)["status"]["S"] == "running"
-    rerun = Cli(project)("migrate", "--offline", "--yes", "--endpoint-url", endpoint)   # no lease left behind
+    # no lease left behind; another --segments (the default 4) resumes with the checkpoints' 2
+    rerun = Cli(project)("migrate", "--offline", "--yes", "--endpoint-url", endpoint)
     assert rerun.exit_code == 0, rerun.output
+    assert "resuming with 2 segments, as its checkpoints were made (not --segments 4)" in rerun.stderr
+    assert "differing key(s) copied again" not in rerun.stderr      # nothing skipped: nothing to repair
     assert sorted(target_keys(client)) == [f"k{n:04d}" for n in range(ITEMS)]
 
 

@@ -220,7 +220,7 @@ def run_data_migration(environment: Environment, ledger, migration: DataMigratio
                        segments: int = 4, echo: Callable[[str], None] = lambda line: None,
                        page_limit: int = 500, clock: Clock = REAL) -> MigrationResult:
     from .copy import Counts, Progress, Scan
-    from .ledger import APPLIED, FAILED, RUNNING, checkpoints_of
+    from .ledger import APPLIED, FAILED, RUNNING, checkpoints_of, resumed_segments
     entry = ledger.get(migration.id) if ledger.exists() else None
     if entry and entry.status is APPLIED and entry.sha256 != migration.sha256:
         raise changed_file(migration, entry)
@@ -254,6 +254,7 @@ def run_data_migration(environment: Environment, ledger, migration: DataMigratio
         ledger.update(migration.id, status=RUNNING, sha256=migration.sha256, sha256s=",".join(ran_with))
     else:
         ledger.update(migration.id, status=RUNNING)
+    scan.segments = resumed_segments(ledger, migration.id, ledger.get(migration.id), segments, echo)
 
     def checkpoint(segment, key, read, written):
         counts.add(read, written)

@@ -342,6 +342,20 @@ class Ledger:
             raise CheckerError(self.lost)
 
 
+def resumed_segments(ledger: Ledger, migration_id: str, entry: Optional[LedgerEntry], asked: int,
+                     echo) -> int:
+    """The parallel Scan's segment count for a copy: a resumed run's checkpoints hold a position
+    per segment of the count they were made with, so that count is reused (another --segments
+    would skip parts of the table or read them twice); a fresh copy records the one asked."""
+    recorded = entry.fields.get("copySegments") if entry is not None else None
+    if entry is not None and entry.checkpoints and isinstance(recorded, int) and recorded != asked:
+        echo(f"{migration_id}: resuming with {recorded} segments, as its checkpoints were made (not --segments {asked})")
+        return recorded
+    if entry is not None and not entry.checkpoints:
+        ledger.update(migration_id, copySegments=asked)
+    return asked
+
+
 def _seconds(value) -> float:
     """A stored epoch, or 0 for what is not one (shown, never trusted)."""
     try:

@@ -312,8 +312,10 @@ class TableMigrationRun:
 
     def copy(self, entry: Optional[LedgerEntry], source: dict) -> None:
         from .copy import Counts, capacity_rate, copy_items
-        from .ledger import checkpoints_of
+        from .ledger import checkpoints_of, resumed_segments
         target = call(self.client, "DescribeTable", "dynamodb", TableName=self.target.name)["Table"]
+        segments = resumed_segments(self.ledger, self.migration.id, self.ledger.get(self.migration.id),
+                                    self.options.segments, self.echo)
         counts = Counts(entry.items_read, entry.items_written) if entry is not None else Counts()
 
         def checkpoint(segment, key, read, written):
@@ -323,7 +325,7 @@ class TableMigrationRun:
                    transform=self.transformed if self.migration.transform is not None else None,
                    read_rate=capacity_rate(source, "ReadCapacityUnits", self.options.capacity_share),
                    write_rate=capacity_rate(target, "WriteCapacityUnits", self.options.capacity_share),
-                   segments=self.options.segments, deadline=self.deadline, page_limit=self.options.page_items,
+                   segments=segments, deadline=self.deadline, page_limit=self.options.page_items,
                    clock=self.clock,
                    counts=counts, expected=int(source.get("ItemCount") or 0) or None, echo=self.echo)
 
