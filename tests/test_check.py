@@ -440,11 +440,15 @@ def test_bindings_compare_the_function_variables_with_the_environment_table_name
     # prod's tables carry "-prod"; the function was deployed with dev's names (issue: no check saw it)
     deploy_function(endpoint, REGION, "spotify-playlist-prod", exact_policy(checklist),
                     {"DEFAULT_USER_ID": "dana", "SPOTIFY_CLIENT_ID": "id", "SPOTIFY_CLIENT_SECRET": SECRET,
-                     **BINDINGS, "USER_TABLE": "user-prod"})
+                     **BINDINGS, "USER_TABLE": "user-prod",
+                     "LIKED_SONGS_METADATA_TABLE": "postgres://app:hunter2-PLANTED@db.internal/x"})
     result, report = cli.json("check", "--endpoint-url", endpoint, "--env", "prod", "--only", "bindings")
     assert result.exit_code == 1
     results = by_id(report["results"])
     assert results["bindings:USER_TABLE"]["status"] == "pass"
+    metadata = results["bindings:LIKED_SONGS_METADATA_TABLE"]       # not a name of the table: never shown
+    assert metadata["status"] == "fail" and "holds a value that is not this environment's name" in metadata["summary"]
+    assert "hunter2" not in result.stdout and "postgres" not in result.stdout
     liked = results["bindings:LIKED_SONGS_TABLE"]
     assert (liked["status"], liked["expected"], liked["found"]) == (
         "fail", "LIKED_SONGS_TABLE=liked_songs-prod", "'liked_songs'")

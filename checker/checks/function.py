@@ -5,6 +5,7 @@ Environment variable VALUES are never read into a result: only names and whether
 """
 from __future__ import annotations
 
+from ..checklist import TABLE_NAME
 from ..context import CheckContext
 from ..results import CheckResult, Status
 
@@ -98,10 +99,16 @@ def check_bindings(ctx: CheckContext, log=None) -> list:
             results.append(CheckResult(check_id, "bindings", Status.PASS, f"{variable} names table {expected}",
                                        expected=expected, found=value))
             continue
-        found = "not set" if value is None else repr(value)
+        if value is None:
+            found, said = "not set", f"{variable} is not set"
+        elif TABLE_NAME.fullmatch(value) and spec_name in value:   # another environment's name of the table
+            found, said = repr(value), f"{variable} is {value!r}"
+        else:   # not a name of this table: it may be anything, a secret included
+            found = "a value that is not a name of this table (not shown)"
+            said = f"{variable} holds a value that is not this environment's name of {spec_name} (not shown)"
         results.append(CheckResult(
             check_id, "bindings", Status.FAIL,
-            f"{variable} is {found}, but this environment's {spec_name} table is {expected}",
+            f"{said}, but this environment's {spec_name} table is {expected}",
             expected=f"{variable}={expected}", found=found,
             remediation=f"aws lambda update-function-configuration --function-name {ctx.function_name} "
                         f"--environment 'Variables={{...existing...,{variable}={expected}}}' (keep the other variables)"))
