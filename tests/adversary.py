@@ -104,6 +104,10 @@ class Model:
             self.acknowledged += 1
 
 
+BIG_SHARE = 0.05      # of the plain puts: items of about 390 KB (a batch of them passes 16 MB reads)
+BIG_PAD = 390_000
+
+
 class App:
     """The writers and the model: `start()`, then `stop()` when the test has seen enough."""
 
@@ -119,6 +123,7 @@ class App:
         self.idle = threading.Condition()
         self.busy = 0                          # writers inside an invocation
         self.errors: list = []
+        self.big = 0                           # items of about 390 KB it wrote
         self.workers: list = []
         self.tables_written: dict = {}
         self.lambda_client = server.client("lambda")
@@ -209,6 +214,9 @@ class App:
         try:
             if roll < 0.35:
                 item = self.item(key, n, f"put{n}")
+                if chance.random() < BIG_SHARE:      # near DynamoDB's 400 KB item limit
+                    item["pad"] = {"S": "x" * BIG_PAD}
+                    self.big += 1
                 dynamodb.put_item(TableName=table, Item=item)
                 self.model.set(key, item)
             elif roll < 0.55:
