@@ -514,9 +514,9 @@ def test_reads_are_paid_for_before_the_next_read_never_after_the_last(endpoint):
     fill(endpoint, count=30)
 
     class Counted(Meter):
-        def take(self, units, stop=None):
+        def take(self, units, stop=None, deadline=None):
             self.asked = getattr(self, "asked", 0) + 1
-            super().take(units, stop)
+            super().take(units, stop, deadline)
     for page_limit, asked in ((100, 0), (10, 2)):    # one page: nothing owed; three of 10: paid before pages 2 and 3
         meter = Counted(1000.0)
         Scan(dynamodb(endpoint), "liked_songs", segments=1, meter=meter, page_limit=page_limit).run(lambda s, p: 0)
