@@ -67,6 +67,7 @@ bench: install
 	$(BIN)/python bench/bench_sync.py 100000 50
 	$(BIN)/python bench/bench_copy.py 100000 10000
 	$(BIN)/python bench/bench_cutover.py
+	$(BIN)/python bench/bench_replay.py 5000
 	$(BIN)/python bench/results.py render
 
 clean:
