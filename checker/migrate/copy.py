@@ -161,25 +161,34 @@ def backed_off(function: Callable, stop: threading.Event, deadline: Optional[Dea
     return answered.value
 
 
+def until_processed(send: Callable[[dict], dict], request: dict, deadline: Optional[Deadline], clock: Clock,
+                    stopped: str) -> None:
+    """`send(request)` returns what the server left unprocessed (UnprocessedItems / -Keys): sent
+    again with backoff until nothing is left, or Stopped(`stopped`) at the deadline."""
+    pending = [request]
+
+    def once() -> dict:
+        pending[0] = send(pending[0])
+        return pending[0]
+    if not poll(once, lambda left: not left, UNPROCESSED_BACKOFF, deadline, clock=clock).done:
+        raise Stopped(stopped)
+
+
 def write_batches(client, table: str, requests: list, stop: threading.Event, deadline: Optional[Deadline],
                   clock: Clock = REAL) -> int:
     """BatchWriteItem of `requests` 25 at a time, UnprocessedItems re-sent with backoff."""
     written = 0
-    for start in range(0, len(requests), BATCH):
-        pending = [{table: requests[start:start + BATCH]}]
 
-        def send(pending: list = pending) -> dict:
-            nonlocal written
-            batch = pending[0]
-            answer = backed_off(lambda: call(client, "BatchWriteItem", "dynamodb", RequestItems=batch),
-                                stop, deadline, f"writing {table}", clock)
-            left = answer.get("UnprocessedItems") or {}
-            written += sum(len(v) for v in batch.values()) - sum(len(v) for v in left.values())
-            pending[0] = left
-            return left
-        sent = poll(send, lambda left: not left, UNPROCESSED_BACKOFF, deadline, clock=clock)
-        if not sent.done:
-            raise Stopped(f"writing {table}: items still unprocessed when the copy had to stop")
+    def send(batch: dict) -> dict:
+        nonlocal written
+        answer = backed_off(lambda: call(client, "BatchWriteItem", "dynamodb", RequestItems=batch),
+                            stop, deadline, f"writing {table}", clock)
+        left = answer.get("UnprocessedItems") or {}
+        written += sum(len(v) for v in batch.values()) - sum(len(v) for v in left.values())
+        return left
+    for start in range(0, len(requests), BATCH):
+        until_processed(send, {table: requests[start:start + BATCH]}, deadline, clock,
+                        f"writing {table}: items still unprocessed when the copy had to stop")
     return written
 
 
@@ -188,18 +197,15 @@ def read_batches(client, table: str, keys: list, stop: threading.Event, deadline
     """Consistent BatchGetItem of `keys` 100 at a time, UnprocessedKeys asked again with
     backoff: the items found (a key without one: absent)."""
     found: list = []
-    for start in range(0, len(keys), 100):
-        pending = [{table: {"Keys": keys[start:start + 100], "ConsistentRead": True}}]
 
-        def ask(pending: list = pending) -> dict:
-            answer = backed_off(lambda: call(client, "BatchGetItem", "dynamodb", RequestItems=pending[0]),
-                                stop, deadline, f"reading {table}", clock)
-            found.extend(answer.get("Responses", {}).get(table, []))
-            pending[0] = answer.get("UnprocessedKeys") or {}
-            return pending[0]
-        asked = poll(ask, lambda left: not left, UNPROCESSED_BACKOFF, deadline, clock=clock)
-        if not asked.done:
-            raise Stopped(f"reading {table}: keys still unprocessed when the copy had to stop")
+    def send(request: dict) -> dict:
+        answer = backed_off(lambda: call(client, "BatchGetItem", "dynamodb", RequestItems=request),
+                            stop, deadline, f"reading {table}", clock)
+        found.extend(answer.get("Responses", {}).get(table, []))
+        return answer.get("UnprocessedKeys") or {}
+    for start in range(0, len(keys), 100):
+        until_processed(send, {table: {"Keys": keys[start:start + 100], "ConsistentRead": True}}, deadline, clock,
+                        f"reading {table}: keys still unprocessed when the copy had to stop")
     return found
 
 

@@ -16,7 +16,6 @@ import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import TYPE_CHECKING, Optional
 
 from ..errors import AwsError, CheckerError, call, pages
@@ -270,7 +269,8 @@ class Ledger:
     def _take_over_malformed(self, held: dict, item: dict) -> bool:
         """A lock item whose expiry is not a number (edited by hand) would never expire: taken
         over, conditioned on it still being that item (its owner, or none)."""
-        if isinstance(held.get("expiresAt"), (int, float, Decimal)) and not isinstance(held.get("expiresAt"), bool):
+        expires = held.get("expiresAt")     # _plain makes numbers int or float; a BOOL is no number
+        if isinstance(expires, (int, float)) and not isinstance(expires, bool):
             return False
         owner = held.get("owner")
         condition: dict = ({"ConditionExpression": "#owner = :was", "ExpressionAttributeNames": {"#owner": "owner"},

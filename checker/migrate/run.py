@@ -95,17 +95,25 @@ def run_pending(environment: Environment, todo: list, options: MigrateOptions,
                 echo: Callable[[str], None] = lambda line: None, clock: Clock = REAL) -> list:
     """Every migration of `todo` (from pending()): table migrations first, then data migrations
     in order, under the ledger's lease; a dry run writes nothing, the ledger included."""
-    from .table import TableMigrationRun
-    # the user's code is executed here, and only here: plan, status and check read the files
-    tables = [with_functions(environment, m) for m, _ in todo if isinstance(m, TableMigration)]
-    datas = [imported(m) for m, _ in todo if isinstance(m, DataMigration)]
-    offline_only = [m for m in tables if m.target.catch_up != "stream"]
+    offline_only = [m for m, _ in todo if isinstance(m, TableMigration) and m.target.catch_up != "stream"]
     if offline_only and not options.offline and not options.dry_run:
         raise CheckerError(f"table migration(s) pending: {', '.join(f'{m.source} -> {m.target.name}' for m in offline_only)}; "
                            "without `catch_up: stream` a copy is offline: stop the app's writes to the source, then "
                            "pass --offline")
     deadline = within(options.timeout, clock) if options.timeout else None
     ledger = ledger_of(environment)
+    # the user's code is executed from here on, and only here (plan, status and check read the files):
+    # its imports as much as its transforms, so under the hard stop both
+    with hard_stop(options, deadline, ledger, echo):
+        tables = [with_functions(environment, m) for m, _ in todo if isinstance(m, TableMigration)]
+        datas = [imported(m) for m, _ in todo if isinstance(m, DataMigration)]
+        return _run(environment, ledger, tables, datas, options, deadline, echo, clock)
+
+
+def _run(environment: Environment, ledger, tables: list, datas: list, options: MigrateOptions, deadline,
+         echo: Callable[[str], None], clock: Clock) -> list:
+    """run_pending's migrations, their code imported: a dry run, or each run under the lease."""
+    from .table import TableMigrationRun
     if options.dry_run:
         return [MigrationResult(m.id, "table", MigrationStatus.DRY_RUN, f"would create {m.target.name} if missing, "
                                 f"copy {m.source} into it, verify every item, then switch") for m in tables] + [
@@ -113,7 +121,7 @@ def run_pending(environment: Environment, todo: list, options: MigrateOptions,
                                segments=options.segments, echo=echo) for m in datas]
     ledger.ensure()
     results = []
-    with ledger.lease(caller_arn(environment)), hard_stop(options, deadline, ledger, echo):
+    with ledger.lease(caller_arn(environment)):
         for migration in tables:
             results.append(TableMigrationRun(environment, ledger, migration, options, deadline, echo=echo, clock=clock).run())
         for data in datas:
@@ -151,10 +159,11 @@ def status(environment: Environment) -> list:
 def rollback_table(environment: Environment, migration_id: str, echo: Callable[[str], None] = lambda line: None,
                    options: Optional[MigrateOptions] = None, clock: Clock = REAL) -> MigrationResult:
     from .table import rollback
-    migration = with_functions(environment, find_table_migration(environment, migration_id))
     ledger = ledger_of(environment)
-    with ledger.lease(caller_arn(environment)), hard_stop(options, None, ledger, echo):   # a reverse may never return
-        return rollback(environment, ledger, migration, options, echo=echo, clock=clock)
+    with hard_stop(options, None, ledger, echo):   # importing the reverse, or running it, may never return
+        migration = with_functions(environment, find_table_migration(environment, migration_id))
+        with ledger.lease(caller_arn(environment)):
+            return rollback(environment, ledger, migration, options, echo=echo, clock=clock)
 
 
 def find_table_migration(environment: Environment, migration_id: str) -> TableMigration:

@@ -583,14 +583,14 @@ class TableMigrationRun:
         from .checksum import key_name
         from .copy import read_batches
         never = threading.Event()
-        names = tuple(source_keys[0])
 
         def name(key: dict) -> str:       # numbers as DynamoDB normalises them: 1.50 and 1.5 are one key
             return key_name(plain_item(key))
 
         def by_key(items: list, key_names: tuple) -> dict:
             return {name({k: item[k] for k in key_names}): item for item in items}
-        sources = by_key(read_batches(self.client, self.migration.source, source_keys, never, None), names)
+        sources = by_key(read_batches(self.client, self.migration.source, source_keys, never, None),
+                         self.source_key_names)
         wrong: list = []
         wanted: list = []     # (source key, target key (wire), the expected plain item or None)
         for key in source_keys:
