@@ -30,6 +30,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -172,18 +173,18 @@ class _JsonParser:
         return self.tokens[self.at - 1] if self.at <= len(self.tokens) else ""
 
     def either(self) -> tuple:
-        children = [self.both()]
-        while self.peek() == "||":
-            self.take()
-            children.append(self.both())
-        return children[0] if len(children) == 1 else ("or", children)
+        return self.joined("||", "or", self.both)
 
     def both(self) -> tuple:
-        children = [self.single()]
-        while self.peek() == "&&":
+        return self.joined("&&", "and", self.single)
+
+    def joined(self, mark: str, kind: str, part: Callable[[], tuple]) -> tuple:
+        """`part`, or (kind, [parts]) when several are joined by `mark`."""
+        children = [part()]
+        while self.peek() == mark:
             self.take()
-            children.append(self.single())
-        return children[0] if len(children) == 1 else ("and", children)
+            children.append(part())
+        return children[0] if len(children) == 1 else (kind, children)
 
     def single(self) -> tuple:
         if self.peek() == "(":
