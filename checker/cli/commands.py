@@ -46,10 +46,12 @@ from ..api import (
 )
 from ..api import validate as validate_project
 from .options import (
+    FENCE_QUIET,
     Seconds,
     apply_options,
     aws_options,
     check_options,
+    migrate_options,
     spec_options,
 )
 from .output import OUTPUT, CheckerGroup, checks_command, confirm, echo, fail, handle_errors, stderr
@@ -59,6 +61,18 @@ def load_project(target: Target, sections) -> Project:
     project = Project.load(target, sections)
     OUTPUT.secrets.update(project.secrets().secrets)
     return project
+
+
+def across(target: Target, envs: tuple, work: Callable) -> dict:
+    """{environment: outcome}: every --env/--all-envs environment at once, an error being that
+    environment's outcome; without them, the one target under the key None (its error raises as
+    any command's does). One path for one environment and for many."""
+    return for_each_environment(target, envs, work) if envs else {None: work(target)}
+
+
+def rendered(outcomes: dict, one: Callable, many: Callable) -> str:
+    """The one target's outcome rendered by `one`, or every environment's by `many`."""
+    return one(outcomes[None]) if None in outcomes else many(outcomes)
 
 
 def print_state_change(state, previous, elapsed: float) -> None:
@@ -129,17 +143,12 @@ def plan(output_format, detailed_exitcode, target, envs):
     checker cannot compare is listed as "not compared". With several --env (or --all-envs), each
     environment is planned at once, one plan after the other; exit 2 when any has changes.
     """
-    if not envs:
-        project = load_project(target, sections_of(()))
-        changes = project.plan()
-        echo(report.formatter(output_format).plan(changes, len(project.tables), project.command("apply")))
-        sys.exit(2 if detailed_exitcode and any(c.pending for c in changes) else 0)
-
     def plan_one(each: Target):
         project = load_project(each, sections_of(()))
         return project.plan(), len(project.tables), project.command("apply")
-    outcomes = for_each_environment(target, envs, plan_one)
-    echo(report.formatter(output_format).plans(outcomes))
+    outcomes = across(target, envs, plan_one)
+    formatter = report.formatter(output_format)
+    echo(rendered(outcomes, lambda outcome: formatter.plan(*outcome), formatter.plans))
     if any(isinstance(o, CheckerError) for o in outcomes.values()):
         sys.exit(1)
     pending = any(c.pending for o in outcomes.values() for c in o[0])
@@ -201,21 +210,13 @@ def wait(output_format, timeout, grace, target, envs):
     and backs off (delay about a tenth of the time waited, at most 10 s). Progress goes to
     stderr. Exit 1 on timeout.
     """
-    if envs:
-        outcomes = for_each_environment(target, envs, lambda each: load_project(each, sections_of(())).wait(
-            timeout, print_state_change, grace=grace, heartbeat=print_heartbeat))
-        echo(report.formatter(output_format).waits(outcomes))
-        failed = [n for n, o in outcomes.items() if isinstance(o, CheckerError) or not o.ready]
-        if failed:
-            fail(f"not ready in: {', '.join(failed)}")
-        return
-    project = load_project(target, sections_of(()))
-    result = project.wait(timeout, print_state_change, grace=grace, heartbeat=print_heartbeat)
-    echo(report.formatter(output_format).wait(result))
-    if not result.ready:
-        fail(timeout_message(result, timeout))
-
-
+    outcomes = across(target, envs, lambda each: load_project(each, sections_of(())).wait(
+        timeout, print_state_change, grace=grace, heartbeat=print_heartbeat))
+    formatter = report.formatter(output_format)
+    echo(rendered(outcomes, formatter.wait, formatter.waits))
+    failed = {name: o for name, o in outcomes.items() if isinstance(o, CheckerError) or not o.ready}
+    if failed:
+        fail(rendered(failed, lambda result: timeout_message(result, timeout), lambda many: f"not ready in: {', '.join(many)}"))
 
 
 def run_and_report(target: Target, envs: tuple, request: dict, output_format: str, allowed=KIND_NAMES,
@@ -226,27 +227,26 @@ def run_and_report(target: Target, envs: tuple, request: dict, output_format: st
     smoke = allowed == SMOKE_KINDS
     strict = request.pop("strict")
 
-    def check_one(each: Target, log: Callable[[str], None] = stderr, loaded: Optional[Project] = None) -> list:
-        loaded = loaded or load_project(each, sections_of(kinds))
+    def check_one(each: Target) -> list:
+        loaded = project if project and not envs else load_project(each, sections_of(kinds))
         if only:
             loaded.require_sections(kinds)
+        log = (lambda message: stderr(f"[{each.env}] {message}")) if envs else stderr
         return loaded.render_fixes(loaded.check(kinds, smoke=smoke, log=log, **request))
-    if envs:
-        def check_env(each: Target) -> list:
-            return check_one(each, lambda message: stderr(f"[{each.env}] {message}"))
-        outcomes = for_each_environment(target, envs, check_env)
-        by_environment = {name: ([CheckResult("checker", "checker", Status.ERROR, str(o))]
-                                 if isinstance(o, CheckerError) else o) for name, o in outcomes.items()}
-        echo(report.formatter(output_format).checks_by_environment(by_environment))
-        failing = [name for name, results in by_environment.items() if not gate_passes(results, strict)]
-        if failing:
-            stderr(f"failing: {', '.join(failing)}")
-        return not failing
-    results = check_one(target, loaded=project)
-    echo(report.formatter(output_format).checks(results))
-    if summarize(results)["ok"] and not gate_passes(results, strict):
-        stderr(f"--strict: {summarize(results)['warn']} warning(s) fail this run")
-    return gate_passes(results, strict)
+    by_environment = {name: ([CheckResult("checker", "checker", Status.ERROR, str(o))] if isinstance(o, CheckerError) else o)
+                      for name, o in across(target, envs, check_one).items()}
+    formatter = report.formatter(output_format)
+    echo(rendered(by_environment, formatter.checks, formatter.checks_by_environment))
+    failing = {name: results for name, results in by_environment.items() if not gate_passes(results, strict)}
+    said = rendered(failing, failed_by_strict, lambda many: f"failing: {', '.join(many)}") if failing else ""
+    if said:
+        stderr(said)
+    return not failing
+
+
+def failed_by_strict(results: list) -> str:
+    """Why a run whose checks all passed still fails (its warnings, under --strict); else nothing to add."""
+    return f"--strict: {summarize(results)['warn']} warning(s) fail this run" if summarize(results)["ok"] else ""
 
 
 CHECK_HELP = "\n".join([
@@ -452,38 +452,13 @@ MIGRATE_SECTIONS = ("lambda", "iam", "endpoints", "logs", "entry_point")
 
 @main.group(invoke_without_command=True, cls=click.Group)
 @aws_options(own_timeout=True)
-@click.option("--offline", is_flag=True,
-              help="Your word that the app is not writing to the tables being migrated (table migrations need it).")
-@click.option("--no-switch", is_flag=True, help="Stop a table migration at `verified`: the binding is switched later.")
-@click.option("--dry-run", is_flag=True,
-              help="Count what data migrations would change (keys and attribute names, no values); write nothing.")
-@click.option("--allow-deletes", is_flag=True, help="Let a data migration's transform return DELETE.")
-@click.option("--allow-weaker-target", is_flag=True,
-              help="Migrate into a table that lacks the source's SSE, PITR, TTL or deletion protection.")
-@click.option("--segments", type=click.IntRange(1, 64), default=4, show_default=True,
-              help="Parallel Scan segments (workers) per table.")
-@click.option("--capacity-share", type=click.FloatRange(0.05, 1.0), default=0.5, show_default=True,
-              help="Share of a provisioned table's capacity a migration may use.")
-@click.option("--page-items", type=click.IntRange(1, 10000), default=500, show_default=True,
-              help="Items a Scan page (a checkpoint after each): memory stays a page a segment.")
-@click.option("--via", type=click.Choice(["scan", "s3"]), default="scan", show_default=True,
-              help="How a table migration copies: a parallel Scan, or DynamoDB's export to S3 and import (big tables).")
-@click.option("--bucket", default=None, metavar="NAME", help="With --via s3: the S3 bucket the export is written to.")
-@click.option("--prefix", default="checker-migrations", show_default=True,
-              help="With --via s3: the key prefix of the export in the bucket.")
-@click.option("--timeout", type=Seconds(), default=None,
-              help="Stop after this many seconds, every segment checkpointed (exit 1; run again to resume) [default: none].")
-@click.option("--fence-quiet", type=Seconds(), default=3.0, show_default=True,
-              help="The cut-over: seconds the fenced source's stream must stay quiet before the switch.")
-@click.option("--fence-settle", type=Seconds(), default=30.0, show_default=True,
-              help="The cut-over: writes still arriving this long after the fence mean it does not hold (refused).")
+@migrate_options
 @click.option("--base-url", default=None, metavar="URL",
               help="The app's base URL for the smoke checks after a switch [default: as `checker smoke` finds it].")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (for CI).")
 @click.pass_context
 @handle_errors
-def migrate(ctx, output_format, offline, no_switch, dry_run, allow_deletes, allow_weaker_target, segments,
-            capacity_share, page_items, via, bucket, prefix, timeout, fence_quiet, fence_settle, base_url, yes, target):
+def migrate(ctx, output_format, options, base_url, yes, target):
     """Run every pending migration of one environment: table migrations, then data migrations.
 
     A table migration (`tables: {NEW: {migrate_from: OLD}}` in the checklist) creates NEW from
@@ -508,14 +483,9 @@ def migrate(ctx, output_format, offline, no_switch, dry_run, allow_deletes, allo
     if not pending:
         echo(formatter.nothing_to_migrate())
         return
-    if not dry_run:
+    if not options.dry_run:
         confirm(yes, f"Migrate {clip(', '.join(describe_pending(pending)), 300)} in "
                      f"{project.env_name or 'this account'}?", "migrate")
-    options = MigrateOptions(offline=offline, switch=not no_switch, dry_run=dry_run, allow_deletes=allow_deletes,
-                             allow_weaker_target=allow_weaker_target, segments=segments,
-                             capacity_share=capacity_share, timeout=timeout, page_items=page_items,
-                             via=via, bucket=bucket, prefix=prefix, fence_quiet=fence_quiet, fence_settle=fence_settle,
-                             stop_hard=True)
     results = project.migrate(pending, options, log=stderr)
     echo(formatter.migrations(results))
     if any(r.switched for r in results):
@@ -540,7 +510,7 @@ def migrate_status(output_format, target):
 @migrate.command("rollback")
 @click.argument("migration_id")
 @aws_options
-@click.option("--fence-quiet", type=Seconds(), default=3.0, show_default=True,
+@click.option("--fence-quiet", type=Seconds(), default=FENCE_QUIET, show_default=True,
               help="Seconds the fenced new table is left to settle before it is copied back.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (for CI).")
 @handle_errors

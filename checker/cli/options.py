@@ -14,6 +14,7 @@ from ..api import (
     DEFAULT_CHECKLIST,
     KIND_NAMES,
     CheckerError,
+    MigrateOptions,
     Target,
     clip,
     environment_names,
@@ -196,3 +197,50 @@ def check_options(command=None, many_envs=True, own_timeout=False):
     ])
     return aws_options(with_request, formats=report.formats_for("checks"), many_envs=many_envs,
                        own_timeout=own_timeout)
+
+
+MIGRATE_DEFAULTS = MigrateOptions()
+FENCE_QUIET = MIGRATE_DEFAULTS.fence_quiet
+
+
+def migrate_options(command):
+    """`checker migrate`'s own options; the command receives them as `options` (one
+    MigrateOptions, its defaults the options' defaults), --base-url and --yes aside."""
+    @functools.wraps(command)
+    def with_options(*args, no_switch, **kwargs):
+        fields = {name: kwargs.pop(name) for name in MIGRATE_FIELDS}
+        return command(*args, options=MigrateOptions(switch=not no_switch, stop_hard=True, **fields), **kwargs)
+
+    default = MIGRATE_DEFAULTS
+    return add_options(with_options, [
+        click.option("--offline", is_flag=True,
+                     help="Your word that the app is not writing to the tables being migrated (table migrations need it)."),
+        click.option("--no-switch", is_flag=True, help="Stop a table migration at `verified`: the binding is switched later."),
+        click.option("--dry-run", is_flag=True,
+                     help="Count what data migrations would change (keys and attribute names, no values); write nothing."),
+        click.option("--allow-deletes", is_flag=True, help="Let a data migration's transform return DELETE."),
+        click.option("--allow-weaker-target", is_flag=True,
+                     help="Migrate into a table that lacks the source's SSE, PITR, TTL or deletion protection."),
+        click.option("--segments", type=click.IntRange(1, 64), default=default.segments, show_default=True,
+                     help="Parallel Scan segments (workers) per table."),
+        click.option("--capacity-share", type=click.FloatRange(0.05, 1.0), default=default.capacity_share,
+                     show_default=True, help="Share of a provisioned table's capacity a migration may use."),
+        click.option("--page-items", type=click.IntRange(1, 10000), default=default.page_items, show_default=True,
+                     help="Items a Scan page (a checkpoint after each): memory stays a page a segment."),
+        click.option("--via", type=click.Choice(["scan", "s3"]), default=default.via, show_default=True,
+                     help="How a table migration copies: a parallel Scan, or DynamoDB's export to S3 and import (big tables)."),
+        click.option("--bucket", default=None, metavar="NAME", help="With --via s3: the S3 bucket the export is written to."),
+        click.option("--prefix", default=default.prefix, show_default=True,
+                     help="With --via s3: the key prefix of the export in the bucket."),
+        click.option("--timeout", type=Seconds(), default=None,
+                     help="Stop after this many seconds, every segment checkpointed (exit 1; run again to resume) "
+                          "[default: none]."),
+        click.option("--fence-quiet", type=Seconds(), default=default.fence_quiet, show_default=True,
+                     help="The cut-over: seconds the fenced source's stream must stay quiet before the switch."),
+        click.option("--fence-settle", type=Seconds(), default=default.fence_settle, show_default=True,
+                     help="The cut-over: writes still arriving this long after the fence mean it does not hold (refused)."),
+    ])
+
+
+MIGRATE_FIELDS = ("offline", "dry_run", "allow_deletes", "allow_weaker_target", "segments", "capacity_share",
+                  "page_items", "via", "bucket", "prefix", "timeout", "fence_quiet", "fence_settle")
