@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Optional
 # are imported by the methods that use them.
 from .errors import CheckerError, Interrupted, call
 from .kinds import KIND_NAMES, KINDS, SMOKE_KINDS, sections_of
+from .migrate.options import MigrateOptions
 from .results import DEFAULT_CONCURRENCY, ApplyResult, CheckResult, Status, gate_passes, summarize
 from .secrets import Redactor, masked_url
 from .target import DEFAULT_CHECKLIST, Target
@@ -38,11 +39,6 @@ __all__ = ["Project", "Validation", "validate", "choose_kinds", "CheckerError", 
            "ApplyResult", "sections_of", "Redactor", "clip", "masked_url", "environment_names", "export",
            "Target", "for_each_environment", "init", "changes_to_apply", "escape_controls", "command_scope",
            "MigrateOptions", "describe_pending", "gate_passes"]
-
-
-def MigrateOptions(**options):   # noqa: N802 - the dataclass, imported when used
-    from .migrate import MigrateOptions as Options
-    return Options(**options)
 
 
 def describe_pending(pending: list) -> list:
@@ -231,7 +227,7 @@ class Project:
     def migrate(self, pending: list, options=None, log: Log = _quiet, clock=None) -> list:
         """Run `pending` (from pending_migrations()): a list of MigrationResult. `clock` (a
         poll.Clock) is what the migration's waits, backoffs and --timeout run on."""
-        from .migrate import MigrateOptions, run_pending
+        from .migrate import run_pending
         from .poll import REAL
         return run_pending(self.environment, pending, options or MigrateOptions(), echo=log, clock=clock or REAL)
 

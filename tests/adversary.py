@@ -27,6 +27,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
 import boto3
 import yaml
@@ -391,20 +392,26 @@ def checker(server: Server, directory: Path, *args: str, timeout: float = 300) -
                           timeout=timeout)
 
 
-def checker_killed_at(server: Server, directory: Path, line: str, *args: str, delay: float = 0.0,
+def checker_killed_at(server: Server, directory: Path, line: Optional[str], *args: str, delay: float = 0.0,
                       timeout: float = 300) -> str:
-    """The CLI, SIGKILLed `delay` seconds after its stderr shows `line` (or at its end); its stderr."""
+    """The CLI, SIGKILLed `delay` seconds after its stderr shows `line` (or at its end), or with
+    `line` None `delay` seconds after it started, wherever it is then; its stderr."""
     process = subprocess.Popen([CHECKER, *args], cwd=directory, env=server.environ(), stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
+    killer = threading.Timer(delay, process.kill) if line is None else None
+    if killer is not None:
+        killer.start()
     seen: list = []
     deadline = time.monotonic() + timeout
     for text in process.stderr:   # type: ignore[union-attr]
         seen.append(text)
-        if line in text:
+        if line is not None and line in text:
             time.sleep(delay)
             break
         if time.monotonic() > deadline:
             break
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
+    if killer is not None:
+        killer.cancel()
     return "".join(seen)

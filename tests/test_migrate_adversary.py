@@ -1,8 +1,8 @@
 """The adversary against table migrations (tests/adversary.py): the app writes throughout, as its
 role, through its binding; at the end the table it is bound to must hold exactly the last
 acknowledged state of every key. Online and offline, forward and rollback, `--no-switch` then the
-switch, items near the 400 KB limit among the writes, and SIGKILL at every phase boundary followed
-by a rerun of the same command.
+switch, items near the 400 KB limit among the writes, and SIGKILL at every phase boundary and at
+random moments, followed by a rerun of the same command.
 
 More seeds: ADVERSARY_SEEDS=20 make test (the suite runs one of each; with 2 or more, also checker
 60 ms away from its tables)."""
@@ -156,3 +156,18 @@ def test_sigkill_at_every_phase_boundary_then_the_same_command_finishes(server, 
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     verdict = settle_and_judge(server, app, f"songs_v2{suffix}")
     assert verdict == CLEAN, (verdict, rerun.stderr[-3000:])
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_sigkill_at_random_moments_then_the_same_command_finishes(server, tmp_path, seed):
+    """Killed at seeded random moments, wherever the run is then (inside a batch, between the fence
+    and its check, mid-switch, mid-drain), each run resuming the one before; then the same command,
+    run once more, finishes and the oracle finds nothing wrong."""
+    import random
+    chance = random.Random(1000 + seed)
+    directory, suffix, app = under_load(server, tmp_path, 200 + seed)
+    seen = [checker_killed_at(server, directory, None, *MIGRATE, delay=chance.uniform(0.5, 6.0)) for _ in range(4)]
+    rerun = checker(server, directory, *MIGRATE)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    verdict = settle_and_judge(server, app, f"songs_v2{suffix}")
+    assert verdict == CLEAN, (verdict, "".join(seen)[-3000:], rerun.stderr[-3000:])

@@ -21,9 +21,18 @@ A table migration is declared, not scripted: `tables: {X: {migrate_from: Y}}` in
 """
 from __future__ import annotations
 
-from .declared import DELETE, DataMigration, MigrateOptions, TableMigration, has_data_migrations, load_data_migrations
-from .run import describe_pending, pending, pending_changes, rollback_table, run_pending, status
+from .options import MigrateOptions
 
-__all__ = ["DELETE", "DataMigration", "TableMigration", "has_data_migrations", "load_data_migrations",
-           "MigrateOptions", "describe_pending", "pending", "pending_changes", "rollback_table", "run_pending",
-           "status"]
+# The rest loads when first used (PEP 562): the CLI imports MigrateOptions when it starts, and the
+# engine below it (boto3, jsonschema, yaml) comes only with a command that migrates.
+DECLARED = ("DELETE", "DataMigration", "TableMigration", "has_data_migrations", "load_data_migrations")
+RUN = ("describe_pending", "pending", "pending_changes", "rollback_table", "run_pending", "status")
+
+__all__ = ["MigrateOptions", *DECLARED, *RUN]
+
+
+def __getattr__(name: str):
+    if name not in DECLARED + RUN:   # first: `from . import run` below asks for submodules by this route
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from . import declared, run
+    return getattr(declared if name in DECLARED else run, name)

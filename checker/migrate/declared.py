@@ -205,26 +205,3 @@ def changed_file(migration: DataMigration, entry: LedgerEntry) -> CheckerError:
     return CheckerError(f"{migration.path}: changed since it was applied (sha256 {entry.sha256[:12]}... then, "
                         f"{migration.sha256[:12]}... now); an applied data migration is forward-only: restore "
                         "the file and write a new migration")
-
-
-@dataclass(frozen=True)
-class MigrateOptions:
-    """What `checker migrate` was told (see its --help)."""
-
-    offline: bool = False
-    switch: bool = True
-    dry_run: bool = False
-    allow_deletes: bool = False
-    allow_weaker_target: bool = False
-    segments: int = 4
-    capacity_share: float = 0.5
-    timeout: Optional[float] = None
-    page_items: int = 500
-    via: str = "scan"                 # "s3": DynamoDB's export to S3 and import from it
-    bucket: Optional[str] = None
-    prefix: str = "checker-migrations"
-    create_timeout: float = 1800      # seconds for a table migration's target to become ACTIVE
-    fence_quiet: float = 3.0          # the cut-over: seconds the fenced source's stream must stay quiet
-    fence_settle: float = 30.0        # ... and at most this long after the fence (more: it does not hold)
-    stop_hard: bool = False           # the CLI's: a run still going GRACE_SECONDS after its timeout or an
-                                      # interrupt (a transform that never returns) ends the process (hard_stop.py)

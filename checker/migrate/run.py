@@ -10,7 +10,6 @@ from ..poll import REAL, Clock, within
 from .data import run_data_migration
 from .declared import (
     DataMigration,
-    MigrateOptions,
     MigrationResult,
     TableMigration,
     changed_file,
@@ -21,6 +20,7 @@ from .declared import (
 )
 from .hard_stop import HardStop
 from .ledger import MigrationStatus, caller_arn, ledger_of
+from .options import MigrateOptions
 
 if TYPE_CHECKING:
     from ..environment import Environment

@@ -21,9 +21,10 @@ from ..errors import AwsError, CheckerError, call
 from ..items import plain_item, wire_item
 from ..poll import REAL, Clock, Deadline, poll
 from ..text import clip
-from .declared import MigrateOptions, MigrationResult, TableMigration, key_names_of
+from .declared import MigrationResult, TableMigration, key_names_of
 from .fence import Fence, fence_for, fence_record, lift_fence, put_fence
 from .ledger import LedgerEntry, MigrationStatus, caller_arn, now_iso
+from .options import MigrateOptions
 from .s3 import creation_parameters, export_and_import
 from .stream import STREAM_POLLS, CatchUp, StreamLost, StreamReader, tail_until_small_lag
 from .switch import bound_to, bound_variables, require_role, switch_binding
