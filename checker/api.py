@@ -326,11 +326,11 @@ def init(directory, target: Optional[Target] = None, function_name: Optional[str
     return init_from_function(directory, function_name, env, where(target or Target()), force)
 
 
-def export(out_dir, target: Optional[Target] = None, tables=(), force: bool = False):
-    """Write a spec file per live table (those named, else every table with the environment's
-    prefix/suffix), the prefix/suffix removed; never overwrite a file without `force`.
-    `target` names the environment (its checklist's environments only: no spec is read)."""
+def export(out_dir, target: Optional[Target] = None, tables=(), force: bool = False, every: bool = False):
+    """Write a spec file per live table of one environment (those named, else every table with
+    its prefix/suffix, less another environment's unless `every`), the prefix/suffix removed;
+    never overwrite a file without `force`. `target` names the environment as for every AWS
+    command (--env, else the checklist's default_env; only its environments are read, no spec)."""
     from .environment import resolve
     from .export import export_tables
-    target = target or Target()
-    return export_tables(resolve(target, use_checklist=bool(target.env), tables=False), out_dir, tables, force)
+    return export_tables(resolve(target or Target(), tables=False), out_dir, tables, force, every)

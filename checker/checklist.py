@@ -78,6 +78,9 @@ class RequiredItem:
     attributes: tuple = ()
 
 
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})   # RFC 9110 9.2.2
+
+
 @dataclass(frozen=True)
 class Endpoint:
     name: str
@@ -92,8 +95,16 @@ class Endpoint:
     expect_status: int = 200
     schema: Optional[dict] = None
     timeout: float = 10.0
-    retries: int = 2
+    retries: Optional[int] = None         # None: 2 for an idempotent method, 0 for POST / PATCH (see tries)
     retry_delay: float = 2.0
+
+    @property
+    def tries(self) -> int:
+        """Attempts in all. A request that is not idempotent is sent once unless `retries:` says
+        otherwise: a retried POST may create a second record where the first one timed out."""
+        if self.retries is not None:
+            return self.retries + 1
+        return 3 if self.method.upper() in IDEMPOTENT_METHODS else 1
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
@@ -98,21 +98,27 @@ def checklist_snippet(wishes: dict, unread: Sequence[str] = ()) -> str:
 class Export:
     files: list          # the spec files written
     snippet: str         # the checklist `tables:` section for the TTL and PITR found
+    left_out: dict = field(default_factory=dict)   # environment name -> its tables found here, not exported
 
 
-def export_tables(environment: Environment, out_dir, tables=(), force: bool = False) -> Export:
+def export_tables(environment: Environment, out_dir, tables=(), force: bool = False, every: bool = False) -> Export:
     """Write a spec file per live table (those named, else every table with the environment's
-    prefix/suffix), the prefix/suffix removed; never overwrite a file without `force`."""
+    prefix/suffix, less those another environment of the checklist names by its own prefix or
+    suffix unless `every`), the prefix/suffix removed; never overwrite a file without `force`."""
     from .live import describe_tables, in_parallel, read_tags, table_names
     from .migrate.ledger import is_ledger
 
     client = environment.dynamodb()
     prefix, suffix = environment.table_prefix, environment.table_suffix
-    if tables:
-        names = list(tables)
-    else:
-        names = [n for n in table_names(client)
-                 if environment.spec_name(n) and not is_ledger(n, prefix, suffix)]   # checker's own: not the app's
+    left_out: dict = {}
+    names = list(tables) or [n for n in table_names(client)
+                             if environment.spec_name(n) and not is_ledger(n, prefix, suffix)]   # checker's own
+    if not tables and not every:
+        for name in names:
+            if (owner := other_owner(environment, name)) is not None:
+                left_out.setdefault(owner, []).append(name)
+        taken = {n for theirs in left_out.values() for n in theirs}
+        names = [n for n in names if n not in taken]
     if not names:
         raise CheckerError(f"no table to export (prefix {prefix!r}, suffix {suffix!r}); name them with --table")
     out = Path(out_dir)
@@ -153,7 +159,25 @@ def export_tables(environment: Environment, out_dir, tables=(), force: bool = Fa
         except OSError as exc:
             raise CheckerError(f"{target}: cannot write the spec: {exc.strerror}") from None
         written.append(target)
-    return Export(written, checklist_snippet(wishes, unread))
+    return Export(written, checklist_snippet(wishes, unread), left_out)
+
+
+def other_owner(environment: Environment, live_name: str) -> Optional[str]:
+    """The checklist's other environment whose prefix/suffix this live name carries, when this
+    environment's own affixes do not explain it as well: `liked_songs-prod` is prod's, not the
+    table `liked_songs-prod` of a dev without a suffix. None: this environment's."""
+    checklist = environment.checklist
+    if checklist is None:
+        return None
+    own = (environment.table_prefix, environment.table_suffix)
+    for name, settings in checklist.environments.items():
+        affixes = (settings.table_prefix, settings.table_suffix)
+        if affixes == own or affixes == ("", ""):
+            continue
+        if live_name.startswith(settings.table_prefix) and live_name.endswith(settings.table_suffix) \
+                and len(settings.table_prefix) + len(settings.table_suffix) > len(own[0]) + len(own[1]):
+            return name
+    return None
 
 
 def table_wishes(client, name: str, spec_name: str, unread: list) -> dict:

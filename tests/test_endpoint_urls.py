@@ -61,6 +61,42 @@ def test_a_host_that_does_not_resolve_is_one_line_at_once_and_never_retried():
     assert "does not resolve" in second.summary
 
 
+class Answers503:
+    """A stand-in for urllib3's pool: every request answered 503, each one counted."""
+
+    def __init__(self):
+        self.methods: list = []
+
+    def request(self, method, url, **kwargs):
+        self.methods.append(method)
+
+        class Response:
+            status = 503
+
+            def read(self, amount):
+                return b"warming up"
+
+            def release_conn(self):
+                pass
+        return Response()
+
+
+@pytest.mark.parametrize("endpoint, sent", [
+    (Endpoint("get", path="/"), 3),                        # idempotent: 2 retries by default
+    (Endpoint("delete", method="DELETE", path="/"), 3),
+    (Endpoint("post", method="POST", path="/"), 1),        # a retried POST may create a second record
+    (Endpoint("patch", method="PATCH", path="/"), 1),
+    (Endpoint("post-retried", method="POST", path="/", retries=2), 3),   # unless retries: says so
+    (Endpoint("get-once", path="/", retries=0), 1),
+])
+def test_only_idempotent_methods_are_retried_unless_retries_says_so(endpoint, sent):
+    from checker.checks.endpoints import check_endpoint
+    http = Answers503()
+    result = check_endpoint(endpoint, "http://127.0.0.1:9/", http=http, sleep=lambda seconds: None)
+    assert result.status.value == "fail" and http.methods == [endpoint.method] * sent
+    assert result.found == f"HTTP 503: warming up (after {sent} attempt(s))"
+
+
 @pytest.mark.parametrize("entry_point, base, rebased_to", [
     ("https://abc.execute-api.us-east-1.amazonaws.com/dev/spotify-playlist-dev", "http://127.0.0.1:8080",
      "http://127.0.0.1:8080/dev/spotify-playlist-dev"),                   # a REST API: stage and resource kept

@@ -123,3 +123,23 @@ def test_an_aws_managed_key_is_written_without_its_arn():
              "SSEDescription": {"Status": "ENABLED", "SSEType": "KMS", "KMSMasterKeyArn": arn}}
     assert spec_from_table(table, "user", aws_managed_keys={arn})["SSESpecification"] == {"Enabled": True, "SSEType": "KMS"}
     assert spec_from_table(table, "user")["SSESpecification"]["KMSMasterKeyId"] == arn
+
+
+def test_export_acts_on_the_default_env_and_leaves_another_environments_tables_out(cli, project, endpoint):
+    """The checklist's default_env (dev, no suffix) is where export acts, as every AWS command:
+    prod's `-prod` tables are listed, not written as specs named `liked_songs-prod`; --env prod
+    exports them with the suffix removed; --all takes both."""
+    (project / "checklist.yaml").write_text("version: 1\ndefault_env: dev\n"
+                                            "environments: {dev: {}, prod: {table_suffix: '-prod'}}\n")
+    assert cli("apply", "--endpoint-url", endpoint, "--yes").exit_code == 0
+    assert cli("apply", "--endpoint-url", endpoint, "--yes", "--env", "prod").exit_code == 0
+    dev = cli("export", "--specs", "dev", "--endpoint-url", endpoint)
+    assert dev.exit_code == 0, dev.output
+    assert sorted(p.name for p in (project / "dev").glob("*.json")) == [
+        "action_history.json", "liked_songs.json", "liked_songs_metadata.json", "track.json", "user.json"]
+    assert "left out 5 table(s) of environment prod" in dev.stderr and "--env prod" in dev.stderr
+    prod = cli("export", "--specs", "prod", "--endpoint-url", endpoint, "--env", "prod")
+    assert prod.exit_code == 0 and len(list((project / "prod").glob("*.json"))) == 5, prod.output
+    assert json.loads((project / "prod" / "user.json").read_text())["TableName"] == "user"
+    every = cli("export", "--specs", "every", "--endpoint-url", endpoint, "--all")
+    assert every.exit_code == 0 and len(list((project / "every").glob("*.json"))) == 10, every.output

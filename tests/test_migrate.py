@@ -151,6 +151,10 @@ def test_a_table_migration_adds_an_lsi_and_switches_the_app_only_when_proven(cli
     assert followed.exit_code == 0 and "iam:liked_songs_v2" in followed.stdout, followed.output
     status = cli("migrate", "status", *live[:4])
     assert status.exit_code == 0 and "switched" in status.stdout and "fenced" in status.stdout, status.stdout
+    as_json = json.loads(cli("migrate", "status", *live[:4], "--format", "json").stdout)   # the JSON agrees with the text
+    [entry] = [m for m in as_json["migrations"] if m["kind"] == "table"]
+    assert entry["status"] == "switched" and entry["switched"] is True
+    assert entry["read"] == entry["written"] == len(before) and f"{len(before):,} read" in entry["detail"]
 
     # the switched app writes the new table: a rollback carries its writes back, deletes included
     new_table = dynamodb(endpoint)
@@ -163,6 +167,24 @@ def test_a_table_migration_adds_an_lsi_and_switches_the_app_only_when_proven(cli
     assert sorted(map(as_text, items(endpoint, "liked_songs"))) == sorted(map(as_text, items(endpoint, "liked_songs_v2")))
     assert written in items(endpoint, "liked_songs") and copied[1] not in items(endpoint, "liked_songs")
     assert "liked_songs_v2 is kept, fenced" in back.stdout
+
+
+def test_a_switch_the_smoke_checks_fail_prints_a_rollback_that_runs_as_printed(cli, endpoint, project, checklist, live):
+    """The fix line after a failed post-switch smoke names the migration and carries the run's
+    options: pasted as printed, it switches the app back."""
+    import re
+    import shlex
+    add_v2(project, checklist)
+    grant_v2(endpoint, checklist)
+    checklist["endpoints"].append({"name": "down", "url": "http://127.0.0.1:9/", "retries": 0, "timeout": 1})
+    checklist.write()
+    done = cli("migrate", *live, "--offline", "--yes")
+    assert done.exit_code == 1 and function_variables(endpoint)["LIKED_SONGS_TABLE"] == "liked_songs_v2", done.output
+    [line] = re.findall(r"`(checker migrate rollback [^`]+)`", done.stderr)
+    assert "table:liked_songs_v2" in line and "--env dev" in line and endpoint in line, line
+    back = cli(*shlex.split(line)[1:])
+    assert back.exit_code == 0, back.output
+    assert function_variables(endpoint)["LIKED_SONGS_TABLE"] == "liked_songs"
 
 
 def test_a_rollback_after_a_transform_needs_its_reverse_and_then_carries_every_write_back(cli, endpoint, project,

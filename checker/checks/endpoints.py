@@ -167,7 +167,7 @@ def check_endpoint(endpoint: Endpoint, base_url: Optional[str], http: Optional[u
         return CheckResult(check_id, "endpoints", Status.ERROR, redactor(clip(str(exc))))
     shown_url = redactor.url(url)
     expected = f"HTTP {endpoint.expect_status}" + (", body matching its JSON Schema" if endpoint.schema else "")
-    attempts = endpoint.retries + 1
+    attempts = endpoint.tries
     unresolved = set() if unresolved is None else unresolved
     host_name = urlsplit(url).hostname or ""
     for number in range(1, attempts + 1):

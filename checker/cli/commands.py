@@ -328,10 +328,17 @@ def iam_policy(output_format, account_id, target):
 @click.option("--table", "tables", multiple=True, metavar="NAME",
               help="A live table to export (repeatable) [default: every table with the environment's prefix/suffix].")
 @click.option("--force", is_flag=True, help="Overwrite spec files that exist.")
+@click.option("--all", "every", is_flag=True,
+              help="Also the tables another environment of the checklist names by its own prefix/suffix "
+                   "[default: left out, and listed].")
 @aws_options(formats=(), specs=False)
 @handle_errors
-def export_command(specs_dir, tables, force, target):
+def export_command(specs_dir, tables, force, every, target):
     """Adopt an existing environment: write a spec per live table (CreateTable JSON).
+
+    One environment, as every AWS command: --env, else the checklist's default_env (no checklist:
+    every table here, unless --table-prefix/--table-suffix). Tables another environment of the
+    checklist names by its own prefix/suffix are left out and listed (--all takes them too).
 
     Only the fields CreateTable takes and the table states are written (keys, attribute
     definitions, indexes, billing, stream, encryption, table class, deletion protection, tags),
@@ -339,9 +346,12 @@ def export_command(specs_dir, tables, force, target):
     as a checklist `tables:` snippet. Afterwards `checker validate` passes and `checker plan`
     against the same account says "In sync". Existing files are kept unless --force.
     """
-    result = export_tables(specs_dir, target, tables, force)
+    result = export_tables(specs_dir, target, tables, force, every)
     for path in result.files:
         stderr(f"wrote {path}")
+    for owner, names in result.left_out.items():
+        stderr(f"left out {len(names)} table(s) of environment {owner} ({clip(', '.join(names), 200)}): "
+               f"export them with --env {owner}, or these too with --all")
     echo(result.snippet)
 
 
@@ -492,8 +502,9 @@ def migrate(ctx, output_format, options, base_url, yes, target):
         smoked = project.smoke_after_switch(base_url, log=stderr)
         stderr(report.formatter("text").checks(smoked))
         if not gate_passes(smoked):
-            fail("the app does not pass its smoke checks on the new table; `checker migrate rollback ID` "
-                 "switches back")
+            back = "; ".join(f"`{project.command(f'migrate rollback {shlex.quote(r.id)}')} --yes`"
+                             for r in results if r.switched)
+            fail(f"the app does not pass its smoke checks on the new table; {back} switches back")
 
 
 @migrate.command("status")

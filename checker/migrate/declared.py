@@ -66,7 +66,8 @@ class MigrationResult:
     written: int = 0
     keys: list = field(default_factory=list)      # keys a dry run would change / that differ
     warnings: list = field(default_factory=list)
-    switched: bool = False   # this run pointed the function at another table (the smoke checks follow)
+    switched: bool = False   # migrate: this run pointed the function at another table (the smoke checks follow);
+                             # status: the ledger says the function points at the target
 
     def to_dict(self) -> dict:
         return {"id": self.id, "kind": self.kind, "status": str(self.status), "detail": self.detail,

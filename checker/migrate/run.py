@@ -152,7 +152,10 @@ def status(environment: Environment) -> list:
             kind, where = "table", f"{migration.source} -> {migration.target.name}"
         counted = f", {entry.items_read:,} read, {entry.items_written:,} written" if entry else ""
         fenced = f"; fenced: {entry.fence.describe()}" if entry is not None and entry.fence is not None else ""
-        results.append(MigrationResult(migration.id, kind, MigrationStatus.of(entry), f"{where}{counted}{fenced}"))
+        state = MigrationStatus.of(entry)
+        read, written = (entry.items_read, entry.items_written) if entry is not None else (0, 0)
+        results.append(MigrationResult(migration.id, kind, state, f"{where}{counted}{fenced}", read, written,
+                                       switched=state is MigrationStatus.SWITCHED))
     return results
 
 
