@@ -1,12 +1,13 @@
 # `make test` is all a fresh machine needs: it builds .venv, installs the project with its test
 # extra, installs the other DynamoDB implementations the suite runs on (ministack and roto-aws in
 # a venv of their own, so the suite tests the botocore users get; dynalite with npm, skipped with
-# a line saying so when npm is missing), and runs the suite (which starts and stops its servers
+# a line saying so when npm is missing; the AWS CLI for the fix lines), and runs the suite (which starts and stops its servers
 # on 127.0.0.1).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 BACKENDS_VENV := .venv-backends
+AWSCLI_VENV := .venv-awscli
 DYNALITE := .backends/node_modules/.bin/dynalite
 
 .PHONY: test test-fast install clean bench lint demo backends
@@ -37,7 +38,14 @@ $(DYNALITE):
 		|| echo "dynalite could not be installed with npm: its backend tests will be skipped"; \
 	else echo "npm not found: the dynalite backend tests will be skipped"; fi
 
-backends: $(BACKENDS_VENV)/.installed $(DYNALITE)
+# the AWS CLI, in a venv of its own (it pins its botocore): the fix-line test runs the printed
+# `aws ...` lines through a shell exactly as a user pastes them
+$(AWSCLI_VENV)/.installed: Makefile
+	$(PYTHON) -m venv $(AWSCLI_VENV)
+	$(AWSCLI_VENV)/bin/python -m pip install --quiet awscli==1.45.11
+	touch $@
+
+backends: $(BACKENDS_VENV)/.installed $(DYNALITE) $(AWSCLI_VENV)/.installed
 
 # two workers (pytest-xdist), a test file to each at a time (its module's servers start once):
 # most tests wait on servers and subprocesses, so the machine's two cores overlap them
@@ -71,4 +79,4 @@ bench: install
 	$(BIN)/python bench/results.py render
 
 clean:
-	rm -rf $(VENV) $(BACKENDS_VENV) .backends build *.egg-info
+	rm -rf $(VENV) $(BACKENDS_VENV) $(AWSCLI_VENV) .backends build *.egg-info

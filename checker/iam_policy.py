@@ -84,6 +84,55 @@ def condition_keys(statement: dict) -> tuple:
                  for key in (keys if isinstance(keys, dict) else {"?": None}))
 
 
+# IAM's condition operators on strings and ARNs (ArnEquals takes wildcards as ArnLike does):
+# (how a value is compared, negated)
+_OPERATORS = {"stringequals": ("exact", False), "stringnotequals": ("exact", True),
+              "stringequalsignorecase": ("caseless", False), "stringnotequalsignorecase": ("caseless", True),
+              "stringlike": ("glob", False), "stringnotlike": ("glob", True),
+              "arnequals": ("glob", False), "arnlike": ("glob", False),
+              "arnnotequals": ("glob", True), "arnnotlike": ("glob", True)}
+
+
+def condition_holds(condition, context: dict) -> Optional[bool]:
+    """Whether a statement's Condition block holds for a request with these context keys
+    ({"aws:SourceArn": ..., ...}, keys compared case-insensitively as IAM does), or None when it
+    uses an operator this module does not evaluate (`ForAnyValue:`, dates, numbers, IP ranges).
+    A key the request does not carry fails a positive operator and satisfies a negated one, as
+    in IAM; `...IfExists` and `Null` are followed."""
+    if not condition:
+        return True
+    if not isinstance(condition, dict):
+        return None
+    given = {str(k).lower(): str(v) for k, v in context.items()}
+    for operator, keys in condition.items():
+        if not isinstance(keys, dict):
+            return None
+        name = str(operator).lower()
+        if_exists = name.endswith("ifexists")
+        name = name.removesuffix("ifexists")
+        for key, wanted in keys.items():
+            value = given.get(str(key).lower())
+            patterns = [str(w) for w in as_list(wanted)]
+            if name == "null":
+                if (value is None) != (patterns[:1] == ["true"]):
+                    return False
+                continue
+            if name not in _OPERATORS:
+                return None
+            how, negated = _OPERATORS[name]
+            if value is None:
+                if not (if_exists or negated):
+                    return False
+                continue
+            if how == "glob":
+                matched = _matches(patterns, value, ignore_case=False)
+            else:
+                matched = any(p == value if how == "exact" else p.lower() == value.lower() for p in patterns)
+            if matched == negated:
+                return False
+    return True
+
+
 def statements(documents: Iterable[tuple]) -> list:
     """(label, statement) for every statement of every (policy name, document)."""
     out = []

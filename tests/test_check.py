@@ -453,7 +453,7 @@ def test_bindings_compare_the_function_variables_with_the_environment_table_name
     assert (liked["status"], liked["expected"], liked["found"]) == (
         "fail", "LIKED_SONGS_TABLE=liked_songs-prod", "'liked_songs'")
     assert "--function-name spotify-playlist-prod" in liked["remediation"]
-    assert "LIKED_SONGS_TABLE=liked_songs-prod" in liked["remediation"]
+    assert '"LIKED_SONGS_TABLE":"liked_songs-prod"' in liked["remediation"]
     assert SECRET not in result.stdout
 
 

@@ -146,3 +146,30 @@ def test_stream_actions_are_granted_on_the_stream_arn():
     pairs = required_pairs([Permission("user", ("dynamodb:GetRecords", "dynamodb:GetItem"))], [], "us-east-1", "1")
     assert [r for _, _, r in pairs] == ["arn:aws:dynamodb:us-east-1:1:table/user/stream/*",
                                        "arn:aws:dynamodb:us-east-1:1:table/user"]
+
+
+SOURCE = "arn:aws:execute-api:us-east-1:123456789012:abc123/dev/GET/liked-songs"
+
+
+@pytest.mark.parametrize("condition, holds", [
+    (None, True),
+    ({"ArnLike": {"AWS:SourceArn": "arn:aws:execute-api:us-east-1:123456789012:abc123/*"}}, True),   # moto's spelling
+    ({"ArnLike": {"aws:sourcearn": "arn:aws:execute-api:us-east-1:123456789012:other/*"}}, False),
+    ({"ArnLike": {"AWS:SourceArn": "<the execute-api ARN>"}}, False),   # a pasted placeholder allows nothing
+    ({"ArnEquals": {"aws:SourceArn": SOURCE}}, True),
+    ({"ArnNotLike": {"aws:SourceArn": "arn:aws:execute-api:*:*:abc123/*"}}, False),
+    ({"StringEquals": {"AWS:SourceAccount": "123456789012"}}, True),
+    ({"StringEquals": {"AWS:SourceAccount": "999999999999"}}, False),
+    ({"StringEquals": {"AWS:SourceAccount": ["1", "123456789012"]},
+      "ArnLike": {"AWS:SourceArn": "arn:aws:execute-api:us-east-1:123456789012:abc123/*"}}, True),
+    ({"StringEquals": {"aws:PrincipalOrgID": "o-123"}}, False),          # a key the request does not carry
+    ({"StringEqualsIfExists": {"aws:PrincipalOrgID": "o-123"}}, True),
+    ({"StringNotEquals": {"aws:PrincipalOrgID": "o-123"}}, True),
+    ({"Null": {"aws:SourceArn": "false"}}, True),
+    ({"Null": {"aws:SourceArn": "true"}}, False),
+    ({"DateGreaterThan": {"aws:CurrentTime": "2020-01-01T00:00:00Z"}}, None),   # not evaluated: said, never guessed
+    ({"ForAnyValue:StringLike": {"aws:SourceArn": "*"}}, None),
+])
+def test_a_condition_is_evaluated_as_iam_does_or_said_to_be_unevaluated(condition, holds):
+    from checker.iam_policy import condition_holds
+    assert condition_holds(condition, {"aws:SourceArn": SOURCE, "aws:SourceAccount": "123456789012"}) is holds

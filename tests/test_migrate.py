@@ -169,6 +169,17 @@ def test_a_table_migration_adds_an_lsi_and_switches_the_app_only_when_proven(cli
     assert "liked_songs_v2 is kept, fenced" in back.stdout
 
 
+def test_during_a_pending_migration_the_fix_lines_name_the_migration_not_apply(cli, endpoint, project, checklist, live):
+    """apply never creates a migration's target, and the app must not be bound to a table that
+    does not exist yet: both fixes are the migration, with the run's options."""
+    add_v2(project, checklist)
+    result, report = cli.json("check", *live[:4], "--only", "tables,bindings,migrations")
+    fixes = {r["id"]: r["remediation"] for r in report["results"] if r["status"] == "fail"}
+    assert set(fixes) == {"table:liked_songs_v2", "bindings:LIKED_SONGS_TABLE", "migrations:table:liked_songs_v2"}, fixes
+    for fix in fixes.values():
+        assert fix.endswith(f"checker migrate --offline --env dev --endpoint-url {endpoint}") and "apply" not in fix, fix
+
+
 def test_a_switch_the_smoke_checks_fail_prints_a_rollback_that_runs_as_printed(cli, endpoint, project, checklist, live):
     """The fix line after a failed post-switch smoke names the migration and carries the run's
     options: pasted as printed, it switches the app back."""

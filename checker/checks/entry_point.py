@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from ..context import CheckContext
 from ..errors import AwsError, CheckerError, pages
+from ..fixes import aws_command, statement_id
 from ..results import CheckResult, Status
 from .function import function_missing
 
@@ -175,10 +176,14 @@ def _allows(statement: dict, action: str, principals: tuple) -> bool:
     return any(p in principals for p in _strings(statement.get("Principal")))
 
 
-def _source_arn_globs(statement: dict) -> list:
-    """The execute-api ARNs a statement's condition limits callers to, whatever the condition's
-    shape (operator and key spelling differ between AWS and emulators); [] when it names none."""
-    return [s for s in _strings(statement.get("Condition") or {}) if s.startswith("arn:") and ":execute-api:" in s]
+def invoked_from(statement: dict, source_arn: str) -> Optional[bool]:
+    """Whether the statement's condition lets a call from this execute-api ARN through, as IAM
+    evaluates it (aws:SourceArn the ARN, aws:SourceAccount its account), or None when checker
+    cannot evaluate the condition."""
+    from ..iam_policy import condition_holds
+    parts = source_arn.split(":")
+    account = parts[4] if len(parts) > 5 else ""
+    return condition_holds(statement.get("Condition"), {"aws:SourceArn": source_arn, "aws:SourceAccount": account})
 
 
 def invoke_problems(entry_point: EntryPoint, statements: list, public: bool) -> tuple:
@@ -194,12 +199,46 @@ def invoke_problems(entry_point: EntryPoint, statements: list, public: bool) -> 
         return problems, warnings
     if entry_point.credentials:
         return [], []
+    denied, unsure = uncovered_arns(entry_point, statements)
+    return ([f"the function's resource policy does not let API Gateway invoke it from {arn}" for arn in denied],
+            [f"a resource-policy statement may let API Gateway invoke it from {arn} under a condition checker "
+             "does not evaluate" for arn in unsure])
+
+
+def uncovered_arns(entry_point: EntryPoint, statements: list) -> tuple:
+    """(the execute-api ARNs of an API no statement lets invoke the function, those only a
+    statement with a condition checker cannot evaluate may let through)."""
     allowing = [s for s in statements if _allows(s, "lambda:InvokeFunction", ("apigateway.amazonaws.com", "*"))]
-    uncovered = [arn for arn in entry_point.source_arns
-                 if not any(not _source_arn_globs(s) or any(fnmatch.fnmatchcase(arn, g) for g in _source_arn_globs(s))
-                            for s in allowing)]
-    return [f"the function's resource policy does not let API Gateway invoke it from {arn}"
-            for arn in uncovered], []
+    denied: list = []
+    unsure: list = []
+    for arn in entry_point.source_arns:
+        verdicts = [invoked_from(s, arn) for s in allowing]
+        if True not in verdicts:
+            (unsure if None in verdicts else denied).append(arn)
+    return denied, unsure
+
+
+def permission_fixes(ctx: CheckContext, entry: EntryPoint, statements: list) -> list:
+    """The add-permission commands that let this entry point invoke the function: for an API,
+    one per stage of it whose ARN nothing allows (`API/STAGE/*`: every method and path of the
+    stage); for a Function URL of auth NONE, each of the two statements AWS requires."""
+    function = ctx.function_name or ""
+    if entry.kind == "function_url":
+        actions = [("lambda:InvokeFunctionUrl", "--function-url-auth-type", "NONE"),
+                   ("lambda:InvokeFunction", "--invoked-via-function-url")]
+        return [aws_command(ctx.aws, "lambda", "add-permission", "--function-name", function, "--statement-id",
+                            statement_id("checker-url", function, action), "--action", action, "--principal", "*",
+                            *condition)
+                for action, *condition in actions if not any(_allows(s, action, ("*",)) for s in statements)]
+    fixes = []
+    for arn in uncovered_arns(entry, statements)[0]:
+        api, _, rest = arn.partition("/")
+        stage_wide = f"{api}/{rest.split('/', 1)[0]}/*"
+        fixes.append(aws_command(ctx.aws, "lambda", "add-permission", "--function-name", function, "--statement-id",
+                                 statement_id("checker-apigateway", function, stage_wide), "--action",
+                                 "lambda:InvokeFunction", "--principal", "apigateway.amazonaws.com",
+                                 "--source-arn", stage_wide))
+    return fixes
 
 
 def check_entry_point(ctx: CheckContext, log=None) -> list:
@@ -219,24 +258,23 @@ def check_entry_point(ctx: CheckContext, log=None) -> list:
         found = "; ".join(e.describe() for e in entry_points) or "none"
         return [CheckResult("entry_point", "entry_point", Status.FAIL, f"no entry point for {ctx.function_name}",
                             expected=expected, found=found,
-                            remediation=f"aws lambda create-function-url-config --function-name {ctx.function_name} "
-                                        "--auth-type AWS_IAM (or integrate it in API Gateway)")]
+                            remediation="integrate it in API Gateway, or give it a Function URL that only signed "
+                                        "callers may use: " + aws_command(
+                                            ctx.aws, "lambda", "create-function-url-config", "--function-name",
+                                            ctx.function_name or "", "--auth-type", "AWS_IAM"))]
     statements = policy_statements(ctx)
-    problems, warnings = [], []
+    problems, warnings, fixes = [], [], []
     for entry in wanted:
         blocked, unsure = invoke_problems(entry, statements, ctx.checklist.entry_point_public)
         problems += [f"{entry.kind.replace('_', ' ')} {entry.name}: {p}" for p in blocked]
         warnings += [f"{entry.kind.replace('_', ' ')} {entry.name}: {w}" for w in unsure]
+        if blocked:
+            fixes += permission_fixes(ctx, entry, statements)
     found = "; ".join(e.describe() for e in wanted)
     if problems:
         return [CheckResult("entry_point", "entry_point", Status.FAIL,
                             f"{ctx.function_name}'s entry point may not invoke it", expected=expected, found=found,
-                            details=tuple(problems + warnings),
-                            remediation=f"aws lambda add-permission --function-name {ctx.function_name} "
-                                        "--statement-id ... --action lambda:InvokeFunction --principal "
-                                        "apigateway.amazonaws.com --source-arn <the execute-api ARN> "
-                                        "(for a Function URL: --principal '*', lambda:InvokeFunctionUrl and "
-                                        "lambda:InvokeFunction)")]
+                            details=tuple(problems + warnings), remediation=" && ".join(dict.fromkeys(fixes)))]
     if warnings:
         return [CheckResult("entry_point", "entry_point", Status.WARN, found, expected=expected, found=found,
                             details=tuple(warnings))]

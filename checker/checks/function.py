@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ..checklist import TABLE_NAME
 from ..context import CheckContext
+from ..fixes import SKELETON, aws_command, migrate_command, placeholder, set_variables
 from ..results import CheckResult, Status
 
 
@@ -44,7 +45,8 @@ def function_result(ctx: CheckContext, config: dict) -> CheckResult:
     if wrong:
         return CheckResult("lambda:function", "lambda", Status.FAIL, f"function {ctx.function_name}: {'; '.join(wrong)}",
                            expected=expected, found=shown,
-                           remediation=f"aws lambda get-function-configuration --function-name {ctx.function_name}")
+                           remediation="read why: " + aws_command(ctx.aws, "lambda", "get-function-configuration",
+                                                                 "--function-name", ctx.function_name or ""))
     return CheckResult("lambda:function", "lambda", Status.PASS, f"function {ctx.function_name} exists",
                        expected=expected, found=shown)
 
@@ -58,8 +60,8 @@ def required_variable(ctx: CheckContext, name: str, variables: dict) -> CheckRes
         f"lambda:env:{name}", "lambda", status, f"environment variable {name} is {found}",
         expected="set and non-empty (value not shown)", found=found,
         remediation="" if status == Status.PASS else
-        f"aws lambda update-function-configuration --function-name {ctx.function_name} "
-        f"--environment 'Variables={{...existing...,{name}=<value>}}' (keep the other variables)")
+        f"{SKELETON} (the other variables kept): "
+        + set_variables(ctx.aws, ctx.function_name or "", {name: placeholder(f"the value of {name}")}))
 
 
 def variable_rule(ctx: CheckContext, name: str, rule: dict, variables: dict) -> CheckResult:
@@ -77,8 +79,8 @@ def variable_rule(ctx: CheckContext, name: str, rule: dict, variables: dict) -> 
     return CheckResult(check_id, "lambda", status, f"environment variable {name} is {found}",
                        expected=expected, found=found,
                        remediation="" if not broken else
-                       f"aws lambda update-function-configuration --function-name {ctx.function_name} --environment "
-                       f"'Variables={{...existing, without or with another {name}...}}' (keep the other variables)")
+                       f"remove {name} from the function's variables or give it another value, in the deploy "
+                       "that sets them (UpdateFunctionConfiguration replaces them all: keep the others)")
 
 
 def check_bindings(ctx: CheckContext, log=None) -> list:
@@ -110,6 +112,17 @@ def check_bindings(ctx: CheckContext, log=None) -> list:
             check_id, "bindings", Status.FAIL,
             f"{said}, but this environment's {spec_name} table is {expected}",
             expected=f"{variable}={expected}", found=found,
-            remediation=f"aws lambda update-function-configuration --function-name {ctx.function_name} "
-                        f"--environment 'Variables={{...existing...,{variable}={expected}}}' (keep the other variables)"))
+            **binding_fix(ctx, variable, spec_name, expected)))
     return results
+
+
+def binding_fix(ctx: CheckContext, variable: str, spec_name: str, live_name: str) -> dict:
+    """The command that binds the variable to the table, the other variables kept; for the
+    target of a pending migration (which may not exist yet) the migration, which switches it."""
+    table = next((t for t in ctx.tables if t.spec_name == spec_name), None)
+    if table is not None and table.migrate_from:
+        return {"remediation": f"{live_name} is the target of a migration from {table.migrate_from}, which switches "
+                               f"{variable} once the copy is proven: run",
+                "checker_command": migrate_command(table)}
+    return {"remediation": "the other variables kept: "
+                           + set_variables(ctx.aws, ctx.function_name or "", {variable: live_name})}

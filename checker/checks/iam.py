@@ -13,12 +13,14 @@ a pass; a conditional Deny is reported as such, not as an unconditional deny.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Optional
 
 from .. import iam_policy
 from ..context import CheckContext
 from ..errors import AwsError, pages
+from ..fixes import aws_command, statement_id
 from ..iam_policy import (
     ALLOWED,
     CONDITIONAL_ALLOW,
@@ -167,9 +169,7 @@ def check_iam(ctx: CheckContext, log=None) -> list:
                 expected=", ".join(permission.actions) + f" on {table}",
                 found="denied: " + "; ".join(describe(a, r, d) for a, r, d in denied + unsure)
                       + f" [{evaluation.method}]",
-                remediation=f"aws iam put-role-policy --role-name {role} --policy-name "
-                            f"checker-{permission.label.replace('/', '-')} --policy-document "
-                            f"'{json.dumps(policy, separators=(',', ':'))}'"))
+                remediation=grant_fix(ctx, role, permission.label, policy)))
         elif unsure:
             results.append(CheckResult(
                 check_id, "iam", Status.WARN, f"role {role} may use {table} only if conditions hold that were not evaluated",
@@ -193,3 +193,13 @@ def broad_grants_result(role: str, documents: list) -> CheckResult:
         found="; ".join(broad) or "none",
         remediation="replace dynamodb:* and Resource \"*\" with the actions and ARNs the app uses "
                     "(`checker iam-policy` prints them)" if broad else "")
+
+
+def grant_fix(ctx: CheckContext, role: str, label: str, policy: dict) -> str:
+    """PutRolePolicy of exactly the missing grants, as an inline policy named for them: a
+    policy of the same name is replaced, so the name carries a digest of its document and a
+    second fix never takes away what the first one granted."""
+    document = json.dumps(policy, separators=(",", ":"))
+    name = statement_id(f"checker-{re.sub(r'[^A-Za-z0-9+=,.@_-]', '-', label)}"[:100], document)
+    return aws_command(ctx.aws, "iam", "put-role-policy", "--role-name", role, "--policy-name", name,
+                       "--policy-document", document)

@@ -7,11 +7,13 @@ app cannot use).
 """
 from __future__ import annotations
 
+import json
 import re
 
 from ..checklist import RequiredItem
 from ..context import CheckContext
 from ..errors import AwsError
+from ..fixes import SKELETON, aws_command, placeholder
 from ..results import CheckResult, Status
 
 SEGMENT = re.compile(r"([A-Za-z0-9_-]+)((?:\[[0-9]+\])*)")
@@ -51,16 +53,43 @@ def check_item(ctx: CheckContext, item: RequiredItem) -> CheckResult:
     if not isinstance(found, dict):
         return CheckResult(check_id, "items", Status.FAIL, f"no item {describe_key(item)} in {table.name}",
                            expected=expected, found="no such item",
-                           remediation="create it as the app expects (checker never writes it: it may hold secrets)")
+                           remediation=put_item_skeleton(ctx, table.name, key, item.attributes))
     missing = [path for path in item.attributes if not present(found, path)]
     if missing:
         return CheckResult(check_id, "items", Status.FAIL,
                            f"item {describe_key(item)} in {table.name} lacks {', '.join(missing)}", expected=expected,
                            found=f"missing, NULL or empty: {', '.join(missing)}",
-                           remediation="set them as the app expects (checker never writes them)")
+                           remediation=update_item_skeleton(ctx, table.name, key, missing))
     return CheckResult(check_id, "items", Status.PASS, f"item {describe_key(item)} in {table.name} is there"
                        + (f" with {', '.join(item.attributes)}" if item.attributes else ""), expected=expected,
                        found="present: " + (", ".join(item.attributes) or "the item"))
+
+
+def put_item_skeleton(ctx: CheckContext, table: str, key: dict, attributes) -> str:
+    """PutItem of the item with its key filled in and each attribute asked for a placeholder
+    (checker never writes it: its values may be secrets only the user has); conditioned on the
+    item not existing, so a paste never overwrites one the app wrote meanwhile."""
+    first = next(iter(key))
+    values = {**key, **{name: {"S": placeholder(f"the value of {name}, or another type than S")}
+                        for name in (SEGMENT.match(path).group(1) for path in attributes)}}   # type: ignore[union-attr]
+    return f"{SKELETON}: " + aws_command(ctx.aws, "dynamodb", "put-item", "--table-name", table, "--item",
+                                         json.dumps(values), "--condition-expression", "attribute_not_exists(#k)",
+                                         "--expression-attribute-names", json.dumps({"#k": first}))
+
+
+def update_item_skeleton(ctx: CheckContext, table: str, key: dict, missing: list) -> str:
+    """UpdateItem setting the missing attributes to placeholders, on the item that exists; a
+    nested path (a.b[0]) is the user's to write."""
+    if not all(SEGMENT.fullmatch(path) and "[" not in path for path in missing):
+        return "set them as the app expects (checker never writes them)"
+    names = {f"#a{n}": path for n, path in enumerate(missing)}
+    values = {f":v{n}": {"S": placeholder(f"the value of {path}, or another type than S")} for n, path in enumerate(missing)}
+    names["#k"] = next(iter(key))
+    return f"{SKELETON}: " + aws_command(
+        ctx.aws, "dynamodb", "update-item", "--table-name", table, "--key", json.dumps(key),
+        "--update-expression", "SET " + ", ".join(f"#a{n} = :v{n}" for n in range(len(missing))),
+        "--condition-expression", "attribute_exists(#k)", "--expression-attribute-names", json.dumps(names),
+        "--expression-attribute-values", json.dumps(values))
 
 
 def describe_key(item: RequiredItem) -> str:

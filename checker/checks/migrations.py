@@ -3,6 +3,7 @@ switched, a data migration not applied) is not what the checklist describes yet.
 from __future__ import annotations
 
 from ..context import CheckContext
+from ..fixes import migrate_command
 from ..results import CheckResult, Status
 
 
@@ -30,6 +31,6 @@ def check_migrations(ctx: CheckContext, log=None) -> list:
                 else f"{migration.source} -> {migration.target.name}")
         results.append(CheckResult(f"migrations:{migration.id}", "migrations", Status.FAIL,
                                    f"migration {migration.id} is pending ({what}; {state})",
-                                   remediation="run it", checker_command="migrate --offline"
-                                   if not isinstance(migration, DataMigration) else "migrate"))
+                                   remediation="run it", checker_command="migrate"
+                                   if isinstance(migration, DataMigration) else migrate_command(migration.target)))
     return results or [CheckResult("migrations", "migrations", Status.PASS, "every declared migration is done")]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ..context import CheckContext
 from ..diff import diff_table
+from ..fixes import migrate_command
 from ..live import read_tables
 from ..model import Action, ExpectedTable, table_state
 from ..results import CAPACITY_FLAG, CheckResult, Status
@@ -27,6 +28,11 @@ def table_result(ctx: CheckContext, table: ExpectedTable, live) -> CheckResult:
     check_id = table_id(table)
     expected = "ACTIVE, every GSI of the spec present and ACTIVE" + ("" if ctx.smoke else f", matching {table.spec.file}")
     if not live.exists:
+        if table.migrate_from:   # apply never creates a migration's target: the migration does
+            return CheckResult(check_id, "tables", Status.FAIL, f"table {table.name} does not exist",
+                               expected=expected, found="ResourceNotFoundException",
+                               remediation=f"it is the target of a migration from {table.migrate_from}: run",
+                               checker_command=migrate_command(table))
         return CheckResult(check_id, "tables", Status.FAIL, f"table {table.name} does not exist",
                            expected=expected, found="ResourceNotFoundException", checker_command="apply")
     state = table_state(table.name, live.description, table.spec.global_index_names if ctx.smoke else ())
