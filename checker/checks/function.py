@@ -23,7 +23,8 @@ def check_function(ctx: CheckContext, log=None) -> list:
         return [CheckResult("lambda:function", "lambda", Status.FAIL, f"function {ctx.function_name} does not exist",
                             expected=f"Lambda function {ctx.function_name} in {ctx.aws.region or 'the default region'}",
                             found="ResourceNotFoundException",
-                            remediation="deploy the function (e.g. `serverless deploy`), then run `checker check` again")]
+                            remediation="deploy the function (e.g. `serverless deploy`), then run",
+                            checker_command="check")]
     variables = (config.get("Environment") or {}).get("Variables") or {}
     return ([function_result(ctx, config)]
             + [required_variable(ctx, name, variables) for name in ctx.checklist.required_env]

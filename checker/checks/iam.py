@@ -191,8 +191,8 @@ def broad_grants_result(role: str, documents: list) -> CheckResult:
         f"role {role} has grants broader than needed" if broad else f"role {role} grants no wildcard DynamoDB access",
         expected="DynamoDB actions listed one by one, on the table and index ARNs",
         found="; ".join(broad) or "none",
-        remediation="replace dynamodb:* and Resource \"*\" with the actions and ARNs the app uses "
-                    "(`checker iam-policy` prints them)" if broad else "")
+        remediation="replace dynamodb:* and Resource \"*\" with the actions and ARNs the app uses, which this "
+                    "prints" if broad else "", checker_command="iam-policy" if broad else "")
 
 
 def grant_fix(ctx: CheckContext, role: str, label: str, policy: dict) -> str:

@@ -199,7 +199,7 @@ def missing_log_group(ctx: CheckContext, check_id: str, log_group: str, expected
                                        "logs:PutLogEvents), or set logs.log_group in the checklist")
     return CheckResult(check_id, "logs", Status.WARN, f"log group {log_group} does not exist: nothing logged yet, "
                        "nothing counted", expected=expected, found="no log group",
-                       remediation="run `checker smoke` after the function has served requests")
+                       remediation="once the function has served requests, run", checker_command="smoke")
 
 
 def settle_then_check_logs(ctx: CheckContext, log=lambda message: None) -> list:
