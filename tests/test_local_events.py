@@ -85,3 +85,28 @@ def test_a_handler_that_raises_answers_502_and_logs_lambdas_error_line(tmp_path,
     lines = [app.formatter().format(r) for r in caplog.records]
     assert lines[0].startswith("[ERROR]\t") and "ValueError: boom fn" in lines[0] and "Traceback" in lines[0]
     assert lines[1] == "before"            # a print() line is shipped as it is
+
+
+def test_every_invocation_leaves_lambdas_start_end_and_report_lines_though_the_handler_logs_nothing(tmp_path, endpoint):
+    """A healthy handler that logs nothing must not fail smoke's "no log group after the calls":
+    Lambda writes START, END and REPORT for every invocation, with its request id."""
+    import re
+    import urllib.request
+
+    import boto3
+
+    from checker.local.app_server import AppServer
+    (tmp_path / "quiet_app.py").write_text("def handler(event, context):\n    return {'statusCode': 200, 'body': 'ok'}\n")
+    app = load_app("quiet_app:handler", tmp_path)
+    with AppServer({}, dynamodb_endpoint=endpoint, log_group="/aws/lambda/quiet", app=app) as server:
+        for _ in range(2):
+            assert urllib.request.urlopen(server.url + "/").read() == b"ok"
+    logs = boto3.client("logs", endpoint_url=endpoint, region_name="us-east-1")
+    messages = [e["message"] for e in logs.filter_log_events(logGroupName="/aws/lambda/quiet")["events"]]
+    assert len(messages) == 6, messages
+    ids = [re.fullmatch(r"START RequestId: (\S+) Version: \$LATEST", m).group(1) for m in messages[::3]]
+    assert len(set(ids)) == 2
+    for request_id, (start, end, report) in zip(ids, (messages[:3], messages[3:]), strict=True):
+        assert end == f"END RequestId: {request_id}"
+        assert re.fullmatch(rf"REPORT RequestId: {request_id}\tDuration: [\d.]+ ms\tBilled Duration: \d+ ms\t"
+                            r"Memory Size: 128 MB\tMax Memory Used: \d+ MB", report), report

@@ -9,6 +9,7 @@ Lambda.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -18,6 +19,13 @@ import boto3
 
 from .events import content_type, event_for, http_answer, strip_rest_prefix
 from .http import LocalServer, send
+
+
+def used_mb() -> int:
+    """The peak resident memory of the process serving the handler (on Lambda, its execution
+    environment's), as REPORT states it."""
+    import resource
+    return max(1, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)   # kilobytes on Linux
 
 
 class LogShipper(logging.Handler):
@@ -40,14 +48,27 @@ class LogShipper(logging.Handler):
         if lines is not None:
             lines.append({"timestamp": int(record.created * 1000), "message": self.format(record)})
 
-    def start_request(self) -> None:
-        self.local.lines = []
+    def start_request(self, request_id: str) -> None:
+        """Lambda's START line opens every invocation's lines, whatever the handler logs."""
+        self.local.lines = [self.platform_line(f"START RequestId: {request_id} Version: $LATEST")]
+        self.local.started = time.monotonic()
 
-    def end_request(self) -> None:
-        """Send the lines of the request that just ended, in order, as one PutLogEvents."""
+    @staticmethod
+    def platform_line(message: str) -> dict:
+        return {"timestamp": int(time.time() * 1000), "message": message}
+
+    def end_request(self, request_id: str, memory_mb: int = 128) -> None:
+        """Send the lines of the request that just ended, in order, as one PutLogEvents, closed by
+        Lambda's END and REPORT lines (a handler that logs nothing still leaves these three, as
+        on Lambda: a smoke test's "no log group after the calls" is about the function, not it)."""
         lines, self.local.lines = getattr(self.local, "lines", None), None
-        if not lines:
+        if lines is None:
             return
+        duration = (time.monotonic() - getattr(self.local, "started", time.monotonic())) * 1000
+        lines += [self.platform_line(f"END RequestId: {request_id}"),
+                  self.platform_line(f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms\t"
+                                     f"Billed Duration: {max(1, math.ceil(duration))} ms\tMemory Size: {memory_mb} MB\t"
+                                     f"Max Memory Used: {used_mb()} MB")]
         with self.send_lock:
             if not self.created:
                 for create in (lambda: self.client.create_log_group(logGroupName=self.log_group),
@@ -111,13 +132,14 @@ class AppServer:
         if self.on_event:
             self.on_event(event)
         shipper = self.shipper
+        request_id = str(event.get("requestContext", {}).get("requestId", "local"))
         if shipper:
-            shipper.start_request()
+            shipper.start_request(request_id)
         try:
             answer = self.app.invoke(event, self.environ, self.resource, self.function_name)
         finally:
             if shipper:
-                shipper.end_request()
+                shipper.end_request(request_id)
         status, headers, payload = http_answer(self.entry_point, answer)
         kind, headers = content_type(headers)
         send(handler, status, payload, headers, kind)
