@@ -38,6 +38,9 @@ def test_a_binary_body_is_sent_base64_encoded():
     assert event["isBase64Encoded"] is True and base64.b64decode(event["body"]) == b"\xff\x00\x01"
 
 
+BAD_GATEWAY = (502, {"Content-Type": "application/json"}, b'{"message": "Internal server error"}')
+
+
 @pytest.mark.parametrize("kind, answer, expected", [
     ("function_url", {"statusCode": 201, "headers": {"X-A": "1"}, "body": "made"}, (201, {"X-A": "1"}, b"made")),
     ("function_url", {"ok": True}, (200, {"Content-Type": "application/json"}, b'{"ok": true}')),  # a plain answer
@@ -45,8 +48,13 @@ def test_a_binary_body_is_sent_base64_encoded():
     ("http_api", {"statusCode": 200, "body": base64.b64encode(b"\xff").decode(), "isBase64Encoded": True},
      (200, {}, b"\xff")),
     ("http_api", None, (200, {"Content-Type": "application/json"}, b"null")),
-    ("function_url", {"statusCode": "abc"}, (502, {"Content-Type": "application/json"},
-                                             b'{"message": "Internal server error"}')),
+    ("function_url", {"statusCode": "abc"}, BAD_GATEWAY),
+    ("function_url", {"statusCode": 99999}, BAD_GATEWAY),               # never on the status line
+    ("function_url", {"statusCode": -1}, BAD_GATEWAY),
+    ("function_url", {"statusCode": 200, "headers": {"X-A": "1\r\nSet-Cookie: stolen=1"}}, BAD_GATEWAY),   # no splitting
+    ("function_url", {"statusCode": 200, "headers": {"X-A\nB": "1"}}, BAD_GATEWAY),
+    ("http_api", {"statusCode": 200, "body": "not base64!", "isBase64Encoded": True}, BAD_GATEWAY),
+    ("http_api", {"statusCode": 200, "body": {"when": {1, 2}}}, BAD_GATEWAY),      # a body JSON cannot hold
 ])
 def test_a_handlers_answer_is_read_as_aws_reads_it(kind, answer, expected):
     assert http_answer(kind, answer) == expected

@@ -9,7 +9,9 @@ Function URLs read it: a dict with `statusCode` is a proxy response (`body`, `he
 from __future__ import annotations
 
 import base64
+import binascii
 import json
+import re
 import time
 from typing import Optional
 from urllib.parse import parse_qs, parse_qsl, urlsplit
@@ -84,21 +86,28 @@ def strip_rest_prefix(target: str) -> tuple:
     return None, target
 
 
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")      # RFC 9110's token
+HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\uffff]*")           # no CR, LF or other control characters
+
+
 def http_answer(kind: str, answer) -> tuple:
     """(status, headers, body bytes) API Gateway or a Function URL makes of a handler's answer."""
     if isinstance(answer, dict) and "statusCode" in answer:
         try:
             status = int(answer["statusCode"])
-        except (TypeError, ValueError):
+            headers = {str(k): str(v) for k, v in (answer.get("headers") or {}).items()}
+            body = answer.get("body")
+            if body is None:
+                payload = b""
+            elif answer.get("isBase64Encoded"):
+                payload = base64.b64decode(str(body), validate=True)
+            else:
+                payload = (body if isinstance(body, str) else json.dumps(body)).encode()
+        except (TypeError, ValueError, AttributeError, binascii.Error):   # a malformed answer: API Gateway's 502
             return bad_gateway()
-        headers = {str(k): str(v) for k, v in (answer.get("headers") or {}).items()}
-        body = answer.get("body")
-        if body is None:
-            payload = b""
-        elif answer.get("isBase64Encoded"):
-            payload = base64.b64decode(str(body))
-        else:
-            payload = (body if isinstance(body, str) else json.dumps(body)).encode()
+        if not 100 <= status <= 599 or any(not HEADER_NAME.fullmatch(k) or not HEADER_VALUE.fullmatch(v)
+                                           for k, v in headers.items()):
+            return bad_gateway()   # never a status line or a second header the handler smuggled in
         return status, headers, payload
     if kind == "rest_api":
         return bad_gateway()  # format 1.0 needs a proxy response: API Gateway answers 502
