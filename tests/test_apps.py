@@ -119,26 +119,28 @@ def test_the_typescript_app_as_deployed(cli, endpoint, ts_app):
     assert "development" not in result.stdout.replace("not one of dev, development", "")
 
 
-def test_a_configuration_update_reaches_the_next_invocation_on_the_local_stack(endpoint):
+def test_a_configuration_update_reaches_the_next_invocation_on_the_local_stack(endpoint, tmp_path):
     """As on Lambda after UpdateFunctionConfiguration (a migration's switch): the next request
-    runs with the function's new variables."""
-    import os
+    runs in a new execution environment, imported afresh with the function's new variables —
+    the usual module-level `TABLE = os.environ[...]` included — and with only those variables."""
     import urllib.request
 
     from checker.local.app_server import AppServer
-    from checker.local.apps import HandlerApp
+    from checker.local.apps import load_app
     deploy_function(endpoint, "us-east-1", "follows", {"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": "dynamodb:GetItem", "Resource": "*"}]},
                     {"SONGS_TABLE": "songs"}, function_url=False)
-
-    def handler(event, context):
-        return {"statusCode": 200, "body": os.environ["SONGS_TABLE"]}
-    with AppServer({"SONGS_TABLE": "songs"}, dynamodb_endpoint=endpoint, app=HandlerApp("h", handler)) as server:
+    (tmp_path / "follows_app.py").write_text(
+        "import os\nTABLE = os.environ['SONGS_TABLE']\n"
+        "def handler(event, context):\n"
+        "    return {'statusCode': 200, 'body': TABLE + ' ' + os.environ.get('PYTEST_CURRENT_TEST', 'alone')}\n")
+    app = load_app("follows_app:handler", tmp_path, {"SONGS_TABLE": "songs"})
+    with AppServer({"SONGS_TABLE": "songs"}, dynamodb_endpoint=endpoint, app=app) as server:
         server.follow("follows")
-        assert urllib.request.urlopen(server.url).read() == b"songs"
+        assert urllib.request.urlopen(server.url).read() == b"songs alone"   # checker's own variables not there
         boto3.client("lambda", endpoint_url=endpoint, region_name="us-east-1").update_function_configuration(
             FunctionName="follows", Environment={"Variables": {"SONGS_TABLE": "songs_v2"}})
-        assert urllib.request.urlopen(server.url).read() == b"songs_v2"
+        assert urllib.request.urlopen(server.url).read() == b"songs_v2 alone"
 
 
 class StandIn:

@@ -91,8 +91,8 @@ def test_a_handler_that_raises_answers_502_and_logs_lambdas_error_line(tmp_path,
         answer = app.invoke(event_for("function_url", "GET", "/", {}, b""), {"A": "1"}, lambda: None, "fn")
     assert http_answer("function_url", answer)[0] == 502
     lines = [app.formatter().format(r) for r in caplog.records]
-    assert lines[0].startswith("[ERROR]\t") and "ValueError: boom fn" in lines[0] and "Traceback" in lines[0]
-    assert lines[1] == "before"            # a print() line is shipped as it is
+    assert lines[0] == "before"            # a print() line is shipped as it is, in its order
+    assert lines[1].startswith("[ERROR]\t") and "ValueError: boom fn" in lines[1] and "Traceback" in lines[1]
 
 
 def test_every_invocation_leaves_lambdas_start_end_and_report_lines_though_the_handler_logs_nothing(tmp_path, endpoint):
@@ -114,7 +114,7 @@ def test_every_invocation_leaves_lambdas_start_end_and_report_lines_though_the_h
     assert len(messages) == 6, messages
     ids = [re.fullmatch(r"START RequestId: (\S+) Version: \$LATEST", m).group(1) for m in messages[::3]]
     assert len(set(ids)) == 2
-    for request_id, (start, end, report) in zip(ids, (messages[:3], messages[3:]), strict=True):
+    for request_id, (_start, end, report) in zip(ids, (messages[:3], messages[3:]), strict=True):
         assert end == f"END RequestId: {request_id}"
         assert re.fullmatch(rf"REPORT RequestId: {request_id}\tDuration: [\d.]+ ms\tBilled Duration: \d+ ms\t"
                             r"Memory Size: 128 MB\tMax Memory Used: \d+ MB", report), report

@@ -17,6 +17,7 @@ from typing import Optional
 
 import boto3
 
+from .apps import DEFAULT_TIMEOUT
 from .events import content_type, event_for, http_answer, strip_rest_prefix
 from .http import LocalServer, send
 
@@ -102,9 +103,20 @@ class AppServer:
         self.function_name = function_name
         self.shipper: Optional[LogShipper] = None
         self.follows: Optional[str] = None   # a deployed function whose configuration each request reads
+        self.timeout = DEFAULT_TIMEOUT        # the function's Timeout, once read from its configuration
         if log_group:
             self.ship_logs_to(log_group)
         self.server = LocalServer(self.serve, port)
+
+    def aws_settings(self) -> dict:
+        """Where a handler's own AWS calls go: the local stack, with its fake credentials."""
+        import os
+        settings = {name: os.environ.get(name, "") for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                                                                "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL")}
+        if self.endpoint:
+            settings["AWS_ENDPOINT_URL"] = self.endpoint
+        settings["AWS_REGION"] = settings["AWS_DEFAULT_REGION"] = self.region
+        return settings
 
     def resource(self):
         return boto3.resource("dynamodb", endpoint_url=self.endpoint, region_name=self.region)
@@ -123,6 +135,8 @@ class AppServer:
         except Exception:  # noqa: BLE001 - the local AWS busy or gone: the instance keeps what it had
             return
         self.environ.update((config.get("Environment") or {}).get("Variables") or {})
+        if isinstance(config.get("Timeout"), (int, float)) and config["Timeout"] > 0:
+            self.timeout = float(config["Timeout"])
 
     def serve(self, handler, method: str) -> None:
         self.refresh_variables()
@@ -136,7 +150,8 @@ class AppServer:
         if shipper:
             shipper.start_request(request_id)
         try:
-            answer = self.app.invoke(event, self.environ, self.resource, self.function_name)
+            answer = self.app.invoke(event, dict(self.environ), self.resource, self.function_name,
+                                     aws=self.aws_settings(), timeout=self.timeout)
         finally:
             if shipper:
                 shipper.end_request(request_id)
@@ -169,3 +184,6 @@ class AppServer:
     def __exit__(self, *exc):
         self.stop_shipping()
         self.server.stop()
+        close = getattr(self.app, "close", None)
+        if close is not None:
+            close()   # a user's handler: its execution environments, and what they forked

@@ -1,25 +1,28 @@
 """The apps `checker local` can serve: the bundled spotify-playlist runtime, or any Python Lambda
 handler named as Lambda names it (`MODULE.FUNCTION`, or `MODULE:FUNCTION` as uvicorn does).
 
-A user's handler runs as on Lambda: one request at a time, with the function's environment
-variables in `os.environ` (and AWS_ENDPOINT_URL pointing boto3 at the local stack), a context
-object, its `print` lines and log records (Lambda's text format) and an uncaught exception
-(`[ERROR] Type: message` and the traceback) going to the function's log group, and a 502 for the
-caller when it raises, as API Gateway and Function URLs answer.
+A user's handler runs as on Lambda: in execution environments of its own (worker.py, a process
+each), one invocation at a time per environment, with only the function's variables in its
+`os.environ` (and AWS_ENDPOINT_URL pointing boto3 at the local stack), a context object, its
+`print` lines and log records (Lambda's text format) and an uncaught exception (`[ERROR] Type:
+message` and the traceback) going to the function's log group, and a 502 for the caller when it
+raises, exits, times out or answers what Lambda would not carry, as API Gateway and Function URLs
+answer.
 """
 from __future__ import annotations
 
 import contextlib
-import importlib
-import io
+import json
 import logging
 import os
+import queue
+import signal
+import subprocess
 import sys
 import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -43,26 +46,6 @@ class LambdaTextFormatter(logging.Formatter):
         return f"[{record.levelname}]\t{stamp}\t{getattr(record, 'aws_request_id', '')}\t{text}"
 
 
-@dataclass
-class LambdaContext:
-    """What a handler may read of Lambda's context object."""
-
-    function_name: str
-    aws_request_id: str
-    memory_limit_in_mb: int = 128
-    timeout_seconds: float = 30.0
-    function_version: str = "$LATEST"
-    log_group_name: str = ""
-    log_stream_name: str = "local"
-
-    def __post_init__(self):
-        self.deadline = time.monotonic() + self.timeout_seconds
-        self.invoked_function_arn = f"arn:aws:lambda:local:000000000000:function:{self.function_name}"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self.deadline - time.monotonic()) * 1000))
-
-
 class SpotifyApp:
     """The bundled runtime, called as the tests call it: its own environ and DynamoDB resource,
     so several can serve in one process."""
@@ -77,38 +60,195 @@ class SpotifyApp:
     def formatter(self) -> logging.Formatter:
         return self.handler.JsonLineFormatter()
 
-    def invoke(self, event: dict, environ: dict, resource_factory: Callable, function_name: str):
+    def invoke(self, event: dict, environ: dict, resource_factory: Callable, function_name: str, **runtime):
         return self.handler.handle(event, None, environ=environ, resource_factory=resource_factory)
 
 
+DEFAULT_TIMEOUT = 30.0           # without a deployed function to read Timeout from (Lambda's default is 3 s)
+MAX_ENVIRONMENTS = 10            # concurrent invocations beyond this are throttled (429), as at a concurrency limit
+MAX_RESPONSE = 6 * 1024 * 1024   # Lambda's synchronous response payload limit
+INIT_TIMEOUT = 10.0              # Lambda's INIT phase limit
+WORKER = Path(__file__).with_name("worker.py")
+THROTTLED = {"statusCode": 429, "headers": {"Content-Type": "application/json"}, "body": '{"message": "Rate Exceeded."}'}
+PASSED_ON = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "PYTHONPATH", "SYSTEMROOT")
+
+
 class HandlerApp:
-    """A user's `handler(event, context)`, one invocation at a time (as one Lambda instance runs)."""
+    """A user's `handler(event, context)` run as Lambda runs it: each execution environment a
+    process of its own (worker.py) that imports the handler once, has only the function's
+    variables, and serves one invocation at a time. A concurrent invocation beyond the warm
+    environments starts another; a configuration change (variables, Timeout) retires them all,
+    so the next invocation imports afresh. An invocation past the function's Timeout, or a
+    handler that exits or crashes, ends its environment and answers 502, as on Lambda; so does an
+    answer over Lambda's 6 MB or one JSON cannot hold."""
 
-    logger_name = ""   # the root logger: whatever the app logs
-    lock = threading.Lock()
+    logger_name = ""   # the root logger: the lines the environments send back are logged there
 
-    def __init__(self, name: str, function: Callable):
+    def __init__(self, name: str, module: str, function: str, app_dir: Path):
         self.name = name
+        self.module = module
         self.function = function
+        self.app_dir = app_dir
+        self.lock = threading.Lock()
+        self.idle: list = []          # warm environments
+        self.busy: set = set()
 
     def formatter(self) -> logging.Formatter:
         return LambdaTextFormatter()
 
-    def invoke(self, event: dict, environ: dict, resource_factory: Callable, function_name: str):
-        context = LambdaContext(function_name, event.get("requestContext", {}).get("requestId", "local"),
-                                log_group_name=f"/aws/lambda/{function_name}")
+    def start(self, variables: dict, aws: dict, function_name: str) -> Environment:
+        """A new execution environment, through its INIT phase; a failed INIT is a CheckerError."""
+        environment = Environment(self, variables, aws, function_name)
+        for line in environment.init_lines:
+            LOG.warning(line, extra={"printed": True})
+        return environment
+
+    def invoke(self, event: dict, environ: dict, resource_factory: Callable, function_name: str,
+               aws: Optional[dict] = None, timeout: float = DEFAULT_TIMEOUT):
+        request_id = str(event.get("requestContext", {}).get("requestId", "local"))
+        key = Environment.key_of(environ, aws or {}, function_name)
         with self.lock:
-            os.environ.update({k: str(v) for k, v in environ.items()})
-            printed = io.StringIO()
-            try:
-                with contextlib.redirect_stdout(printed):
-                    return self.function(event, context)
-            except Exception as exc:
-                LOG.error("%s: %s", type(exc).__name__, exc, exc_info=True)
-                return FUNCTION_ERROR  # what API Gateway and Function URLs answer when the function fails
-            finally:
-                for line in printed.getvalue().splitlines():
-                    LOG.warning(line, extra={"printed": True})
+            for stale in [e for e in self.idle if e.key != key]:   # a configuration change: new environments
+                self.idle.remove(stale)
+                stale.stop()
+            environment = self.idle.pop() if self.idle else None
+            if environment is None and len(self.busy) >= MAX_ENVIRONMENTS:
+                return THROTTLED
+        try:
+            if environment is None:
+                environment = self.start(environ, aws or {}, function_name)
+        except CheckerError as exc:
+            LOG.error("INIT failed: %s", exc)
+            return FUNCTION_ERROR
+        with self.lock:
+            self.busy.add(environment)
+        try:
+            answer, alive = environment.invoke(event, request_id, timeout)
+        finally:
+            with self.lock:
+                self.busy.discard(environment)
+        if alive:
+            with self.lock:
+                self.idle.append(environment)
+        else:
+            environment.stop()
+        return answer
+
+    def close(self) -> None:
+        """Every environment ended (its whole process group: what the handler forked too)."""
+        with self.lock:
+            environments, self.idle = [*self.idle, *self.busy], []
+            self.busy.clear()
+        for environment in environments:
+            environment.stop()
+
+
+class Environment:
+    """One execution environment: the worker process, its answers read by a thread of its own."""
+
+    def __init__(self, app: HandlerApp, variables: dict, aws: dict, function_name: str):
+        self.key = self.key_of(variables, aws, function_name)
+        self.function_name = function_name
+        reading, writing = os.pipe()
+        environ = {name: os.environ[name] for name in PASSED_ON if name in os.environ}
+        environ.update({str(k): str(v) for k, v in variables.items()})
+        environ.update({k: v for k, v in aws.items() if v})
+        environ.update({"AWS_LAMBDA_FUNCTION_NAME": function_name, "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+                        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128", "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function_name}",
+                        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12", "LAMBDA_TASK_ROOT": str(app.app_dir),
+                        "TZ": ":UTC", "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"})
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, str(WORKER), app.module, app.function, str(app.app_dir), str(writing)],
+                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, env=environ, cwd=app.app_dir, pass_fds=(writing,),
+                start_new_session=True, text=True)   # its own process group: Ctrl-C is checker's to handle
+        finally:
+            os.close(writing)
+        self.answers: queue.Queue = queue.Queue()
+        threading.Thread(target=self.read, args=(reading,), daemon=True, name="lambda-environment").start()
+        ready = self.next(INIT_TIMEOUT)
+        if ready is None or "ready" not in ready:
+            self.stop()
+            raise CheckerError(self.init_failure(app, ready))
+        self.init_lines = ready.get("lines") or []
+
+    @staticmethod
+    def key_of(variables: dict, aws: dict, function_name: str) -> str:
+        return json.dumps([sorted((str(k), str(v)) for k, v in variables.items()), sorted(aws.items()), function_name])
+
+    def read(self, reading: int) -> None:
+        with os.fdopen(reading, encoding="utf-8", errors="replace") as channel:
+            for line in channel:
+                try:
+                    self.answers.put((len(line), json.loads(line)))
+                except ValueError:
+                    self.answers.put((len(line), {"error": {"errorType": "Runtime.MarshalError",
+                                                            "errorMessage": "an answer that is not JSON"}}))
+        self.answers.put((0, None))   # the process ended
+
+    def next(self, timeout: float) -> Optional[dict]:
+        try:
+            size, message = self.answers.get(timeout=timeout)
+        except queue.Empty:
+            return {"timed_out": True}
+        if message is not None:
+            message["size"] = size
+        return message
+
+    def init_failure(self, app: HandlerApp, ready: Optional[dict]) -> str:
+        folder = app.app_dir
+        if ready is None:
+            return f"--app {app.name}: the handler's process exited while importing {app.module} " \
+                   f"(exit status {self.process.wait(5)})"
+        if ready.get("timed_out"):
+            return f"--app {app.name}: importing {app.module} took more than {INIT_TIMEOUT:g}s (Lambda's INIT limit)"
+        missing = ready.get("missing")
+        if missing and app.module.split(".")[0] == missing.split(".")[0]:
+            return f"--app {app.name}: no module {missing} in {folder} (run checker local in the app's folder, " \
+                   "or pass --app-dir)"
+        if missing:
+            return f"--app {app.name}: importing {app.module} needs the module {missing}, which is not installed " \
+                   f"where checker runs ({sys.executable}): install the handler's dependencies there"
+        return f"--app {app.name}: {ready.get('init_error')}"
+
+    def invoke(self, event: dict, request_id: str, timeout: float) -> tuple:
+        """(the answer, whether this environment may serve again)."""
+        try:
+            self.process.stdin.write(json.dumps({"event": event, "request_id": request_id, "timeout": timeout,  # type: ignore[union-attr]
+                                                 "function_name": self.function_name, "memory": 128}) + "\n")
+            self.process.stdin.flush()   # type: ignore[union-attr]
+        except OSError:
+            message: Optional[dict] = None
+        else:
+            message = self.next(timeout)
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + "Z"
+        if message is None:
+            status = self.process.wait(5)
+            LOG.error(f"RequestId: {request_id} Error: Runtime exited with error: exit status {status}",
+                      extra={"printed": True})
+            return FUNCTION_ERROR, False
+        if message.get("timed_out"):
+            LOG.error(f"{stamp} {request_id} Task timed out after {timeout:.2f} seconds", extra={"printed": True})
+            return FUNCTION_ERROR, False
+        for line in message.get("lines") or []:
+            LOG.warning(line, extra={"printed": True})
+        if "error" in message:
+            return FUNCTION_ERROR, True
+        if message["size"] > MAX_RESPONSE:
+            LOG.error(f"[ERROR] Response payload size ({message['size']} bytes) exceeded maximum allowed payload size "
+                      f"({MAX_RESPONSE} bytes).", extra={"printed": True})
+            return FUNCTION_ERROR, True
+        return message.get("answer"), True
+
+    def stop(self) -> None:
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)   # whatever it ignores, and its children
+        except (ProcessLookupError, PermissionError):
+            pass
+        with contextlib.suppress(OSError):
+            self.process.stdin.close()   # type: ignore[union-attr]
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(5)
 
 
 def parse_app(value: str) -> tuple:
@@ -121,25 +261,22 @@ def parse_app(value: str) -> tuple:
     return module, function
 
 
-def load_app(value: str, app_dir: Optional[Path] = None):
-    """The app `--app` names, imported now (as Lambda does at a cold start): errors are one line.
-    None for `none`."""
+def load_app(value: str, app_dir: Optional[Path] = None, variables: Optional[dict] = None,
+             function_name: str = "local"):
+    """The app `--app` names, its INIT run now in a first execution environment (as Lambda does at
+    a cold start, with `variables`): errors are one line. None for `none`."""
     if value == "none":
         return None
     if value == "spotify":
         return SpotifyApp()
     module_name, function_name = parse_app(value)
-    folder = str((app_dir or Path.cwd()).resolve())
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        raise CheckerError(f"--app {value}: no module {exc.name} in {folder} (run checker local in the app's "
-                           "folder, or pass --app-dir)") from None
-    except Exception as exc:  # the user's module failed while importing: say how, not where in checker
-        raise CheckerError(f"--app {value}: importing {module_name} raised {type(exc).__name__}: {str(exc)[:300]}") from None
-    function = getattr(module, function_name, None)
-    if not callable(function):
-        raise CheckerError(f"--app {value}: {module_name} has no function {function_name}")
-    return HandlerApp(value, function)
+    app = HandlerApp(value, module_name, function_name, (app_dir or Path.cwd()).resolve())
+    aws = {name: os.environ.get(name, "") for name in AWS_PASSED_ON}
+    aws["AWS_DEFAULT_REGION"] = aws["AWS_REGION"] = aws["AWS_REGION"] or aws["AWS_DEFAULT_REGION"] or "us-east-1"
+    first = app.start(variables or {}, aws, function_name)
+    app.idle.append(first)   # warm, if the first invocation comes with the same configuration
+    return app
+
+
+AWS_PASSED_ON = ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                 "AWS_SESSION_TOKEN")

@@ -140,9 +140,8 @@ class LocalStack:
         self.serve(variables, api_id)
 
     def serve(self, variables: dict, api_id: Optional[str] = None) -> None:
-        """Start the app (imported now, with the function's variables set, as at a cold start)."""
-        os.environ.update(variables)
-        app = load_app(self.app_name, self.app_dir)
+        """Start the app (its INIT now, with the function's variables, as at a cold start)."""
+        app = load_app(self.app_name, self.app_dir, variables, self.function_name or "local")
         if app is None:
             return
         self.app = AppServer(variables, dynamodb_endpoint=self.endpoint, region=self.region, port=self.app_port,
