@@ -139,6 +139,12 @@ class Project:
         from .environment import resolve
         return cls(resolve(target or Target(), sections, use_checklist))
 
+    def before_migrations(self) -> Project:
+        """This project as it stands before its table migrations: their targets left out (apply
+        makes a new environment in its final shape at once; `checker local` rehearses instead)."""
+        return Project(dataclasses.replace(self.environment,
+                                           tables=[t for t in self.environment.tables if not t.migrate_from]))
+
     # -- what it is -----------------------------------------------------------------------
     @property
     def tables(self) -> list:

@@ -111,6 +111,42 @@ def test_local_stack_for_another_environment_is_bound_to_its_tables(cli, local_s
     assert (status, body["sync"]["total"]) == (200, 30)
 
 
+def test_a_declared_migration_is_rehearsed_from_the_state_before_it(cli, project):
+    """With a table migration in the checklist, the stack is what AWS has before the migration:
+    the source bound and granted, the target absent; `checker migrate` then switches the running
+    app, which goes on answering from the new table."""
+    spec = json.loads((project / "table_specs" / "liked_songs.json").read_text())
+    spec.update(TableName="liked_songs_v2", BillingMode="PAY_PER_REQUEST")
+    for each in [spec, *spec.get("GlobalSecondaryIndexes", [])]:
+        each.pop("ProvisionedThroughput", None)
+    (project / "table_specs" / "liked_songs_v2.json").write_text(json.dumps(spec))
+    checklist = yaml.safe_load((ROOT / "checklist.yaml").read_text())
+    checklist.setdefault("tables", {})["liked_songs_v2"] = {"migrate_from": "liked_songs"}
+    checklist["lambda"]["bindings"]["LIKED_SONGS_TABLE"] = "liked_songs_v2"
+    for permission in checklist["iam"]["permissions"]:
+        if permission["table"] == "liked_songs":
+            permission["table"] = "liked_songs_v2"
+    (project / "checklist.yaml").write_text(yaml.safe_dump(checklist))
+    process, lines = run_local(project, "--tracks", "30")
+    try:
+        aws, app = lines["AWS (moto)"], lines["app"]
+        lam = boto3.client("lambda", endpoint_url=aws, region_name=REGION)
+        variables = lam.get_function_configuration(FunctionName="spotify-playlist-dev")["Environment"]["Variables"]
+        assert variables["LIKED_SONGS_TABLE"] == "liked_songs"
+        assert "liked_songs_v2" not in boto3.client("dynamodb", endpoint_url=aws, region_name=REGION).list_tables()[
+            "TableNames"]
+        assert get(f"{app}?action=sync-liked-songs")[0] == 200
+        migrated = cli("migrate", "--endpoint-url", aws, "--env", "dev", "--base-url", app, "--offline", "--yes")
+        assert migrated.exit_code == 0, migrated.output
+        variables = lam.get_function_configuration(FunctionName="spotify-playlist-dev")["Environment"]["Variables"]
+        assert variables["LIKED_SONGS_TABLE"] == "liked_songs_v2"
+        status, body = get(f"{app}?action=liked-songs-stats")
+        assert status == 200 and body["sampleTracks"], body
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
 # -- any app ---------------------------------------------------------------------------------------
 NOTES_APP = '''
 """A notes app of another shape than spotify-playlist: two tables, no Spotify, its own routes."""

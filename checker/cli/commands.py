@@ -441,7 +441,7 @@ def local(port, app_name, app_dir, entry_point, tracks, deploy, env_name, specs_
         target = dataclasses.replace(given, endpoint_url=stack.endpoint)
         if deploy:
             project = Project.load(target, sections_of(KIND_NAMES))
-            project.apply(timeout=60)
+            project.before_migrations().apply(timeout=60)   # a declared migration is rehearsed, not skipped
             stack.deploy(project.environment)
         else:
             stack.serve(stack.app_settings())

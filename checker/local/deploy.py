@@ -15,8 +15,19 @@ MOTO_ACCOUNT = "123456789012"
 
 def role_policy(tables: list, permissions: list, region: str, account: str = MOTO_ACCOUNT, leave_out=()) -> dict:
     """The least-privilege policy of the checklist's permissions, minus any (action, spec table)
-    in `leave_out` (tests take one away to see the IAM check fail)."""
-    return least_privilege_policy(permissions, tables, region, account, leave_out)
+    in `leave_out` (tests take one away to see the IAM check fail). A migration's target is
+    granted on its source too: before the switch the app uses the source with those rights."""
+    policy = least_privilege_policy(permissions, tables, region, account, leave_out)
+    sources = {f"table/{t.name}": f"table/{t.migrate_from}" for t in tables if t.migrate_from}
+    extra = []
+    for statement in policy["Statement"]:
+        table_part = statement["Resource"].split(":")[-1]
+        for target, source in sources.items():
+            if table_part == target or table_part.startswith(target + "/"):
+                resource = statement["Resource"].replace(target, source, 1)
+                extra.append({**statement, "Sid": statement["Sid"] + "Source", "Resource": resource})
+    policy["Statement"] += extra
+    return policy
 
 
 def deploy_function(endpoint: str, region: str, function_name: str, policy: dict, variables: dict,
@@ -89,6 +100,8 @@ def allow_api_gateway(endpoint: str, region: str, function_name: str, api_id: st
 
 
 def binding_variables(bindings: dict, tables: list) -> dict:
-    """{variable: the environment's name of the spec table it is bound to}."""
-    names = {t.spec_name: t.name for t in tables}
+    """{variable: the environment's name of the spec table it is bound to}; a variable bound to a
+    migration's target names its source, the state before the migration (which `checker
+    migrate` then switches, as it would on AWS: the migration is rehearsed, not skipped)."""
+    names = {t.spec_name: t.migrate_from or t.name for t in tables}
     return {variable: names.get(spec_name, spec_name) for variable, spec_name in bindings.items()}
