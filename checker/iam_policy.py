@@ -133,6 +133,40 @@ def condition_holds(condition, context: dict) -> Optional[bool]:
     return True
 
 
+def _strings(value) -> list:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def grants(statement: dict, action: str, principals: tuple) -> bool:
+    """A resource policy's Allow statement names this action (IAM's wildcards) for one of these
+    principals (`*`, a service's name), whatever its Principal's shape (`"*"`, `{"Service": ...}`)."""
+    if statement.get("Effect", "Allow") != "Allow":
+        return False
+    if not _matches(_strings(statement.get("Action")), action, ignore_case=True):
+        return False
+    return any(p in principals for p in _strings(statement.get("Principal")))
+
+
+def api_gateway_context(source_arn: str) -> dict:
+    """The condition keys of API Gateway's call to Lambda from this execute-api ARN."""
+    parts = source_arn.split(":")
+    return {"aws:SourceArn": source_arn, "aws:SourceAccount": parts[4] if len(parts) > 5 else ""}
+
+
+def resource_policy_allows(statements: list, action: str, principals: tuple, context: dict) -> Optional[bool]:
+    """Whether a Lambda function's resource policy lets these principals call `action` with these
+    condition keys: True, False, or None when only a statement whose condition this module does
+    not evaluate could (Lambda's resource policies hold Allow statements only)."""
+    verdicts = [condition_holds(s.get("Condition"), context) for s in statements if grants(s, action, principals)]
+    return True if True in verdicts else None if None in verdicts else False
+
+
 def statements(documents: Iterable[tuple]) -> list:
     """(label, statement) for every statement of every (policy name, document)."""
     out = []

@@ -236,8 +236,21 @@ def test_your_own_handler_is_served_found_and_checked_like_on_aws(notes_project,
     assert {"tables", "lambda", "bindings", "entry_point", "iam", "endpoints", "logs"} <= kinds
     entry = next(r for r in report["results"] if r["id"] == "entry_point")
     assert entry["summary"].startswith(entry_point.replace("_", " "))
+
+    # the invoke permission taken away: the entry point is refused as on AWS, and check says why
+    lam = boto3.client("lambda", endpoint_url=aws, region_name="eu-west-1")
+    for statement in json.loads(lam.get_policy(FunctionName="notes-dev")["Policy"])["Statement"]:
+        lam.remove_permission(FunctionName="notes-dev", StatementId=statement["Sid"])
+    result, report = cli.json("check", "--endpoint-url", aws, "--only", "entry_point,endpoints")
+    answers = {r["id"]: r["found"] for r in report["results"]}
+    refused = "HTTP 403" if entry_point == "function_url" else "HTTP 500"   # API Gateway may not invoke it
+    assert result.exit_code == 1 and answers["endpoint:health"].startswith(refused), answers
+    assert next(r for r in report["results"] if r["id"] == "entry_point")["status"] == "fail"
     if entry_point != "function_url":
         return
+    for fix in next(r for r in report["results"] if r["id"] == "entry_point")["remediation"].split(" && "):
+        action = "lambda:InvokeFunctionUrl" if "InvokeFunctionUrl" in fix else "lambda:InvokeFunction"
+        lam.add_permission(FunctionName="notes-dev", StatementId=action.replace(":", "-"), Action=action, Principal="*")
     # what the handler printed went to the function's log group, as on Lambda
     logs = boto3.client("logs", endpoint_url=aws, region_name="eu-west-1")
     messages = [e["message"] for e in logs.filter_log_events(logGroupName="/aws/lambda/notes-dev")["events"]]

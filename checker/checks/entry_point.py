@@ -2,7 +2,6 @@
 Its URL is also the base URL of the endpoint checks when none is given."""
 from __future__ import annotations
 
-import fnmatch
 import json
 from dataclasses import dataclass
 from typing import Optional
@@ -157,33 +156,12 @@ def policy_statements(ctx: CheckContext) -> list:
     return [s for s in statements or [] if isinstance(s, dict)]
 
 
-def _strings(value) -> list:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for v in value.values() for s in _strings(v)]
-    if isinstance(value, list):
-        return [s for v in value for s in _strings(v)]
-    return []
+API_GATEWAY = ("apigateway.amazonaws.com", "*")   # the principals whose grant lets API Gateway invoke
 
 
 def _allows(statement: dict, action: str, principals: tuple) -> bool:
-    if statement.get("Effect", "Allow") != "Allow":
-        return False
-    actions = _strings(statement.get("Action"))
-    if not any(fnmatch.fnmatchcase(action, a) for a in actions):
-        return False
-    return any(p in principals for p in _strings(statement.get("Principal")))
-
-
-def invoked_from(statement: dict, source_arn: str) -> Optional[bool]:
-    """Whether the statement's condition lets a call from this execute-api ARN through, as IAM
-    evaluates it (aws:SourceArn the ARN, aws:SourceAccount its account), or None when checker
-    cannot evaluate the condition."""
-    from ..iam_policy import condition_holds
-    parts = source_arn.split(":")
-    account = parts[4] if len(parts) > 5 else ""
-    return condition_holds(statement.get("Condition"), {"aws:SourceArn": source_arn, "aws:SourceAccount": account})
+    from ..iam_policy import grants
+    return grants(statement, action, principals)
 
 
 def invoke_problems(entry_point: EntryPoint, statements: list, public: bool) -> tuple:
@@ -208,13 +186,13 @@ def invoke_problems(entry_point: EntryPoint, statements: list, public: bool) -> 
 def uncovered_arns(entry_point: EntryPoint, statements: list) -> tuple:
     """(the execute-api ARNs of an API no statement lets invoke the function, those only a
     statement with a condition checker cannot evaluate may let through)."""
-    allowing = [s for s in statements if _allows(s, "lambda:InvokeFunction", ("apigateway.amazonaws.com", "*"))]
+    from ..iam_policy import api_gateway_context, resource_policy_allows
     denied: list = []
     unsure: list = []
     for arn in entry_point.source_arns:
-        verdicts = [invoked_from(s, arn) for s in allowing]
-        if True not in verdicts:
-            (unsure if None in verdicts else denied).append(arn)
+        verdict = resource_policy_allows(statements, "lambda:InvokeFunction", API_GATEWAY, api_gateway_context(arn))
+        if verdict is not True:
+            (unsure if verdict is None else denied).append(arn)
     return denied, unsure
 
 

@@ -8,6 +8,7 @@ Lambda.
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 import threading
@@ -104,6 +105,9 @@ class AppServer:
         self.shipper: Optional[LogShipper] = None
         self.follows: Optional[str] = None   # a deployed function whose configuration each request reads
         self.timeout = DEFAULT_TIMEOUT        # the function's Timeout, once read from its configuration
+        self.api_id: Optional[str] = None     # the API Gateway API in front of it (the stack's), for its ARN
+        self.guarded = False                  # the stack deployed the entry point: its resource policy applies
+        self._lambda = None
         if log_group:
             self.ship_logs_to(log_group)
         self.server = LocalServer(self.serve, port)
@@ -126,23 +130,67 @@ class AppServer:
         UpdateFunctionConfiguration: a switched binding reaches the next invocation."""
         self.follows = function_name
 
-    def refresh_variables(self) -> None:
+    def refresh_variables(self) -> Optional[dict]:
+        """The followed function's configuration, its variables and Timeout taken (None: no
+        function followed, or the local AWS could not say)."""
         if not self.follows:
-            return
+            return None
         try:
-            config = boto3.client("lambda", endpoint_url=self.endpoint, region_name=self.region).get_function_configuration(
-                FunctionName=self.follows)
+            config = self.lambda_client().get_function_configuration(FunctionName=self.follows)
         except Exception:  # noqa: BLE001 - the local AWS busy or gone: the instance keeps what it had
-            return
+            return None
         self.environ.update((config.get("Environment") or {}).get("Variables") or {})
         if isinstance(config.get("Timeout"), (int, float)) and config["Timeout"] > 0:
             self.timeout = float(config["Timeout"])
+        return config
+
+    def lambda_client(self):
+        if self._lambda is None:
+            self._lambda = boto3.client("lambda", endpoint_url=self.endpoint, region_name=self.region)
+        return self._lambda
+
+    def refusal(self, event: dict, config: Optional[dict]) -> Optional[tuple]:
+        """(status, body) AWS answers instead of invoking the followed function when its resource
+        policy does not let this entry point call it: a Function URL 403, API Gateway 500 (it
+        was not allowed to invoke the function). None: invoke (a condition checker cannot
+        evaluate is given the benefit of the doubt, and said in `check`)."""
+        if config is None or not self.guarded or (self.entry_point != "function_url" and not self.api_id):
+            return None
+        from ..iam_policy import api_gateway_context, resource_policy_allows
+        try:
+            policy = json.loads(self.lambda_client().get_policy(FunctionName=self.follows)["Policy"])
+        except self.lambda_client().exceptions.ResourceNotFoundException:
+            policy = {}
+        except Exception:  # noqa: BLE001 - the local AWS could not say: do not refuse on a guess
+            return None
+        statements = policy.get("Statement") or []
+        statements = [statements] if isinstance(statements, dict) else statements
+        if self.entry_point == "function_url":
+            context = {"lambda:FunctionUrlAuthType": "NONE", "lambda:InvokedViaFunctionUrl": "true"}
+            if all(resource_policy_allows(statements, action, ("*",), context) is not False
+                   for action in ("lambda:InvokeFunctionUrl", "lambda:InvokeFunction")):
+                return None
+            return 403, {"Message": "Forbidden"}
+        account = str(config.get("FunctionArn", "")).split(":")[4:5] or ["000000000000"]
+        context = event.get("requestContext") or {}
+        route = f"{context.get('httpMethod')}{context.get('resourcePath')}" if self.entry_point == "rest_api" \
+            else str(context.get("routeKey") or "$default")
+        source = f"arn:aws:execute-api:{self.region}:{account[0]}:{self.api_id}/{context.get('stage')}/{route}"
+        if resource_policy_allows(statements, "lambda:InvokeFunction", ("apigateway.amazonaws.com", "*"),
+                                  api_gateway_context(source)) is not False:
+            return None
+        return 500, {"message": "Internal server error"}
 
     def serve(self, handler, method: str) -> None:
-        self.refresh_variables()
+        config = self.refresh_variables()
         stage, target = strip_rest_prefix(handler.path)
         event = event_for(self.entry_point, method, target, dict(handler.headers), handler.body(),
                           stage or ("local" if self.entry_point == "rest_api" else "$default"))
+        refused = self.refusal(event, config)
+        if refused is not None:
+            status, body = refused
+            send(handler, status, json.dumps(body).encode(), {}, "application/json")
+            return
         if self.on_event:
             self.on_event(event)
         shipper = self.shipper

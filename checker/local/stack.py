@@ -146,6 +146,8 @@ class LocalStack:
             return
         self.app = AppServer(variables, dynamodb_endpoint=self.endpoint, region=self.region, port=self.app_port,
                              app=app, entry_point=self.entry_point, function_name=self.function_name or "local")
+        self.app.api_id = api_id
+        self.app.guarded = bool(self.function_name)   # deployed with its entry point: AWS's refusal applies
         if self.function_name:
             self.app.ship_logs_to(f"/aws/lambda/{self.function_name}")
             self.app.follow(self.function_name)
