@@ -268,6 +268,24 @@ def test_your_own_handler_is_served_found_and_checked_like_on_aws(notes_project,
     assert any("notes-dev-authors" in line for line in failing["logs:ERROR"]["details"])
 
 
+def test_the_readmes_smallest_checklist_with_a_function_starts(tmp_path, stop_afterwards):
+    """No iam section: the function's role gets no DynamoDB grant (IAM refuses an empty policy)."""
+    (tmp_path / "checklist.yaml").write_text(
+        "version: 1\ndefault_env: dev\nenvironments:\n"
+        "  dev: {region: eu-west-1, table_prefix: shop-dev-, function_name: shop-dev-orders}\n")
+    (tmp_path / "table_specs").mkdir()
+    (tmp_path / "table_specs" / "orders.json").write_text(json.dumps({
+        "TableName": "orders", "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
+        "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}], "BillingMode": "PAY_PER_REQUEST"}))
+    process, lines = run_local(tmp_path, "--app", "none")
+    stop_afterwards(process)
+    assert "AWS (moto)" in lines, lines
+    role = boto3.client("iam", endpoint_url=lines["AWS (moto)"], region_name="eu-west-1").list_role_policies(
+        RoleName="shop-dev-orders-role")
+    assert role["PolicyNames"] == []
+    assert Cli(tmp_path).json("check", "--endpoint-url", lines["AWS (moto)"])[0].exit_code == 0
+
+
 def test_app_none_deploys_only_the_aws_side(notes_project, stop_afterwards):
     process, lines = run_local(notes_project, "--app", "none")
     stop_afterwards(process)
