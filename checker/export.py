@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
+from .checklist import TABLE_NAME
 from .errors import CheckerError, call
+from .text import clip, escape_controls
 
 if TYPE_CHECKING:
     from .environment import Environment
@@ -105,22 +107,10 @@ def export_tables(environment: Environment, out_dir, tables=(), force: bool = Fa
     """Write a spec file per live table (those named, else every table with the environment's
     prefix/suffix, less those another environment of the checklist names by its own prefix or
     suffix unless `every`), the prefix/suffix removed; never overwrite a file without `force`."""
-    from .live import describe_tables, in_parallel, read_tags, table_names
-    from .migrate.ledger import is_ledger
+    from .live import describe_tables, in_parallel, read_tags
 
     client = environment.dynamodb()
-    prefix, suffix = environment.table_prefix, environment.table_suffix
-    left_out: dict = {}
-    names = list(tables) or [n for n in table_names(client)
-                             if environment.spec_name(n) and not is_ledger(n, prefix, suffix)]   # checker's own
-    if not tables and not every:
-        for name in names:
-            if (owner := other_owner(environment, name)) is not None:
-                left_out.setdefault(owner, []).append(name)
-        taken = {n for theirs in left_out.values() for n in theirs}
-        names = [n for n in names if n not in taken]
-    if not names:
-        raise CheckerError(f"no table to export (prefix {prefix!r}, suffix {suffix!r}); name them with --table")
+    names, left_out = chosen_tables(environment, client, tables, every)
     out = Path(out_dir)
     descriptions = describe_tables(client, names)
     planned = []
@@ -160,6 +150,31 @@ def export_tables(environment: Environment, out_dir, tables=(), force: bool = Fa
             raise CheckerError(f"{target}: cannot write the spec: {exc.strerror}") from None
         written.append(target)
     return Export(written, checklist_snippet(wishes, unread), left_out)
+
+
+def chosen_tables(environment: Environment, client, tables, every: bool) -> tuple:
+    """(the live names to export, {another environment: its tables left out}). Every name is
+    checked against DynamoDB's table-name rules before it is sent or becomes a file name: a live
+    name is data, never a path (`../x`) and never raw on a terminal."""
+    from .live import table_names
+    from .migrate.ledger import is_ledger
+    prefix, suffix = environment.table_prefix, environment.table_suffix
+    names = list(tables) or [n for n in table_names(client)
+                             if environment.spec_name(n) and not is_ledger(n, prefix, suffix)]   # checker's own
+    for name in names:
+        if not TABLE_NAME.fullmatch(str(name)):
+            raise CheckerError(f"table {escape_controls(clip(str(name), 120))}: not a DynamoDB table name "
+                               "(3-255 of A-Z a-z 0-9 _ - .); nothing written")
+    left_out: dict = {}
+    if not tables and not every:
+        for name in names:
+            if (owner := other_owner(environment, name)) is not None:
+                left_out.setdefault(owner, []).append(name)
+        taken = {n for theirs in left_out.values() for n in theirs}
+        names = [n for n in names if n not in taken]
+    if not names:
+        raise CheckerError(f"no table to export (prefix {prefix!r}, suffix {suffix!r}); name them with --table")
+    return names, left_out
 
 
 def other_owner(environment: Environment, live_name: str) -> Optional[str]:

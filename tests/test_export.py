@@ -143,3 +143,11 @@ def test_export_acts_on_the_default_env_and_leaves_another_environments_tables_o
     assert json.loads((project / "prod" / "user.json").read_text())["TableName"] == "user"
     every = cli("export", "--specs", "every", "--endpoint-url", endpoint, "--all")
     assert every.exit_code == 0 and len(list((project / "every").glob("*.json"))) == 10, every.output
+
+
+def test_a_name_that_is_not_a_table_name_is_never_a_path_nor_raw_on_the_terminal(cli, project, endpoint):
+    for name in ("../outside", "esc\x1b[2J"):
+        result = cli("export", "--specs", "out", "--endpoint-url", endpoint, "--table", name)
+        assert result.exit_code == 1 and "not a DynamoDB table name" in result.stderr, result.output
+        assert "\x1b" not in result.output and "Traceback" not in result.output
+    assert not (project / "out").exists() and not (project / "outside.json").exists()
