@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import jsonschema
 
@@ -375,12 +375,26 @@ def _endpoint_problems(document: dict, file: str) -> list[Problem]:
             reason = url_problem(endpoint["url"])
             if reason:
                 problems.append(Problem(file, f"$.endpoints[{i}].url", reason))
+        if isinstance(endpoint.get("path"), str) and (reason := path_problem(endpoint["path"])):
+            problems.append(Problem(file, f"$.endpoints[{i}].path", reason))
         problems += _header_problems(endpoint.get("headers") or {}, file, f"$.endpoints[{i}].headers")
     names = [e.get("name") for e in document.get("endpoints") or []]
     for i, name in enumerate(names):
         if names.index(name) != i:
             problems.append(Problem(file, f"$.endpoints[{i}].name", f"endpoint name {name!r} is used more than once"))
     return problems
+
+
+def path_problem(path: str) -> Optional[str]:
+    """Why an endpoint's `path` cannot be appended to the base URL as it means: a `.` or `..`
+    segment (plain or percent-encoded) would climb out of the base's stage and resource, and `?`
+    or `#` would start a second query (the `query:` key is for that)."""
+    if "?" in path or "#" in path:
+        return f"{clip(path, 80)!r} holds {'?' if '?' in path else '#'}: put query parameters under query:"
+    for segment in path.split("/"):
+        if unquote(segment) in (".", ".."):
+            return f"{clip(path, 80)!r} has a {unquote(segment)!r} segment, which would leave the base URL's path"
+    return None
 
 
 def _header_problems(headers: dict, file: str, where: str) -> list[Problem]:

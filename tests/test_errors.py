@@ -311,3 +311,17 @@ def test_a_hostile_answer_is_one_result_and_forges_no_line(cli, project, body, f
     assert found in result.stdout
     assert not [line for line in result.stdout.splitlines() if line.startswith("PASS")]
     assert result.stdout.splitlines()[-1] == "1 checks: 0 passed, 0 warnings, 1 failed, 0 errors, 0 skipped"
+
+
+@pytest.mark.parametrize("path, message", [
+    ("/../../admin/delete-all", "$.endpoints[0].path: '/../../admin/delete-all' has a '..' segment"),
+    ("/a/%2e%2e/b", "has a '..' segment, which would leave the base URL's path"),
+    ("/./x", "has a '.' segment"),
+    ("/health?verbose=1", "$.endpoints[0].path: '/health?verbose=1' holds ?: put query parameters under query:"),
+])
+def test_validate_refuses_a_path_that_leaves_the_base_url_or_holds_a_query(cli, project, path, message):
+    import yaml
+    (project / "checklist.yaml").write_text(yaml.safe_dump({
+        "version": 1, "environments": {"dev": {}}, "endpoints": [{"name": "e", "path": path}]}))
+    result = cli("validate")
+    assert result.exit_code == 1 and message in result.stdout, result.stdout
