@@ -410,3 +410,18 @@ def test_the_handler_answers_any_event(event, caplog):
     answer = handle(event, None, environ={"DEFAULT_USER_ID": "dana"})
     assert answer["statusCode"] == 400
     assert len(answer["body"]) < 1000 and all(len(r.getMessage()) < 2000 for r in caplog.records)
+
+
+@pytest.mark.parametrize("output_format", ["text", "json", "junit"])
+def test_a_lone_surrogate_in_a_name_is_written_escaped_never_a_crash(project, output_format):
+    """YAML's "\\ud800" is a str no UTF-8 stream can carry: the command's own streams escape it."""
+    import os
+    import subprocess
+    import sys
+    (project / "checklist.yaml").write_text('version: 1\nenvironments: {dev: {}}\nendpoints:\n'
+                                            '  - {name: "a\\ud800b", url: "http://127.0.0.1:9/", retries: 0}\n')
+    process = subprocess.run([os.path.join(os.path.dirname(sys.executable), "checker"), "check", "--env", "dev",
+                              "--only", "endpoints", "--format", output_format], cwd=project, capture_output=True,
+                             text=True, errors="replace")
+    assert process.returncode == 1 and "a bug in checker" not in process.stderr, process.stderr
+    assert "a\\ud800b" in process.stdout
