@@ -309,6 +309,14 @@ def _table_reference_problems(document: dict, file: str, specs) -> list[Problem]
         if keys is not None and sorted(item["key"]) != keys:
             problems.append(Problem(file, f"$.items[{i}].key", f"table {item['table']}'s key is {', '.join(keys)}; "
                                     f"give exactly those (given: {clip(', '.join(map(str, item['key'])), 100)})"))
+        ranges = {k["AttributeName"] for k in spec.request["KeySchema"] if k["KeyType"] == "RANGE"} if spec else set()
+        for name, value in (item.get("key") or {}).items():
+            limit = 1024 if name in ranges else 2048   # DynamoDB's sort and partition key sizes, in bytes
+            size = len(str(value).encode("utf-8", "surrogatepass"))
+            if size > limit:
+                problems.append(Problem(file, f"$.items[{i}].key.{clip(str(name), 60)}",
+                                        f"is {size:,} bytes; a DynamoDB {'sort' if limit == 1024 else 'partition'} "
+                                        f"key holds at most {limit:,}"))
     for i, permission in enumerate((document.get("iam") or {}).get("permissions") or []):
         where = f"$.iam.permissions[{i}]"
         problems += unknown_table(permission["table"], f"{where}.table")

@@ -325,3 +325,14 @@ def test_validate_refuses_a_path_that_leaves_the_base_url_or_holds_a_query(cli, 
         "version": 1, "environments": {"dev": {}}, "endpoints": [{"name": "e", "path": path}]}))
     result = cli("validate")
     assert result.exit_code == 1 and message in result.stdout, result.stdout
+
+
+def test_validate_refuses_a_required_items_key_dynamodb_cannot_hold_without_echoing_it(cli, project):
+    import yaml
+    key = "k" * 100_000
+    (project / "checklist.yaml").write_text(yaml.safe_dump({
+        "version": 1, "environments": {"dev": {}}, "items": [{"table": "user", "key": {"id": key}}]}))
+    result = cli("validate")
+    assert result.exit_code == 1
+    assert "$.items[0].key.id: is 100,000 bytes; a DynamoDB partition key holds at most 2,048" in result.stdout
+    assert key[:3000] not in result.output
