@@ -30,7 +30,7 @@ import botocore.exceptions
 from botocore.config import Config
 
 from .dynamo import CacheTableMissing, CacheTables, LikedSongsStore
-from .health import BINDINGS, health, missing_tables
+from .health import BINDINGS, health, missing_tables, number_setting
 from .liked_songs_cache import DEFAULT_MAX_AGE_SECONDS, TIME_RESERVE_SECONDS, LikedSongsCache
 from .spotify import (
     DEFAULT_ACCOUNTS_BASE,
@@ -172,10 +172,12 @@ def build_cache(user_id: str, environ=os.environ, resource=None,
     spotify = SpotifyClient(credentials, api_base=environ.get("SPOTIFY_API_BASE_URL", DEFAULT_API_BASE),
                             accounts_base=environ.get("SPOTIFY_ACCOUNTS_BASE_URL", DEFAULT_ACCOUNTS_BASE))
     store = LikedSongsStore(resource, CacheTables.from_environment(environ))
-    return LikedSongsCache(store, spotify,
-                           max_age_seconds=float(environ.get("CACHE_MAX_AGE_SECONDS", DEFAULT_MAX_AGE_SECONDS)),
-                           remaining=remaining,
-                           reserve=float(environ.get("SYNC_TIME_RESERVE_SECONDS", TIME_RESERVE_SECONDS)))
+    try:
+        max_age = number_setting(environ, "CACHE_MAX_AGE_SECONDS", DEFAULT_MAX_AGE_SECONDS)
+        reserve = number_setting(environ, "SYNC_TIME_RESERVE_SECONDS", TIME_RESERVE_SECONDS)
+    except ValueError as exc:   # the function is misconfigured: said, naming the setting (`health` too)
+        raise BadRequest(500, str(exc)) from None
+    return LikedSongsCache(store, spotify, max_age_seconds=max_age, remaining=remaining, reserve=reserve)
 
 
 def run_action(action: str, cache: LikedSongsCache, user_id: str, params: dict) -> dict:
@@ -220,9 +222,10 @@ def handle(event: dict, context=None, environ=os.environ,
         log.info(json.dumps({"event": "request", "action": action, "status": status, "requestId": request_id,
                              "ms": int((time.monotonic() - started) * 1000)}))
         return response(status, body)
-    except BadRequest as exc:
-        log.info(json.dumps({"event": "request", "action": action if action in ACTIONS else shown(action),
-                             "status": exc.status, "requestId": request_id, "reason": str(exc)}))
+    except BadRequest as exc:   # a 500 here is the function's own misconfiguration: an ERROR line, counted
+        (log.error if exc.status == 500 else log.info)(json.dumps({
+            "event": "request", "action": action if action in ACTIONS else shown(action), "status": exc.status,
+            "requestId": request_id, "reason": str(exc)}))
         return response(exc.status, {"error": str(exc), **exc.extra})
     except Exception as exc:  # the one place a failure becomes a 500, logged once
         log.error(json.dumps({"event": "request_failed", "action": action, "status": 500, "requestId": request_id,

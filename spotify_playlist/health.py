@@ -115,6 +115,32 @@ def refresh_token_source(resource, user_table: str, user_id: Optional[str], envi
     return "user table" if (item.get("Item") or {}).get("refreshToken") else None
 
 
+NUMBER_SETTINGS = ("CACHE_MAX_AGE_SECONDS", "SYNC_TIME_RESERVE_SECONDS")   # seconds, when set
+
+
+def number_problem(environ, name: str) -> Optional[str]:
+    """Why a numeric setting cannot be read (its value is not shown), or None."""
+    text = environ.get(name)
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return f"setting {name} is not a number of seconds: set it to one (e.g. 5), or remove it for the default"
+    if not value >= 0 or value == float("inf"):
+        return f"setting {name} must be a finite number of seconds, 0 or more"
+    return None
+
+
+def number_setting(environ, name: str, default: float) -> float:
+    """A numeric setting, or the default when unset; one that does not parse is a ValueError
+    naming it (the request's answer and `health` say which)."""
+    problem = number_problem(environ, name)
+    if problem:
+        raise ValueError(problem)
+    return float(environ.get(name, default))
+
+
 def health(resource, environ=os.environ, user_id: Optional[str] = None) -> tuple[int, dict]:
     """(200, {"status": "ok", ...}) when every table and setting holds, else (503, degraded)."""
     client = resource.meta.client
@@ -127,6 +153,7 @@ def health(resource, environ=os.environ, user_id: Optional[str] = None) -> tuple
     settings: dict = {name: bool(environ.get(name, "").strip()) for name in SETTINGS}
     problems += [f"setting {name} is not configured: set it in the function's environment"
                  for name, present in settings.items() if not present]
+    problems += [problem for name in NUMBER_SETTINGS if (problem := number_problem(environ, name))]
     user_table = BINDINGS[0].name(environ)
     source = refresh_token_source(resource, user_table, user_id, environ)
     settings["refresh_token"] = source or False

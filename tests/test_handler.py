@@ -232,3 +232,14 @@ def test_a_malformed_authorizer_is_a_401_never_a_500_nor_the_default_user(author
     assert result["statusCode"] == 401
     assert "names no user" in json.loads(result["body"])["error"]
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "nan", "inf"])
+def test_a_numeric_setting_that_does_not_parse_is_named_by_the_answer_and_by_health(aws, environment, caplog, value):
+    environment["SYNC_TIME_RESERVE_SECONDS"] = value
+    with caplog.at_level(logging.INFO):
+        status, body = call("rest_api", "sync-liked-songs", environment)
+    assert status == 500 and "setting SYNC_TIME_RESERVE_SECONDS" in body["error"] and value not in body["error"]
+    assert [r.levelno for r in caplog.records if "SYNC_TIME_RESERVE_SECONDS" in r.getMessage()] == [logging.ERROR]
+    status, body = health_call(environment)
+    assert status == 503 and any("SYNC_TIME_RESERVE_SECONDS" in p for p in body["problems"]), body
