@@ -9,8 +9,10 @@ value a `${VAR}` put into the checklist.
 
 Text that came from elsewhere (an endpoint's answer, a log line) may hold secrets checker was
 never told: `Redactor.remote` also masks the values of secret-looking fields, in JSON at any depth
-(JSON inside a JSON string too), Python dict reprs, `key=value` text and query strings, and
-`Bearer`/`Basic` credentials.
+(JSON inside a JSON string too), Python dict reprs, `key=value` text and query strings,
+`Bearer`/`Basic` credentials, the word after "token", "secret", "password", "api key" in free
+text when it holds a digit, and values that are credentials by their shape (a JWT, an AWS access
+key id, an opaque run of 32+ letters and digits that is not a UUID).
 """
 from __future__ import annotations
 
@@ -31,6 +33,17 @@ _FIELD_VALUE = re.compile(
 _KEY_EQUALS = re.compile(r"(?P<name>(?<![A-Za-z0-9_.-])" + _FIELD + r"|(?<![A-Za-z0-9_])sig)=(?P<value>[^\s&;,\"']+)",
                          re.IGNORECASE)
 _CREDENTIAL = re.compile(r"\b(?P<scheme>Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{4,}", re.IGNORECASE)
+# free text: "refreshing with token AQD...", "the api key is k-1234..." (the next word, holding a digit)
+_PHRASE = re.compile(r"\b(?P<word>(?:access|refresh|id|api|auth|session|client)?[ _-]?(?:token|secret|passw(?:or)?d"
+                     r"|pwd|api[ _-]?key|credentials?))(?P<sep>\s+(?:is\s+|was\s+|of\s+)?|\s*[=:]\s*)"
+                     r"(?P<value>(?=[^\s\"',;)]*\d)[^\s\"',;)]{8,})", re.IGNORECASE)
+# a value that is a credential by its shape, whatever surrounds it: a JWT, an AWS access key id,
+# and any opaque run of 32+ letters and digits (a refresh token, an API key) that is not a UUID
+_SHAPES = re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"
+                     r"|\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"
+                     r"|(?<![A-Za-z0-9_+=-])(?![0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+                     r"(?![A-Za-z0-9_+=-]))(?=[A-Za-z0-9_+=-]*\d)(?=[A-Za-z0-9_+=-]*[A-Za-z])[A-Za-z0-9_+=-]{32,}"
+                     r"(?![A-Za-z0-9_+=-])")
 
 
 class Redactor:
@@ -118,7 +131,9 @@ def mask_secret_fields(text: str) -> str:
     """The values of secret-looking fields masked, whatever the notation (see the module's docstring)."""
     text = _FIELD_VALUE.sub(lambda m: f"{m['q']}{m['name']}{m['q']}{m['sep']}{_masked_value(m['value'])}", text)
     text = _KEY_EQUALS.sub(lambda m: f"{m['name']}={MASK}", text)
-    return _CREDENTIAL.sub(lambda m: f"{m['scheme']} {MASK}", text)
+    text = _CREDENTIAL.sub(lambda m: f"{m['scheme']} {MASK}", text)
+    text = _PHRASE.sub(lambda m: f"{m['word']}{m['sep']}{MASK}", text)
+    return _SHAPES.sub(MASK, text)
 
 
 SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")

@@ -26,6 +26,12 @@ REFRESH, ACCESS = "AQD-refresh-PLANTED-71c2", "BQ-access-PLANTED-93ab"
     (f"Authorization: Bearer {ACCESS}", ACCESS),
     (f"login failed for user=bob password={ACCESS}", ACCESS),
     (f"https://x/?sig={ACCESS}", ACCESS),
+    (f"refreshing the session with token {REFRESH} for dana", REFRESH),           # free text
+    (f"the api key is {ACCESS}", ACCESS),
+    (f"client secret: {ACCESS}", ACCESS),
+    ("got eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJkYW5hIn0.c2lnbmF0dXJlLXBsYW50ZWQ back", "eyJhbGciOiJIUzI1NiJ9"),   # a JWT
+    ("using AKIAIOSFODNN7EXAMPLE now", "AKIAIOSFODNN7EXAMPLE"),
+    ("upstream said AQDn3x9Kq0Lz7PLANTEDv8Wm2Rb5Ty1Uo4Ie6Pa rejected", "AQDn3x9Kq0Lz7PLANTEDv8Wm2Rb5Ty1Uo4Ie6Pa"),
 ])
 def test_secret_looking_fields_are_masked_in_any_notation(text, secret):
     masked = mask_secret_fields(text)
@@ -34,6 +40,16 @@ def test_secret_looking_fields_are_masked_in_any_notation(text, secret):
 
 def test_ordinary_fields_are_left_alone():
     text = json.dumps({"trackName": "Song", "author": "Ann", "KeySchema": [{"AttributeName": "id"}], "total": 3})
+    assert mask_secret_fields(text) == text
+
+
+@pytest.mark.parametrize("text", [
+    "[ERROR]\t2026-12-02T10:00:00.123Z\t8f1b2c3d-1234-5678-9abc-def012345678\tKeyError: 'userId'",   # a request id
+    "at async Dynamo.getLikedSongsMetadata (/var/task/dist/dynamo.js:120:22)",                       # the app's frame
+    "arn:aws:lambda:us-east-1:123456789012:function:spotify-playlist-dev",
+    "the token expired after 3600 seconds; table liked_songs_metadata2 not found",
+])
+def test_free_text_that_holds_no_secret_is_left_alone(text):
     assert mask_secret_fields(text) == text
 
 
