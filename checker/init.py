@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Optional
 
 import yaml
 
-from .checklist import Checklist
+from .checklist import TABLE_NAME, Checklist
 from .errors import CheckerError
 from .iam_actions import ACTIONS
 
@@ -89,7 +89,6 @@ def init_from_function(directory: Path, function_name: str, env: str, environmen
     from .checks.iam import role_name, role_policies
     from .context import CheckContext
     from .export import export_tables
-    from .live import table_names
     from .migrate.ledger import is_ledger
     ctx = CheckContext.of(dataclasses.replace(environment, checklist=Checklist("(init)", sections=frozenset())),
                           function_name=function_name)
@@ -99,9 +98,9 @@ def init_from_function(directory: Path, function_name: str, env: str, environmen
         raise CheckerError(f"--function {function_name}: no such function in "
                            f"{environment.aws.region or 'the default region'}")
     variables = (config.get("Environment") or {}).get("Variables") or {}
-    live_tables = set(table_names(ctx.client("dynamodb")))
     documents = role_policies(ctx, role_name(config["Role"]))
     grants, notes = dynamodb_grants(documents)
+    live_tables = live_candidates(ctx, {*variables.values(), *(t for t, _ in grants)})
     named = {value for value in variables.values() if value in live_tables}
     tables = sorted(named | ({t for t, _ in grants} & live_tables))
     tables = [t for t in tables if environment.spec_name(t) and not is_ledger(t, prefix, suffix)]
@@ -122,6 +121,22 @@ def init_from_function(directory: Path, function_name: str, env: str, environmen
     header += "".join(f"# TO FIX BY HAND: {note}\n" for note in notes)
     checklist_file.write_text(header + yaml.safe_dump(document, sort_keys=False, width=110))
     return Written([*exported.files, checklist_file], notes)
+
+
+def live_candidates(ctx, candidates: set) -> set:
+    """Which of the tables the function's variables and role name exist: every table the account
+    lists, or, where ListTables is denied (a role scoped to its own tables), each candidate
+    described by name."""
+    from .errors import AwsError
+    from .live import describe_tables, table_names
+    try:
+        return set(table_names(ctx.client("dynamodb")))
+    except AwsError as exc:
+        if exc.code not in ("AccessDenied", "AccessDeniedException"):
+            raise
+    names = sorted(c for c in candidates if isinstance(c, str) and TABLE_NAME.fullmatch(c))
+    found = describe_tables(ctx.client("dynamodb"), names)
+    return {name for name, description in found.items() if description is not None}
 
 
 def checklist_document(ctx, env: str, config: dict, variables: dict, spec_names: dict, grants: dict,

@@ -111,3 +111,22 @@ def test_only_idempotent_methods_are_retried_unless_retries_says_so(endpoint, se
 def test_a_base_url_overrides_an_entry_point_keeping_its_path(entry_point, base, rebased_to):
     from checker.checks.endpoints import rebased
     assert rebased(entry_point, base) == rebased_to
+
+
+def test_an_http_apis_listings_are_read_to_their_last_page():
+    """An integration on a later page of GetIntegrations is still the function's entry point."""
+    from botocore.stub import Stubber
+
+    from checker.aws import AwsOptions
+    from checker.checklist import Checklist
+    from checker.checks.entry_point import every_item
+    from checker.context import CheckContext
+    ctx = CheckContext(AwsOptions(region="us-east-1"), [], Checklist("c.yaml"), "f", None, 0)
+    client = boto3.client("apigatewayv2", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    stub = Stubber(client)
+    stub.add_response("get_integrations", {"Items": [{"IntegrationId": "a"}], "NextToken": "2"}, {"ApiId": "api"})
+    stub.add_response("get_integrations", {"Items": [{"IntegrationId": "b"}]}, {"ApiId": "api", "NextToken": "2"})
+    ctx._clients[("apigatewayv2", False)] = client
+    with stub:
+        assert [i["IntegrationId"] for i in every_item(ctx, "GetIntegrations", "api")] == ["a", "b"]
+    stub.assert_no_pending_responses()

@@ -63,3 +63,22 @@ def test_init_without_a_function_writes_a_starter_that_validates(cli, project):
     assert result.exit_code == 0
     assert cli("validate", "--checklist", str(project / "new" / "checklist.yaml")).exit_code == 0
     assert json.loads((project / "new" / "table_specs" / "example.json").read_text())["TableName"] == "example"
+
+
+def test_init_where_list_tables_is_denied_finds_the_tables_by_name(cli, project, endpoint, monkeypatch):
+    """A role scoped to its own tables may not ListTables: the tables the variables and the role
+    name are described one by one instead."""
+    import checker.live
+    from checker.errors import AwsError
+
+    def denied(client):
+        raise AwsError("access denied for dynamodb:ListTables (AccessDeniedException)", "AccessDeniedException")
+    checklist = yaml.safe_load((ROOT / "checklist.yaml").read_text())
+    (project / "checklist.yaml").write_text(yaml.safe_dump(checklist))
+    assert cli("apply", "--endpoint-url", endpoint, "--yes").exit_code == 0
+    deploy_function(endpoint, REGION, FUNCTION, exact_policy(checklist), {"DEFAULT_USER_ID": "dana", **BINDINGS})
+    monkeypatch.setattr(checker.live, "table_names", denied)
+    result = cli("init", "--function", FUNCTION, "--endpoint-url", endpoint, "--dir", str(project / "mine"))
+    assert result.exit_code == 0, result.output
+    assert sorted(p.stem for p in (project / "mine" / "table_specs").glob("*.json")) == sorted(
+        ["action_history", "liked_songs", "liked_songs_metadata", "track", "user"])

@@ -56,7 +56,7 @@ def _search_entry_points(ctx: CheckContext) -> list:
         found.append(EntryPoint("function_url", ctx.function_name, url_config["FunctionUrl"], url_config["AuthType"]))
     for page in pages(ctx.client("apigatewayv2"), "GetApis", "apigateway"):
         for api in page.get("Items", []):
-            integrations = [i for i in ctx.call("apigatewayv2", "GetIntegrations", ApiId=api["ApiId"]).get("Items", [])
+            integrations = [i for i in every_item(ctx, "GetIntegrations", api["ApiId"])
                             if integrates(i.get("IntegrationUri"), arn)]
             if integrations:
                 found.append(_http_api(ctx, api, integrations, f"arn:aws:execute-api:{region}:{account}"))
@@ -76,10 +76,9 @@ def _one_stage(stages: list) -> tuple:
 
 def _http_api(ctx: CheckContext, api: dict, integrations: list, arn_prefix: str) -> EntryPoint:
     endpoint = api.get("ApiEndpoint")
-    stages = [s["StageName"] for s in ctx.call("apigatewayv2", "GetStages", ApiId=api["ApiId"]).get("Items", [])]
+    stages = [s["StageName"] for s in every_item(ctx, "GetStages", api["ApiId"])]
     ids = {f"integrations/{i.get('IntegrationId')}" for i in integrations}
-    routes = [r.get("RouteKey", "") for r in ctx.call("apigatewayv2", "GetRoutes", ApiId=api["ApiId"]).get("Items", [])
-              if r.get("Target") in ids]
+    routes = [r.get("RouteKey", "") for r in every_item(ctx, "GetRoutes", api["ApiId"]) if r.get("Target") in ids]
     stage, ambiguous = _one_stage(stages) if stages and "$default" not in stages else ("$default" if stages else None, ())
     source = stage if stage else "*"
     arns = tuple(f"{arn_prefix}:{api['ApiId']}/{source}/{_route_resource(key)}" for key in routes or ["$default"])
@@ -89,6 +88,13 @@ def _http_api(ctx: CheckContext, api: dict, integrations: list, arn_prefix: str)
     else:
         url = f"{endpoint}/{stage}" if stage else None
     return EntryPoint("http_api", api["ApiId"], url, stages=ambiguous, source_arns=arns, credentials=credentials)
+
+
+def every_item(ctx: CheckContext, operation: str, api_id: str) -> list:
+    """Every item of an HTTP API's listing, all its pages: an integration on the fifth page is
+    still this function's entry point."""
+    return [item for page in pages(ctx.client("apigatewayv2"), operation, "apigateway", ApiId=api_id)
+            for item in page.get("Items", [])]
 
 
 def _route_resource(route_key: str) -> str:
