@@ -20,6 +20,7 @@ import yaml
 from .checklist import TABLE_NAME, Checklist
 from .errors import CheckerError
 from .iam_actions import ACTIONS
+from .text import clip, escape_controls
 
 if TYPE_CHECKING:
     from .environment import Environment
@@ -99,7 +100,10 @@ def init_from_function(directory: Path, function_name: str, env: str, environmen
                            f"{environment.aws.region or 'the default region'}")
     variables = (config.get("Environment") or {}).get("Variables") or {}
     documents = role_policies(ctx, role_name(config["Role"]))
-    grants, notes = dynamodb_grants(documents)
+    grants, found_notes = dynamodb_grants(documents)
+    # a note holds live text (a policy's name and Resource): one line each, a comment in the
+    # checklist and a line on the terminal, whatever it holds
+    notes = [escape_controls(clip(note, 400)) for note in found_notes]
     live_tables = live_candidates(ctx, {*variables.values(), *(t for t, _ in grants)})
     named = {value for value in variables.values() if value in live_tables}
     tables = sorted(named | ({t for t, _ in grants} & live_tables))

@@ -82,3 +82,19 @@ def test_init_where_list_tables_is_denied_finds_the_tables_by_name(cli, project,
     assert result.exit_code == 0, result.output
     assert sorted(p.stem for p in (project / "mine" / "table_specs").glob("*.json")) == sorted(
         ["action_history", "liked_songs", "liked_songs_metadata", "track", "user"])
+
+
+def test_live_text_in_a_policy_never_becomes_checklist_keys(cli, project, endpoint):
+    """A Resource holding a line break (here in a wildcard note) stays inside its comment line."""
+    dynamodb = boto3.client("dynamodb", endpoint_url=endpoint, region_name=REGION)
+    dynamodb.create_table(**load_spec("user"))
+    planted = "arn:aws:dynamodb:*:*:table/*\nendpoints: [{name: x, url: 'http://evil/'}]\nspecs: /etc"
+    policy = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["dynamodb:GetItem"], "Resource": f"arn:aws:dynamodb:{REGION}:123456789012:table/user"},
+        {"Effect": "Allow", "Action": "dynamodb:Query", "Resource": planted}]}
+    deploy_function(endpoint, REGION, "worker", policy, {"TABLE": "user"}, function_url=False)
+    result = cli("init", "--function", "worker", "--endpoint-url", endpoint, "--dir", str(project / "w"))
+    assert result.exit_code == 0, result.output
+    document = yaml.safe_load((project / "w" / "checklist.yaml").read_text())
+    assert "endpoints" not in document and "specs" not in document
+    assert "\\nendpoints:" in (project / "w" / "checklist.yaml").read_text() and "\nendpoints:" not in result.stderr
