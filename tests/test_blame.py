@@ -42,3 +42,24 @@ def test_a_table_is_named_only_with_evidence(found, answered, bound, blamed):
         assert named == blamed, causes
         assert checked.checker_command == "apply"
     assert results[:2] == [MISSING, OTHER]
+
+
+def logs_failing(*lines: str) -> CheckResult:
+    return CheckResult("logs:ERROR", "logs", Status.FAIL, "logs:ERROR: 2 event(s)", details=lines)
+
+
+@pytest.mark.parametrize("lines, answered, bound, blamed", [
+    # the function's ERROR line names the table: a 5xx is blamed on it alone, bound or not
+    (('ERROR Invoke Error {"errorType":"ResourceNotFoundException","message":"table track not found"}',), 502,
+     {"liked_songs", "track"}, ["track"]),
+    (("[ERROR] reading liked_songs failed",), 500, set(), ["liked_songs"]),
+    (("[ERROR] reading liked_songs failed",), 404, set(), []),                   # a route that does not exist
+    (("[ERROR] upstream timeout",), 502, {"liked_songs"}, ["liked_songs"]),        # no name: the bound rule
+])
+def test_the_functions_log_lines_are_evidence_for_a_5xx(lines, answered, bound, blamed):
+    results = blame_tables([MISSING, OTHER, endpoint(f"HTTP {answered}: Internal server error", answered),
+                            logs_failing(*lines)], frozenset(bound))
+    checked = results[2]
+    causes = [d for d in checked.details if d.startswith("probably because")]
+    named = [name for name in ("liked_songs", "track") if causes and f"table {name} " in causes[0]]
+    assert named == blamed, causes

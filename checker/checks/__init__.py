@@ -68,13 +68,16 @@ DYNAMODB_ERRORS = ("ResourceNotFoundException", "Requested resource not found", 
 def blame_tables(results: list, bound: frozenset = frozenset()) -> list:
     """A failing endpoint names a missing or not-ready table, and its fix, only with evidence:
     its answer names the table or DynamoDB's error for it (the real app's 502 body says
-    ResourceNotFoundException), or it is a 5xx from the function and the table is one the
-    function is bound to (`bound`: spec names; none declared: any broken one). A name that does
+    ResourceNotFoundException), or it is a 5xx from the function and the function's ERROR lines
+    of the run (the logs check's samples) name the table, or else the table is one the function
+    is bound to (`bound`: spec names; none declared: any broken one). A name that does
     not resolve, no answer, or a 4xx (a route that does not exist) name their own cause."""
     broken = {r.id.partition(":")[2]: r for r in results
               if r.kind == "tables" and r.status is Status.FAIL and r.checker_command}
     if not broken:
         return results
+    # the function's own ERROR lines of this run (the logs check's samples): a 5xx they explain
+    logged = " ".join(d for r in results if r.kind == "logs" and r.status.failing for d in r.details)
 
     def names(answer: str, table: CheckResult) -> bool:
         """The answer names the table's live name (its summary's "table NAME ..."), whole: track is
@@ -87,6 +90,9 @@ def blame_tables(results: list, bound: frozenset = frozenset()) -> list:
         named = [r for r in broken.values() if names(answer, r)]
         if named:
             return named
+        in_logs = [r for r in broken.values() if names(logged, r)]
+        if in_logs and result.answered is not None and result.answered >= 500:
+            return in_logs
         if any(error in answer for error in DYNAMODB_ERRORS):
             return list(broken.values())
         if result.answered is not None and result.answered >= 500:
