@@ -268,6 +268,29 @@ def test_your_own_handler_is_served_found_and_checked_like_on_aws(notes_project,
     assert any("notes-dev-authors" in line for line in failing["logs:ERROR"]["details"])
 
 
+def test_a_handler_whose_role_lacks_an_action_it_calls_is_denied_as_on_aws(notes_project, stop_afterwards):
+    """The handler signs with its role's credentials (assumed through STS): PutItem taken out of the
+    role is an AccessDeniedException in the handler, its log, and check's log sample, as on
+    Lambda: this is how a team proves iam.permissions against its own code."""
+    process, lines = run_local(notes_project)
+    stop_afterwards(process)
+    aws = lines["AWS (moto)"]
+    cli = Cli(notes_project)
+    assert cli.json("check", "--endpoint-url", aws, "--only", "endpoints")[0].exit_code == 0
+    iam = boto3.client("iam", endpoint_url=aws, region_name="eu-west-1")
+    iam.put_role_policy(RoleName="notes-dev-role", PolicyName="dynamodb", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "dynamodb:DescribeTable", "Resource": "*"}]}))
+    result, report = cli.json("check", "--endpoint-url", aws, "--only", "endpoints,logs")
+    failing = {r["id"]: r for r in report["results"] if r["status"] == "fail"}
+    assert result.exit_code == 1 and set(failing) == {"endpoint:store", "logs:ERROR"}, report["results"]
+    assert "HTTP 502" in failing["endpoint:store"]["found"]
+    assert any("AccessDeniedException" in d and "dynamodb:PutItem" in d for d in failing["logs:ERROR"]["details"]), \
+        failing["logs:ERROR"]["details"]
+    # checker's own calls (and the user's shell) are not the role's: they still pass
+    assert boto3.client("dynamodb", endpoint_url=aws, region_name="eu-west-1").put_item(
+        TableName="notes-dev-notes", Item={"id": {"S": "n2"}, "text": {"S": "by hand"}})
+
+
 def test_the_readmes_smallest_checklist_with_a_function_starts(tmp_path, stop_afterwards):
     """No iam section: the function's role gets no DynamoDB grant (IAM refuses an empty policy)."""
     (tmp_path / "checklist.yaml").write_text(

@@ -107,6 +107,7 @@ class AppServer:
         self.timeout = DEFAULT_TIMEOUT        # the function's Timeout, once read from its configuration
         self.api_id: Optional[str] = None     # the API Gateway API in front of it (the stack's), for its ARN
         self.guarded = False                  # the stack deployed the entry point: its resource policy applies
+        self.credentials: dict = {}           # the function's role's (the stack's STS session), else the stack's
         self._lambda = None
         if log_group:
             self.ship_logs_to(log_group)
@@ -120,6 +121,7 @@ class AppServer:
         if self.endpoint:
             settings["AWS_ENDPOINT_URL"] = self.endpoint
         settings["AWS_REGION"] = settings["AWS_DEFAULT_REGION"] = self.region
+        settings.update(self.credentials)   # the function's role, assumed, when the stack deployed it
         return settings
 
     def resource(self):

@@ -16,6 +16,7 @@ from typing import Optional
 
 import urllib3
 
+from .. import iam_policy
 from .events import REST_PREFIX
 from .http import LocalServer, send
 
@@ -25,11 +26,17 @@ FUNCTION_URL_PATH = re.compile(r"^/20\d\d-\d\d-\d\d/functions/[^/]+/urls?(\?|$)"
 HTTP_API_PATH = re.compile(r"^/v2/apis(/[^/?]+)?(\?|$)")
 
 
+CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
+DYNAMODB_TARGET = "DynamoDB_20120810."
+
+
 class AwsFront:
     def __init__(self, upstream: str, port: int = 0):
         self.upstream = upstream.rstrip("/")
         self.app_url: Optional[str] = None          # the local app's address, once it serves
         self.http_api_ids: set = set()              # the HTTP APIs whose endpoint is the app
+        self.roles: dict = {}                       # access key id -> (role name, its assumed-role ARN)
+        self.region = "us-east-1"
         self.http = urllib3.PoolManager(maxsize=16)
         self.server = LocalServer(self.serve, port)
 
@@ -45,6 +52,9 @@ class AwsFront:
         self.server.stop()
 
     def serve(self, handler, method: str) -> None:
+        denied = self.denied(handler)
+        if denied is not None:
+            return send(handler, 400, json.dumps(denied).encode(), {}, "application/x-amz-json-1.0")
         to_app = self.app_url is not None and handler.path.startswith("/restapis/") and REST_PREFIX in handler.path
         base = self.app_url.rstrip("/") if to_app and self.app_url else self.upstream
         headers = {k: v for k, v in handler.headers.items() if k.lower() not in ("host", "content-length")}
@@ -58,6 +68,54 @@ class AwsFront:
             payload = self.rewrite(handler.path, payload)
         passed = {k: v for k, v in answer.headers.items() if k.lower() not in HOP_BY_HOP}
         send(handler, answer.status, payload, passed, answer.headers.get("Content-Type", "application/json"))
+
+    def denied(self, handler) -> Optional[dict]:
+        """DynamoDB's AccessDeniedException for a call signed with a function role's credentials
+        (what the handler runs with) that the role's policies do not allow, as IAM decides on
+        AWS: the action on the table or index ARN the request names. Other callers (checker,
+        the user's shell) and other services pass, as they do to moto."""
+        match = CREDENTIAL.search(handler.headers.get("Authorization", ""))
+        operation = handler.headers.get("X-Amz-Target", "")
+        if not match or match.group(1) not in self.roles or not operation.startswith(DYNAMODB_TARGET):
+            return None
+        role, principal = self.roles[match.group(1)]
+        action = "dynamodb:" + operation[len(DYNAMODB_TARGET):]
+        try:
+            body = json.loads(handler.body() or b"{}")
+        except ValueError:
+            return None
+        documents = self.role_documents(role)
+        for resource in self.resources(body, principal.split(":")[4]):
+            if iam_policy.evaluate(documents, action, resource).denied:   # a condition: the benefit of the doubt
+                return {"__type": "com.amazon.coral.service#AccessDeniedException",
+                        "message": f"User: {principal} is not authorized to perform: {action} on resource: {resource} "
+                                   f"because no identity-based policy allows the {action} action"}
+        return None
+
+    def resources(self, body: dict, account: str) -> list:
+        """The table (or index) ARNs a DynamoDB request acts on."""
+        def arn(table, index=None) -> str:
+            return iam_policy.table_arn(self.region, account, str(table), index)
+        tables = [body["TableName"]] if body.get("TableName") else []
+        tables += list(body.get("RequestItems") or {})
+        tables += [operation.get("TableName") for item in body.get("TransactItems") or [] for operation in item.values()
+                   if isinstance(operation, dict) and operation.get("TableName")]
+        if body.get("IndexName") and body.get("TableName"):
+            return [arn(body["TableName"], body["IndexName"])]
+        return [arn(table) for table in tables]
+
+    def role_documents(self, role: str) -> list:
+        """(name, document) of the role's inline and attached policies, read from moto now (a
+        policy changed a moment ago applies to the next call)."""
+        import boto3
+        iam = boto3.client("iam", endpoint_url=self.upstream, region_name=self.region)
+        documents = [(name, iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"])
+                     for name in iam.list_role_policies(RoleName=role)["PolicyNames"]]
+        for attached in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
+            policy = iam.get_policy(PolicyArn=attached["PolicyArn"])["Policy"]
+            version = iam.get_policy_version(PolicyArn=attached["PolicyArn"], VersionId=policy["DefaultVersionId"])
+            documents.append((attached["PolicyName"], version["PolicyVersion"]["Document"]))
+        return documents
 
     def rewrite(self, path: str, payload: bytes) -> bytes:
         if self.app_url is None or not (FUNCTION_URL_PATH.match(path) or HTTP_API_PATH.match(path)):

@@ -27,6 +27,10 @@ class QuietHandler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
+    def parse_request(self) -> bool:
+        self._body: Optional[bytes] = None   # a new request on the kept-alive connection: its own body
+        return super().parse_request()
+
     def do_GET(self):
         self.route(self, "GET")
 
@@ -46,8 +50,11 @@ class QuietHandler(BaseHTTPRequestHandler):
         self.route(self, "HEAD")
 
     def body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+        """The request's body, read once (a second call gives the same bytes, never a wait for more)."""
+        if self._body is None:
+            length = int(self.headers.get("Content-Length") or 0)
+            self._body = self.rfile.read(length) if length else b""
+        return self._body
 
 
 def send(handler: BaseHTTPRequestHandler, status: int, payload: bytes, headers: Optional[dict] = None,

@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Optional
 
+import boto3
+
 from ..checklist import Checklist
 from ..errors import CheckerError
 from ..target import Target
@@ -67,6 +69,7 @@ class LocalStack:
         self.app: Optional[AppServer] = None
         self.app_base: Optional[str] = None   # where checks reach the app, as its entry point is called
         self.function_name: Optional[str] = None
+        self.role_credentials: dict = {}    # the deployed function's role, assumed: what its handler signs with
 
     @property
     def endpoint(self) -> str:
@@ -131,13 +134,25 @@ class LocalStack:
         policy = role_policy(environment.tables, list(checklist.permissions), self.region)
         handler = checklist.handler or (self.app_name.replace(":", ".") if self.app_name not in ("spotify", "none")
                                         else "stub.handler")
-        deploy_function(self.endpoint, self.region, self.function_name, policy, variables,
-                        function_url=self.entry_point == "function_url", handler=handler,
-                        runtime=checklist.runtime or "python3.12")
+        role = deploy_function(self.endpoint, self.region, self.function_name, policy, variables,
+                               function_url=self.entry_point == "function_url", handler=handler,
+                               runtime=checklist.runtime or "python3.12")
+        self.role_credentials = self.assume(role)
         api_id = None
         if self.entry_point != "function_url":
             api_id = create_entry_point(self.endpoint, self.region, self.function_name, self.entry_point)
         self.serve(variables, api_id)
+
+    def assume(self, role: dict) -> dict:
+        """Credentials of the function's role, from STS as Lambda gets them: the handler's calls
+        are signed with them, and the front decides each DynamoDB call by the role's policies."""
+        sts = boto3.client("sts", endpoint_url=self.front.upstream, region_name=self.region)
+        session = sts.assume_role(RoleArn=role["Arn"], RoleSessionName=self.function_name or "local")
+        credentials = session["Credentials"]
+        self.front.region = self.region
+        self.front.roles[credentials["AccessKeyId"]] = (role["RoleName"], session["AssumedRoleUser"]["Arn"])
+        return {"AWS_ACCESS_KEY_ID": credentials["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
+                "AWS_SESSION_TOKEN": credentials["SessionToken"]}
 
     def serve(self, variables: dict, api_id: Optional[str] = None) -> None:
         """Start the app (its INIT now, with the function's variables, as at a cold start)."""
@@ -147,6 +162,7 @@ class LocalStack:
         self.app = AppServer(variables, dynamodb_endpoint=self.endpoint, region=self.region, port=self.app_port,
                              app=app, entry_point=self.entry_point, function_name=self.function_name or "local")
         self.app.api_id = api_id
+        self.app.credentials = self.role_credentials
         self.app.guarded = bool(self.function_name)   # deployed with its entry point: AWS's refusal applies
         if self.function_name:
             self.app.ship_logs_to(f"/aws/lambda/{self.function_name}")
