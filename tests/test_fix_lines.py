@@ -103,6 +103,10 @@ def break_function_url_permission(endpoint, checklist):
         client(endpoint, "lambda").remove_permission(FunctionName=FUNCTION, StatementId=statement)
 
 
+def function_url_signed_only(endpoint, checklist):
+    client(endpoint, "lambda").update_function_url_config(FunctionName=FUNCTION, AuthType="AWS_IAM")
+
+
 def delete_item(endpoint, checklist):
     client(endpoint, "dynamodb").delete_item(TableName="user", Key={"id": {"S": "dana"}})
 
@@ -123,6 +127,7 @@ BREAKAGES = {
     "rest api invoke permission": (api_without_its_permission("rest_api"), "entry_point", "entry_point", {}),
     "http api invoke permission": (api_without_its_permission("http_api"), "entry_point", "entry_point", {}),
     "function url invoke permission": (break_function_url_permission, "entry_point", "entry_point", {}),
+    "function url auth": (function_url_signed_only, "entry_point", "entry_point", {}),   # public: true says NONE
     "missing item": (delete_item, "items", "item:user:dana",
                      {"<the value of refreshToken, or another type than S>": "refresh-dana"}),
     "missing attribute": (remove_attribute, "items", "item:user:dana",

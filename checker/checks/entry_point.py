@@ -173,6 +173,9 @@ def _allows(statement: dict, action: str, principals: tuple) -> bool:
 def invoke_problems(entry_point: EntryPoint, statements: list, public: bool) -> tuple:
     """(problems that stop it invoking the function, warnings) for one entry point."""
     if entry_point.kind == "function_url":
+        if entry_point.auth == "AWS_IAM" and public:   # anyone is meant to call it: unsigned calls get 403
+            return ["auth AWS_IAM, but entry_point.public says anyone may call it: an unsigned request is refused "
+                    "with 403"], []
         if entry_point.auth == "AWS_IAM":
             return [], ["auth AWS_IAM: who may call it is the callers' IAM policies, not checked here"]
         missing = [a for a in ("lambda:InvokeFunctionUrl", "lambda:InvokeFunction")
@@ -208,9 +211,12 @@ def permission_fixes(ctx: CheckContext, entry: EntryPoint, statements: list) -> 
     stage); for a Function URL of auth NONE, each of the two statements AWS requires."""
     function = ctx.function_name or ""
     if entry.kind == "function_url":
+        public = [aws_command(ctx.aws, "lambda", "update-function-url-config", "--function-name", function,
+                              "--auth-type", "NONE", "--query", "AuthType", "--output", "text")
+                  ] if entry.auth == "AWS_IAM" else []
         actions = [("lambda:InvokeFunctionUrl", "--function-url-auth-type", "NONE"),
                    ("lambda:InvokeFunction", "--invoked-via-function-url")]
-        return [aws_command(ctx.aws, "lambda", "add-permission", "--function-name", function, "--statement-id",
+        return public + [aws_command(ctx.aws, "lambda", "add-permission", "--function-name", function, "--statement-id",
                             statement_id("checker-url", function, action), "--action", action, "--principal", "*",
                             *condition)
                 for action, *condition in actions if not any(_allows(s, action, ("*",)) for s in statements)]

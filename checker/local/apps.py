@@ -77,10 +77,11 @@ class HandlerApp:
     """A user's `handler(event, context)` run as Lambda runs it: each execution environment a
     process of its own (worker.py) that imports the handler once, has only the function's
     variables, and serves one invocation at a time. A concurrent invocation beyond the warm
-    environments starts another; a configuration change (variables, Timeout) retires them all,
-    so the next invocation imports afresh. An invocation past the function's Timeout, or a
-    handler that exits or crashes, ends its environment and answers 502, as on Lambda; so does an
-    answer over Lambda's 6 MB or one JSON cannot hold."""
+    environments starts another; a change of the function's variables retires them all, so the
+    next invocation imports afresh (a new Timeout applies from the next invocation). An
+    invocation past the function's Timeout, or a handler that exits or crashes, ends its
+    environment and answers 502, as on Lambda; so does an answer over Lambda's 6 MB or one JSON
+    cannot hold."""
 
     logger_name = ""   # the root logger: the lines the environments send back are logged there
 
@@ -199,7 +200,7 @@ class Environment:
         folder = app.app_dir
         if ready is None:
             return f"--app {app.name}: the handler's process exited while importing {app.module} " \
-                   f"(exit status {self.process.wait(5)})"
+                   f"(exit status {self.exit_status()})"
         if ready.get("timed_out"):
             return f"--app {app.name}: importing {app.module} took more than {INIT_TIMEOUT:g}s (Lambda's INIT limit)"
         missing = ready.get("missing")
@@ -223,8 +224,7 @@ class Environment:
             message = self.next(timeout)
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + "Z"
         if message is None:
-            status = self.process.wait(5)
-            LOG.error(f"RequestId: {request_id} Error: Runtime exited with error: exit status {status}",
+            LOG.error(f"RequestId: {request_id} Error: Runtime exited with error: exit status {self.exit_status()}",
                       extra={"printed": True})
             return FUNCTION_ERROR, False
         if message.get("timed_out"):
@@ -234,11 +234,18 @@ class Environment:
             LOG.warning(line, extra={"printed": True})
         if "error" in message:
             return FUNCTION_ERROR, True
-        if message["size"] > MAX_RESPONSE:
-            LOG.error(f"[ERROR] Response payload size ({message['size']} bytes) exceeded maximum allowed payload size "
+        size = len(json.dumps(message.get("answer")).encode()) if message["size"] > MAX_RESPONSE else 0
+        if size > MAX_RESPONSE:   # the answer itself, not the log lines that came with it
+            LOG.error(f"[ERROR] Response payload size ({size} bytes) exceeded maximum allowed payload size "
                       f"({MAX_RESPONSE} bytes).", extra={"printed": True})
             return FUNCTION_ERROR, True
         return message.get("answer"), True
+
+    def exit_status(self) -> str:
+        try:
+            return str(self.process.wait(5))
+        except subprocess.TimeoutExpired:   # its channel closed, the process not yet gone
+            return "unknown"
 
     def stop(self) -> None:
         try:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Optional
+from typing import Any, Optional
 
 import urllib3
 
@@ -37,6 +37,7 @@ class AwsFront:
         self.http_api_ids: set = set()              # the HTTP APIs whose endpoint is the app
         self.roles: dict = {}                       # access key id -> (role name, its assumed-role ARN)
         self.region = "us-east-1"
+        self.iam: Any = None                        # moto's IAM, for the roles' policies
         self.http = urllib3.PoolManager(maxsize=16)
         self.server = LocalServer(self.serve, port)
 
@@ -107,8 +108,10 @@ class AwsFront:
     def role_documents(self, role: str) -> list:
         """(name, document) of the role's inline and attached policies, read from moto now (a
         policy changed a moment ago applies to the next call)."""
-        import boto3
-        iam = boto3.client("iam", endpoint_url=self.upstream, region_name=self.region)
+        if self.iam is None:
+            import boto3
+            self.iam = boto3.client("iam", endpoint_url=self.upstream, region_name=self.region)
+        iam = self.iam
         documents = [(name, iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"])
                      for name in iam.list_role_policies(RoleName=role)["PolicyNames"]]
         for attached in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
