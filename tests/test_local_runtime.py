@@ -125,3 +125,18 @@ def test_a_missing_dependency_is_not_called_a_missing_app(tmp_path):
         load_app("needs_app:handler", tmp_path)
     with pytest.raises(CheckerError, match=r"no module absent_app in .* \(run checker local in the app's folder"):
         load_app("absent_app:handler", tmp_path)
+
+
+def test_an_edit_of_the_apps_code_reaches_the_next_invocation(tmp_path, endpoint):
+    """As after a code deploy on Lambda: the next invocation runs in a new environment, the edited
+    module imported afresh (`checker local` left running while the user edits)."""
+    (tmp_path / "helper.py").write_text("WORD = 'before'\n")
+    (tmp_path / "edited_app.py").write_text("from helper import WORD\n"
+                                            "def handler(event, context):\n    return {'statusCode': 200, 'body': WORD}\n")
+    app = load_app("edited_app:handler", tmp_path, {}, "edited")
+    with AppServer({}, dynamodb_endpoint=endpoint, app=app, function_name="edited") as server:
+        assert get(server.url) == (200, "before")
+        assert get(server.url) == (200, "before")         # warm: the same environment
+        time.sleep(0.01)
+        (tmp_path / "helper.py").write_text("WORD = 'after'\n")
+        assert get(server.url) == (200, "after")

@@ -77,8 +77,9 @@ class HandlerApp:
     """A user's `handler(event, context)` run as Lambda runs it: each execution environment a
     process of its own (worker.py) that imports the handler once, has only the function's
     variables, and serves one invocation at a time. A concurrent invocation beyond the warm
-    environments starts another; a change of the function's variables retires them all, so the
-    next invocation imports afresh (a new Timeout applies from the next invocation). An
+    environments starts another; a change of the function's variables, or of a file of the app's
+    own modules, retires them all, so the next invocation imports afresh (a new Timeout applies
+    from the next invocation). An
     invocation past the function's Timeout, or a handler that exits or crashes, ends its
     environment and answers 502, as on Lambda; so does an answer over Lambda's 6 MB or one JSON
     cannot hold."""
@@ -109,7 +110,7 @@ class HandlerApp:
         request_id = str(event.get("requestContext", {}).get("requestId", "local"))
         key = Environment.key_of(environ, aws or {}, function_name)
         with self.lock:
-            for stale in [e for e in self.idle if e.key != key]:   # a configuration change: new environments
+            for stale in [e for e in self.idle if e.key != key or e.code_changed()]:   # a new configuration or code
                 self.idle.remove(stale)
                 stale.stop()
             environment = self.idle.pop() if self.idle else None
@@ -172,6 +173,19 @@ class Environment:
             self.stop()
             raise CheckerError(self.init_failure(app, ready))
         self.init_lines = ready.get("lines") or []
+        self.code = {path: self.modified(path) for path in ready.get("code") or []}
+
+    @staticmethod
+    def modified(path: str) -> Optional[tuple]:
+        try:
+            found = os.stat(path)
+        except OSError:
+            return None
+        return found.st_mtime_ns, found.st_size
+
+    def code_changed(self) -> bool:
+        """A file of the app's own modules was edited (or removed) since this environment imported it."""
+        return any(self.modified(path) != stamp for path, stamp in self.code.items())
 
     @staticmethod
     def key_of(variables: dict, aws: dict, function_name: str) -> str:

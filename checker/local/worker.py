@@ -111,6 +111,14 @@ def captured(collector: Collector):
             printed.flush_partial()
 
 
+def own_files(app_dir: str) -> list:
+    """The files of the app's own modules this environment imported (those under its folder):
+    when one changes, the parent starts new environments, as a code deploy does on Lambda."""
+    root = os.path.realpath(app_dir) + os.sep
+    files = {os.path.realpath(getattr(module, "__file__", None) or "") for module in list(sys.modules.values())}
+    return sorted(f for f in files if f.startswith(root))
+
+
 def main() -> None:
     module_name, function_name, app_dir, channel_fd = sys.argv[1:5]
     channel = os.fdopen(int(channel_fd), "w", encoding="utf-8")
@@ -132,7 +140,7 @@ def main() -> None:
     if not callable(function):
         send(channel, {"lines": collector.lines, "init_error": f"{module_name} has no function {function_name}"})
         return
-    send(channel, {"lines": collector.lines, "ready": True})
+    send(channel, {"lines": collector.lines, "ready": True, "code": own_files(app_dir)})
     for line in sys.stdin:
         request = json.loads(line)
         collector.lines = []
