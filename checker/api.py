@@ -221,7 +221,7 @@ class Project:
         """Until every table and GSI is ACTIVE; a table nobody creates fails after `grace`."""
         from .wait import wait_until_active
         return wait_until_active(self.dynamodb(), self.environment.names, timeout, on_change, grace=grace,
-                                 heartbeat=heartbeat,
+                                 heartbeat=heartbeat, apply_command=self.command("apply"),
                                  indexes={t.name: t.spec.global_index_names for t in self.environment.tables})
 
     # -- migrations (checker/migrate/, docs/migrations.md) ----------------------------------

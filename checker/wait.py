@@ -99,7 +99,7 @@ def wait_until_active(client, names: Iterable[str], timeout: float,
                       clock: Callable[[], float] = time.monotonic,
                       sleep: Callable[[float], None] = time.sleep, grace: float = GRACE_SECONDS,
                       heartbeat: Optional[Callable[[float, list], None]] = None,
-                      indexes: Optional[dict] = None) -> WaitResult:
+                      indexes: Optional[dict] = None, apply_command: str = "checker apply") -> WaitResult:
     """Poll until every named table and its GSIs are ACTIVE, or until `timeout` seconds pass.
 
     Returns the last states seen; the caller decides what a timeout means. A table that is being
@@ -127,11 +127,11 @@ def wait_until_active(client, names: Iterable[str], timeout: float,
                 raise CheckerError(f"table {name} is {why}; it will not become ACTIVE")
         if (missing := watch.never_seen(names)) and result.seconds >= grace:
             raise CheckerError(f"table(s) {', '.join(missing)} do not exist and nobody created them within "
-                               f"{grace:g}s: run `checker apply` (or pass a longer --grace)")
+                               f"{grace:g}s: run `{apply_command}` (or pass a longer --grace)")
         absent = [f"{s.name} ({', '.join(s.missing_indexes)})" for s in result.states if s.missing_indexes]
         if absent and result.seconds >= grace:
             raise CheckerError(f"index(es) of {'; '.join(absent)} do not exist and nobody created them within "
-                               f"{grace:g}s: run `checker apply` (or pass a longer --grace)")
+                               f"{grace:g}s: run `{apply_command}` (or pass a longer --grace)")
         if heartbeat and beats[0] <= result.seconds < timeout:
             heartbeat(result.seconds, result.not_ready())
             beats[0] += HEARTBEAT_SECONDS

@@ -118,8 +118,8 @@ def test_wait_timeout_names_what_is_not_active(cli, endpoint, only_two_specs):
 def test_wait_for_a_table_nobody_creates_fails_after_the_grace(cli, endpoint, only_two_specs):
     result = cli("wait", "--endpoint-url", endpoint, "--specs", "only", "--grace", "0.3", "--timeout", "600")
     assert result.exit_code == 1
-    assert "table(s) liked_songs, user do not exist and nobody created them within 0.3s: run `checker apply`" \
-        in result.stderr
+    assert ("table(s) liked_songs, user do not exist and nobody created them within 0.3s: run `checker apply "
+            f"--specs only --endpoint-url {endpoint}") in result.stderr   # the run's options carried
 
 
 def test_wait_for_a_gsi_nobody_creates_fails_after_the_grace(cli, endpoint, only_two_specs):
