@@ -45,7 +45,8 @@ class TextFormatter:
             lines.append(f"Plan: {len(pending)} change(s) for {tables} table(s):")
             lines += [self._change_line(c, width) for c in pending]
             held = f", {count[Decision.HELD]} held until a manual step is done" if count[Decision.HELD] else ""
-            migrations = f", {count[Decision.MIGRATE]} made by `checker migrate`" if count[Decision.MIGRATE] else ""
+            migrate_command = apply_command.replace("checker apply", "checker migrate", 1)   # the same options
+            migrations = f", {count[Decision.MIGRATE]} made by `{migrate_command}`" if count[Decision.MIGRATE] else ""
             lines.append(f"{count[Decision.AUTOMATIC]} automatic (run `{apply_command}`), {count[Decision.GATED]} "
                          f"unlocked by `{apply_command} {CAPACITY_FLAG}`{held}, {count[Decision.MANUAL]} need a "
                          f"manual step{migrations}.")
