@@ -24,8 +24,9 @@ from .http import LocalServer, send
 
 
 def used_mb() -> int:
-    """The peak resident memory of the process serving the handler (on Lambda, its execution
-    environment's), as REPORT states it."""
+    """The peak resident memory of the local stack's own process, for REPORT's "Max Memory Used"
+    (Lambda reports its execution environment's; a user's handler runs in a worker of its own,
+    which this does not measure)."""
     import resource
     return max(1, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)   # kilobytes on Linux
 
@@ -141,7 +142,7 @@ class AppServer:
             config = self.lambda_client().get_function_configuration(FunctionName=self.follows)
         except Exception:  # noqa: BLE001 - the local AWS busy or gone: the instance keeps what it had
             return None
-        self.environ.update((config.get("Environment") or {}).get("Variables") or {})
+        self.environ = dict((config.get("Environment") or {}).get("Variables") or {})   # a removed one is gone
         if isinstance(config.get("Timeout"), (int, float)) and config["Timeout"] > 0:
             self.timeout = float(config["Timeout"])
         return config
