@@ -161,5 +161,6 @@ def main() -> None:
             reply = json.dumps({"error": {"errorType": kind, "errorMessage": text[:1000]}})
         send(channel, {"lines": collector.lines, **json.loads(reply)})
 
+
 if __name__ == "__main__":
     main()
