@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from ..context import CheckContext
 from ..errors import AwsError, CheckerError, pages
 from ..fixes import aws_command, statement_id
+from ..iam_policy import api_gateway_context, grants, resource_policy_allows
 from ..results import CheckResult, Status
 from .function import function_missing
 
@@ -163,11 +164,8 @@ def policy_statements(ctx: CheckContext) -> list:
 
 
 API_GATEWAY = ("apigateway.amazonaws.com", "*")   # the principals whose grant lets API Gateway invoke
-
-
-def _allows(statement: dict, action: str, principals: tuple) -> bool:
-    from ..iam_policy import grants
-    return grants(statement, action, principals)
+# what a public Function URL needs its resource policy to let Principal * do (AWS asks for both)
+FUNCTION_URL_ACTIONS = ("lambda:InvokeFunctionUrl", "lambda:InvokeFunction")
 
 
 def invoke_problems(entry_point: EntryPoint, statements: list, public: bool) -> tuple:
@@ -178,8 +176,7 @@ def invoke_problems(entry_point: EntryPoint, statements: list, public: bool) -> 
                     "with 403"], []
         if entry_point.auth == "AWS_IAM":
             return [], ["auth AWS_IAM: who may call it is the callers' IAM policies, not checked here"]
-        missing = [a for a in ("lambda:InvokeFunctionUrl", "lambda:InvokeFunction")
-                   if not any(_allows(s, a, ("*",)) for s in statements)]
+        missing = [a for a in FUNCTION_URL_ACTIONS if not any(grants(s, a, ("*",)) for s in statements)]
         problems = [f"no resource-policy statement lets Principal * call {a}" for a in missing]
         warnings = [] if public else ["auth NONE: anyone on the internet may call it (say entry_point.public: "
                                       "true if that is intended)"]
@@ -195,7 +192,6 @@ def invoke_problems(entry_point: EntryPoint, statements: list, public: bool) -> 
 def uncovered_arns(entry_point: EntryPoint, statements: list) -> tuple:
     """(the execute-api ARNs of an API no statement lets invoke the function, those only a
     statement with a condition checker cannot evaluate may let through)."""
-    from ..iam_policy import api_gateway_context, resource_policy_allows
     denied: list = []
     unsure: list = []
     for arn in entry_point.source_arns:
@@ -214,12 +210,12 @@ def permission_fixes(ctx: CheckContext, entry: EntryPoint, statements: list) -> 
         public = [aws_command(ctx.aws, "lambda", "update-function-url-config", "--function-name", function,
                               "--auth-type", "NONE", "--query", "AuthType", "--output", "text")
                   ] if entry.auth == "AWS_IAM" else []
-        actions = [("lambda:InvokeFunctionUrl", "--function-url-auth-type", "NONE"),
-                   ("lambda:InvokeFunction", "--invoked-via-function-url")]
+        conditions = {"lambda:InvokeFunctionUrl": ("--function-url-auth-type", "NONE"),
+                      "lambda:InvokeFunction": ("--invoked-via-function-url",)}
         return public + [aws_command(ctx.aws, "lambda", "add-permission", "--function-name", function, "--statement-id",
-                            statement_id("checker-url", function, action), "--action", action, "--principal", "*",
-                            *condition)
-                for action, *condition in actions if not any(_allows(s, action, ("*",)) for s in statements)]
+                                     statement_id("checker-url", function, action), "--action", action,
+                                     "--principal", "*", *conditions[action])
+                         for action in FUNCTION_URL_ACTIONS if not any(grants(s, action, ("*",)) for s in statements)]
     fixes = []
     for arn in uncovered_arns(entry, statements)[0]:
         api, _, rest = arn.partition("/")

@@ -110,6 +110,7 @@ class AppServer:
         self.guarded = False                  # the stack deployed the entry point: its resource policy applies
         self.credentials: dict = {}           # the function's role's (the stack's STS session), else the stack's
         self._lambda = None
+        self._clients: dict = {}              # the check context's clients, kept across requests
         if log_group:
             self.ship_logs_to(log_group)
         self.server = LocalServer(self.serve, port)
@@ -152,6 +153,15 @@ class AppServer:
             self._lambda = boto3.client("lambda", endpoint_url=self.endpoint, region_name=self.region)
         return self._lambda
 
+    def check_context(self):
+        """The checks' view of the followed function on the local AWS (its GetPolicy read once
+        per request, as the check reads it)."""
+        from ..aws import AwsOptions
+        from ..checklist import Checklist
+        from ..context import CheckContext
+        return CheckContext(AwsOptions(region=self.region, endpoint_url=self.endpoint), [], Checklist("(local)"),
+                            self.follows, None, 0, _clients=self._clients)
+
     def refusal(self, event: dict, config: Optional[dict]) -> Optional[tuple]:
         """(status, body) AWS answers instead of invoking the followed function when its resource
         policy does not let this entry point call it: a Function URL 403, API Gateway 500 (it
@@ -159,19 +169,17 @@ class AppServer:
         evaluate is given the benefit of the doubt, and said in `check`)."""
         if config is None or not self.guarded or (self.entry_point != "function_url" and not self.api_id):
             return None
+        from ..checks.entry_point import API_GATEWAY, FUNCTION_URL_ACTIONS, policy_statements
+        from ..errors import CheckerError
         from ..iam_policy import api_gateway_context, resource_policy_allows
         try:
-            policy = json.loads(self.lambda_client().get_policy(FunctionName=self.follows)["Policy"])
-        except self.lambda_client().exceptions.ResourceNotFoundException:
-            policy = {}
-        except Exception:  # noqa: BLE001 - the local AWS could not say: do not refuse on a guess
+            statements = policy_statements(self.check_context())   # read as the entry-point check reads it
+        except CheckerError:   # the local AWS could not say: do not refuse on a guess
             return None
-        statements = policy.get("Statement") or []
-        statements = [statements] if isinstance(statements, dict) else statements
         if self.entry_point == "function_url":
             context = {"lambda:FunctionUrlAuthType": "NONE", "lambda:InvokedViaFunctionUrl": "true"}
             if all(resource_policy_allows(statements, action, ("*",), context) is not False
-                   for action in ("lambda:InvokeFunctionUrl", "lambda:InvokeFunction")):
+                   for action in FUNCTION_URL_ACTIONS):
                 return None
             return 403, {"Message": "Forbidden"}
         account = str(config.get("FunctionArn", "")).split(":")[4:5] or ["000000000000"]
@@ -179,8 +187,8 @@ class AppServer:
         route = f"{context.get('httpMethod')}{context.get('resourcePath')}" if self.entry_point == "rest_api" \
             else str(context.get("routeKey") or "$default")
         source = f"arn:aws:execute-api:{self.region}:{account[0]}:{self.api_id}/{context.get('stage')}/{route}"
-        if resource_policy_allows(statements, "lambda:InvokeFunction", ("apigateway.amazonaws.com", "*"),
-                                  api_gateway_context(source)) is not False:
+        if resource_policy_allows(statements, "lambda:InvokeFunction", API_GATEWAY, api_gateway_context(source)) \
+                is not False:
             return None
         return 500, {"message": "Internal server error"}
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Optional
+from typing import Optional
 
 import urllib3
 
@@ -37,7 +37,7 @@ class AwsFront:
         self.http_api_ids: set = set()              # the HTTP APIs whose endpoint is the app
         self.roles: dict = {}                       # access key id -> (role name, its assumed-role ARN)
         self.region = "us-east-1"
-        self.iam: Any = None                        # moto's IAM, for the roles' policies
+        self.clients: dict = {}                     # the clients reading the roles' policies from moto
         self.http = urllib3.PoolManager(maxsize=16)
         self.server = LocalServer(self.serve, port)
 
@@ -106,19 +106,15 @@ class AwsFront:
         return [arn(table) for table in tables]
 
     def role_documents(self, role: str) -> list:
-        """(name, document) of the role's inline and attached policies, read from moto now (a
-        policy changed a moment ago applies to the next call)."""
-        if self.iam is None:
-            import boto3
-            self.iam = boto3.client("iam", endpoint_url=self.upstream, region_name=self.region)
-        iam = self.iam
-        documents = [(name, iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"])
-                     for name in iam.list_role_policies(RoleName=role)["PolicyNames"]]
-        for attached in iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]:
-            policy = iam.get_policy(PolicyArn=attached["PolicyArn"])["Policy"]
-            version = iam.get_policy_version(PolicyArn=attached["PolicyArn"], VersionId=policy["DefaultVersionId"])
-            documents.append((attached["PolicyName"], version["PolicyVersion"]["Document"]))
-        return documents
+        """(name, document) of the role's inline and attached policies, read from moto now as the
+        iam check reads them (every page); a policy changed a moment ago applies to the next call."""
+        from ..aws import AwsOptions
+        from ..checklist import Checklist
+        from ..checks.iam import role_policies
+        from ..context import CheckContext
+        context = CheckContext(AwsOptions(region=self.region, endpoint_url=self.upstream), [], Checklist("(local)"),
+                               None, None, 0, _clients=self.clients)
+        return role_policies(context, role)
 
     def rewrite(self, path: str, payload: bytes) -> bytes:
         if self.app_url is None or not (FUNCTION_URL_PATH.match(path) or HTTP_API_PATH.match(path)):
