@@ -91,12 +91,11 @@ def test_a_handler_that_exits_answers_502_and_the_next_invocation_gets_a_new_env
 def test_a_handler_past_its_timeout_answers_502_while_other_invocations_are_served(served, endpoint):
     looping: dict = {}
     thread = threading.Thread(target=lambda: looping.update(answer=get(served.url + "loop")))
-    started = time.monotonic()
     thread.start()
     time.sleep(0.3)
     assert get(served.url)[0] == 200                   # not blocked by the looping one: a second environment
     thread.join(30)
-    assert looping["answer"][0] == 502 and time.monotonic() - started < 10
+    assert looping["answer"][0] == 502   # within get()'s own 30 s: the function's 1 s Timeout ended it
     assert any("Task timed out after 1.00 seconds" in m for m in log_messages(endpoint, "/aws/lambda/edge"))
 
 

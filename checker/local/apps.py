@@ -79,10 +79,9 @@ class HandlerApp:
     variables, and serves one invocation at a time. A concurrent invocation beyond the warm
     environments starts another; a change of the function's variables, or of a file of the app's
     own modules, retires them all, so the next invocation imports afresh (a new Timeout applies
-    from the next invocation). An
-    invocation past the function's Timeout, or a handler that exits or crashes, ends its
-    environment and answers 502, as on Lambda; so does an answer over Lambda's 6 MB or one JSON
-    cannot hold."""
+    from the next invocation). An invocation past the function's Timeout, or a handler that exits
+    or crashes, ends its environment and answers 502, as on Lambda; so does an answer over
+    Lambda's 6 MB or one JSON cannot hold."""
 
     logger_name = ""   # the root logger: the lines the environments send back are logged there
 
