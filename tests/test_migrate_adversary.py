@@ -9,6 +9,7 @@ More seeds: ADVERSARY_SEEDS=20 make test (the suite runs one of each; with 2 or 
 from __future__ import annotations
 
 import os
+import re
 import time
 
 import pytest
@@ -53,11 +54,20 @@ def judge_paused(server, app, table: str) -> dict:
         app.resume_writes()
 
 
-def roll_back(server, directory, app, suffix: str) -> None:
-    """`migrate rollback` while the app writes; the source it is bound to again is judged."""
-    back = checker(server, directory, "migrate", "rollback", "table:songs_v2", "--yes", "--fence-quiet", "1")
+ROLLBACK = ("migrate", "rollback", "table:songs_v2", "--yes", "--fence-quiet", "1")
+
+
+def roll_back(server, directory, app, suffix: str, copied_here: bool = True, judge: bool = True) -> None:
+    """`migrate rollback` while the app writes; the source it is bound to again is judged (the
+    app stopped; `judge` False: paused, then it writes on).
+    `copied_here`: this run copies back (not a rerun that finds the switch back made)."""
+    back = checker(server, directory, *ROLLBACK)
     assert back.returncode == 0, back.stdout + back.stderr
-    verdict = settle_and_judge(server, app, f"songs{suffix}")
+    if copied_here:
+        # online: the app wrote the new table while it was copied back, and those writes were replayed
+        [replayed] = re.findall(r"rollback: caught up from the stream: (\d+) change", back.stderr)
+        assert int(replayed) > 0 and "copied back while the app wrote" in back.stdout, back.stdout + back.stderr
+    verdict = settle_and_judge(server, app, f"songs{suffix}") if judge else judge_paused(server, app, f"songs{suffix}")
     assert verdict == CLEAN, (verdict, back.stderr[-3000:])
 
 
@@ -80,7 +90,11 @@ def test_online_the_bound_table_holds_every_acknowledged_write_forward_and_back(
     assert app.tables_written.get(f"songs_v2{suffix}", 0) > 5      # and the new table after the switch
     assert "writes were refused for" in done.stderr and "fenced" in done.stdout
     assert len(app.model.ambiguous) < 5 and app.big > 0                 # 390 KB items among the writes
-    roll_back(server, directory, app, suffix)      # and back, the app writing (deletes included)
+    roll_back(server, directory, app, suffix, judge=False)      # and back, the app writing (deletes included)
+    again = checker(server, directory, *MIGRATE)   # and forward again: copied afresh over what the first left
+    assert again.returncode == 0 and "migrating again" in again.stderr, again.stdout + again.stderr
+    verdict = settle_and_judge(server, app, f"songs_v2{suffix}")
+    assert verdict == CLEAN, (verdict, again.stderr[-3000:])
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -171,3 +185,20 @@ def test_sigkill_at_random_moments_then_the_same_command_finishes(server, tmp_pa
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     verdict = settle_and_judge(server, app, f"songs_v2{suffix}")
     assert verdict == CLEAN, (verdict, "".join(seen)[-3000:], rerun.stderr[-3000:])
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_rollback_killed_at_every_phase_boundary_then_rerun_loses_nothing(server, tmp_path, seed):
+    """The online rollback is a migration of its own, from the new table back: killed at each of
+    its phase boundaries in turn (each run resuming the one before), then run once more, it
+    switches back and the old table holds every acknowledged write."""
+    import random
+    chance = random.Random(500 + seed)
+    directory, suffix, app = under_load(server, tmp_path, 300 + seed)
+    done = checker(server, directory, *MIGRATE)
+    assert done.returncode == 0, done.stdout + done.stderr
+    time.sleep(0.5)                      # the app writes the new table
+    for line in PHASES:
+        seen = checker_killed_at(server, directory, line, *ROLLBACK, delay=chance.uniform(0, 0.05))
+        assert line in seen, (line, seen[-2000:])
+    roll_back(server, directory, app, suffix, copied_here=False)

@@ -47,6 +47,7 @@ from ..api import (
 from ..api import validate as validate_project
 from .options import (
     FENCE_QUIET,
+    FENCE_SETTLE,
     Seconds,
     apply_options,
     aws_options,
@@ -521,18 +522,28 @@ def migrate_status(output_format, target):
 @migrate.command("rollback")
 @click.argument("migration_id")
 @aws_options
+@click.option("--offline", is_flag=True,
+              help="Fence the new table for the whole copy back (the app's writes refused meanwhile) [default: "
+                   "online when the migration has `catch_up: stream`].")
 @click.option("--fence-quiet", type=Seconds(), default=FENCE_QUIET, show_default=True,
-              help="Seconds the fenced new table is left to settle before it is copied back.")
+              help="The cut-over: seconds the fenced new table's stream must stay quiet before the switch back.")
+@click.option("--fence-settle", type=Seconds(), default=FENCE_SETTLE, show_default=True,
+              help="The cut-over: writes still arriving this long after the fence mean it does not hold (refused).")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (for CI).")
 @handle_errors
-def migrate_rollback(output_format, migration_id, fence_quiet, yes, target):
-    """Switch a table migration's binding back to its source: the new table is fenced (the app's
-    writes refused), copied back into the source (through the checklist's `reverse:` after a
-    transform or a key change; without one, refused, listing the keys written since the switch),
-    what the app deleted there deleted from the source, both verified item by item, then the
-    binding is switched back. Tables are never deleted."""
+def migrate_rollback(output_format, migration_id, offline, fence_quiet, fence_settle, yes, target):
+    """Switch a table migration's binding back to its source, every write the app made to the
+    new table since the switch carried back (through the checklist's `reverse:` after a transform
+    or a key change; without one, refused, listing the keys written since the switch).
+
+    Online (`catch_up: stream`): the new table's stream is read (turned on when off), every item
+    copied back while the app writes, the writes made meanwhile replayed, both sides verified;
+    then the new table is fenced, its stream drained, the keys written since checked, and the
+    binding switched back: the app's writes wait a few seconds. --offline (and a migration
+    without `catch_up: stream`): the new table fenced for the whole copy back. Tables are never
+    deleted; the new one stays, fenced."""
     project = load_project(target, sections_of(MIGRATE_SECTIONS))
     confirm(yes, f"Switch the binding of {migration_id} back to its source?", "roll back")
-    options = MigrateOptions(fence_quiet=fence_quiet, stop_hard=True)
+    options = MigrateOptions(offline=offline, fence_quiet=fence_quiet, fence_settle=fence_settle, stop_hard=True)
     echo(report.formatter(output_format).migrations([project.rollback_migration(migration_id, log=stderr,
                                                                                 options=options)]))

@@ -201,6 +201,7 @@ def check_options(command=None, many_envs=True, own_timeout=False):
 
 MIGRATE_DEFAULTS = MigrateOptions()
 FENCE_QUIET = MIGRATE_DEFAULTS.fence_quiet
+FENCE_SETTLE = MIGRATE_DEFAULTS.fence_settle
 
 
 def migrate_options(command):

@@ -50,10 +50,11 @@ class TableMigration:
     transform_name: Optional[str] = None
     reverse: Optional[Callable] = None       # target item -> source item: what rollback copies back with
     reverse_name: Optional[str] = None
+    ledger_id: str = ""      # a rollback's own ledger item (table:NEW:rollback); else the id below
 
     @property
     def id(self) -> str:
-        return f"table:{self.target.spec_name}"
+        return self.ledger_id or f"table:{self.target.spec_name}"
 
 
 @dataclass

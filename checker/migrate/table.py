@@ -90,7 +90,7 @@ class ItemMapping:
             new = self.function(plain_item(item))
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - the user's function (sys.exit too): named, stopped
             raise CheckerError(f"{label} raised {type(exc).__name__}: {clip(str(exc), 200)}; stopped at the last "
-                               "checkpoint: fix it and run checker migrate again") from None
+                               "checkpoint: fix it and run the same command again") from None
         if new is None:
             return None
         shown = json.dumps({k: str(v) for k, v in plain_item({k: item[k] for k in self.from_key_names
@@ -125,8 +125,14 @@ class ItemMapping:
 class TableMigrationRun:
     def __init__(self, environment: Environment, ledger, migration: TableMigration, options: MigrateOptions,
                  deadline: Optional[Deadline] = None, echo: Callable[[str], None] = lambda line: None,
-                 clock: Clock = REAL):
+                 clock: Clock = REAL, variables: Optional[list] = None, rollback_of: Optional[LedgerEntry] = None):
         self.environment, self.ledger, self.migration, self.options, self.echo = environment, ledger, migration, options, echo
+        # a rollback run (reversed_migration): the forward migration's ledger entry, whose fence on the
+        # old table is lifted only for the switch back, and the variables that switch named
+        self.rollback_of = rollback_of
+        self.variables = variables
+        self.again = (f"run checker migrate rollback {rollback_of.id} again" if rollback_of is not None
+                      else "run checker migrate again")
         self.deadline = deadline   # the migration's --timeout: copies and catch-ups stop at a checkpoint
         self.clock = clock
         self.client = environment.dynamodb()
@@ -140,7 +146,7 @@ class TableMigrationRun:
     # -- the steps --------------------------------------------------------------------------
     def run(self) -> MigrationResult:
         from .ledger import COPIED, RUNNING, SWITCHED, VERIFIED
-        entry = self.ledger.get(self.migration.id)
+        entry = self.own_entry()
         status = entry.status if entry is not None else None
         if status == SWITCHED:
             return self.result(entry, SWITCHED, "switched already; nothing to do")
@@ -149,22 +155,17 @@ class TableMigrationRun:
         if source is None:
             raise CheckerError(f"{self.migration.id}: the source table {self.migration.source} does not exist; "
                                "nothing to migrate (remove migrate_from and run checker apply)")
-        self.gate(source["Table"])
-        if self.options.via == "s3":
-            if self.migration.transform is not None:
-                raise CheckerError(f"{self.migration.id}: --via s3 imports the export as it is and cannot run the "
-                                   f"transform {self.migration.transform_name}; nothing was done: migrate without "
-                                   "--via s3 (the parallel Scan transforms every item)")
-            creation_parameters(self.target.spec.request)    # an LSI target is refused before anything is done
-        else:
-            self.create_target()
+        if self.rollback_of is None:      # a rollback's target is the old table, as the switch left it
+            self.prepare_target(source["Table"])
         if entry is None:
             self.ledger.put(self.migration.id, kind="table", status=RUNNING, source=self.migration.source,
                             target=self.target.name, transform=self.migration.transform_name or "",
                             startedAt=now_iso(), caller=caller_arn(self.environment), itemsRead=0, itemsWritten=0,
-                            checkpoints={})
+                            checkpoints={}, **({"forSwitchAtMs": self.rollback_of.fields.get("switchedAtMs") or 0}
+                                               if self.rollback_of is not None else {}))
         self.source_key_names = tuple(k["AttributeName"] for k in source["Table"]["KeySchema"])
-        variables = bound_variables(self.environment, self.target.spec_name)
+        variables = self.variables if self.variables is not None else bound_variables(self.environment,
+                                                                                      self.target.spec_name)
         if self.fence is not None and bound_to(self.environment, variables, self.target.name):
             return self.switched_already(entry, variables)
         try:
@@ -197,6 +198,36 @@ class TableMigrationRun:
         except BaseException:
             self.unfence_unless_switched(variables)
             raise
+
+    def own_entry(self) -> Optional[LedgerEntry]:
+        """This migration's ledger entry to go on from, or None to start afresh: after a rollback
+        the migration forward again copies afresh (the rollback's fence on the target lifted: the
+        app is to write there again), and a rollback's entry left by an earlier rollback does not
+        count either."""
+        from .ledger import ROLLED_BACK
+        entry = self.ledger.get(self.migration.id)
+        if entry is not None and self.rollback_of is not None and \
+                (entry.fields.get("forSwitchAtMs") or 0) != (self.rollback_of.fields.get("switchedAtMs") or 0):
+            return None
+        if entry is not None and entry.status is ROLLED_BACK:
+            if entry.fence is not None and entry.fence.table == self.target.name:
+                lift_fence(self.environment, entry.fence)
+            self.echo(f"{self.migration.id}: rolled back before: migrating again, copied afresh into {self.target.name}")
+            return None
+        return entry
+
+    def prepare_target(self, source: dict) -> None:
+        """The target created from its spec (or, --via s3, checked to be importable), after the
+        gate on what it would drop."""
+        self.gate(source)
+        if self.options.via != "s3":
+            self.create_target()
+            return
+        if self.migration.transform is not None:
+            raise CheckerError(f"{self.migration.id}: --via s3 imports the export as it is and cannot run the "
+                               f"transform {self.migration.transform_name}; nothing was done: migrate without "
+                               "--via s3 (the parallel Scan transforms every item)")
+        creation_parameters(self.target.spec.request)    # an LSI target is refused before anything is done
 
     def online(self, source: dict, entry: Optional[LedgerEntry], status: Optional[MigrationStatus]
                ) -> Optional[Online]:
@@ -339,7 +370,7 @@ class TableMigrationRun:
 
     def forward(self) -> ItemMapping:
         return ItemMapping(self.migration.id, self.migration.transform, self.migration.transform_name or "",
-                           "transform", self.key_names, self.source_key_names)
+                           "transform" if self.rollback_of is None else "reverse", self.key_names, self.source_key_names)
 
     def verify(self, online: Optional[Online] = None) -> None:
         """Both sides read whole and checksummed by bucket. Where they differ, each differing key
@@ -388,8 +419,8 @@ class TableMigrationRun:
             self.ledger.update(self.migration.id, status=DIFFERS, verifiedAt=now_iso())
             raise CheckerError(f"{self.migration.id}: {self.target.name} differs from {self.migration.source} "
                                f"({mine.count} item(s) expected, {theirs.count} found) after {VERIFY_ROUNDS} rounds "
-                               f"of repair; not switched. Differing keys: {clip(shown, 600)}; run checker migrate "
-                               "again: it verifies and repairs again")
+                               f"of repair; not switched. Differing keys: {clip(shown, 600)}; {self.again}: it "
+                               "verifies and repairs again")
         if repaired or deferred:
             self.echo(f"{self.migration.id}: {repaired} differing key(s) copied again and matched; {deferred} the "
                       "app keeps writing, compared again under the fence")
@@ -405,8 +436,11 @@ class TableMigrationRun:
         moved = set(self.key_names) != set(self.source_key_names)
         sources = [key] if not moved else self.sources_of(key, origins.get(key_name(key)))
         if not sources:
-            # no source item maps to it and the target's item names none: right if nothing is there
-            # (an item the catch-up has moved away since); else not proven
+            # no source item maps to it and the target's item names none: a leftover (an item the app
+            # moved or deleted; in a rollback, since the switch), deleted if it is still what was read.
+            # A source item written meanwhile that maps here is a key the stream names: it is
+            # compared again under the fence
+            self.delete_leftover(key)
             return self.same_now(key, [])
         for _ in range(attempts):
             for source in sources:
@@ -414,6 +448,19 @@ class TableMigrationRun:
             if self.same_now(key, sources):
                 return True
         return False
+
+    def delete_leftover(self, key: dict) -> None:
+        from .stream import unchanged_condition
+        found = call(self.client, "GetItem", "dynamodb", TableName=self.target.name, Key=wire_item(key),
+                     ConsistentRead=True).get("Item")
+        if found is None:
+            return
+        try:
+            call(self.client, "DeleteItem", "dynamodb", TableName=self.target.name, Key=wire_item(key),
+                 **unchanged_condition(wire_item(key), found))
+        except AwsError as exc:
+            if exc.code != "ConditionalCheckFailedException":
+                raise
 
     def sources_of(self, key: dict, origin: Optional[dict]) -> list:
         """The source keys a target key may come from: its item's (stale ones first: replaying
@@ -461,7 +508,8 @@ class TableMigrationRun:
                                    "but checker did not switch it (no fence of its own in the ledger): the app writes "
                                    f"{self.target.name} now; copying from {self.migration.source} would overwrite its "
                                    "writes. Nothing done: point the binding back, or remove migrate_from")
-            require_role(self.environment, None, self.migration.source, self.target.name, self.target)
+            if self.rollback_of is None:   # back: the role was proven on the old table before it was left
+                require_role(self.environment, None, self.migration.source, self.target.name, self.target)
         fence = fence_for(self.environment, self.migration.source, caller_arn(self.environment))
         self.ledger.update(self.migration.id, fence=fence_record(fence), fencedAt=now_iso())
         put_fence(self.environment, fence)
@@ -478,13 +526,16 @@ class TableMigrationRun:
         try:
             if variables and bound_to(self.environment, variables, self.target.name):
                 return
+            left = self.rollback_of.fence if self.rollback_of is not None else None
+            if left is not None:    # a rollback that did not switch back: the old table stays fenced
+                put_fence(self.environment, left)
             lift_fence(self.environment, fence)
             self.ledger.update(self.migration.id, fence={})
             self.echo(f"{self.migration.id}: the fence is lifted: the app writes {self.migration.source} again")
             self.fence = None
         except (AwsError, CheckerError) as exc:
             self.warnings.append(f"the fence could not be lifted ({exc}): the app's writes to {self.migration.source} "
-                                 f"are still denied; run checker migrate again, or `aws iam delete-role-policy "
+                                 f"are still denied; {self.again}, or `aws iam delete-role-policy "
                                  f"--role-name {fence.role} --policy-name {fence.policy}`")
             self.echo(f"{self.migration.id}: WARNING: {self.warnings[-1]}")
 
@@ -509,6 +560,8 @@ class TableMigrationRun:
                 self.settle(online, started)
                 self.verify_touched(online)
             self.ledger.require()
+        if self.rollback_of is not None and self.rollback_of.fence is not None:
+            lift_fence(self.environment, self.rollback_of.fence)   # back: the old table takes the app's writes again
         switched = switch_binding(self.environment, variables, self.migration.source, self.target.name, self.target,
                                   self.warnings, self.echo, proven=bool(self.environment.function_name))
         paused = self.clock.now() - started
@@ -573,7 +626,7 @@ class TableMigrationRun:
             shown = "; ".join(json.dumps(plain_item(k), default=str) for k in wrong[:20])
             raise CheckerError(f"{self.migration.id}: {len(wrong)} key(s) written during the migration differ between "
                                f"{self.migration.source} and {self.target.name} under the fence: {clip(shown, 600)}; "
-                               "the fence is lifted, nothing was switched; run checker migrate again")
+                               f"the fence is lifted, nothing was switched; {self.again}")
         self.echo(f"{self.migration.id}: {len(touched)} key(s) written since the verification checked under the fence")
 
     def not_holding(self, source_keys: list) -> list:
@@ -715,14 +768,16 @@ def copied_back(client, scan: Callable, migration: TableMigration, source_keys: 
 
 def rollback(environment: Environment, ledger, migration: TableMigration, options: Optional[MigrateOptions] = None,
              echo: Callable[[str], None] = lambda line: None, clock: Clock = REAL) -> MigrationResult:
-    """The cut-over's mirror: fence the target (the app's writes there refused), make the source
-    what the target holds (every item copied back, through the checklist's `reverse` when a
-    transform or a key change made the target; keys the target no longer holds deleted), verify
-    both sides item by item, lift the source's fence, switch back; the target stays fenced.
-    Reshaped without a `reverse`: refused before anything is done, every key of the target the
-    app wrote since the switch listed (what going back by hand must carry)."""
-    from .copy import Scan, copy_items
-    from .ledger import ROLLED_BACK, SWITCHED
+    """The cut-over's mirror. Online (`catch_up: stream`, unless --offline): the forward path run
+    backwards while the app writes the new table: its stream read, every item copied back
+    (through the checklist's `reverse` when a transform or a key change made it), the catch-up,
+    the verification, then the new table fenced, drained, its touched keys checked, and the
+    binding switched back: the app's writes wait only for the cut-over. Offline: the new table
+    fenced for the whole copy back. Reshaped without a `reverse`: refused before anything is
+    done, every key of the target the app wrote since the switch listed (what going back by
+    hand must carry)."""
+    from .copy import Scan
+    from .ledger import SWITCHED
     options = options or MigrateOptions()
     entry = ledger.get(migration.id) if ledger.exists() else None
     if entry is None or entry.status is not SWITCHED:
@@ -748,10 +803,56 @@ def rollback(environment: Environment, ledger, migration: TableMigration, option
                            f"nothing was switched back, the app stays on {migration.target.name}. {len(written)} of its "
                            "keys were written, moved or deleted by the app since the switch"
                            + (" (listed above, one a line): going back by hand must carry them" if written else ""))
+    variables = list(entry.variables) or bound_variables(environment, migration.target.spec_name)
+    if migration.target.catch_up == "stream" and not options.offline:
+        return _rollback_online(environment, ledger, migration, entry, source, reshaped, variables, options, echo, clock)
     back = ItemMapping(migration.id, migration.reverse if reshaped else None, migration.reverse_name or "", "reverse",
                        source_keys, target_keys)
+    return _rollback_fenced(environment, ledger, migration, entry, scan, back, variables, options, echo, clock)
+
+
+def reversed_migration(migration: TableMigration, source: dict, reshaped: bool) -> TableMigration:
+    """A rollback as a table migration of its own (its ledger item `table:NEW:rollback`): from
+    the new table into the old one (`source`, its DescribeTable), which exists and holds what it
+    held at the switch; through the reverse when the keys or the items changed."""
+    from ..model import ExpectedTable, TableSpec
+    request = {"TableName": migration.source, "KeySchema": source["KeySchema"],
+               "AttributeDefinitions": source.get("AttributeDefinitions", [])}
+    old = ExpectedTable(TableSpec(f"(the live table {migration.source})", request), spec_name=migration.source,
+                        catch_up="stream")
+    return TableMigration(old, migration.target.name, migration.reverse if reshaped else None,
+                          migration.reverse_name if reshaped else None, ledger_id=f"{migration.id}:rollback")
+
+
+def _rollback_online(environment: Environment, ledger, migration: TableMigration, entry: LedgerEntry, source: dict,
+                     reshaped: bool, variables: list, options: MigrateOptions, echo: Callable[[str], None],
+                     clock: Clock) -> MigrationResult:
+    from .ledger import ROLLED_BACK, SWITCHED
+    back = reversed_migration(migration, source, reshaped)
+    done = TableMigrationRun(environment, ledger, back, options, None, echo=echo, clock=clock, variables=variables,
+                             rollback_of=entry).run()
+    if done.status is not SWITCHED:
+        raise CheckerError(f"{migration.id}: the rollback stopped at {done.status}: {done.detail}")
+    reverse = ledger.get(back.id)
+    fence = reverse.fence if reverse is not None else None
+    paused = float(reverse.fields.get("pauseSeconds") or 0) if reverse is not None else 0.0
+    ledger.update(migration.id, status=ROLLED_BACK, rolledBackAt=now_iso(), fence=fence_record(fence) if fence else {},
+                  rollbackPauseSeconds=round(paused, 3))
+    detail = (f"{', '.join(variables)} -> {migration.source} again: copied back while the app wrote, caught up, "
+              f"verified; writes paused {paused:.1f} s; {migration.target.name} is kept"
+              + (f", fenced ({fence.describe()})" if fence else ""))
+    return MigrationResult(migration.id, "table", ROLLED_BACK, detail, done.read, done.written, keys=done.keys,
+                           warnings=done.warnings, switched=True)
+
+
+def _rollback_fenced(environment: Environment, ledger, migration: TableMigration, entry: LedgerEntry, scan: Callable,
+                     back: ItemMapping, variables: list, options: MigrateOptions, echo: Callable[[str], None],
+                     clock: Clock) -> MigrationResult:
+    """Offline: the new table fenced for the whole copy back, then verified, then switched back."""
+    from .copy import copy_items
+    from .ledger import ROLLED_BACK
+    client = environment.dynamodb()
     warnings: list = []
-    variables = list(entry.variables) or bound_variables(environment, migration.target.spec_name)
     ledger.require()
     started = clock.now()
     fence = fence_for(environment, migration.target.name, caller_arn(environment))
@@ -761,9 +862,10 @@ def rollback(environment: Environment, ledger, migration: TableMigration, option
     try:
         clock.sleep(options.fence_quiet)     # IAM's settle; the verification below is the evidence
         echo(f"{migration.id}: copying {migration.target.name} back into {migration.source}")
-        copy_items(client, migration.target.name, migration.source, {}, transform=back.wire if reshaped else None,
+        copy_items(client, migration.target.name, migration.source, {},
+                   transform=back.wire if back.function is not None else None,
                    segments=options.segments, page_limit=options.page_items, clock=clock, echo=echo)
-        expected = copied_back(client, scan, migration, source_keys, back, echo)
+        expected = copied_back(client, scan, migration, back.key_names, back, echo)
         if entry.fence is not None:
             lift_fence(environment, entry.fence)
         ledger.require()
