@@ -1,4 +1,5 @@
-"""The pause the app sees at an online migration's cut-over, with the app writing.
+"""The pause the app sees at an online migration's cut-over, with the app writing, and at the
+online rollback's (the same cut-over, from the new table back).
 
 The adversary's app (tests/adversary.py: writers through the binding, as the function's role, on
 moto with table-level IAM) writes at about 50 and about 200 writes/s while `checker migrate`
@@ -42,8 +43,16 @@ def function_update_seconds(server, function: str) -> float:
     return time.perf_counter() - started_at
 
 
+def refused_for(done) -> float:
+    found = re.search(r"writes were refused for ([0-9.]+) s", done.stderr)
+    if done.returncode != 0 or not found:
+        raise SystemExit(f"the migration failed: {done.stderr[-2000:]}")
+    return float(found.group(1))
+
+
 def one(server, directory: Path, name: str, pause: float, threads: int) -> tuple:
-    """(pause seconds, the app's writes/s, baseline seconds, oracle verdict) of one migration."""
+    """(pause seconds, the app's writes/s, baseline seconds, oracle verdict, rollback pause seconds,
+    the rollback's oracle verdict) of one migration and its rollback."""
     directory, suffix, function = scenario(server, directory, name)
     baseline = FENCE_QUIET + function_update_seconds(server, function)
     app = App(server, function, "SONGS_TABLE", seed=len(name), pause=pause, threads=threads)
@@ -53,12 +62,15 @@ def one(server, directory: Path, name: str, pause: float, threads: int) -> tuple
     done = checker(server, directory, "migrate", "--yes", "--fence-quiet", str(FENCE_QUIET))
     elapsed = time.perf_counter() - started_at
     time.sleep(0.5)
-    app.stop()
-    found = re.search(r"writes were refused for ([0-9.]+) s", done.stderr)
-    if done.returncode != 0 or not found:
-        raise SystemExit(f"the migration failed: {done.stderr[-2000:]}")
+    paused = refused_for(done)
+    app.pause_writes()
     verdict = oracle(server, f"songs_v2{suffix}", app.model)
-    return float(found.group(1)), app.model.acknowledged / elapsed, baseline, verdict
+    app.resume_writes()
+    back = checker(server, directory, "migrate", "rollback", "table:songs_v2", "--yes", "--fence-quiet", str(FENCE_QUIET))
+    time.sleep(0.5)
+    app.stop()
+    back_paused = refused_for(back)
+    return paused, app.model.acknowledged / elapsed, baseline, verdict, back_paused, oracle(server, f"songs{suffix}", app.model)
 
 
 def main() -> None:
@@ -76,6 +88,12 @@ def main() -> None:
                       f"{', '.join(f'{p:.1f}' for p in pauses)} s; floor {runs[0][2]:.1f} s; "
                       f"oracle {'clean' if clean else 'FOUND DAMAGE: ' + str([r[3] for r in runs])}")
                 record(f"migrate cut-over pause, app asking {label} writes/s (moto)", pauses, [r[2] for r in runs],
+                       "--fence-quiet + one function update", "a few seconds plus the function update")
+                backs = [r[4] for r in runs]
+                clean_back = all(not any(r[5].values()) for r in runs)
+                print(f"rollback pause, app asking {label} writes/s: {', '.join(f'{p:.1f}' for p in backs)} s; "
+                      f"oracle {'clean' if clean_back else 'FOUND DAMAGE: ' + str([r[5] for r in runs])}")
+                record(f"migrate rollback pause, app asking {label} writes/s (moto)", backs, [r[2] for r in runs],
                        "--fence-quiet + one function update", "a few seconds plus the function update")
         finally:
             next(servers, None)
