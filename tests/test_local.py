@@ -267,6 +267,16 @@ def test_your_own_handler_is_served_found_and_checked_like_on_aws(notes_project,
     assert "notes-dev-authors" in failing["endpoint:health"]["found"]
     assert any("notes-dev-authors" in line for line in failing["logs:ERROR"]["details"])
 
+    # a pattern with an exclusion is evaluated by checker on the local stack's log group too: the
+    # incident's lines are counted unless the pattern excludes them
+    for pattern, status in (('ERROR -"No tracks to be added"', "fail"), ('ERROR -"AUTHORS_TABLE"', "pass")):
+        checklist = yaml.safe_load((notes_project / "checklist.yaml").read_text())
+        checklist["logs"]["filter_pattern"] = pattern
+        (notes_project / "checklist.yaml").write_text(yaml.safe_dump(checklist, sort_keys=False))
+        result, report = cli.json("check", "--endpoint-url", aws, "--only", "logs", "--since", "10m")
+        [logs_result] = report["results"]
+        assert logs_result["status"] == status, (pattern, logs_result)
+
 
 def test_a_handler_whose_role_lacks_an_action_it_calls_is_denied_as_on_aws(notes_project, stop_afterwards):
     """The handler signs with its role's credentials (assumed through STS): PutItem taken out of the
