@@ -77,6 +77,7 @@ class Validation:
 def validate(specs_dir=None, checklist_path=None) -> Validation:
     """Specs and checklist, offline: every problem, each naming its file and JSON path."""
     from .checklist import checklist_problems
+    from .iac import is_template
     from .specs import SpecError, spec_files, validate_spec_files
     from .target import checklist_header, specs_directory
     from .target import checklist_path as find_checklist
@@ -85,14 +86,33 @@ def validate(specs_dir=None, checklist_path=None) -> Validation:
         header = checklist_header(checklist) if checklist is not None else {}
     except SpecError as exc:
         return Validation(1, list(exc.problems))
-    files = spec_files(specs_directory(Target(specs_dir=specs_dir), checklist, header))
-    specs, problems = validate_spec_files(files)
+    location = specs_directory(Target(specs_dir=specs_dir), checklist, header)
+    if is_template(location):
+        files, specs, problems = [location], *template_problems(location, header)
+    else:
+        files = spec_files(location)
+        specs, problems = validate_spec_files(files)
     if checklist is not None:
         files.append(checklist)
         # offline: a ${VAR} never needs its value here (sections=() asks for none)
         problems += checklist_problems(checklist, {s.name: s for s in specs} if not problems else None,
                                        sections=())[1]
     return Validation(len(files), problems)
+
+
+def template_problems(location: Path, header: dict) -> tuple:
+    """(specs, problems) of a template resolved for each of the checklist's environments (its
+    parameters there; none: the template's defaults), each problem said once."""
+    from .iac import template_specs, unique_names
+    from .target import template_context
+    problems: list = []
+    specs: list = []
+    for env in header.get("environments") or [None]:
+        found, more = template_specs(location, template_context(Target(), header, env))
+        more += unique_names(found)
+        specs = specs or found
+        problems += [p for p in more if p not in problems]
+    return specs, problems
 
 
 def environment_names(target: Target) -> list:

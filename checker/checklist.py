@@ -41,6 +41,8 @@ class EnvironmentSettings:
     profile: Optional[str] = None        # AWS named profile of this environment's account
     role_arn: Optional[str] = None       # a role to assume in it (credentials never mix between environments)
     endpoint_url: Optional[str] = None   # another AWS endpoint (LocalStack, a moto server)
+    parameters: dict = field(default_factory=dict, compare=False)   # a template's parameters here (checker/iac)
+    stack: Optional[str] = None          # the stack deployed from the template here (AWS::StackName)
 
 
 @dataclass(frozen=True)

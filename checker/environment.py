@@ -14,7 +14,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Optional
 
-from .target import DEFAULT_CHECKLIST, Target, checklist_header, checklist_path, specs_directory
+from .target import DEFAULT_CHECKLIST, Target, checklist_header, checklist_path, specs_directory, template_context
 
 if TYPE_CHECKING:
     from .aws import AwsOptions
@@ -40,8 +40,9 @@ class Environment:
 
     def table_name(self, spec_name: str) -> str:
         """A spec's TableName as it is named in this environment (the one place prefix and
-        suffix are applied)."""
-        return f"{self.table_prefix}{spec_name}{self.table_suffix}"
+        suffix are applied); a template's table (checker/iac) as the template names it."""
+        named = next((t.name for t in self.tables if t.spec_name == spec_name), None)
+        return named or f"{self.table_prefix}{spec_name}{self.table_suffix}"
 
     def spec_name(self, live_name: str) -> Optional[str]:
         """The spec TableName of a live table of this environment, or None when the live name
@@ -132,7 +133,7 @@ def resolve(target: Target, sections: tuple = (), use_checklist: bool = True, ta
     writes specs) no spec is read and only the checklist's environments."""
     from .checklist import load_checklist
     from .errors import CheckerError
-    from .specs import load_specs
+    from .iac import load_table_specs
     from .text import clip
     path = checklist_path(target.checklist_path) if use_checklist else None
     header = checklist_header(path) if path else {}
@@ -143,11 +144,42 @@ def resolve(target: Target, sections: tuple = (), use_checklist: bool = True, ta
                            "default_env in the checklist")
     if env and path is None:
         raise CheckerError(f"--env {env} needs a checklist ({DEFAULT_CHECKLIST} or --checklist FILE)")
-    specs = load_specs(specs_directory(target, path, header)) if tables else []
+    specs = load_table_specs(specs_directory(target, path, header), template_context(target, header, env)) if tables else []
     loaded = load_checklist(path, {s.name: s for s in specs} if tables else None,
                             sections if tables else ("environments",), env) if path else None
     environment = where(target, loaded.environment(env) if loaded is not None and env else None, loaded)
+    specs = [stack_named(environment, spec) if spec.generated_name else spec for spec in specs]
     return dataclasses.replace(environment, tables=[expected_table(environment, spec) for spec in specs])
+
+
+def stack_named(environment: Environment, spec):
+    """A template's table whose name CloudFormation generates, named as the environment's stack
+    (environments.<env>.stack) says: DescribeStackResource of its logical id."""
+    import dataclasses as classes
+
+    from .errors import AwsError, CheckerError, pages
+    settings = environment.checklist.environments.get(environment.name or "") if environment.checklist else None
+    stack = settings.stack if settings is not None else None
+    if not stack:
+        raise CheckerError(f"{spec.file}: $.Resources.{spec.logical_id}: no TableName (CloudFormation generates it): "
+                           f"set environments.{environment.name or 'ENV'}.stack to the stack deployed from the template, "
+                           "so checker reads the name it was given")
+    try:     # every page of the stack's resources (one DescribeStackResource fails on moto's skipped ones)
+        found = next((r for page in pages(environment.aws.client("cloudformation"), "ListStackResources",
+                                          "cloudformation", StackName=stack)
+                      for r in page.get("StackResourceSummaries", []) if r.get("LogicalResourceId") == spec.logical_id),
+                     None)
+    except AwsError as exc:
+        if exc.code != "ValidationError":
+            raise
+        found, missing = None, exc.aws_message or exc.code
+    else:
+        missing = f"no resource {spec.logical_id}"
+    if found is None or not found.get("PhysicalResourceId"):
+        raise CheckerError(f"{spec.file}: $.Resources.{spec.logical_id}: no TableName, and the stack {stack} has no "
+                           f"such resource ({missing}): deploy the template to {stack} first (only the stack can "
+                           "create a table CloudFormation names), or give the table a TableName")
+    return classes.replace(spec, request=dict(spec.request, TableName=found["PhysicalResourceId"]), generated_name=False)
 
 
 def where(target: Target, settings=None, checklist=None) -> Environment:
@@ -172,7 +204,8 @@ def expected_table(environment: Environment, spec):
     from .errors import CheckerError
     from .model import ExpectedTable
     from .text import clip
-    name = environment.table_name(spec.name)
+    named = spec.for_environment(environment.table_prefix, environment.table_suffix)
+    name = named.name
     if not TABLE_NAME.fullmatch(name):
         target = environment.target
         given = "--table-prefix/--table-suffix" if target.table_prefix or target.table_suffix \
@@ -181,9 +214,10 @@ def expected_table(environment: Environment, spec):
                            "(3 to 255 characters of a-z A-Z 0-9 _ . -)")
     wishes = environment.checklist.wishes(spec.name) if environment.checklist else None
     source = wishes.migrate_from if wishes else None
-    return ExpectedTable(spec.for_environment(environment.table_prefix, environment.table_suffix),
-                         ttl_attribute=wishes.ttl_attribute if wishes else None,
-                         point_in_time_recovery=wishes.point_in_time_recovery if wishes else False,
+    stated = spec.wishes     # a template's TTL and PITR; the checklist's wishes add to them
+    return ExpectedTable(named, ttl_attribute=(wishes.ttl_attribute if wishes else None) or stated.get("ttl_attribute"),
+                         point_in_time_recovery=bool((wishes.point_in_time_recovery if wishes else False)
+                                                     or stated.get("point_in_time_recovery")),
                          spec_name=spec.name, migrate_from=environment.table_name(source) if source else None,
                          transform=wishes.transform if wishes else None, reverse=wishes.reverse if wishes else None,
                          catch_up=wishes.catch_up if wishes else None)

@@ -67,10 +67,14 @@ class TableSpec:
 
     file: str
     request: dict
+    logical_id: str = ""           # a template's resource (checker/iac): the name the checklist uses, in every
+                                   # environment; the request's TableName is then its live name, used as is
+    generated_name: bool = False   # the template gives no TableName: CloudFormation names it (the stack's)
+    wishes: dict = field(default_factory=dict, compare=False)   # TTL and PITR a template states
 
     @property
     def name(self) -> str:
-        return self.request["TableName"]
+        return self.logical_id or self.request["TableName"]
 
     @property
     def index_names(self) -> frozenset:
@@ -84,9 +88,11 @@ class TableSpec:
         return frozenset(i["IndexName"] for i in self.request.get("GlobalSecondaryIndexes", []))
 
     def for_environment(self, prefix: str = "", suffix: str = "") -> TableSpec:
-        """The same spec with the environment's table name; index names are never renamed."""
+        """The same spec with the environment's table name; index names are never renamed. A
+        template's table is named by the template for its environment: no prefix or suffix."""
         request = copy.deepcopy(self.request)
-        request["TableName"] = f"{prefix}{self.name}{suffix}"
+        if not self.logical_id:
+            request["TableName"] = f"{prefix}{self.name}{suffix}"
         return TableSpec(self.file, request)
 
 

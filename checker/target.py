@@ -122,13 +122,29 @@ def checklist_header(path: Path) -> dict:
     return {"specs": document.get("specs") if isinstance(document.get("specs"), str) else None,
             "default_env": document.get("default_env") if isinstance(document.get("default_env"), str) else None,
             "environments": list(environments) if isinstance(environments, dict) else [],
+            # what a template's parameters resolve to (checker/iac), read before the specs are
+            "templates": {name: {key: settings.get(key) for key in ("parameters", "stack", "region")}
+                          for name, settings in (environments.items() if isinstance(environments, dict) else ())
+                          if isinstance(settings, dict)},
             "local": document.get("local") if isinstance(document.get("local"), dict) else {},
             "require": entry.get("require") if isinstance(entry := document.get("entry_point"), dict) else None}
 
 
+def template_context(target: Target, header: dict, env: Optional[str]):
+    """What a template's parameters and pseudo-parameters are in `env` (checker/iac)."""
+    from .iac import TemplateContext
+    settings = (header.get("templates") or {}).get(env or "") or {}
+    parameters = settings.get("parameters")
+    return TemplateContext(parameters={str(k): v for k, v in parameters.items()} if isinstance(parameters, dict) else {},
+                           region=target.region or (settings.get("region") if isinstance(settings.get("region"), str)
+                                                    else None),
+                           stack=settings.get("stack") if isinstance(settings.get("stack"), str) else None,
+                           environment=env or "")
+
+
 def specs_directory(target: Target, checklist: Optional[Path], header: dict) -> Path:
     """--specs when given; else the checklist's `specs:` (relative to the checklist); else
-    table_specs beside the checklist (or here, without one)."""
+    table_specs beside the checklist (or here, without one). A file: a template (checker/iac)."""
     if target.specs_dir is not None:
         return Path(target.specs_dir)
     base = checklist.parent if checklist is not None else Path(".")

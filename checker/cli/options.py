@@ -32,9 +32,11 @@ def spec_options(command, formats=("text", "json"), specs: bool = True, checklis
     """--specs, --checklist and --format (each unless the command has its own, or none)."""
     options = []
     if specs:
-        options.append(click.option("--specs", "specs_dir", default=None, type=click.Path(file_okay=False, path_type=Path),
-                                    help="Directory of table specs (CreateTable JSON, one table a file) [default: the "
-                                         "checklist's specs:, else table_specs beside the checklist]."))
+        options.append(click.option("--specs", "specs_dir", default=None, type=click.Path(path_type=Path),
+                                    help="Directory of table specs (CreateTable JSON, one table a file), or the template "
+                                         "the tables are deployed with (CloudFormation/SAM, CDK's cdk.out/*.template.json, "
+                                         "`terraform show -json`) [default: the checklist's specs:, else table_specs "
+                                         "beside the checklist]."))
     if checklist:
         options.append(click.option("--checklist", "checklist_path", default=None,
                                     type=click.Path(dir_okay=False, path_type=Path),

@@ -1,0 +1,203 @@
+"""Table specs read from the template a team deploys with (checker/iac): a SAM template with a
+parameter per environment, a condition, a SimpleTable and a table whose name CloudFormation
+generates, deployed to a moto server through CloudFormation (the translated template: moto does
+not run the SAM transform), then validate, plan and check from it; a template change shows in
+the plan; Terraform's `terraform show -json` read likewise."""
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+import yaml
+
+from checker.iac import TemplateContext
+from checker.iac.cloudformation import cloudformation_specs, sam_translated
+
+from .conftest import Cli
+
+TEMPLATE = """\
+AWSTemplateFormatVersion: '2010-09-09'
+Transform: AWS::Serverless-2016-10-31
+Parameters:
+  Env:
+    Type: String
+    AllowedValues: [dev, prod]
+  ReadUnits:
+    Type: Number
+    Default: 5
+Conditions:
+  IsProd: !Equals [!Ref Env, prod]
+Resources:
+  LikedSongs:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      TableName: !Sub '${Env}-liked-songs'
+      BillingMode: PAY_PER_REQUEST
+      AttributeDefinitions:
+        - {AttributeName: userId, AttributeType: S}
+        - {AttributeName: trackId, AttributeType: S}
+      KeySchema:
+        - {AttributeName: userId, KeyType: HASH}
+        - {AttributeName: trackId, KeyType: RANGE}
+      StreamSpecification: {StreamViewType: NEW_AND_OLD_IMAGES}
+      TimeToLiveSpecification: {AttributeName: expiresAt, Enabled: true}
+      DeletionProtectionEnabled: !If [IsProd, true, false]
+  Metadata:
+    Type: AWS::Serverless::SimpleTable
+    Properties:
+      TableName: !Join ['-', [!Ref Env, liked-songs-metadata]]
+      PrimaryKey: {Name: userId, Type: String}
+  Audit:
+    Type: AWS::DynamoDB::Table
+    Condition: IsProd
+    Properties:
+      TableName: !Sub '${Env}-audit'
+      BillingMode: PROVISIONED
+      ProvisionedThroughput: {ReadCapacityUnits: !Ref ReadUnits, WriteCapacityUnits: '1'}
+      AttributeDefinitions: [{AttributeName: id, AttributeType: S}]
+      KeySchema: [{AttributeName: id, KeyType: HASH}]
+  Sessions:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      BillingMode: PAY_PER_REQUEST
+      AttributeDefinitions: [{AttributeName: id, AttributeType: S}]
+      KeySchema: [{AttributeName: id, KeyType: HASH}]
+"""
+
+CHECKLIST = {
+    "version": 1, "default_env": "dev", "specs": "template.yaml",
+    "environments": {"dev": {"region": "us-east-1", "parameters": {"Env": "dev"}, "stack": "app-dev"},
+                     "prod": {"region": "us-east-1", "parameters": {"Env": "prod"}, "stack": "app-prod"}},
+    "tables": {"LikedSongs": {"point_in_time_recovery": False}},
+}
+
+
+@pytest.fixture
+def sam_project(tmp_path):
+    (tmp_path / "template.yaml").write_text(TEMPLATE)
+    (tmp_path / "checklist.yaml").write_text(yaml.safe_dump(CHECKLIST, sort_keys=False))
+    return tmp_path
+
+
+def deploy(endpoint: str, project, env: str) -> None:
+    """The template as `sam deploy` would send it: translated, then CreateStack."""
+    from checker.iac.cloudformation import load_template
+    document = load_template(project / "template.yaml", (project / "template.yaml").read_text())
+    translated = sam_translated(project / "template.yaml", document, TemplateContext(region="us-east-1"))
+    cloudformation = boto3.client("cloudformation", endpoint_url=endpoint, region_name="us-east-1")
+    cloudformation.create_stack(StackName=f"app-{env}", TemplateBody=json.dumps(translated),
+                                Parameters=[{"ParameterKey": "Env", "ParameterValue": env}])
+    # moto's CloudFormation leaves a table's TimeToLiveSpecification out; AWS's applies it
+    boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1").update_time_to_live(
+        TableName=f"{env}-liked-songs", TimeToLiveSpecification={"AttributeName": "expiresAt", "Enabled": True})
+
+
+def test_the_tables_of_a_sam_template_per_environment():
+    specs, problems = cloudformation_specs("template.yaml", TEMPLATE, TemplateContext({"Env": "dev"}, "us-east-1",
+                                                                                      environment="dev"))
+    assert problems == []
+    found = {s.logical_id: s for s in specs}
+    assert set(found) == {"LikedSongs", "Metadata", "Sessions"}              # Audit: prod only
+    liked = found["LikedSongs"].request
+    assert liked["TableName"] == "dev-liked-songs" and liked["StreamSpecification"] == {
+        "StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"} and liked["DeletionProtectionEnabled"] is False
+    assert found["LikedSongs"].wishes["ttl_attribute"] == "expiresAt"
+    assert found["Metadata"].request["TableName"] == "dev-liked-songs-metadata"                  # SAM's SimpleTable
+    assert found["Metadata"].request["KeySchema"] == [{"AttributeName": "userId", "KeyType": "HASH"}]
+    assert found["Sessions"].generated_name                                  # CloudFormation names it
+
+    prod, problems = cloudformation_specs("template.yaml", TEMPLATE, TemplateContext({"Env": "prod"}, "us-east-1"))
+    audit = next(s for s in prod if s.logical_id == "Audit").request
+    assert audit["ProvisionedThroughput"] == {"ReadCapacityUnits": 5, "WriteCapacityUnits": 1}   # strings as numbers
+    assert next(s for s in prod if s.logical_id == "LikedSongs").request["DeletionProtectionEnabled"] is True
+
+
+@pytest.mark.parametrize("table_name, said", [
+    ("!ImportValue shared-table-name", "Fn::ImportValue: a value exported by another stack"),
+    ("!GetAtt Other.Arn", "Fn::GetAtt Other.Arn: known only once the stack is deployed"),
+    ("!Sub '${Missing}-x'", "Ref of Missing: no parameter or resource of that name"),
+    ("!Sub '${Unset}-x'", "parameter Unset has no Default and environments.dev.parameters does not give it"),
+])
+def test_a_value_checker_cannot_resolve_is_named_not_guessed(table_name, said):
+    template = TEMPLATE.replace("TableName: !Sub '${Env}-liked-songs'", f"TableName: {table_name}").replace(
+        "Parameters:\n", "Parameters:\n  Unset: {Type: String}\n")
+    specs, problems = cloudformation_specs("template.yaml", template, TemplateContext({"Env": "dev"}, "us-east-1",
+                                                                                      environment="dev"))
+    assert "LikedSongs" not in {s.logical_id for s in specs}
+    [problem] = problems
+    assert problem.path == "$.Resources.LikedSongs" and said in problem.message, problem
+
+
+def test_a_template_table_breaking_dynamodbs_rules_is_named_by_its_resource(sam_project):
+    (sam_project / "template.yaml").write_text(TEMPLATE.replace("KeyType: RANGE", "KeyType: SORT"))
+    result = Cli(sam_project)("validate")
+    assert result.exit_code == 1
+    assert "template.yaml: $.Resources.LikedSongs.Properties.KeySchema[1].KeyType" in result.output, result.output
+
+
+def test_plan_and_check_from_the_template_against_what_cloudformation_deployed(sam_project, endpoint):
+    cli = Cli(sam_project)
+    assert cli("validate").exit_code == 0
+    options = ["--endpoint-url", endpoint]
+    # nothing deployed yet: a table CloudFormation names can be found only through its stack
+    before = cli("plan", *options)
+    assert before.exit_code == 1 and "$.Resources.Sessions: no TableName, and the stack app-dev has no such resource" \
+        in before.output and "deploy the template to app-dev first" in before.output, before.output
+    deploy(endpoint, sam_project, "dev")
+    result, report = cli.json("check", *options, "--only", "tables")
+    assert result.exit_code == 0, [(r["summary"], r.get("details")) for r in report["results"] if r["status"] != "pass"]
+    names = {r["id"] for r in report["results"]}
+    assert {"table:LikedSongs", "table:Metadata", "table:Sessions"} <= names, names   # the generated name found
+    assert cli("plan", *options, "--detailed-exitcode").exit_code == 0
+
+    # the template gains an index the stack has not deployed: the plan shows it
+    changed = TEMPLATE.replace("      StreamSpecification:", """      GlobalSecondaryIndexes:
+        - IndexName: byTrack
+          KeySchema: [{AttributeName: trackId, KeyType: HASH}]
+          Projection: {ProjectionType: ALL}
+      StreamSpecification:""")
+    (sam_project / "template.yaml").write_text(changed)
+    after = cli("plan", *options, "--detailed-exitcode")
+    assert after.exit_code == 2 and "byTrack" in after.output, after.output
+
+
+TERRAFORM = {
+    "format_version": "1.2", "terraform_version": "1.9.0",
+    "values": {"root_module": {"resources": [], "child_modules": [{"address": "module.cache", "resources": [{
+        "address": "module.cache.aws_dynamodb_table.liked", "mode": "managed", "type": "aws_dynamodb_table",
+        "name": "liked", "values": {
+            "name": "tf-liked-songs", "billing_mode": "PROVISIONED", "read_capacity": 5, "write_capacity": 5,
+            "hash_key": "userId", "range_key": "trackId",
+            "attribute": [{"name": "userId", "type": "S"}, {"name": "trackId", "type": "S"}, {"name": "addedAt", "type": "N"}],
+            "local_secondary_index": [{"name": "byAddedAt", "range_key": "addedAt", "projection_type": "KEYS_ONLY",
+                                       "non_key_attributes": []}],
+            "global_secondary_index": [], "stream_enabled": False, "ttl": [{"attribute_name": "", "enabled": False}],
+            "point_in_time_recovery": [{"enabled": True}], "tags": {"team": "music"}}}]}]}},
+}
+
+
+def test_a_terraform_state_is_a_spec_source(tmp_path, endpoint):
+    (tmp_path / "state.json").write_text(json.dumps(TERRAFORM))
+    (tmp_path / "checklist.yaml").write_text(yaml.safe_dump({"version": 1, "specs": "state.json",
+                                                          "environments": {"dev": {"region": "us-east-1"}}}))
+    cli = Cli(tmp_path)
+    assert cli("validate").exit_code == 0
+    plan = cli("plan", "--env", "dev", "--endpoint-url", endpoint, "--detailed-exitcode")
+    assert plan.exit_code == 2 and "tf-liked-songs" in plan.output, plan.output
+    assert cli("apply", "--env", "dev", "--endpoint-url", endpoint, "--yes").exit_code == 0
+    table = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1").describe_table(
+        TableName="tf-liked-songs")["Table"]
+    assert table["LocalSecondaryIndexes"][0]["IndexName"] == "byAddedAt"
+    assert table["ProvisionedThroughput"]["ReadCapacityUnits"] == 5
+
+
+def test_the_plan_names_a_table_the_template_has_and_the_account_lacks(sam_project, endpoint):
+    """Every table named by the template: the plan shows each missing one under its live name."""
+    template = "\n".join(line for line in TEMPLATE.splitlines() if not line.startswith("  Sessions") and
+                         "AttributeDefinitions: [{AttributeName: id" not in line)
+    template = template.split("  Sessions:")[0]
+    (sam_project / "template.yaml").write_text(template)
+    before = Cli(sam_project)("plan", "--endpoint-url", endpoint, "--detailed-exitcode")
+    assert before.exit_code == 2 and "dev-liked-songs" in before.output and "dev-liked-songs-metadata" in before.output, \
+        before.output
