@@ -52,6 +52,12 @@ def changes_to_apply(changes: list, allow_capacity_changes: bool = False) -> lis
     return to_apply(changes, allow_capacity_changes)
 
 
+def made_anyway(changes: list) -> list:
+    """apply --create: a plan whose changes to tables a template owns apply makes too."""
+    from .policy import made_anyway as anyway
+    return anyway(changes)
+
+
 def timeout_message(result, timeout: float) -> str:
     from .wait import timeout_message as message
     return message(result, timeout)

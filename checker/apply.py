@@ -367,8 +367,8 @@ def apply_plan(environment: Environment, changes: list, timeout: float = 1800,
     client = environment.dynamodb()
     result = apply_changes(client, changes, timeout=timeout, concurrency=concurrency, on_change=on_change,
                            log=log, allow_capacity_changes=allow_capacity_changes)
-    never_created = {o.change.table for o in result.failed if o.change.action == Action.CREATE_TABLE} | {
-        c.table for c in changes if c.action == Action.MIGRATE_TABLE}   # checker migrate creates those
+    never_created = {o.change.table for o in [*result.failed, *result.held] if o.change.action == Action.CREATE_TABLE} | {
+        c.table for c in changes if c.action == Action.MIGRATE_TABLE}   # checker migrate (or a template's deploy) creates those
     # what apply's loop last saw ready after its changes needs no second look; the rest is waited for
     names = environment.names
     unseen = [n for n in names if n not in never_created and n not in result.seen]

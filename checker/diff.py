@@ -29,10 +29,18 @@ def diff_tables(expected: list[ExpectedTable], live: dict[str, LiveTable]) -> li
         if (current is None or not current.exists) and source is not None and source.exists:
             changes.append(migrate_table_change(table))
         elif current is None or not current.exists:
-            changes += _create_table(table)
+            changes += owned(table, _create_table(table))
         else:
-            changes += diff_table(table, current)
+            changes += owned(table, diff_table(table, current))
     return changes
+
+
+def owned(table: ExpectedTable, changes: list) -> list:
+    """A template's table: its deploy makes every automatic change, not apply (policy's OWNED):
+    a table apply created would make the stack's next deploy fail with "already exists"."""
+    if not table.owner:
+        return changes
+    return [dataclasses.replace(c, owner=table.owner) if c.automatic else c for c in changes]
 
 
 def migrate_table_change(table: ExpectedTable, state: str = "") -> Change:

@@ -220,4 +220,5 @@ def expected_table(environment: Environment, spec):
                                                      or stated.get("point_in_time_recovery")),
                          spec_name=spec.name, migrate_from=environment.table_name(source) if source else None,
                          transform=wishes.transform if wishes else None, reverse=wishes.reverse if wishes else None,
-                         catch_up=wishes.catch_up if wishes else None)
+                         catch_up=wishes.catch_up if wishes else None,
+                         owner=f"{spec.file} ({spec.logical_id})" if spec.logical_id else "")

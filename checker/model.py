@@ -108,6 +108,8 @@ class ExpectedTable:
     transform: Optional[str] = None      # module:function for that copy
     reverse: Optional[str] = None        # module:function mapping its items back (rollback)
     catch_up: Optional[str] = None       # "stream": online, the app writing throughout
+    owner: str = ""                      # the template that declares it ("template.yaml (LikedSongs)"): its deploy
+                                         # makes and changes it, never apply unless asked (--create)
 
     @property
     def name(self) -> str:
@@ -146,6 +148,7 @@ class Change:
     params: dict = field(default_factory=dict, compare=False)
     gate: Gate = Gate.NONE  # CAPACITY_GATE: automatic only when capacity changes are allowed
     target: str = ""        # what within the table it is about (an index, a field), for verification
+    owner: str = field(default="", compare=False)   # the template owning the table: its deploy makes the change
 
     @property
     def pending(self) -> bool:
@@ -161,7 +164,7 @@ class Change:
 
     def to_dict(self) -> dict:
         return {"table": self.table, "action": self.action, "detail": self.detail, "automatic": self.automatic,
-                "gate": self.gate or None}
+                "gate": self.gate or None, "owner": self.owner or None}
 
 
 NOT_READY = Action.NOT_READY

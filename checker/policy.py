@@ -7,6 +7,8 @@ prompt and apply itself all ask here, so the three can never disagree.
   else is changed on that table;
 - MANUAL: checker never makes it;
 - MIGRATE: `checker migrate` makes it (a table migration, a data migration), apply never does;
+- OWNED: a change to a table a template owns (checker/iac): the template's deploy makes it; apply
+  only with --create (creating what a stack should own makes its next deploy fail);
 - NOTE: not a change (a field not compared, a table still building).
 """
 from __future__ import annotations
@@ -24,7 +26,11 @@ class Decision(str, Enum):
     HELD = "held"
     MANUAL = "manual"
     MIGRATE = "migrate"
+    OWNED = "owned"
     NOTE = "note"
+
+
+CREATE_FLAG = "--create"    # apply makes the changes a template's deploy should (OWNED) anyway
 
 
 def decide(change, changes: list, allow_capacity_changes: bool = False) -> tuple:
@@ -35,6 +41,9 @@ def decide(change, changes: list, allow_capacity_changes: bool = False) -> tuple
         return Decision.MIGRATE, "made by checker migrate"
     if not change.automatic:
         return Decision.MANUAL, "needs a manual step"
+    if change.owner:
+        return Decision.OWNED, (f"held back: {change.owner} owns this table: deploy the template (its deploy makes the "
+                                f"change; a table apply created would make that deploy fail), or apply {CREATE_FLAG}")
     if any(c.table == change.table and c.action == Action.REPLACE_TABLE for c in changes):
         return Decision.HELD, "held back: the table needs a manual step first (replace-table); nothing else is changed on it"
     if change.gate and not allow_capacity_changes:
@@ -58,4 +67,10 @@ def counts(changes: list) -> dict:
 def hold_reason(change, changes: list, allow_capacity_changes: bool) -> Optional[str]:
     """Why an automatic change is not made now, or None to make it."""
     decision, why = decide(change, changes, allow_capacity_changes)
-    return why if decision in (Decision.GATED, Decision.HELD) else None
+    return why if decision in (Decision.GATED, Decision.HELD, Decision.OWNED) else None
+
+
+def made_anyway(changes: list) -> list:
+    """apply --create: the changes a template's deploy should make, made by apply."""
+    import dataclasses
+    return [dataclasses.replace(c, owner="") if c.owner else c for c in changes]

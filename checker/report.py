@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Optional
 from xml.etree import ElementTree
 
 from .model import MIGRATIONS, NOT_READY, Action
-from .policy import Decision, counts
+from .policy import CREATE_FLAG, Decision, counts
 from .results import CAPACITY_FLAG, ApplyResult, Status, summarize
 
 if TYPE_CHECKING:
@@ -47,6 +47,8 @@ class TextFormatter:
             held = f", {count[Decision.HELD]} held until a manual step is done" if count[Decision.HELD] else ""
             migrate_command = apply_command.replace("checker apply", "checker migrate", 1)   # the same options
             migrations = f", {count[Decision.MIGRATE]} made by `{migrate_command}`" if count[Decision.MIGRATE] else ""
+            migrations += (f", {count[Decision.OWNED]} made by deploying the template (or `{apply_command} "
+                           f"{CREATE_FLAG}`)" if count[Decision.OWNED] else "")
             lines.append(f"{count[Decision.AUTOMATIC]} automatic (run `{apply_command}`), {count[Decision.GATED]} "
                          f"unlocked by `{apply_command} {CAPACITY_FLAG}`{held}, {count[Decision.MANUAL]} need a "
                          f"manual step{migrations}.")
@@ -73,6 +75,8 @@ class TextFormatter:
             symbol, note = ">", "  [checker migrate]"
         elif not change.automatic:
             symbol, note = "!", "  [manual step]"
+        elif change.owner:
+            symbol, note = SYMBOLS.get(change.action, "~"), f"  [owned by {change.owner}: deploy it]"
         elif change.gate:
             symbol, note = "~", f"  [needs {CAPACITY_FLAG}]"
         else:

@@ -22,7 +22,7 @@ def test_empty_account_to_in_sync_and_a_gsi_added_by_hand(cli, endpoint):
     assert sorted((c["table"], c["action"], c["automatic"]) for c in plan["changes"]) == [
         (name, "create-table", True) for name in
         ["action_history", "liked_songs", "liked_songs_metadata", "track", "user"]]
-    assert set(plan["changes"][0]) == {"table", "action", "detail", "automatic", "gate"}
+    assert set(plan["changes"][0]) == {"table", "action", "detail", "automatic", "gate", "owner"}
 
     result, applied = cli.json("apply", "--endpoint-url", endpoint, "--yes")
     assert result.exit_code == 0, result.output

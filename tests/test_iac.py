@@ -185,7 +185,9 @@ def test_a_terraform_state_is_a_spec_source(tmp_path, endpoint):
     assert cli("validate").exit_code == 0
     plan = cli("plan", "--env", "dev", "--endpoint-url", endpoint, "--detailed-exitcode")
     assert plan.exit_code == 2 and "tf-liked-songs" in plan.output, plan.output
-    assert cli("apply", "--env", "dev", "--endpoint-url", endpoint, "--yes").exit_code == 0
+    held = cli("apply", "--env", "dev", "--endpoint-url", endpoint, "--yes")     # Terraform owns it
+    assert held.exit_code == 1 and "state.json (module.cache.aws_dynamodb_table.liked) owns this table" in held.output
+    assert cli("apply", "--env", "dev", "--endpoint-url", endpoint, "--yes", "--create").exit_code == 0
     table = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1").describe_table(
         TableName="tf-liked-songs")["Table"]
     assert table["LocalSecondaryIndexes"][0]["IndexName"] == "byAddedAt"
@@ -198,6 +200,20 @@ def test_the_plan_names_a_table_the_template_has_and_the_account_lacks(sam_proje
                          "AttributeDefinitions: [{AttributeName: id" not in line)
     template = template.split("  Sessions:")[0]
     (sam_project / "template.yaml").write_text(template)
-    before = Cli(sam_project)("plan", "--endpoint-url", endpoint, "--detailed-exitcode")
+    cli = Cli(sam_project)
+    before = cli("plan", "--endpoint-url", endpoint, "--detailed-exitcode")
     assert before.exit_code == 2 and "dev-liked-songs" in before.output and "dev-liked-songs-metadata" in before.output, \
         before.output
+    assert "[owned by template.yaml (LikedSongs): deploy it]" in before.output
+    result, report = cli.json("check", "--endpoint-url", endpoint, "--only", "tables")
+    missing = next(r for r in report["results"] if r["id"] == "table:LikedSongs")
+    assert missing["status"] == "fail" and missing["remediation"].startswith("deploy template.yaml (LikedSongs)"), missing
+    assert "3 made by deploying the template (or `checker apply" in before.output, before.output
+    # apply never creates what the template owns (the stack's next deploy would fail): it says to deploy
+    held = cli("apply", "--endpoint-url", endpoint, "--yes")
+    assert held.exit_code == 1 and "owns this table: deploy the template" in held.output, held.output
+    assert boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1").list_tables()["TableNames"] == []
+    # --create: apply makes them anyway (a stand-in without the stack, say)
+    made = cli("apply", "--endpoint-url", endpoint, "--yes", "--create")
+    assert made.exit_code == 0, made.output
+    assert cli("plan", "--endpoint-url", endpoint, "--detailed-exitcode").exit_code == 0

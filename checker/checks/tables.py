@@ -20,6 +20,15 @@ def check_tables(ctx: CheckContext, log=None) -> list:
     return [table_result(ctx, table, live_tables[table.name]) for table in ctx.tables]
 
 
+def fix(table: ExpectedTable, command: str) -> dict:
+    """The fix of what `apply` would make: for a table a template owns, its deploy (a table apply
+    created would make that deploy fail), apply only as the named exception."""
+    if not table.owner:
+        return {"checker_command": command}
+    return {"remediation": f"deploy {table.owner}, which owns the table (its deploy makes it as the template says; "
+                           f"`checker {command} --create` makes it without the template)"}
+
+
 def table_id(table: ExpectedTable) -> str:
     return f"table:{table.spec_name or table.name}"
 
@@ -34,12 +43,12 @@ def table_result(ctx: CheckContext, table: ExpectedTable, live) -> CheckResult:
                                remediation=f"it is the target of a migration from {table.migrate_from}: run",
                                checker_command=migrate_command(table))
         return CheckResult(check_id, "tables", Status.FAIL, f"table {table.name} does not exist",
-                           expected=expected, found="ResourceNotFoundException", checker_command="apply")
+                           expected=expected, found="ResourceNotFoundException", **fix(table, "apply"))
     state = table_state(table.name, live.description, table.spec.global_index_names if ctx.smoke else ())
     if state.missing_indexes:       # smoke: the app's Query on it fails; check's diff says create-index
         return CheckResult(check_id, "tables", Status.FAIL,
                            f"table {table.name} lacks index(es) {', '.join(state.missing_indexes)} of its spec",
-                           expected=expected, found=state.summary(), checker_command="apply")
+                           expected=expected, found=state.summary(), **fix(table, "apply"))
     if not state.ready:
         return CheckResult(check_id, "tables", Status.FAIL, f"table {table.name} is not ready",
                            expected=expected, found=state.summary(), checker_command="wait")
@@ -59,7 +68,7 @@ def table_result(ctx: CheckContext, table: ExpectedTable, live) -> CheckResult:
             note, command = "a manual step, shown by", "plan"
         return CheckResult(check_id, "tables", Status.FAIL, f"table {table.name} differs from its spec",
                            expected=expected, found="; ".join(f"{c.action}: {c.detail}" for c in changes),
-                           remediation=note, checker_command=command)
+                           **(fix(table, command) if note == "" else {"remediation": note, "checker_command": command}))
     if retiring:
         return CheckResult(check_id, "tables", Status.WARN,
                            f"table {table.name} matches its spec; {len(retiring)} index(es) retiring",

@@ -34,6 +34,7 @@ from ..api import (
     describe_pending,
     for_each_environment,
     gate_passes,
+    made_anyway,
     sections_of,
     summarize,
     timeout_message,
@@ -160,18 +161,19 @@ def plan(output_format, detailed_exitcode, target, envs):
 @aws_options(own_timeout=True)
 @apply_options
 @handle_errors
-def apply(output_format, yes, timeout, concurrency, allow_capacity_changes, target):
+def apply(output_format, yes, timeout, concurrency, allow_capacity_changes, create_owned, target):
     """Make the plan's automatic changes, then wait until everything is ACTIVE.
 
     Missing tables are created concurrently; missing GSIs are added one UpdateTable call at a
     time, each waited on before the next. A table someone else is already creating is waited on.
     Never deletes a table or an index, never touches a key schema, never turns anything off.
-    Billing-mode switches and capacity decreases wait for --allow-capacity-changes. Afterwards every
+    Billing-mode switches and capacity decreases wait for --allow-capacity-changes; changes to
+    tables a template owns (specs: template.yaml) for the template's deploy, or --create. Afterwards every
     changed table is read again: a change that is not in effect fails. Running it twice changes
     nothing the second time. Exit 1 if a change failed, was held back or a manual step remains.
     """
     project = load_project(target, sections_of(()))
-    result, waited = confirm_and_apply(project, yes, timeout, concurrency, allow_capacity_changes)
+    result, waited = confirm_and_apply(project, yes, timeout, concurrency, allow_capacity_changes, create_owned)
     echo(report.formatter(output_format).apply(result, waited))
     if waited is not None and not waited.ready:
         fail(timeout_message(waited, timeout))  # the result is on stdout already: one document, not two
@@ -185,9 +187,11 @@ def where_it_acts(project: Project) -> str:
 
 
 def confirm_and_apply(project: Project, yes: bool, timeout: float, concurrency: Optional[int],
-                      allow_capacity_changes: bool = False):
+                      allow_capacity_changes: bool = False, create_owned: bool = False):
     """Plan once, ask on a terminal (unless --yes), then apply that plan: (ApplyResult, WaitResult)."""
     changes = project.plan(for_apply=True)
+    if create_owned:
+        changes = made_anyway(changes)
     automatic = changes_to_apply(changes, allow_capacity_changes)
     if automatic:
         tables = ", ".join(sorted({c.table for c in automatic}))
@@ -289,14 +293,14 @@ def smoke(output_format, request, target, envs):
 @check_options(many_envs=False, own_timeout=True)
 @apply_options
 @checks_command
-def bootstrap(output_format, request, yes, timeout, concurrency, allow_capacity_changes, target):
+def bootstrap(output_format, request, yes, timeout, concurrency, allow_capacity_changes, create_owned, target):
     """A new environment in one command: apply, wait for ACTIVE, then check everything.
 
     The apply step's progress and outcome go to stderr; stdout holds the check results in the
     chosen format. Exit 0 only when apply left nothing to do by hand and every check passes.
     """
     project = load_project(target, sections_of(KIND_NAMES))
-    result, waited = confirm_and_apply(project, yes, timeout, concurrency, allow_capacity_changes)
+    result, waited = confirm_and_apply(project, yes, timeout, concurrency, allow_capacity_changes, create_owned)
     stderr(report.formatter("text").apply(result, waited))
     ok = run_and_report(target, (), request, output_format, project=project)
     sys.exit(0 if ok and result.ok and waited is not None and waited.ready else 1)
@@ -442,7 +446,9 @@ def local(port, app_name, app_dir, entry_point, tracks, deploy, env_name, specs_
         target = dataclasses.replace(given, endpoint_url=stack.endpoint)
         if deploy:
             project = Project.load(target, sections_of(KIND_NAMES))
-            project.before_migrations().apply(timeout=60)   # a declared migration is rehearsed, not skipped
+            rehearsal = project.before_migrations()        # a declared migration is rehearsed, not skipped
+            # the stack stands for the template's deploy too: the tables a template owns are created
+            rehearsal.apply(made_anyway(rehearsal.plan(for_apply=True)), timeout=60)
             stack.deploy(project.environment)
         else:
             stack.serve(stack.app_settings())

@@ -141,6 +141,9 @@ def apply_options(command):
         click.option("--allow-capacity-changes", is_flag=True,
                      help="Also switch billing modes and lower provisioned capacity or on-demand maximums "
                           "(held back by default: either can throttle the app)."),
+        click.option("--create", "create_owned", is_flag=True,
+                     help="Also make the changes to tables a template owns (specs: template.yaml; held back by "
+                          "default: its deploy makes them, and a table apply created makes that deploy fail)."),
     ])
 
 
