@@ -11,6 +11,7 @@ from xml.etree import ElementTree
 from .model import MIGRATIONS, NOT_READY, Action
 from .policy import CREATE_FLAG, Decision, counts
 from .results import CAPACITY_FLAG, ApplyResult, Status, summarize
+from .review import GithubFormatter, MarkdownFormatter, SarifFormatter
 
 if TYPE_CHECKING:
     from .model import Change
@@ -297,7 +298,8 @@ def xml_text(text: str) -> str:
     return NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
-FORMATTERS = {f.name: f for f in (TextFormatter(), JsonFormatter(), JunitFormatter())}
+FORMATTERS = {f.name: f for f in (TextFormatter(), JsonFormatter(), JunitFormatter(), MarkdownFormatter(),
+                                   GithubFormatter(), SarifFormatter())}
 
 
 def formats_for(method: str) -> tuple:

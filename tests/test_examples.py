@@ -3,6 +3,7 @@ against a moto server (secrets and URLs from this test's environment), and the p
 runs `checker validate` as declared."""
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
@@ -37,10 +38,14 @@ def run(command: str, cwd, environ: dict) -> subprocess.CompletedProcess:
 def test_every_checker_command_of_the_workflow_works(project, endpoint, fake_spotify, monkeypatch):
     (project / "checklist.yaml").write_text((ROOT / "checklist.yaml").read_text())
     commands = workflow_commands()
-    assert [c.split()[1] for _, c, _ in commands] == ["validate", "plan", "apply", "smoke"]
+    assert [c.split()[1] for _, c, _ in commands] == ["validate", "validate", "plan", "plan", "apply", "smoke"]
     environ = {**os.environ, "AWS_ENDPOINT_URL": endpoint, "AWS_REGION": REGION, "API_TOKEN": "ci-token"}
-    by_verb = {command.split()[1]: command for _, command, _ in commands}
-    assert run(by_verb["validate"], project, environ).returncode == 0
+    annotations, sarif, comment = (c for _, c, _ in commands[:3])
+    assert run(annotations, project, environ).returncode == 0
+    assert json.loads(run(sarif.split(" || ")[0], project, environ).stdout)["runs"][0]["results"] == []
+    commented = run(comment, project, environ)
+    assert commented.returncode == 0 and "| table | change | detail | made by |" in commented.stdout, commented.stderr
+    by_verb = {command.split()[1]: command for _, command, _ in commands[3:]}
     assert run(by_verb["plan"], project, environ).returncode == 2  # a new account: tables to create
     assert run(by_verb["apply"], project, environ).returncode == 0
     assert run(by_verb["plan"], project, environ).returncode == 0

@@ -114,7 +114,7 @@ def main():
 
 
 @main.command()
-@spec_options
+@functools.partial(spec_options, formats=report.formats_for("validate"))
 @handle_errors
 def validate(specs_dir, checklist_path, output_format):
     """Check table specs and the checklist offline; report every problem.
@@ -130,7 +130,7 @@ def validate(specs_dir, checklist_path, output_format):
 
 
 @main.command()
-@aws_options(many_envs=True)
+@aws_options(many_envs=True, formats=report.formats_for("plans"))
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 when in sync, 2 when changes are pending, 1 on error.")
 @handle_errors
 def plan(output_format, detailed_exitcode, target, envs):
