@@ -10,7 +10,7 @@ BACKENDS_VENV := .venv-backends
 AWSCLI_VENV := .venv-awscli
 DYNALITE := .backends/node_modules/.bin/dynalite
 
-.PHONY: test test-fast install clean bench lint demo backends
+.PHONY: test test-fast install clean bench lint demo backends chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,7 +45,15 @@ $(AWSCLI_VENV)/.installed: Makefile
 	$(AWSCLI_VENV)/bin/python -m pip install --quiet awscli==1.45.11
 	touch $@
 
-backends: $(BACKENDS_VENV)/.installed $(DYNALITE) $(AWSCLI_VENV)/.installed
+# headless Chromium from the system's packages (Debian's chromium) for the HTML report's browser
+# test; skipped with a line saying so when it cannot be installed (no apt-get, not root)
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
+		{ apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && \
+		  apt-get install -y -q chromium >/dev/null 2>&1; }; }; } || \
+		echo "chromium could not be installed: the browser test will be skipped"
+
+backends: $(BACKENDS_VENV)/.installed $(DYNALITE) $(AWSCLI_VENV)/.installed chromium
 
 # two workers (pytest-xdist), a test file to each at a time (its module's servers start once):
 # most tests wait on servers and subprocesses, so the machine's two cores overlap them

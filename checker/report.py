@@ -11,7 +11,7 @@ from xml.etree import ElementTree
 from .model import MIGRATIONS, NOT_READY, Action
 from .policy import CREATE_FLAG, Decision, counts
 from .results import CAPACITY_FLAG, ApplyResult, Status, summarize
-from .review import GithubFormatter, MarkdownFormatter, SarifFormatter
+from .review import GithubFormatter, HtmlFormatter, MarkdownFormatter, SarifFormatter
 
 if TYPE_CHECKING:
     from .model import Change
@@ -299,7 +299,7 @@ def xml_text(text: str) -> str:
 
 
 FORMATTERS = {f.name: f for f in (TextFormatter(), JsonFormatter(), JunitFormatter(), MarkdownFormatter(),
-                                   GithubFormatter(), SarifFormatter())}
+                                   GithubFormatter(), SarifFormatter(), HtmlFormatter())}
 
 
 def formats_for(method: str) -> tuple:

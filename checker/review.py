@@ -215,3 +215,58 @@ def rule_of(problem) -> str:
     if Path(problem.file).suffix in (".yaml", ".yml"):
         return "checker/checklist"
     return "checker/table-spec"
+
+
+# -- HTML ------------------------------------------------------------------------------------------
+class HtmlFormatter:
+    """One self-contained page (no external assets; readable on a phone): the environment x check
+    matrix with each result that did not pass, or the plan. Rendered from
+    checker/templates/report.html.j2 by Jinja2 with autoescaping on: nothing a result holds
+    becomes markup."""
+
+    name = "html"
+
+    def checks(self, results: list) -> str:
+        return self.checks_by_environment({"": results})
+
+    def checks_by_environment(self, by_environment: dict) -> str:
+        names = list(by_environment)
+        ids = list(dict.fromkeys(r.id for results in by_environment.values() for r in results))
+        found = {(name, r.id): r for name, results in by_environment.items() for r in results}
+        failures = [{"environment": name, "id": r.id, "status": r.status.value, "summary": r.summary,
+                     "expected": r.expected, "found": r.found, "details": list(r.details), "fix": r.remediation}
+                    for name, results in by_environment.items() for r in results
+                    if r.status not in (Status.PASS, Status.SKIP)]
+        rows = [{"id": i, "statuses": [found[(n, i)].status.value if (n, i) in found else "" for n in names]} for i in ids]
+        s = summarize([r for results in by_environment.values() for r in results])
+        return render("checks", f"{s['pass']}/{s['total']} passed, {s['warn']} warnings, {s['fail']} failed, "
+                                f"{s['error']} errors, {s['skip']} skipped",
+                      matrix={"environments": names, "rows": rows, "failures": failures}, plans=[])
+
+    def plan(self, changes: list, tables: int, apply_command: str = "checker apply") -> str:
+        return self.plans({"": (changes, tables, apply_command)})
+
+    def plans(self, outcomes: dict) -> str:
+        plans = []
+        for name, outcome in outcomes.items():
+            if isinstance(outcome, Exception):
+                plans.append({"environment": name, "error": str(outcome)})
+                continue
+            changes, tables, *rest = outcome
+            command = rest[0] if rest else "checker apply"
+            plans.append({"environment": name, "tables": tables, "changes": [
+                {"table": c.table, "action": str(c.action), "detail": c.detail, "made_by": made_by(c, changes, command)}
+                for c in changes if c.pending]})
+        pending = sum(len(p.get("changes", [])) for p in plans)
+        return render("plan", f"{pending} change(s) pending" if pending else "in sync", matrix=None, plans=plans)
+
+
+def render(title: str, summary: str, **context) -> str:
+    try:
+        import jinja2
+    except ImportError:
+        from .errors import CheckerError
+        raise CheckerError("--format html needs Jinja2: pip install jinja2") from None
+    environment = jinja2.Environment(loader=jinja2.PackageLoader("checker", "templates"), autoescape=True,
+                                     undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    return environment.get_template("report.html.j2").render(title=title, summary=summary, **context)

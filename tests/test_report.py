@@ -74,13 +74,13 @@ def test_apply_text_counts_outcomes():
     assert not result.ok
 
 
-@pytest.mark.parametrize("method, formats", [("checks", ("text", "json", "junit", "markdown", "github")),
-                                             ("plan", ("text", "json", "markdown", "github")),
+@pytest.mark.parametrize("method, formats", [("checks", ("text", "json", "junit", "markdown", "github", "html")),
+                                             ("plan", ("text", "json", "markdown", "github", "html")),
                                              ("validate", ("text", "json", "markdown", "github", "sarif")),
                                              ("policy", ("text", "json"))])
 def test_one_registry_says_which_formats_show_what(method, formats):
     assert formats_for(method) == formats
-    assert set(FORMATTERS) == {"text", "json", "junit", "markdown", "github", "sarif"}
+    assert set(FORMATTERS) == {"text", "json", "junit", "markdown", "github", "sarif", "html"}
 
 
 def test_junit_says_how_long_each_check_and_each_suite_took():
