@@ -343,16 +343,19 @@ def for_each_environment(target: Target, names, work: Callable) -> dict:
 
 
 def init(directory, target: Optional[Target] = None, function_name: Optional[str] = None, env: str = "dev",
-         force: bool = False):
+         force: bool = False, template: Optional[Path] = None):
     """checklist.yaml and table_specs/ in `directory`: from a live function (where `target`
-    points: its region, endpoint, prefix/suffix), else a starter (checker/init.py). Returns what
-    was written and what to fix by hand."""
+    points: its region, endpoint, prefix/suffix), from a `template` (its tables stay there;
+    `function_name` is then the function's logical id), else a starter (checker/init.py).
+    Returns what was written and what to fix by hand."""
     from .checklist import ENVIRONMENT_NAME
     from .environment import where
-    from .init import init_from_function, write_starter
+    from .init import init_from_function, init_from_template, write_starter
     if not ENVIRONMENT_NAME.fullmatch(env):
         raise CheckerError(f"--env {clip(env, 60)!r}: an environment name is letters, digits, _ and -")
     directory = Path(directory)
+    if template is not None:
+        return init_from_template(directory, Path(template), env, (target or Target()).region, function_name, force)
     if function_name is None:
         return write_starter(directory, force)
     return init_from_function(directory, function_name, env, where(target or Target()), force)

@@ -24,5 +24,15 @@ def run(prog_name: str = "checker") -> None:
         from .cli import main
         main(prog_name=prog_name)
     except KeyboardInterrupt:
-        sys.stderr.write("error: interrupted\n")
-        sys.exit(130)
+        interrupted()
+    except RuntimeError as exc:
+        # a Ctrl-C while a class is being built at import: Python before 3.12 wraps what a field's
+        # __set_name__ raised ("Error calling __set_name__ on ..."), the KeyboardInterrupt its cause
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            interrupted()
+        raise
+
+
+def interrupted() -> None:
+    sys.stderr.write("error: interrupted\n")
+    sys.exit(130)

@@ -54,7 +54,12 @@ def parse_document(document) -> dict:
     """IAM returns documents URL-encoded as strings through some clients; boto3 usually decodes."""
     if isinstance(document, str):
         text = document if document.lstrip().startswith("{") else unquote(document)
-        return json.loads(text)
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            from .errors import CheckerError
+            from .text import clip
+            raise CheckerError(f"a policy document IAM returned is not JSON ({exc}): {clip(text, 80)!r}") from None
     return document
 
 

@@ -216,3 +216,28 @@ def _table_and_index(arn: str) -> Optional[tuple]:
         return table, tail[len("index/"):]
     return (table, None) if not tail else None
 
+
+
+def init_from_template(directory: Path, template: Path, env: str, region: Optional[str], function_id: Optional[str],
+                       force: bool) -> Written:
+    """checklist.yaml from a SAM or CloudFormation template (checker/iac/checklist.py): its specs
+    are the template itself, so no spec file is written."""
+    import os
+
+    from .iac import TemplateContext
+    from .iac.checklist import checklist_from_template
+    if not template.is_file():
+        raise CheckerError(f"--from {clip(str(template), 200)}: no such file")
+    checklist_file = directory / "checklist.yaml"
+    refuse_overwrite([checklist_file], force)
+    relative = Path(os.path.relpath(template.resolve(), directory.resolve())).as_posix()
+    document, found_notes = checklist_from_template(template, relative, TemplateContext(region=region or "us-east-1",
+                                                                                       environment=env), env, function_id)
+    notes = [escape_controls(clip(note, 400)) for note in found_notes]
+    if region is None:
+        notes.append(f"environments.{env}.region: us-east-1 was assumed (pass --region)")
+    header = f"# Written by `checker init --from {relative}`: tables, function, bindings and permissions as the template says.\n"
+    header += "".join(f"# TO FIX BY HAND: {note}\n" for note in notes)
+    directory.mkdir(parents=True, exist_ok=True)
+    checklist_file.write_text(header + yaml.safe_dump(document, sort_keys=False, width=110))
+    return Written([checklist_file], notes)

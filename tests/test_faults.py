@@ -369,3 +369,20 @@ def test_a_table_seen_ready_after_its_change_is_not_described_again(project, pro
             after_active[table] = 0
     assert sorted(after_active) == [f"t{n:03d}" for n in range(20)]
     assert set(after_active.values()) == {0}
+
+
+def test_a_ctrl_c_inside_a_fields_set_name_is_still_one_line(monkeypatch, capsys):
+    """Python before 3.12 wraps what a dataclass field's __set_name__ raised in a RuntimeError: a
+    Ctrl-C landing while checker's modules build their classes arrives so, the interrupt its cause."""
+    import checker.cli
+    from checker import entry
+
+    def interrupted_while_importing(**_):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            raise RuntimeError("Error calling __set_name__ on '_HAS_DEFAULT_FACTORY_CLASS' instance") from exc
+    monkeypatch.setattr(checker.cli, "main", interrupted_while_importing)
+    with pytest.raises(SystemExit) as stopped:
+        entry.run()
+    assert stopped.value.code == 130 and capsys.readouterr().err == "error: interrupted\n"

@@ -217,3 +217,92 @@ def test_the_plan_names_a_table_the_template_has_and_the_account_lacks(sam_proje
     made = cli("apply", "--endpoint-url", endpoint, "--yes", "--create")
     assert made.exit_code == 0, made.output
     assert cli("plan", "--endpoint-url", endpoint, "--detailed-exitcode").exit_code == 0
+
+
+APP_TEMPLATE = """\
+Transform: AWS::Serverless-2016-10-31
+Parameters:
+  Env: {Type: String, Default: dev}
+Resources:
+  LikedSongs:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      TableName: !Sub '${Env}-liked'
+      BillingMode: PAY_PER_REQUEST
+      AttributeDefinitions: [{AttributeName: userId, AttributeType: S}, {AttributeName: addedAt, AttributeType: N}]
+      KeySchema: [{AttributeName: userId, KeyType: HASH}]
+      GlobalSecondaryIndexes:
+        - {IndexName: byAdded, KeySchema: [{AttributeName: addedAt, KeyType: HASH}], Projection: {ProjectionType: ALL}}
+  Users:
+    Type: AWS::Serverless::SimpleTable
+    Properties:
+      TableName: !Sub '${Env}-users'
+      PrimaryKey: {Name: id, Type: String}
+  App:
+    Type: AWS::Serverless::Function
+    Properties:
+      FunctionName: !Sub 'app-${Env}'
+      Runtime: python3.12
+      Handler: index.handler
+      InlineCode: "def handler(event, context): return {'statusCode': 200}"
+      Environment: {Variables: {LIKED_TABLE: !Ref LikedSongs, USERS_TABLE: !Ref Users, MODE: x}}
+      Policies:
+        - DynamoDBCrudPolicy: {TableName: !Ref LikedSongs}
+        - DynamoDBReadPolicy: {TableName: !Ref Users}
+      FunctionUrlConfig: {AuthType: NONE}
+      Events:
+        Health: {Type: HttpApi, Properties: {Path: /health, Method: get}}
+        Item: {Type: HttpApi, Properties: {Path: '/items/{id}', Method: get}}
+"""
+
+
+def test_init_from_a_sam_template_then_check_passes_and_shows_the_drift(tmp_path, endpoint):
+    """A team with a SAM template: `init --from` writes the checklist (no spec, no permission by
+    hand), and `check` on the environment deployed from it passes; the template moves on, the
+    check shows what the deployed environment lacks."""
+    from checker.iac.cloudformation import load_template
+    (tmp_path / "template.yaml").write_text(APP_TEMPLATE)
+    translated = sam_translated(tmp_path / "template.yaml", load_template(tmp_path / "template.yaml", APP_TEMPLATE),
+                                TemplateContext(region="us-east-1"))
+    boto3.client("cloudformation", endpoint_url=endpoint, region_name="us-east-1").create_stack(
+        StackName="app-dev", TemplateBody=json.dumps(translated), Capabilities=["CAPABILITY_IAM"])
+    # moto's CloudFormation stores a role's inline policy as Python's repr of it; AWS stores JSON
+    iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1")
+    role = boto3.client("lambda", endpoint_url=endpoint, region_name="us-east-1").get_function_configuration(
+        FunctionName="app-dev")["Role"].rsplit("/", 1)[1]
+    for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+        document = next(p["PolicyDocument"] for p in translated["Resources"]["AppRole"]["Properties"]["Policies"]
+                        if p["PolicyName"] == name)
+        resolved = json.loads(json.dumps(document).replace("${AWS::Partition}", "aws").replace(
+            "${AWS::Region}", "us-east-1").replace("${AWS::AccountId}", "123456789012"))
+        for statement in resolved["Statement"]:
+            statement["Resource"] = [r["Fn::Sub"][0].replace("${tableName}", {"LikedSongs": "dev-liked", "Users": "dev-users"}[
+                r["Fn::Sub"][1]["tableName"]["Ref"]]) for r in statement["Resource"]]
+        iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=json.dumps({"Version": "2012-10-17", **resolved}))
+
+    cli = Cli(tmp_path)
+    written = cli("init", "--from", "template.yaml", "--region", "us-east-1")
+    assert written.exit_code == 0, written.output
+    checklist = yaml.safe_load((tmp_path / "checklist.yaml").read_text())
+    assert checklist["specs"] == "template.yaml" and not (tmp_path / "table_specs").exists()
+    assert checklist["environments"]["dev"]["function_name"] == "app-dev"
+    assert checklist["lambda"] == {"required_env": ["LIKED_TABLE", "MODE", "USERS_TABLE"],
+                                   "bindings": {"LIKED_TABLE": "LikedSongs", "USERS_TABLE": "Users"}}
+    permissions = {(p["table"], p.get("index")): set(p["actions"]) for p in checklist["iam"]["permissions"]}
+    assert "dynamodb:PutItem" in permissions[("LikedSongs", None)] and "dynamodb:PutItem" not in permissions[("Users", None)]
+    assert permissions[("LikedSongs", "byAdded")] == {"dynamodb:Query", "dynamodb:Scan"}     # table/NAME/index/*
+    assert checklist["entry_point"] == {"require": "any", "public": True}     # a Function URL and the HTTP API
+    assert [e["path"] for e in checklist["endpoints"]] == ["/health"]           # /items/{id} needs a value
+    assert cli("validate").exit_code == 0
+
+    only = ["check", "--endpoint-url", endpoint, "--only", "tables,lambda,bindings,iam"]
+    result, report = cli.json(*only)
+    assert result.exit_code == 0, [(r["id"], r["summary"]) for r in report["results"] if r["status"] != "pass"]
+
+    (tmp_path / "template.yaml").write_text(APP_TEMPLATE.replace("      PrimaryKey: {Name: id, Type: String}", """\
+      PrimaryKey: {Name: id, Type: String}
+      SSESpecification: {SSEEnabled: true}"""))
+    result, report = cli.json(*only)
+    drift = {r["id"]: r for r in report["results"] if r["status"] != "pass"}
+    assert result.exit_code == 1 and set(drift) == {"table:Users"}, drift
+    assert drift["table:Users"]["remediation"].startswith("deploy template.yaml (Users)")

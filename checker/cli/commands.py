@@ -362,7 +362,11 @@ def export_command(specs_dir, tables, force, every, target):
 
 @main.command("init")
 @click.option("--function", "function_name", default=None, metavar="NAME",
-              help="A live Lambda function to start from [default: none: write a commented starter].")
+              help="A live Lambda function to start from (with --from: the template's function, by logical id) "
+                   "[default: none: write a commented starter].")
+@click.option("--from", "template", default=None, type=click.Path(dir_okay=False, path_type=Path), metavar="TEMPLATE",
+              help="A SAM or CloudFormation template to start from: specs: names it, and the function, its bindings, "
+                   "permissions, entry point and GET routes come from it.")
 @click.option("--env", "env_name", default="dev", show_default=True, metavar="NAME",
               help="The name of the environment the checklist gets (its region is the function's).")
 @click.option("--dir", "directory", default=".", show_default=True, type=click.Path(file_okay=False, path_type=Path),
@@ -370,7 +374,7 @@ def export_command(specs_dir, tables, force, every, target):
 @click.option("--force", is_flag=True, help="Overwrite checklist.yaml and spec files that exist.")
 @aws_options(formats=(), specs=False, env=False)
 @handle_errors
-def init_command(function_name, env_name, directory, force, target):
+def init_command(function_name, template, env_name, directory, force, target):
     """Start checking your own app: write checklist.yaml and table_specs/.
 
     \b
@@ -380,10 +384,13 @@ def init_command(function_name, env_name, directory, force, target):
       bindings for variables whose value is one of those tables' names,
       the entry point found, iam.permissions from the role's DynamoDB grants
       (wildcard grants become comments to fix by hand), and logs defaults.
-    Without it, a commented starter. Existing files are kept unless --force.
+    With --from TEMPLATE (SAM/CloudFormation), the checklist from the template: specs: names it,
+    and the function, bindings (variables that !Ref a table), iam.permissions (its role's
+    policies, SAM's policy templates expanded), entry point and GET routes come from it.
+    Without either, a commented starter. Existing files are kept unless --force.
     Then: `checker check --env dev` (add --endpoint-url when you gave one here).
     """
-    written = init_project(directory, target, function_name, env_name, force)
+    written = init_project(directory, target, function_name, env_name, force, template)
     for path in written.files:
         stderr(f"wrote {path}")
     for note in written.notes:
