@@ -306,3 +306,46 @@ def test_init_from_a_sam_template_then_check_passes_and_shows_the_drift(tmp_path
     drift = {r["id"]: r for r in report["results"] if r["status"] != "pass"}
     assert result.exit_code == 1 and set(drift) == {"table:Users"}, drift
     assert drift["table:Users"]["remediation"].startswith("deploy template.yaml (Users)")
+
+
+CDK_TEMPLATE = {   # what `cdk synth` writes to cdk.out/AppStack.template.json: no TableName, a generated one
+    "Resources": {
+        "LikedSongsTable8F3E2A1B": {
+            "Type": "AWS::DynamoDB::Table",
+            "Properties": {"KeySchema": [{"AttributeName": "userId", "KeyType": "HASH"}],
+                           "AttributeDefinitions": [{"AttributeName": "userId", "AttributeType": "S"}],
+                           "ProvisionedThroughput": {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}},
+            "UpdateReplacePolicy": "Retain", "DeletionPolicy": "Retain",
+            "Metadata": {"aws:cdk:path": "AppStack/LikedSongs/Resource"}},
+        "CDKMetadata": {"Type": "AWS::CDK::Metadata", "Properties": {"Analytics": "v2:deflate64:H4sI"}}},
+    "Parameters": {"BootstrapVersion": {"Type": "AWS::SSM::Parameter::Value<String>",
+                                        "Default": "/cdk-bootstrap/hnb659fds/version"}},
+}
+
+
+def test_a_cdk_synthesized_template_with_generated_names_through_its_stack(tmp_path, endpoint):
+    out = tmp_path / "cdk.out"
+    out.mkdir()
+    (out / "AppStack.template.json").write_text(json.dumps(CDK_TEMPLATE))
+    (tmp_path / "checklist.yaml").write_text(yaml.safe_dump({
+        "version": 1, "specs": "cdk.out/AppStack.template.json",
+        "environments": {"dev": {"region": "us-east-1", "stack": "AppStack"}}}))
+    cli = Cli(tmp_path)
+    assert cli("validate").exit_code == 0
+    deployable = {"Resources": {k: v for k, v in CDK_TEMPLATE["Resources"].items() if k != "CDKMetadata"}}
+    boto3.client("cloudformation", endpoint_url=endpoint, region_name="us-east-1").create_stack(
+        StackName="AppStack", TemplateBody=json.dumps(deployable))
+    result, report = cli.json("check", "--env", "dev", "--endpoint-url", endpoint, "--only", "tables")
+    assert result.exit_code == 0, report
+    [table] = report["results"]
+    assert table["id"] == "table:LikedSongsTable8F3E2A1B" and "AppStack-LikedSongsTable" in table["summary"], table
+
+
+def test_the_serverless_frameworks_resources_are_read(tmp_path):
+    printed = {"service": "app", "provider": {"name": "aws", "runtime": "nodejs20.x"},
+               "resources": {"Resources": {"Liked": {"Type": "AWS::DynamoDB::Table", "Properties": {
+                   "TableName": "app-liked", "BillingMode": "PAY_PER_REQUEST",
+                   "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
+                   "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}]}}}}}
+    specs, problems = cloudformation_specs("serverless.yml", yaml.safe_dump(printed), TemplateContext())
+    assert problems == [] and [s.request["TableName"] for s in specs] == ["app-liked"]

@@ -58,8 +58,12 @@ def load_template(path: Path, text: str) -> dict:
         except Exception as exc:  # noqa: BLE001 - the loader's own errors on a bad tag ("Bad tag: ...")
             raise CheckerError(f"{path}: not a template cfn-flip can read: {clip(str(exc), 200)}") from None
         document = json.loads(json.dumps(document, default=str))   # its ordered dicts as plain ones
+    if isinstance(document, dict) and not isinstance(document.get("Resources"), dict) and \
+            isinstance(document.get("resources"), dict) and isinstance(document["resources"].get("Resources"), dict):
+        document = document["resources"]     # the Serverless Framework (`serverless print`): its CloudFormation part
     if not isinstance(document, dict) or not isinstance(document.get("Resources"), dict):
-        raise CheckerError(f"{path}: $.Resources: a CloudFormation template has a Resources map")
+        raise CheckerError(f"{path}: $.Resources: a CloudFormation template has a Resources map (the Serverless "
+                           "Framework's: resources.Resources)")
     return document
 
 
