@@ -30,6 +30,9 @@ class Environment:
     target: Target = field(default_factory=Target)  # what was asked for: fix lines point where it did
     table_prefix: str = ""
     table_suffix: str = ""
+    # the template that declares the environment's function ("template.yaml (App)", checker/iac): its
+    # configuration and its role are the template's, and fix lines say to change and deploy it
+    function_owner: str = ""
     _clients: dict = field(default_factory=dict, compare=False, repr=False)
     _functions: dict = field(default_factory=dict, compare=False, repr=False)   # name -> configuration
 
@@ -149,7 +152,13 @@ def resolve(target: Target, sections: tuple = (), use_checklist: bool = True, ta
                             sections if tables else ("environments",), env) if path else None
     environment = where(target, loaded.environment(env) if loaded is not None and env else None, loaded)
     specs = [stack_named(environment, spec) if spec.generated_name else spec for spec in specs]
-    return dataclasses.replace(environment, tables=[expected_table(environment, spec) for spec in specs])
+    owner = ""
+    if any(spec.logical_id for spec in specs) and environment.function_name:
+        from .iac import function_owner
+        owner = function_owner(specs_directory(target, path, header), template_context(target, header, env),
+                               environment.function_name)
+    return dataclasses.replace(environment, tables=[expected_table(environment, spec) for spec in specs],
+                               function_owner=owner)
 
 
 def stack_named(environment: Environment, spec):

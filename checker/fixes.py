@@ -62,3 +62,10 @@ def migrate_command(table) -> str:
     online when it catches up from a stream, else --offline (the app's writes to the source
     refused while it copies: what the operator chose by not declaring `catch_up: stream`)."""
     return "migrate" if table.catch_up == "stream" else "migrate --offline"
+
+
+def in_template(owner: str, change: str) -> str:
+    """The fix of something a template owns (checker/iac): the change made in the template, then
+    its deploy; an `aws` line would make the function or its role drift from the template."""
+    return f"{change} in {owner}, then deploy the template (it owns the function and its role: an out-of-band aws " \
+           "command would drift from it)"

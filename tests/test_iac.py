@@ -307,6 +307,20 @@ def test_init_from_a_sam_template_then_check_passes_and_shows_the_drift(tmp_path
     assert result.exit_code == 1 and set(drift) == {"table:Users"}, drift
     assert drift["table:Users"]["remediation"].startswith("deploy template.yaml (Users)")
 
+    # the function and its role are the template's too: their fixes go through it, never an aws line
+    lam = boto3.client("lambda", endpoint_url=endpoint, region_name="us-east-1")
+    variables = lam.get_function_configuration(FunctionName="app-dev")["Environment"]["Variables"]
+    lam.update_function_configuration(FunctionName="app-dev", Environment={"Variables": {**variables, "LIKED_TABLE": "x"}})
+    iam.delete_role_policy(RoleName=role, PolicyName="AppRolePolicy0")
+    result, report = cli.json("check", "--endpoint-url", endpoint, "--only", "bindings,iam")
+    fixes = {r["id"]: r["remediation"] for r in report["results"] if r["status"] == "fail"}
+    assert fixes["bindings:LIKED_TABLE"] == ("set LIKED_TABLE to !Ref LikedSongs in the function's Environment in "
+                                             "template.yaml (App), then deploy the template (it owns the function and its "
+                                             "role: an out-of-band aws command would drift from it)"), fixes
+    granted = [fix for key, fix in fixes.items() if key.startswith("iam:")]
+    assert granted and all("dynamodb:PutItem" in fix or "in template.yaml (App), then deploy" in fix for fix in granted)
+    assert not any(f"aws {service} " in fix for fix in fixes.values() for service in ("iam", "lambda")), fixes
+
 
 CDK_TEMPLATE = {   # what `cdk synth` writes to cdk.out/AppStack.template.json: no TableName, a generated one
     "Resources": {

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ..checklist import TABLE_NAME
 from ..context import CheckContext
-from ..fixes import SKELETON, aws_command, migrate_command, placeholder, set_variables
+from ..fixes import SKELETON, aws_command, in_template, migrate_command, placeholder, set_variables
 from ..results import CheckResult, Status
 
 
@@ -61,8 +61,13 @@ def required_variable(ctx: CheckContext, name: str, variables: dict) -> CheckRes
         f"lambda:env:{name}", "lambda", status, f"environment variable {name} is {found}",
         expected="set and non-empty (value not shown)", found=found,
         remediation="" if status == Status.PASS else
+        in_template(owner, f"give the function's Environment.Variables {name}") if (owner := function_owner(ctx)) else
         f"{SKELETON} (the other variables kept): "
         + set_variables(ctx.aws, ctx.function_name or "", {name: placeholder(f"the value of {name}")}))
+
+
+def function_owner(ctx: CheckContext) -> str:
+    return ctx.environment.function_owner if ctx.environment is not None else ""
 
 
 def variable_rule(ctx: CheckContext, name: str, rule: dict, variables: dict) -> CheckResult:
@@ -125,5 +130,8 @@ def binding_fix(ctx: CheckContext, variable: str, spec_name: str, live_name: str
         return {"remediation": f"{live_name} is the target of a migration from {table.migrate_from}, which switches "
                                f"{variable} once the copy is proven: run",
                 "checker_command": migrate_command(table)}
+    owner = function_owner(ctx)
+    if owner:
+        return {"remediation": in_template(owner, f"set {variable} to !Ref {spec_name} in the function's Environment")}
     return {"remediation": "the other variables kept: "
                            + set_variables(ctx.aws, ctx.function_name or "", {variable: live_name})}

@@ -71,3 +71,26 @@ def unique_names(specs: list) -> list:
                                     f"table {name!r} is also the name of {seen[name]}"))
         seen[name] = spec.logical_id
     return problems
+
+
+def function_owner(location: Path, context: TemplateContext, function_name: str) -> str:
+    """"FILE (LOGICAL_ID)" of the template's function whose FunctionName is `function_name` in
+    this environment, else "" (a Terraform document, or a function the template does not name)."""
+    from ..inputs import read_text
+    from .terraform import is_terraform_json
+    text = read_text(location)
+    if is_terraform_json(text):
+        return ""
+    from .cloudformation import Resolver, Unresolvable, load_template, sam_translated
+    document = sam_translated(location, load_template(location, text), context)
+    resolver = Resolver(document, context)
+    for logical_id, resource in (document.get("Resources") or {}).items():
+        if not isinstance(resource, dict) or resource.get("Type") != "AWS::Lambda::Function":
+            continue
+        try:
+            name = resolver.value((resource.get("Properties") or {}).get("FunctionName"))
+        except Unresolvable:
+            continue
+        if name == function_name:
+            return f"{location} ({logical_id})"
+    return ""
