@@ -658,3 +658,11 @@ def test_via_s3_with_a_transform_is_refused_before_anything_is_done(cli, endpoin
     assert refused.exit_code == 1 and "cannot run the transform shape:reshape" in refused.stderr, refused.output
     assert "liked_songs_v2" not in dynamodb(endpoint).list_tables()["TableNames"]
     assert function_variables(endpoint)["LIKED_SONGS_TABLE"] == "liked_songs"
+
+
+def test_a_rollback_before_any_migration_ran_says_there_is_nothing_to_roll_back(cli, project, checklist, live):
+    """No ledger yet (nothing ever migrated here): one line, no table created, no traceback."""
+    add_v2(project, checklist)
+    refused = cli("migrate", "rollback", "table:liked_songs_v2", *live[:4], "--yes")
+    assert refused.exit_code == 1 and "Traceback" not in refused.output
+    assert "nothing to roll back" in refused.stderr, refused.stderr

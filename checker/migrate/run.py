@@ -163,8 +163,12 @@ def rollback_table(environment: Environment, migration_id: str, echo: Callable[[
                    options: Optional[MigrateOptions] = None, clock: Clock = REAL) -> MigrationResult:
     from .table import rollback
     ledger = ledger_of(environment)
+    declared = find_table_migration(environment, migration_id)
+    if not ledger.exists():     # nothing ever migrated here: no lease to take on a table that is not there
+        raise CheckerError(f"{migration_id}: nothing to roll back (no migration ledger in this environment: nothing "
+                           "was migrated here); only a switched table migration rolls back")
     with hard_stop(options, None, ledger, echo):   # importing the reverse, or running it, may never return
-        migration = with_functions(environment, find_table_migration(environment, migration_id))
+        migration = with_functions(environment, declared)
         with ledger.lease(caller_arn(environment)):
             return rollback(environment, ledger, migration, options, echo=echo, clock=clock)
 
