@@ -26,6 +26,19 @@ def status_of(result) -> str:
     return f"{ICONS.get(result.status.value, '')} {result.status.value}"
 
 
+def matrix(by_environment: dict) -> tuple:
+    """(environment names, check ids in order, {(environment, id): result}, every result)."""
+    ids = list(dict.fromkeys(r.id for results in by_environment.values() for r in results))
+    found = {(name, r.id): r for name, results in by_environment.items() for r in results}
+    return list(by_environment), ids, found, [r for results in by_environment.values() for r in results]
+
+
+def counted(results: list) -> str:
+    s = summarize(results)
+    return (f"{s['pass']}/{s['total']} passed, {s['warn']} warnings, {s['fail']} failed, {s['error']} errors, "
+            f"{s['skip']} skipped")
+
+
 class MarkdownFormatter:
     name = "markdown"
 
@@ -58,13 +71,8 @@ class MarkdownFormatter:
 
     def checks_by_environment(self, by_environment: dict) -> str:
         """The environment x check matrix, then each result that did not pass, folded."""
-        names = list(by_environment)
-        ids = list(dict.fromkeys(r.id for results in by_environment.values() for r in results))
-        found = {(name, r.id): r for name, results in by_environment.items() for r in results}
-        every = [r for results in by_environment.values() for r in results]
-        s = summarize(every)
-        lines = [f"**checker**: {s['pass']}/{s['total']} passed, {s['warn']} warnings, {s['fail']} failed, "
-                 f"{s['error']} errors, {s['skip']} skipped", "",
+        names, ids, found, every = matrix(by_environment)
+        lines = [f"**checker**: {counted(every)}", "",
                  "| check | " + " | ".join(cell(n) or "result" for n in names) + " |",
                  "|---|" + "---|" * len(names)]
         for check_id in ids:
@@ -152,10 +160,8 @@ class GithubFormatter:
                                                   f"found: {r.found}" if r.found else "", *r.details,
                                                   f"fix: {r.remediation}" if r.remediation else ""]))
                 lines.append(annotation(levels[r.status], message, f"{name}: {r.id}" if name else r.id))
-        every = [r for results in by_environment.values() for r in results]
-        s = summarize(every)
-        lines.append(annotation("notice", f"{s['pass']}/{s['total']} passed, {s['warn']} warnings, {s['fail']} failed, "
-                                          f"{s['error']} errors, {s['skip']} skipped", "checker"))
+        lines.append(annotation("notice", counted([r for results in by_environment.values() for r in results]),
+                                "checker"))
         return "\n".join(lines)
 
 
@@ -230,18 +236,13 @@ class HtmlFormatter:
         return self.checks_by_environment({"": results})
 
     def checks_by_environment(self, by_environment: dict) -> str:
-        names = list(by_environment)
-        ids = list(dict.fromkeys(r.id for results in by_environment.values() for r in results))
-        found = {(name, r.id): r for name, results in by_environment.items() for r in results}
+        names, ids, found, every = matrix(by_environment)
         failures = [{"environment": name, "id": r.id, "status": r.status.value, "summary": r.summary,
                      "expected": r.expected, "found": r.found, "details": list(r.details), "fix": r.remediation}
                     for name, results in by_environment.items() for r in results
                     if r.status not in (Status.PASS, Status.SKIP)]
         rows = [{"id": i, "statuses": [found[(n, i)].status.value if (n, i) in found else "" for n in names]} for i in ids]
-        s = summarize([r for results in by_environment.values() for r in results])
-        return render("checks", f"{s['pass']}/{s['total']} passed, {s['warn']} warnings, {s['fail']} failed, "
-                                f"{s['error']} errors, {s['skip']} skipped",
-                      matrix={"environments": names, "rows": rows, "failures": failures}, plans=[])
+        return render("checks", counted(every), matrix={"environments": names, "rows": rows, "failures": failures}, plans=[])
 
     def plan(self, changes: list, tables: int, apply_command: str = "checker apply") -> str:
         return self.plans({"": (changes, tables, apply_command)})
