@@ -11,6 +11,7 @@ from one boto3 session, so every floor shares the session and the deadline guard
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Optional
 
@@ -147,7 +148,9 @@ def resolve(target: Target, sections: tuple = (), use_checklist: bool = True, ta
                            "default_env in the checklist")
     if env and path is None:
         raise CheckerError(f"--env {env} needs a checklist ({DEFAULT_CHECKLIST} or --checklist FILE)")
-    specs = load_table_specs(specs_directory(target, path, header), template_context(target, header, env)) if tables else []
+    context = template_context(target, header, env, functools.lru_cache(maxsize=1)(
+        functools.partial(header_account, target, env, header)))
+    specs = load_table_specs(specs_directory(target, path, header), context) if tables else []
     loaded = load_checklist(path, {s.name: s for s in specs} if tables else None,
                             sections if tables else ("environments",), env) if path else None
     environment = where(target, loaded.environment(env) if loaded is not None and env else None, loaded)
@@ -155,10 +158,19 @@ def resolve(target: Target, sections: tuple = (), use_checklist: bool = True, ta
     owner = ""
     if any(spec.logical_id for spec in specs) and environment.function_name:
         from .iac import function_owner
-        owner = function_owner(specs_directory(target, path, header), template_context(target, header, env),
-                               environment.function_name)
+        owner = function_owner(specs_directory(target, path, header), context, environment.function_name)
     return dataclasses.replace(environment, tables=[expected_table(environment, spec) for spec in specs],
                                function_owner=owner)
+
+
+def header_account(target: Target, env: Optional[str], header: dict) -> Optional[str]:
+    """The account `env`'s credentials act in, read before the checklist is loaded in full (for a
+    template's AWS::AccountId): its environment's AWS keys as the header has them."""
+    from .checklist import EnvironmentSettings
+    settings = (header.get("templates") or {}).get(env or "") or {}
+    keys = {key: settings[key] for key in ("region", "profile", "role_arn", "endpoint_url")
+            if isinstance(settings.get(key), str)}
+    return where(target, EnvironmentSettings(name=env or "", **keys) if env else None).account_id()
 
 
 def stack_named(environment: Environment, spec):

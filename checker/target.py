@@ -123,15 +123,17 @@ def checklist_header(path: Path) -> dict:
             "default_env": document.get("default_env") if isinstance(document.get("default_env"), str) else None,
             "environments": list(environments) if isinstance(environments, dict) else [],
             # what a template's parameters resolve to (checker/iac), read before the specs are
-            "templates": {name: {key: settings.get(key) for key in ("parameters", "stack", "region")}
+            "templates": {name: {key: settings.get(key) for key in ("parameters", "stack", "region", "profile",
+                                                                   "role_arn", "endpoint_url")}
                           for name, settings in (environments.items() if isinstance(environments, dict) else ())
                           if isinstance(settings, dict)},
             "local": document.get("local") if isinstance(document.get("local"), dict) else {},
             "require": entry.get("require") if isinstance(entry := document.get("entry_point"), dict) else None}
 
 
-def template_context(target: Target, header: dict, env: Optional[str]):
-    """What a template's parameters and pseudo-parameters are in `env` (checker/iac)."""
+def template_context(target: Target, header: dict, env: Optional[str], account_of=None):
+    """What a template's parameters and pseudo-parameters are in `env` (checker/iac);
+    `account_of`: reads AWS::AccountId when a template asks for it (offline: None)."""
     from .iac import TemplateContext
     settings = (header.get("templates") or {}).get(env or "") or {}
     parameters = settings.get("parameters")
@@ -139,7 +141,7 @@ def template_context(target: Target, header: dict, env: Optional[str]):
                            region=target.region or (settings.get("region") if isinstance(settings.get("region"), str)
                                                     else None),
                            stack=settings.get("stack") if isinstance(settings.get("stack"), str) else None,
-                           environment=env or "")
+                           environment=env or "", account_of=account_of)
 
 
 def specs_directory(target: Target, checklist: Optional[Path], header: dict) -> Path:

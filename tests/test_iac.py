@@ -363,3 +363,16 @@ def test_the_serverless_frameworks_resources_are_read(tmp_path):
                    "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}]}}}}}
     specs, problems = cloudformation_specs("serverless.yml", yaml.safe_dump(printed), TemplateContext())
     assert problems == [] and [s.request["TableName"] for s in specs] == ["app-liked"]
+
+
+def test_aws_account_id_is_read_from_the_environments_credentials_when_a_template_asks(tmp_path, endpoint):
+    """Offline (validate) a stand-in account checks the names' shape; plan reads the real one
+    (sts:GetCallerIdentity)."""
+    template = TEMPLATE.replace("TableName: !Sub '${Env}-liked-songs'", "TableName: !Sub '${Env}-${AWS::AccountId}-songs'")
+    template = template.split("  Sessions:")[0]
+    (tmp_path / "template.yaml").write_text(template)
+    (tmp_path / "checklist.yaml").write_text(yaml.safe_dump(CHECKLIST, sort_keys=False))
+    cli = Cli(tmp_path)
+    assert cli("validate").exit_code == 0
+    planned = cli("plan", "--endpoint-url", endpoint)
+    assert planned.exit_code == 0 and "dev-123456789012-songs" in planned.output, planned.output

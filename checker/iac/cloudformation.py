@@ -120,6 +120,7 @@ class Resolver:
         self.declared = document.get("Parameters") or {}
         self.conditions: dict = {}
         self.resources = document.get("Resources") or {}
+        self.account: Optional[str] = None       # AWS::AccountId, read once when asked for
 
     # -- values -------------------------------------------------------------------------------
     def value(self, node: Any) -> Any:
@@ -165,12 +166,14 @@ class Resolver:
 
     def pseudo(self, name: str) -> Any:
         context = self.context
-        known: dict = {"AWS::Region": context.region, "AWS::AccountId": context.account, "AWS::StackName": context.stack,
+        if name == "AWS::AccountId" and self.account is None:
+            self.account = context.account_id() or ""
+        known: dict = {"AWS::Region": context.region, "AWS::AccountId": self.account or None, "AWS::StackName": context.stack,
                  "AWS::Partition": partition(context.region), "AWS::NotificationARNs": [],
                  "AWS::URLSuffix": "amazonaws.com.cn" if partition(context.region) == "aws-cn" else "amazonaws.com"}
         if known.get(name) is None:
             why = {"AWS::Region": "no region is given (--region or environments.ENV.region)",
-                   "AWS::AccountId": "the account is not known offline",
+                   "AWS::AccountId": "the account is not known (offline, or sts:GetCallerIdentity failed)",
                    "AWS::StackName": "environments.ENV.stack is not set"}.get(name, "checker does not know it")
             raise Unresolvable(f"{name}: {why}")
         return known[name]
