@@ -231,8 +231,13 @@ def init_from_template(directory: Path, template: Path, env: str, region: Option
     checklist_file = directory / "checklist.yaml"
     refuse_overwrite([checklist_file], force)
     relative = Path(os.path.relpath(template.resolve(), directory.resolve())).as_posix()
-    document, found_notes = checklist_from_template(template, relative, TemplateContext(region=region or "us-east-1",
-                                                                                       environment=env), env, function_id)
+    from .iac.terraform import is_terraform_json
+    if is_terraform_json(template.read_text(encoding="utf-8")):
+        from .iac.checklist import checklist_from_terraform
+        document, found_notes = checklist_from_terraform(template, relative, env, region, function_id)
+    else:
+        document, found_notes = checklist_from_template(template, relative, TemplateContext(
+            region=region or "us-east-1", environment=env), env, function_id)
     notes = [escape_controls(clip(note, 400)) for note in found_notes]
     if region is None:
         notes.append(f"environments.{env}.region: us-east-1 was assumed (pass --region)")

@@ -376,3 +376,37 @@ def test_aws_account_id_is_read_from_the_environments_credentials_when_a_templat
     assert cli("validate").exit_code == 0
     planned = cli("plan", "--endpoint-url", endpoint)
     assert planned.exit_code == 0 and "dev-123456789012-songs" in planned.output, planned.output
+
+
+def test_init_from_a_terraform_state(tmp_path):
+    """`terraform show -json` of a state: the function, its bindings to the state's tables, its
+    role's aws_iam_role_policy grants (table/NAME/index/* as each index's Query/Scan), the URL."""
+    state = json.loads(json.dumps(TERRAFORM))
+    liked = state["values"]["root_module"]["child_modules"][0]["resources"][0]["values"]
+    liked["global_secondary_index"] = [{"name": "byAddedAt2", "hash_key": "addedAt", "range_key": "",
+                                        "projection_type": "ALL", "non_key_attributes": [],
+                                        "read_capacity": 1, "write_capacity": 1}]
+    arn = "arn:aws:dynamodb:us-east-1:123456789012:table/tf-liked-songs"
+    state["values"]["root_module"]["resources"] = [
+        {"address": "aws_lambda_function.app", "mode": "managed", "type": "aws_lambda_function", "name": "app",
+         "values": {"function_name": "tf-app", "role": "arn:aws:iam::123456789012:role/tf-app-role",
+                    "environment": [{"variables": {"LIKED_TABLE": "tf-liked-songs", "STAGE": "dev"}}]}},
+        {"address": "aws_iam_role_policy.app", "mode": "managed", "type": "aws_iam_role_policy", "name": "app",
+         "values": {"name": "dynamodb", "role": "tf-app-role", "policy": json.dumps({"Version": "2012-10-17", "Statement": [
+             {"Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"],
+              "Resource": [arn, f"{arn}/index/*"]}]})}},
+        {"address": "aws_lambda_function_url.app", "mode": "managed", "type": "aws_lambda_function_url", "name": "app",
+         "values": {"function_name": "tf-app", "authorization_type": "NONE"}}]
+    (tmp_path / "state.json").write_text(json.dumps(state))
+    cli = Cli(tmp_path)
+    written = cli("init", "--from", "state.json", "--region", "us-east-1")
+    assert written.exit_code == 0, written.output
+    checklist = yaml.safe_load((tmp_path / "checklist.yaml").read_text())
+    table = "module.cache.aws_dynamodb_table.liked"
+    assert checklist["environments"]["dev"]["function_name"] == "tf-app" and checklist["specs"] == "state.json"
+    assert checklist["lambda"] == {"required_env": ["LIKED_TABLE", "STAGE"], "bindings": {"LIKED_TABLE": table}}
+    assert {(p["table"], p.get("index")): p["actions"] for p in checklist["iam"]["permissions"]} == {
+        (table, None): ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"],
+        (table, "byAddedAt"): ["dynamodb:Query"], (table, "byAddedAt2"): ["dynamodb:Query"]}
+    assert checklist["entry_point"] == {"require": "function_url", "public": True}
+    assert cli("validate").exit_code == 0

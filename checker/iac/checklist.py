@@ -183,3 +183,85 @@ def routes(resources: dict, function_id: str) -> list:
 
 def _list(value: Any) -> list:
     return value if isinstance(value, list) else [] if value is None else [value]
+
+
+def checklist_from_terraform(path: Path, relative: str, env: str, region: Optional[str],
+                             function_id: Optional[str] = None) -> tuple:
+    """The checklist of a `terraform show -json` document's function (`aws_lambda_function`, one,
+    or the one `--function` names by address or function_name): its variables, the bindings
+    whose value is one of the document's tables, its role's `aws_iam_role_policy` grants on them,
+    the entry point (`aws_lambda_function_url`, API Gateway's `aws_lambda_permission`)."""
+    from ..inputs import parse_json
+    from .terraform import resources, terraform_specs
+    text = path.read_text(encoding="utf-8")
+    specs, problems = terraform_specs(path, text)
+    if problems:
+        raise CheckerError("; ".join(str(p) for p in problems[:5]))
+    document = parse_json(text)
+    found = resources((document.get("planned_values") or document.get("values") or {}).get("root_module"))
+    functions = [r for r in found if r.get("type") == "aws_lambda_function"]
+    chosen = [f for f in functions if function_id in (f.get("address"), (f.get("values") or {}).get("function_name"))] \
+        if function_id else functions
+    if len(chosen) != 1:
+        raise CheckerError(f"{path}: {len(chosen)} aws_lambda_function(s) {'named ' + function_id if function_id else ''}"
+                           f"({', '.join(str(f.get('address')) for f in functions) or 'none'}): name one with --function")
+    function = chosen[0].get("values") or {}
+    by_name = {s.request["TableName"]: s for s in specs}
+    variables = ((function.get("environment") or [{}])[0] or {}).get("variables") or {}
+    section: dict = {"required_env": sorted(variables)}
+    bindings = {name: by_name[value].logical_id for name, value in sorted(variables.items()) if value in by_name}
+    if bindings:
+        section["bindings"] = bindings
+    notes: list = []
+    environment = {"region": region or "us-east-1", "function_name": function.get("function_name")}
+    checklist: dict = {"version": 1, "default_env": env, "specs": relative, "environments": {env: environment},
+                       "lambda": section}
+    checklist["entry_point"] = terraform_entry_point(found, function)
+    role = str(function.get("role") or "").rsplit("/", 1)[-1]
+    grants: dict = {}
+    for policy in (r.get("values") or {} for r in found if r.get("type") == "aws_iam_role_policy"):
+        if str(policy.get("role") or "").rsplit("/", 1)[-1] != role:
+            continue
+        try:
+            statements = _list(json.loads(policy.get("policy") or "{}").get("Statement"))
+        except ValueError:
+            notes.append(f"iam.permissions: the policy {policy.get('name')} is not JSON")
+            continue
+        for statement in statements:
+            if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
+                continue
+            actions = [a for a in _list(statement.get("Action")) if isinstance(a, str) and a.startswith("dynamodb:")
+                       and "*" not in a]
+            for resource in _list(statement.get("Resource")):
+                match = re.fullmatch(r"arn:[^:]+:dynamodb:[^:]*:[^:]*:table/([^/]+)(/index/(.+))?", str(resource))
+                if not match or match.group(1) not in by_name or not actions:
+                    continue
+                spec = by_name[match.group(1)]
+                indexes = [None] if not match.group(3) else sorted(spec.index_names) if match.group(3) == "*" \
+                    else [match.group(3)]
+                for index in indexes:
+                    grants.setdefault((spec.logical_id, index), set()).update(
+                        a for a in actions if index is None or a in INDEX_ACTIONS)
+    permissions = [dict({"table": table, "actions": sorted(actions)}, **({"index": index} if index else {}),
+                        used_by="external")
+                   for (table, index), actions in sorted(grants.items(), key=lambda kv: (kv[0][0], kv[0][1] or ""))
+                   if actions]
+    if permissions:
+        checklist["iam"] = {"permissions": permissions}
+    checklist["logs"] = {"filter_pattern": "ERROR", "threshold": 0}
+    return checklist, notes
+
+
+def terraform_entry_point(found: list, function: dict) -> dict:
+    name = function.get("function_name")
+    urls = [r.get("values") or {} for r in found if r.get("type") == "aws_lambda_function_url"
+            and (r.get("values") or {}).get("function_name") in (name, function.get("arn"))]
+    apis = [r for r in found if r.get("type") == "aws_lambda_permission"
+            and (r.get("values") or {}).get("function_name") in (name, function.get("arn"))
+            and (r.get("values") or {}).get("principal") == "apigateway.amazonaws.com"]
+    if not urls and not apis:
+        return {"require": "none"}
+    entry: dict = {"require": "any" if urls and apis else "function_url" if urls else "api_gateway"}
+    if any(u.get("authorization_type") == "NONE" for u in urls):
+        entry["public"] = True
+    return entry
