@@ -410,3 +410,16 @@ def test_init_from_a_terraform_state(tmp_path):
         (table, "byAddedAt"): ["dynamodb:Query"], (table, "byAddedAt2"): ["dynamodb:Query"]}
     assert checklist["entry_point"] == {"require": "function_url", "public": True}
     assert cli("validate").exit_code == 0
+
+
+def test_an_entry_points_missing_permission_on_a_template_function_goes_into_the_template():
+    from checker.aws import AwsOptions
+    from checker.checks.entry_point import EntryPoint, permission_fixes
+    from checker.context import CheckContext
+    from checker.environment import Environment
+    ctx = CheckContext.of(Environment(AwsOptions(region="us-east-1"), function_owner="template.yaml (App)"),
+                          function_name="app-dev")
+    [fix] = permission_fixes(ctx, EntryPoint("function_url", "app-dev", "https://x.lambda-url.us-east-1.on.aws/",
+                                             auth="NONE"), [])
+    assert fix.startswith("let the function url invoke the function (SAM: its event or FunctionUrlConfig; "
+                          "CloudFormation: an AWS::Lambda::Permission) in template.yaml (App), then deploy")

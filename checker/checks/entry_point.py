@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from ..context import CheckContext
 from ..errors import AwsError, CheckerError, pages
-from ..fixes import aws_command, statement_id
+from ..fixes import aws_command, in_template, statement_id
 from ..iam_policy import api_gateway_context, grants, resource_policy_allows
 from ..results import CheckResult, Status
 from .function import function_missing
@@ -204,7 +204,12 @@ def uncovered_arns(entry_point: EntryPoint, statements: list) -> tuple:
 def permission_fixes(ctx: CheckContext, entry: EntryPoint, statements: list) -> list:
     """The add-permission commands that let this entry point invoke the function: for an API,
     one per stage of it whose ARN nothing allows (`API/STAGE/*`: every method and path of the
-    stage); for a Function URL of auth NONE, each of the two statements AWS requires."""
+    stage); for a Function URL of auth NONE, each of the two statements AWS requires. A function
+    a template owns (checker/iac): the permission goes into the template."""
+    owner = ctx.environment.function_owner if ctx.environment is not None else ""
+    if owner:
+        return [in_template(owner, f"let the {entry.kind.replace('_', ' ')} invoke the function (SAM: its event or "
+                                   "FunctionUrlConfig; CloudFormation: an AWS::Lambda::Permission)")]
     function = ctx.function_name or ""
     if entry.kind == "function_url":
         public = [aws_command(ctx.aws, "lambda", "update-function-url-config", "--function-name", function,
