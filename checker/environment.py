@@ -159,7 +159,10 @@ def resolve(target: Target, sections: tuple = (), use_checklist: bool = True, ta
     if any(spec.logical_id for spec in specs) and environment.function_name:
         from .iac import function_owner
         owner = function_owner(specs_directory(target, path, header), context, environment.function_name)
-    return dataclasses.replace(environment, tables=[expected_table(environment, spec) for spec in specs],
+    # a migrate_from naming a spec (a template's logical id, say) is that spec's live name
+    live_names = {spec.name: spec.for_environment(environment.table_prefix, environment.table_suffix).name
+                  for spec in specs}
+    return dataclasses.replace(environment, tables=[expected_table(environment, spec, live_names) for spec in specs],
                                function_owner=owner)
 
 
@@ -219,7 +222,7 @@ def where(target: Target, settings=None, checklist=None) -> Environment:
                        table_suffix=chosen(target.table_suffix, "table_suffix", ""))
 
 
-def expected_table(environment: Environment, spec):
+def expected_table(environment: Environment, spec, live_names: Optional[dict] = None):
     """A spec named for the environment, with what the checklist wishes for it."""
     from .checklist import TABLE_NAME
     from .errors import CheckerError
@@ -239,7 +242,8 @@ def expected_table(environment: Environment, spec):
     return ExpectedTable(named, ttl_attribute=(wishes.ttl_attribute if wishes else None) or stated.get("ttl_attribute"),
                          point_in_time_recovery=bool((wishes.point_in_time_recovery if wishes else False)
                                                      or stated.get("point_in_time_recovery")),
-                         spec_name=spec.name, migrate_from=environment.table_name(source) if source else None,
+                         spec_name=spec.name,
+                         migrate_from=(live_names or {}).get(source) or environment.table_name(source) if source else None,
                          transform=wishes.transform if wishes else None, reverse=wishes.reverse if wishes else None,
                          catch_up=wishes.catch_up if wishes else None,
                          owner=f"{spec.file} ({spec.logical_id})" if spec.logical_id else "")

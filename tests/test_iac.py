@@ -423,3 +423,22 @@ def test_an_entry_points_missing_permission_on_a_template_function_goes_into_the
                                              auth="NONE"), [])
     assert fix.startswith("let the function url invoke the function (SAM: its event or FunctionUrlConfig; "
                           "CloudFormation: an AWS::Lambda::Permission) in template.yaml (App), then deploy")
+
+
+def test_a_migrations_target_the_template_owns_is_created_by_its_deploy_not_by_migrate(tmp_path, endpoint):
+    template = TEMPLATE.split("  Metadata:")[0] + TEMPLATE.split("  Metadata:")[0].split("Resources:\n")[1].replace(
+        "LikedSongs:", "LikedSongsV2:", 1).replace("-liked-songs'", "-liked-songs-v2'")
+    (tmp_path / "template.yaml").write_text(template)
+    checklist = dict(CHECKLIST, tables={"LikedSongsV2": {"migrate_from": "LikedSongs"}})
+    (tmp_path / "checklist.yaml").write_text(yaml.safe_dump(checklist, sort_keys=False))
+    cli = Cli(tmp_path)
+    assert cli("validate").exit_code == 0
+    dynamodb = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1")
+    dynamodb.create_table(TableName="dev-liked-songs", BillingMode="PAY_PER_REQUEST",      # the source, as deployed
+                          AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("userId", "trackId")],
+                          KeySchema=[{"AttributeName": "userId", "KeyType": "HASH"},
+                                     {"AttributeName": "trackId", "KeyType": "RANGE"}])
+    plan = cli("plan", "--endpoint-url", endpoint)
+    assert "migrate-table dev-liked-songs -> dev-liked-songs-v2" in plan.output, plan.output
+    done = cli("migrate", "--endpoint-url", endpoint, "--offline", "--yes")
+    assert done.exit_code == 1 and "owns this table: deploy the template" in done.output, done.output
