@@ -362,6 +362,8 @@ def _environment_problems(name: str, environment: dict, file: str, specs) -> lis
             problems.append(Problem(file, f"$.environments.{name}.{affix}",
                                     f"{clip(value, 60)!r} may hold only a-z A-Z 0-9 _ . -"))
     for table in sorted(specs or ()):
+        if getattr(specs[table] if isinstance(specs, dict) else None, "logical_id", ""):
+            continue      # a template's table: the template names it, no prefix or suffix is added
         full = f"{environment.get('table_prefix') or ''}{table}{environment.get('table_suffix') or ''}"
         if not TABLE_NAME.fullmatch(full):
             problems.append(Problem(file, f"$.environments.{name}", f"makes table name {clip(full, 80)!r}, which "

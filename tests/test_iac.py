@@ -442,3 +442,31 @@ def test_a_migrations_target_the_template_owns_is_created_by_its_deploy_not_by_m
     assert "migrate-table dev-liked-songs -> dev-liked-songs-v2" in plan.output, plan.output
     done = cli("migrate", "--endpoint-url", endpoint, "--offline", "--yes")
     assert done.exit_code == 1 and "owns this table: deploy the template" in done.output, done.output
+
+
+@pytest.mark.parametrize("name, text, said", [
+    ("t.json", json.dumps({"format_version": "1", "values": {"root_module": {"resources": [
+        {"type": "aws_dynamodb_table", "address": "aws_dynamodb_table.x", "values": {"name": "x1x", "attribute": "zz"}}]}}}),
+     "$.aws_dynamodb_table.x: not an aws_dynamodb_table's values as terraform show -json writes them"),
+    ("t.json", json.dumps({"format_version": "1", "values": {"root_module": {"resources": "nope"}}}),
+     "$: declares no DynamoDB table"),
+    ("t.yaml", "Resources: {Bucket: {Type: AWS::S3::Bucket}}", "$: declares no DynamoDB table"),
+    ("t.yaml", "Resources: []", "$.Resources: a CloudFormation template has a Resources map"),
+    ("t.yaml", '!!python/object/apply:os.system ["echo pwned"]', "line 1: not valid YAML"),
+])
+def test_a_template_checker_cannot_read_is_one_line_naming_where(tmp_path, name, text, said):
+    (tmp_path / name).write_text(text)
+    (tmp_path / "checklist.yaml").write_text(f"version: 1\nspecs: {name}\nenvironments:\n  dev: {{region: us-east-1}}\n")
+    result = Cli(tmp_path)("validate")
+    assert result.exit_code == 1 and f"{name}: {said}" in result.output, result.output
+    assert "bug in checker" not in result.output and "Traceback" not in result.output
+
+
+def test_a_short_logical_id_is_a_name_only_the_checklist_uses(tmp_path):
+    (tmp_path / "t.yaml").write_text("Resources: {Db: {Type: AWS::DynamoDB::Table, Properties: {TableName: dev-db, "
+                                     "BillingMode: PAY_PER_REQUEST, AttributeDefinitions: [{AttributeName: id, "
+                                     "AttributeType: S}], KeySchema: [{AttributeName: id, KeyType: HASH}]}}}")
+    (tmp_path / "checklist.yaml").write_text("version: 1\nspecs: t.yaml\nenvironments:\n  dev: {region: us-east-1, "
+                                             "table_prefix: p-}\nlambda: {bindings: {DB_TABLE: Db}}\n")
+    result = Cli(tmp_path)("validate")
+    assert result.exit_code == 0, result.output

@@ -33,15 +33,22 @@ def template_specs(path: Path, context: TemplateContext) -> tuple:
     """([TableSpec], [Problem]) of every table the template declares, for `context`."""
     from ..inputs import InputError, read_text
     from ..specs import Problem
+    from .cloudformation import for_environment
     try:
         text = read_text(path)
     except InputError as exc:
         return [], [Problem(str(path), exc.where, exc.message)]
     from .terraform import is_terraform_json, terraform_specs
     if is_terraform_json(text):
-        return terraform_specs(path, text)
-    from .cloudformation import cloudformation_specs
-    return cloudformation_specs(path, text, context)
+        specs, problems = terraform_specs(path, text)
+    else:
+        from .cloudformation import cloudformation_specs
+        specs, problems = cloudformation_specs(path, text, context)
+    if not specs and not problems:     # as a specs directory without a spec: nothing would be checked
+        problems = [Problem(str(path), "$", "declares no DynamoDB table (AWS::DynamoDB::Table, "
+                                            "AWS::Serverless::SimpleTable, AWS::DynamoDB::GlobalTable, aws_dynamodb_table)"
+                                            + for_environment(context))]
+    return specs, problems
 
 
 def load_table_specs(location: Path, context: TemplateContext) -> list:

@@ -295,7 +295,9 @@ def cloudformation_specs(path: Path, text: str, context: TemplateContext) -> tup
     try:
         document = sam_translated(path, load_template(path, text), context)
     except CheckerError as exc:
-        return [], [Problem(str(path), "$", str(exc).removeprefix(f"{path}: "))]
+        said = str(exc).removeprefix(f"{path}: ")
+        where, _, message = said.partition(": ") if said.startswith(("$", "line ")) else ("$", "", said)
+        return [], [Problem(str(path), where, message)]
     resolver = Resolver(document, context)
     specs, problems = [], []
     for logical_id, resource in (document.get("Resources") or {}).items():

@@ -30,8 +30,9 @@ def resources(module: Any) -> list:
     """Every resource of a module and its child modules."""
     if not isinstance(module, dict):
         return []
-    found = [r for r in module.get("resources") or [] if isinstance(r, dict)]
-    for child in module.get("child_modules") or []:
+    listed, children = module.get("resources"), module.get("child_modules")
+    found = [r for r in listed if isinstance(r, dict)] if isinstance(listed, list) else []
+    for child in children if isinstance(children, list) else []:
         found += resources(child)
     return found
 
@@ -45,19 +46,30 @@ def terraform_specs(path: Path, text: str) -> tuple:
     except InputError as exc:
         return [], [Problem(str(path), exc.where, exc.message)]
     values = document.get("planned_values") or document.get("values") or {}
+    if not isinstance(values, dict):
+        return [], [Problem(str(path), "$.values", "not a map, as terraform show -json writes it")]
     specs, problems = [], []
     for resource in resources(values.get("root_module")):
         if resource.get("type") != "aws_dynamodb_table" or resource.get("mode", "managed") != "managed":
             continue
-        address = str(resource.get("address") or resource.get("name"))
+        address = str(resource.get("address") or f"aws_dynamodb_table.{resource.get('name') or '?'}")
         where = f"$.{address}"
         table = resource.get("values") or {}
+        if not isinstance(table, dict):
+            problems.append(Problem(str(path), where, "its values are not a map, as terraform show -json writes them"))
+            continue
         if not table.get("name"):
             problems.append(Problem(str(path), where, "no name: the plan does not know it yet (computed); checker "
                                                       "does not guess it"))
             continue
         from .cloudformation import table_spec
-        found = table_spec(path, address, table_request(table), wishes_of(table), where)
+        try:
+            request, wishes = table_request(table), wishes_of(table)
+        except (AttributeError, TypeError, ValueError, IndexError) as exc:
+            problems.append(Problem(str(path), where, f"not an aws_dynamodb_table's values as terraform show -json "
+                                                      f"writes them ({type(exc).__name__}: {exc})"))
+            continue
+        found = table_spec(path, address, request, wishes, where)
         if isinstance(found, list):
             problems += [Problem(p.file, p.path.replace(f"{where}.Properties", where, 1), p.message) for p in found]
         else:
