@@ -232,12 +232,17 @@ def init_from_template(directory: Path, template: Path, env: str, region: Option
     refuse_overwrite([checklist_file], force)
     relative = Path(os.path.relpath(template.resolve(), directory.resolve())).as_posix()
     from .iac.terraform import is_terraform_json
-    if is_terraform_json(template.read_text(encoding="utf-8")):
-        from .iac.checklist import checklist_from_terraform
-        document, found_notes = checklist_from_terraform(template, relative, env, region, function_id)
-    else:
-        document, found_notes = checklist_from_template(template, relative, TemplateContext(
-            region=region or "us-east-1", environment=env), env, function_id)
+    try:
+        if is_terraform_json(template.read_text(encoding="utf-8")):
+            from .iac.checklist import checklist_from_terraform
+            document, found_notes = checklist_from_terraform(template, relative, env, region, function_id)
+        else:
+            document, found_notes = checklist_from_template(template, relative, TemplateContext(
+                region=region or "us-east-1", environment=env), env, function_id)
+    except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
+        # a function, role or policy of another shape than a deployable template's: named, not guessed
+        raise CheckerError(f"{template}: its function, role or policies are not what a deployable template holds "
+                           f"({type(exc).__name__}: {clip(str(exc), 120)}); nothing was written") from None
     notes = [escape_controls(clip(note, 400)) for note in found_notes]
     if region is None:
         notes.append(f"environments.{env}.region: us-east-1 was assumed (pass --region)")

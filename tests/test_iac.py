@@ -470,3 +470,21 @@ def test_a_short_logical_id_is_a_name_only_the_checklist_uses(tmp_path):
                                              "table_prefix: p-}\nlambda: {bindings: {DB_TABLE: Db}}\n")
     result = Cli(tmp_path)("validate")
     assert result.exit_code == 0, result.output
+
+
+TABLE_ONLY = ("Resources: {Db: {Type: AWS::DynamoDB::Table, Properties: {TableName: dev-db, BillingMode: PAY_PER_REQUEST, "
+              "AttributeDefinitions: [{AttributeName: id, AttributeType: S}], KeySchema: [{AttributeName: id, KeyType: HASH}]}}")
+
+
+@pytest.mark.parametrize("rest, said", [
+    ("}", "declares no AWS::Lambda::Function"),
+    (", F: {Type: AWS::Lambda::Function, Properties: {Environment: {Variables: [1]}}}}",
+     "its function, role or policies are not what a deployable template holds"),
+    (", F: {Type: AWS::Lambda::Function, Properties: {Role: {'Fn::GetAtt': [R, Arn]}}}, R: {Type: AWS::IAM::Role, "
+     "Properties: {Policies: [7]}}}", "its function, role or policies are not what a deployable template holds"),
+])
+def test_init_from_a_template_it_cannot_read_writes_nothing_and_says_why(tmp_path, rest, said):
+    (tmp_path / "t.yaml").write_text(TABLE_ONLY + rest)
+    result = Cli(tmp_path)("init", "--from", "t.yaml")
+    assert result.exit_code == 1 and said in result.output and "bug in checker" not in result.output, result.output
+    assert not (tmp_path / "checklist.yaml").exists()

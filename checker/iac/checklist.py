@@ -70,8 +70,11 @@ def checklist_from_template(path: Path, relative: str, context: TemplateContext,
     tables = {s.logical_id: s for s in specs}
     table_ids = {k for k, v in resources.items() if isinstance(v, dict) and v.get("Type") in TABLE_TYPES}
     functions = [k for k, v in resources.items() if isinstance(v, dict) and v.get("Type") == "AWS::Lambda::Function"]
+    if not functions:
+        raise CheckerError(f"{path}: declares no AWS::Lambda::Function (nor AWS::Serverless::Function): init --from "
+                           "writes the checklist of the function the app runs as")
     if function_id is None and len(functions) != 1:
-        raise CheckerError(f"{path}: {len(functions)} functions ({', '.join(functions) or 'none'}): name one with "
+        raise CheckerError(f"{path}: {len(functions)} functions ({', '.join(functions)}): name one with "
                            "--function LOGICAL_ID")
     chosen = function_id or functions[0]
     if chosen not in functions:
