@@ -160,6 +160,12 @@ def role_permissions(resources: dict, role: Any, table_ids: set, tables: dict, n
                     elif table in tables:
                         for index in sorted(tables[table].index_names):
                             grants.setdefault((table, index), set()).update(a for a in actions if a in INDEX_ACTIONS)
+    return permission_entries(grants)
+
+
+def permission_entries(grants: dict) -> list:
+    """{(table, index or None): {action}} as iam.permissions entries, in a stable order (the app's
+    own calls: `used_by: external`, as init writes them from a live role)."""
     return [dict({"table": table, "actions": sorted(actions)}, **({"index": index} if index else {}), used_by="external")
             for (table, index), actions in sorted(grants.items(), key=lambda kv: (kv[0][0], kv[0][1] or ""))
             if actions]
@@ -245,10 +251,7 @@ def checklist_from_terraform(path: Path, relative: str, env: str, region: Option
                 for index in indexes:
                     grants.setdefault((spec.logical_id, index), set()).update(
                         a for a in actions if index is None or a in INDEX_ACTIONS)
-    permissions = [dict({"table": table, "actions": sorted(actions)}, **({"index": index} if index else {}),
-                        used_by="external")
-                   for (table, index), actions in sorted(grants.items(), key=lambda kv: (kv[0][0], kv[0][1] or ""))
-                   if actions]
+    permissions = permission_entries(grants)
     if permissions:
         checklist["iam"] = {"permissions": permissions}
     checklist["logs"] = {"filter_pattern": "ERROR", "threshold": 0}
