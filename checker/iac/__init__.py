@@ -88,8 +88,8 @@ def function_owner(location: Path, context: TemplateContext, function_name: str)
     text = read_text(location)
     if is_terraform_json(text):
         return ""
-    from .cloudformation import Resolver, Unresolvable, load_template, sam_translated
-    document = sam_translated(location, load_template(location, text), context)
+    from .cloudformation import Resolver, Unresolvable, template_document
+    document = template_document(location, text, context)
     resolver = Resolver(document, context)
     for logical_id, resource in (document.get("Resources") or {}).items():
         if not isinstance(resource, dict) or resource.get("Type") != "AWS::Lambda::Function":

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from ..errors import CheckerError
-from .cloudformation import Resolver, TemplateContext, Unresolvable, load_template, sam_translated
+from .cloudformation import Resolver, TemplateContext, Unresolvable, template_document
 
 INDEX_ACTIONS = ("dynamodb:Query", "dynamodb:Scan")
 
@@ -62,7 +62,7 @@ def checklist_from_template(path: Path, relative: str, context: TemplateContext,
     """(the checklist document, notes to fix by hand)."""
     from .cloudformation import TABLE_TYPES, cloudformation_specs
     text = path.read_text(encoding="utf-8")
-    document = sam_translated(path, load_template(path, text), context)
+    document = template_document(path, text, context)
     resources = document.get("Resources") or {}
     specs, problems = cloudformation_specs(path, text, context)
     if problems:

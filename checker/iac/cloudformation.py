@@ -95,6 +95,20 @@ def sam_translated(path: Path, document: dict, context: TemplateContext) -> dict
         raise CheckerError(f"{path}: the SAM transform failed: {type(exc).__name__}: {clip(str(exc), 300)}") from None
 
 
+_DOCUMENTS: dict = {}    # (path, text, what the environment resolves) -> the loaded, translated template
+
+
+def template_document(path: Path, text: str, context: TemplateContext) -> dict:
+    """The template loaded and (SAM) translated once per process for an environment: the specs,
+    the function's owner and init read it, and the SAM transform costs a tenth of a second.
+    Callers read it, never change it."""
+    key = (str(path), text, json.dumps(context.parameters, sort_keys=True, default=str), context.region,
+           context.account, context.stack)
+    if key not in _DOCUMENTS:
+        _DOCUMENTS[key] = sam_translated(path, load_template(path, text), context)
+    return _DOCUMENTS[key]
+
+
 def partition(region: Optional[str]) -> str:
     region = region or ""
     return "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
@@ -293,7 +307,7 @@ def cloudformation_specs(path: Path, text: str, context: TemplateContext) -> tup
     """([TableSpec], [Problem]) of the template's tables for the environment."""
     from ..specs import Problem
     try:
-        document = sam_translated(path, load_template(path, text), context)
+        document = template_document(path, text, context)
     except CheckerError as exc:
         said = str(exc).removeprefix(f"{path}: ")
         where, _, message = said.partition(": ") if said.startswith(("$", "line ")) else ("$", "", said)

@@ -11,8 +11,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-TYPES = {"S": "S", "N": "N", "B": "B"}
-
 
 def is_terraform_json(text: str) -> bool:
     stripped = text.lstrip()
