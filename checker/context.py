@@ -48,6 +48,11 @@ class CheckContext:
             self._clients[key] = options.client(service)
         return self._clients[key]
 
+    @property
+    def function_owner(self) -> str:
+        """The template that declares the function (checker/iac): its fixes go into the template."""
+        return self.environment.function_owner if self.environment is not None else ""
+
     def table_name(self, spec_name: str) -> str:
         """The environment's name (prefix/suffix applied) of a spec's TableName."""
         if self.environment is not None:

@@ -206,9 +206,8 @@ def permission_fixes(ctx: CheckContext, entry: EntryPoint, statements: list) -> 
     one per stage of it whose ARN nothing allows (`API/STAGE/*`: every method and path of the
     stage); for a Function URL of auth NONE, each of the two statements AWS requires. A function
     a template owns (checker/iac): the permission goes into the template."""
-    owner = ctx.environment.function_owner if ctx.environment is not None else ""
-    if owner:
-        return [in_template(owner, f"let the {entry.kind.replace('_', ' ')} invoke the function (SAM: its event or "
+    if ctx.function_owner:
+        return [in_template(ctx.function_owner, f"let the {entry.kind.replace('_', ' ')} invoke the function (SAM: its event or "
                                    "FunctionUrlConfig; CloudFormation: an AWS::Lambda::Permission)")]
     function = ctx.function_name or ""
     if entry.kind == "function_url":

@@ -61,13 +61,9 @@ def required_variable(ctx: CheckContext, name: str, variables: dict) -> CheckRes
         f"lambda:env:{name}", "lambda", status, f"environment variable {name} is {found}",
         expected="set and non-empty (value not shown)", found=found,
         remediation="" if status == Status.PASS else
-        in_template(owner, f"give the function's Environment.Variables {name}") if (owner := function_owner(ctx)) else
+        in_template(ctx.function_owner, f"give the function's Environment.Variables {name}") if ctx.function_owner else
         f"{SKELETON} (the other variables kept): "
         + set_variables(ctx.aws, ctx.function_name or "", {name: placeholder(f"the value of {name}")}))
-
-
-def function_owner(ctx: CheckContext) -> str:
-    return ctx.environment.function_owner if ctx.environment is not None else ""
 
 
 def variable_rule(ctx: CheckContext, name: str, rule: dict, variables: dict) -> CheckResult:
@@ -130,8 +126,8 @@ def binding_fix(ctx: CheckContext, variable: str, spec_name: str, live_name: str
         return {"remediation": f"{live_name} is the target of a migration from {table.migrate_from}, which switches "
                                f"{variable} once the copy is proven: run",
                 "checker_command": migrate_command(table)}
-    owner = function_owner(ctx)
-    if owner:
-        return {"remediation": in_template(owner, f"set {variable} to !Ref {spec_name} in the function's Environment")}
+    if ctx.function_owner:
+        return {"remediation": in_template(ctx.function_owner,
+                                           f"set {variable} to !Ref {spec_name} in the function's Environment")}
     return {"remediation": "the other variables kept: "
                            + set_variables(ctx.aws, ctx.function_name or "", {variable: live_name})}

@@ -200,11 +200,10 @@ def grant_fix(ctx: CheckContext, role: str, label: str, policy: dict) -> str:
     """PutRolePolicy of exactly the missing grants, as an inline policy named for them: a
     policy of the same name is replaced, so the name carries a digest of its document and a
     second fix never takes away what the first one granted."""
-    owner = ctx.environment.function_owner if ctx.environment is not None else ""
-    if owner:
+    if ctx.function_owner:
         actions = sorted({a for s in policy.get("Statement", []) for a in as_list(s.get("Action"))})
-        return in_template(owner, f"grant {', '.join(actions)} ({label}) to the function's role (a policy statement, "
-                                  "or a SAM policy template such as DynamoDBCrudPolicy)")
+        return in_template(ctx.function_owner, f"grant {', '.join(actions)} ({label}) to the function's role (a policy "
+                                               "statement, or a SAM policy template such as DynamoDBCrudPolicy)")
     document = json.dumps(policy, separators=(",", ":"))
     name = statement_id(f"checker-{re.sub(r'[^A-Za-z0-9+=,.@_-]', '-', label)}"[:100], document)
     return aws_command(ctx.aws, "iam", "put-role-policy", "--role-name", role, "--policy-name", name,
